@@ -1,0 +1,106 @@
+//! Per-call cost of a governed call, in process: resolve, schema check, policy
+//! decision, fresh sandbox, output check, and the audit record committed.
+//!
+//! Run with `cargo xtask bench` (builds the plugins first). Prints median and
+//! p99 for sequential calls on SQLite and PostgreSQL, and the throughput of
+//! concurrent calls, whose audit records share group commits.
+
+#![allow(clippy::expect_used, reason = "a benchmark stops at the first failure")]
+
+#[path = "../../tests/e2e/harness.rs"]
+mod harness;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use harness::{Harness, Host, Store};
+use serde_json::json;
+use warden::CallRequest;
+
+const WARMUP: usize = 200;
+const SEQUENTIAL: usize = 3_000;
+const CONCURRENT_TASKS: usize = 64;
+const CONCURRENT_CALLS: usize = 20_000;
+
+fn request(host: &Host) -> CallRequest {
+    CallRequest {
+        principal: host.kernel.principals().by_id("alice").expect("alice"),
+        tool: "text.transform".into(),
+        args: json!({"text": "benchmark", "op": "upper"}),
+        session: None,
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index]
+}
+
+async fn sequential(host: &Host, label: &str) {
+    for _ in 0..WARMUP {
+        host.kernel
+            .call(request(host))
+            .await
+            .result
+            .expect("warm-up call");
+    }
+    let mut samples = Vec::with_capacity(SEQUENTIAL);
+    for _ in 0..SEQUENTIAL {
+        let started = Instant::now();
+        let response = host.kernel.call(request(host)).await;
+        samples.push(started.elapsed());
+        response.result.expect("benchmark call");
+    }
+    samples.sort();
+    println!(
+        "{label:<44} median {:>8.1} µs   p99 {:>8.1} µs   ({SEQUENTIAL} calls)",
+        percentile(&samples, 0.5).as_secs_f64() * 1e6,
+        percentile(&samples, 0.99).as_secs_f64() * 1e6,
+    );
+}
+
+async fn concurrent(host: Arc<Host>, label: &str) {
+    let started = Instant::now();
+    let per_task = CONCURRENT_CALLS / CONCURRENT_TASKS;
+    let tasks: Vec<_> = (0..CONCURRENT_TASKS)
+        .map(|_| {
+            let host = host.clone();
+            tokio::spawn(async move {
+                for _ in 0..per_task {
+                    host.kernel.call(request(&host)).await.result.expect("call");
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("task");
+    }
+    let elapsed = started.elapsed();
+    let calls = per_task * CONCURRENT_TASKS;
+    println!(
+        "{label:<44} {:>8.0} calls/s ({calls} calls, {CONCURRENT_TASKS} concurrent)",
+        calls as f64 / elapsed.as_secs_f64()
+    );
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        for (store, name) in [(Store::Sqlite, "SQLite"), (Store::Postgres, "PostgreSQL")] {
+            let host = Arc::new(Harness::new(store).plugin("text", "{}").start().await);
+            sequential(
+                &host,
+                &format!("text.transform, audit in {name}, sequential"),
+            )
+            .await;
+            concurrent(
+                host,
+                &format!("text.transform, audit in {name}, concurrent"),
+            )
+            .await;
+        }
+    });
+}

@@ -1,0 +1,327 @@
+//! Audit: one hash-chained record per call, written by a single batching writer.
+//!
+//! [`AuditLog::append`] hands a record to the writer task and waits until it is
+//! committed; the writer chains records (`hash = sha256(prev_hash, record)`),
+//! groups whatever is queued into one transaction, and answers each caller.
+//! Each host process writes its own chain, so replicas can share a database.
+//! [`verify`] recomputes every chain and names the first record that does not match.
+
+mod store;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tokio::sync::{mpsc, oneshot};
+
+pub use store::AuditStore;
+
+use crate::error::{Error, Result};
+
+/// `prev_hash` of the first record of every chain.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+/// Most records committed in one transaction.
+const MAX_BATCH: usize = 512;
+/// Records waiting for the writer before callers are made to wait.
+const QUEUE_DEPTH: usize = 16_384;
+
+/// What is recorded about one call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// Unique id of the call, returned to the caller.
+    pub call_id: String,
+    /// When the call finished (microsecond precision).
+    pub recorded_at: DateTime<Utc>,
+    /// Who called.
+    pub principal: String,
+    /// The caller's tenant.
+    pub tenant: String,
+    /// Session or trace id supplied by the caller.
+    pub session: Option<String>,
+    /// Tool requested (`plugin.tool`).
+    pub tool: String,
+    /// Plugin that serves the tool, when it was resolved.
+    pub plugin: Option<String>,
+    /// SHA-256 of the plugin's component.
+    pub plugin_sha256: Option<String>,
+    /// Hash of the policy bundle that decided.
+    pub policy_hash: String,
+    /// `allow`, `deny`, or `none` when the call failed before policy.
+    pub decision: String,
+    /// Policy reasons.
+    pub reasons: Vec<String>,
+    /// SHA-256 of the canonical JSON arguments (never the arguments themselves).
+    pub args_digest: String,
+    /// `ok`, or the error code.
+    pub outcome: String,
+    /// Error message, when the call failed.
+    pub error: Option<String>,
+    /// Time from request to response, in microseconds.
+    pub duration_us: i64,
+}
+
+impl AuditRecord {
+    /// Truncates the timestamp to microseconds, the precision both stores keep.
+    pub fn now() -> DateTime<Utc> {
+        Utc::now().trunc_subsecs(6)
+    }
+}
+
+/// A record as stored: its place in its chain and its hashes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredRecord {
+    /// Row id in the store (insertion order).
+    pub id: i64,
+    /// The chain (host process) that wrote it.
+    pub chain_id: String,
+    /// Position in the chain, from 0.
+    pub seq: i64,
+    /// Hash of the previous record in the chain.
+    pub prev_hash: String,
+    /// Hash of this record.
+    pub hash: String,
+    /// The record.
+    #[serde(flatten)]
+    pub record: AuditRecord,
+}
+
+/// The hash of a record at `seq` in `chain_id` following `prev_hash`.
+pub fn chain_hash(chain_id: &str, seq: i64, prev_hash: &str, record: &AuditRecord) -> String {
+    #[derive(Serialize)]
+    struct Hashed<'a> {
+        v: u8,
+        chain_id: &'a str,
+        seq: i64,
+        prev_hash: &'a str,
+        recorded_at: String,
+        record: &'a AuditRecord,
+    }
+    let hashed = Hashed {
+        v: 1,
+        chain_id,
+        seq,
+        prev_hash,
+        recorded_at: record
+            .recorded_at
+            .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+            .to_string(),
+        record,
+    };
+    // Serialising a struct of strings, integers and string lists cannot fail.
+    let bytes = serde_json::to_vec(&hashed).unwrap_or_default();
+    hex::encode(Sha256::digest(bytes))
+}
+
+struct Pending {
+    record: AuditRecord,
+    done: oneshot::Sender<std::result::Result<(), String>>,
+}
+
+/// Handle to the audit writer. Cloning is cheap; all clones feed one chain.
+#[derive(Debug, Clone)]
+pub struct AuditLog {
+    queue: mpsc::Sender<Pending>,
+    store: AuditStore,
+    chain_id: String,
+}
+
+impl AuditLog {
+    /// Connects to `url`, applies migrations, registers a new chain for this
+    /// process and starts the writer task.
+    pub async fn open(url: &str) -> Result<AuditLog> {
+        let store = AuditStore::connect(url).await?;
+        store.migrate().await?;
+        let chain_id = uuid::Uuid::new_v4().to_string();
+        let (queue, receiver) = mpsc::channel(QUEUE_DEPTH);
+        tokio::spawn(write_batches(store.clone(), chain_id.clone(), receiver));
+        Ok(AuditLog {
+            queue,
+            store,
+            chain_id,
+        })
+    }
+
+    /// Appends a record and waits until it is durably committed.
+    /// An `Err` means the record is not in the trail: the caller must fail closed.
+    pub async fn append(&self, record: AuditRecord) -> std::result::Result<(), String> {
+        let (done, committed) = oneshot::channel();
+        self.queue
+            .send(Pending { record, done })
+            .await
+            .map_err(|_| "audit writer has stopped".to_string())?;
+        committed
+            .await
+            .map_err(|_| "audit writer has stopped".to_string())?
+    }
+
+    /// The underlying store, for queries and verification.
+    pub fn store(&self) -> &AuditStore {
+        &self.store
+    }
+
+    /// This process's chain id.
+    pub fn chain_id(&self) -> &str {
+        &self.chain_id
+    }
+}
+
+async fn write_batches(store: AuditStore, chain_id: String, mut queue: mpsc::Receiver<Pending>) {
+    let mut head_seq: i64 = -1;
+    let mut head_hash = GENESIS_HASH.to_string();
+    let mut registered = false;
+    let mut batch: Vec<Pending> = Vec::with_capacity(MAX_BATCH);
+    while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        // The chain is registered with its first record, so processes that
+        // never record anything (`warden tools`) leave no empty chains behind.
+        if !registered {
+            match store.begin_chain(&chain_id, &host_label()).await {
+                Ok(()) => registered = true,
+                Err(e) => {
+                    for pending in batch.drain(..) {
+                        let _ = pending
+                            .done
+                            .send(Err(format!("registering audit chain: {e}")));
+                    }
+                    continue;
+                }
+            }
+        }
+        let mut rows = Vec::with_capacity(batch.len());
+        let (mut seq, mut prev) = (head_seq, head_hash.clone());
+        for pending in &batch {
+            seq += 1;
+            let hash = chain_hash(&chain_id, seq, &prev, &pending.record);
+            rows.push(StoredRecord {
+                id: 0,
+                chain_id: chain_id.clone(),
+                seq,
+                prev_hash: std::mem::replace(&mut prev, hash.clone()),
+                hash,
+                record: pending.record.clone(),
+            });
+        }
+        let result = store.append(&chain_id, &rows).await;
+        match &result {
+            Ok(()) => {
+                head_seq = seq;
+                head_hash = prev;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, records = rows.len(), "audit commit failed");
+                // The commit may have landed before the error was reported:
+                // continue from whatever head the store really has.
+                if let Ok((seq, hash)) = store.chain_head(&chain_id).await {
+                    head_seq = seq;
+                    head_hash = hash;
+                }
+            }
+        }
+        for pending in batch.drain(..) {
+            let reply = match &result {
+                Ok(()) => Ok(()),
+                Err(e) => Err(format!("audit store: {e}")),
+            };
+            // The caller may have gone away; its record is committed regardless.
+            let _ = pending.done.send(reply);
+        }
+    }
+}
+
+fn host_label() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into());
+    format!("{host}/{}", std::process::id())
+}
+
+/// Result of [`verify`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VerifyReport {
+    /// Chains checked.
+    pub chains: usize,
+    /// Records checked.
+    pub records: usize,
+    /// The first problem found, naming the record; `None` when the trail is intact.
+    pub failure: Option<String>,
+}
+
+/// Recomputes every chain: sequence numbers, links, hashes and chain heads.
+pub async fn verify(store: &AuditStore) -> Result<VerifyReport> {
+    let chains = store.chains().await?;
+    let mut report = VerifyReport {
+        chains: chains.len(),
+        records: 0,
+        failure: None,
+    };
+    for chain in &chains {
+        let records = store.chain_records(&chain.chain_id).await?;
+        report.records += records.len();
+        if let Some(failure) = verify_chain(chain, &records) {
+            report.failure = Some(failure);
+            return Ok(report);
+        }
+    }
+    if let Some(orphan) = store.first_orphan_record().await? {
+        report.failure = Some(format!(
+            "record id {} claims chain {} which is not registered",
+            orphan.0, orphan.1
+        ));
+    }
+    Ok(report)
+}
+
+/// A chain's registered head.
+#[derive(Debug, Clone)]
+pub struct ChainHead {
+    /// Chain id.
+    pub chain_id: String,
+    /// Host and pid that wrote it.
+    pub host: String,
+    /// Sequence number of the last committed record (-1 when empty).
+    pub head_seq: i64,
+    /// Hash of the last committed record.
+    pub head_hash: String,
+}
+
+fn verify_chain(chain: &ChainHead, records: &[StoredRecord]) -> Option<String> {
+    let mut expected_seq = 0;
+    let mut prev = GENESIS_HASH.to_string();
+    for r in records {
+        let name = format!(
+            "record id {} (chain {}, seq {}, call {})",
+            r.id, r.chain_id, r.seq, r.record.call_id
+        );
+        if r.seq != expected_seq {
+            return Some(format!(
+                "{name}: expected seq {expected_seq}; records {expected_seq}..{} are missing or reordered",
+                r.seq - 1
+            ));
+        }
+        if r.prev_hash != prev {
+            return Some(format!(
+                "{name}: prev_hash does not match the hash of the record before it"
+            ));
+        }
+        let hash = chain_hash(&r.chain_id, r.seq, &r.prev_hash, &r.record);
+        if hash != r.hash {
+            return Some(format!("{name}: contents do not match its hash (edited)"));
+        }
+        prev = hash;
+        expected_seq += 1;
+    }
+    if expected_seq - 1 != chain.head_seq || prev != chain.head_hash {
+        return Some(format!(
+            "chain {} ({}): head says seq {} but the last record is seq {}; records were deleted from its end",
+            chain.chain_id,
+            chain.host,
+            chain.head_seq,
+            expected_seq - 1
+        ));
+    }
+    None
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        Error::Audit(e.to_string())
+    }
+}

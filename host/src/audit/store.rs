@@ -1,0 +1,277 @@
+//! The audit store: PostgreSQL in production, SQLite for the embedded default.
+//! Both run the same SQL; [`on_pool!`] expands each query once per backend.
+
+use std::str::FromStr;
+
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::types::Json;
+
+use super::{AuditRecord, ChainHead, GENESIS_HASH, StoredRecord};
+use crate::error::{Error, Result};
+
+/// A connection pool to one of the supported databases.
+#[derive(Debug, Clone)]
+pub enum AuditStore {
+    /// Production store.
+    Postgres(PgPool),
+    /// Embedded store for local use.
+    Sqlite(SqlitePool),
+}
+
+/// Runs the same code against whichever pool the store holds.
+macro_rules! on_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match $store {
+            AuditStore::Postgres($pool) => $body,
+            AuditStore::Sqlite($pool) => $body,
+        }
+    };
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: i64,
+    chain_id: String,
+    seq: i64,
+    prev_hash: String,
+    hash: String,
+    call_id: String,
+    recorded_at: chrono::DateTime<chrono::Utc>,
+    principal: String,
+    tenant: String,
+    session: Option<String>,
+    tool: String,
+    plugin: Option<String>,
+    plugin_sha256: Option<String>,
+    policy_hash: String,
+    decision: String,
+    reasons: Json<Vec<String>>,
+    args_digest: String,
+    outcome: String,
+    error: Option<String>,
+    duration_us: i64,
+}
+
+impl From<Row> for StoredRecord {
+    fn from(r: Row) -> Self {
+        StoredRecord {
+            id: r.id,
+            chain_id: r.chain_id,
+            seq: r.seq,
+            prev_hash: r.prev_hash,
+            hash: r.hash,
+            record: AuditRecord {
+                call_id: r.call_id,
+                recorded_at: r.recorded_at,
+                principal: r.principal,
+                tenant: r.tenant,
+                session: r.session,
+                tool: r.tool,
+                plugin: r.plugin,
+                plugin_sha256: r.plugin_sha256,
+                policy_hash: r.policy_hash,
+                decision: r.decision,
+                reasons: r.reasons.0,
+                args_digest: r.args_digest,
+                outcome: r.outcome,
+                error: r.error,
+                duration_us: r.duration_us,
+            },
+        }
+    }
+}
+
+const COLUMNS: &str = "id, chain_id, seq, prev_hash, hash, call_id, recorded_at, principal, \
+    tenant, session, tool, plugin, plugin_sha256, policy_hash, decision, reasons, args_digest, \
+    outcome, error, duration_us";
+
+impl AuditStore {
+    /// Opens a pool for `postgres://…` or `sqlite://…` (the SQLite file is
+    /// created if missing, in WAL mode with full fsync on commit).
+    pub async fn connect(url: &str) -> Result<AuditStore> {
+        let fail = |e: sqlx::Error| Error::Audit(format!("cannot open {}: {e}", redact(url)));
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let pool = PgPoolOptions::new()
+                .max_connections(8)
+                .acquire_timeout(std::time::Duration::from_secs(5))
+                .connect(url)
+                .await
+                .map_err(fail)?;
+            Ok(AuditStore::Postgres(pool))
+        } else {
+            let options = SqliteConnectOptions::from_str(url)
+                .map_err(fail)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .busy_timeout(std::time::Duration::from_secs(5));
+            let pool = SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(options)
+                .await
+                .map_err(fail)?;
+            Ok(AuditStore::Sqlite(pool))
+        }
+    }
+
+    /// Applies pending migrations.
+    pub async fn migrate(&self) -> Result<()> {
+        let result = match self {
+            AuditStore::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await,
+            AuditStore::Sqlite(pool) => sqlx::migrate!("./migrations/sqlite").run(pool).await,
+        };
+        result.map_err(|e| Error::Audit(format!("migration failed: {e}")))
+    }
+
+    pub(super) async fn begin_chain(&self, chain_id: &str, host: &str) -> Result<()> {
+        on_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO audit_chains (chain_id, host, started_at, head_seq, head_hash) \
+                 VALUES ($1, $2, $3, -1, $4)",
+            )
+            .bind(chain_id)
+            .bind(host)
+            .bind(chrono::Utc::now())
+            .bind(GENESIS_HASH)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Inserts `rows` (consecutive records of `chain_id`) and moves the chain head, atomically.
+    pub(super) async fn append(
+        &self,
+        chain_id: &str,
+        rows: &[StoredRecord],
+    ) -> Result<(), sqlx::Error> {
+        let Some(last) = rows.last() else {
+            return Ok(());
+        };
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let mut insert = sqlx::QueryBuilder::new(
+                "INSERT INTO audit_records (chain_id, seq, prev_hash, hash, call_id, recorded_at, \
+                 principal, tenant, session, tool, plugin, plugin_sha256, policy_hash, decision, \
+                 reasons, args_digest, outcome, error, duration_us) ",
+            );
+            insert.push_values(rows, |mut b, row| {
+                let r = &row.record;
+                b.push_bind(&row.chain_id)
+                    .push_bind(row.seq)
+                    .push_bind(&row.prev_hash)
+                    .push_bind(&row.hash)
+                    .push_bind(&r.call_id)
+                    .push_bind(r.recorded_at)
+                    .push_bind(&r.principal)
+                    .push_bind(&r.tenant)
+                    .push_bind(&r.session)
+                    .push_bind(&r.tool)
+                    .push_bind(&r.plugin)
+                    .push_bind(&r.plugin_sha256)
+                    .push_bind(&r.policy_hash)
+                    .push_bind(&r.decision)
+                    .push_bind(Json(&r.reasons))
+                    .push_bind(&r.args_digest)
+                    .push_bind(&r.outcome)
+                    .push_bind(&r.error)
+                    .push_bind(r.duration_us);
+            });
+            insert.build().execute(&mut *tx).await?;
+            sqlx::query("UPDATE audit_chains SET head_seq = $1, head_hash = $2 WHERE chain_id = $3")
+                .bind(last.seq)
+                .bind(&last.hash)
+                .bind(chain_id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await
+        })
+    }
+
+    pub(super) async fn chain_head(&self, chain_id: &str) -> Result<(i64, String)> {
+        let head: (i64, String) = on_pool!(self, pool => {
+            sqlx::query_as("SELECT head_seq, head_hash FROM audit_chains WHERE chain_id = $1")
+                .bind(chain_id)
+                .fetch_one(pool)
+                .await?
+        });
+        Ok(head)
+    }
+
+    /// Every registered chain with its head.
+    pub async fn chains(&self) -> Result<Vec<ChainHead>> {
+        let rows: Vec<(String, String, i64, String)> = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT chain_id, host, head_seq, head_hash FROM audit_chains ORDER BY started_at, chain_id",
+            )
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(chain_id, host, head_seq, head_hash)| ChainHead {
+                chain_id,
+                host,
+                head_seq,
+                head_hash,
+            })
+            .collect())
+    }
+
+    /// All records of one chain, in chain order.
+    pub async fn chain_records(&self, chain_id: &str) -> Result<Vec<StoredRecord>> {
+        let sql =
+            format!("SELECT {COLUMNS} FROM audit_records WHERE chain_id = $1 ORDER BY seq, id");
+        let rows: Vec<Row> = on_pool!(self, pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(chain_id).fetch_all(pool).await?
+        });
+        Ok(rows.into_iter().map(StoredRecord::from).collect())
+    }
+
+    /// The most recent `limit` records, oldest first.
+    pub async fn tail(&self, limit: i64) -> Result<Vec<StoredRecord>> {
+        let sql = format!("SELECT {COLUMNS} FROM audit_records ORDER BY id DESC LIMIT $1");
+        let rows: Vec<Row> = on_pool!(self, pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(limit).fetch_all(pool).await?
+        });
+        Ok(rows.into_iter().rev().map(StoredRecord::from).collect())
+    }
+
+    /// The record with this call id, if any.
+    pub async fn by_call_id(&self, call_id: &str) -> Result<Option<StoredRecord>> {
+        let sql = format!("SELECT {COLUMNS} FROM audit_records WHERE call_id = $1");
+        let row: Option<Row> = on_pool!(self, pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(call_id).fetch_optional(pool).await?
+        });
+        Ok(row.map(StoredRecord::from))
+    }
+
+    pub(super) async fn first_orphan_record(&self) -> Result<Option<(i64, String)>> {
+        let row: Option<(i64, String)> = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT id, chain_id FROM audit_records r WHERE NOT EXISTS \
+                 (SELECT 1 FROM audit_chains c WHERE c.chain_id = r.chain_id) ORDER BY id LIMIT 1",
+            )
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(row)
+    }
+}
+
+/// A URL with any password replaced, for error messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}

@@ -1,0 +1,256 @@
+//! The host configuration file (`warden.toml`): server, policy bundle, audit
+//! store, principals, plugins and the capabilities granted to each.
+//!
+//! Relative paths are resolved against the directory of the config file, so a
+//! config works from any working directory.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::capabilities::{Grants, Limits, Origin};
+use crate::error::{Error, Result};
+use crate::manifest::validate_name;
+
+/// A loaded, validated host configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it was read from.
+    pub path: PathBuf,
+    /// HTTP server settings.
+    pub server: ServerConfig,
+    /// Policy bundle directory (resolved).
+    pub policy_dir: PathBuf,
+    /// Audit store URL (`sqlite://…` paths resolved, or `postgres://…`).
+    pub audit_url: String,
+    /// Who may call, and as what.
+    pub principals: Vec<PrincipalConfig>,
+    /// Plugins by name, in name order.
+    pub plugins: BTreeMap<String, PluginConfig>,
+    /// Host-wide limits and defaults.
+    pub limits: Limits,
+}
+
+/// HTTP server settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on. By default `127.0.0.1:8080`.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".to_string()
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: default_listen(),
+        }
+    }
+}
+
+/// A caller known to the host.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrincipalConfig {
+    /// Stable identifier, recorded in the audit trail.
+    pub id: String,
+    /// Bearer token, in clear. Prefer `token_sha256` outside local setups.
+    pub token: Option<String>,
+    /// Hex SHA-256 of the bearer token.
+    pub token_sha256: Option<String>,
+    /// Roles, visible to policy as `input.principal.roles`.
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// Tenant. By default `default`.
+    #[serde(default = "default_tenant")]
+    pub tenant: String,
+}
+
+fn default_tenant() -> String {
+    "default".to_string()
+}
+
+/// A plugin entry in the host configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginConfig {
+    /// Path to the plugin's manifest.
+    pub manifest: PathBuf,
+    /// Overrides the component path given in the manifest.
+    pub component: Option<PathBuf>,
+    /// Expected hex SHA-256 of the component; a mismatch refuses the load.
+    pub sha256: Option<String>,
+    /// Capabilities granted. By default none.
+    #[serde(default)]
+    pub grants: Grants,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    #[serde(default)]
+    server: ServerConfig,
+    policy: PolicySection,
+    audit: AuditSection,
+    #[serde(default)]
+    principals: Vec<PrincipalConfig>,
+    #[serde(default)]
+    plugins: BTreeMap<String, PluginConfig>,
+    #[serde(default)]
+    limits: Limits,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicySection {
+    dir: PathBuf,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditSection {
+    url: String,
+}
+
+impl Config {
+    /// Reads and validates the config at `path`.
+    pub fn load(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Parses and validates config text; `path` names it in errors and anchors relative paths.
+    pub fn parse(text: &str, path: &Path) -> Result<Config> {
+        let file: ConfigFile = toml::from_str(text).map_err(|e| Error::Config {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let invalid = |field: String, message: String| Error::Config {
+            path: path.to_path_buf(),
+            message: format!("field `{field}`: {message}"),
+        };
+        let base = path.parent().unwrap_or(Path::new("."));
+
+        let audit_url =
+            resolve_audit_url(&file.audit.url, base).map_err(|m| invalid("audit.url".into(), m))?;
+
+        let mut ids = HashSet::new();
+        let mut tokens = HashSet::new();
+        for (i, p) in file.principals.iter().enumerate() {
+            let field = |name: &str| format!("principals[{i}].{name}");
+            if p.id.is_empty() {
+                return Err(invalid(field("id"), "must not be empty".into()));
+            }
+            if !ids.insert(p.id.clone()) {
+                return Err(invalid(field("id"), format!("`{}` is defined twice", p.id)));
+            }
+            match (&p.token, &p.token_sha256) {
+                (Some(_), Some(_)) => {
+                    return Err(invalid(
+                        field("token"),
+                        "set either `token` or `token_sha256`, not both".into(),
+                    ));
+                }
+                (Some(t), None) if t.len() < 8 => {
+                    return Err(invalid(
+                        field("token"),
+                        "must be at least 8 characters".into(),
+                    ));
+                }
+                (None, Some(h)) if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                    return Err(invalid(
+                        field("token_sha256"),
+                        "must be 64 hex characters".into(),
+                    ));
+                }
+                _ => {}
+            }
+            if let Some(digest) = crate::principal::token_digest(p)
+                && !tokens.insert(digest)
+            {
+                return Err(invalid(
+                    field("token"),
+                    "is used by another principal".into(),
+                ));
+            }
+        }
+
+        let mut plugins = BTreeMap::new();
+        for (name, mut plugin) in file.plugins {
+            let field = |f: &str| format!("plugins.{name}.{f}");
+            validate_name(&name).map_err(|m| invalid(format!("plugins.{name}"), m))?;
+            plugin.manifest = base.join(&plugin.manifest);
+            plugin.component = plugin.component.map(|c| base.join(c));
+            if let Some(pin) = &plugin.sha256
+                && (pin.len() != 64 || !pin.bytes().all(|b| b.is_ascii_hexdigit()))
+            {
+                return Err(invalid(field("sha256"), "must be 64 hex characters".into()));
+            }
+            for (i, dir) in plugin.grants.directories.iter_mut().enumerate() {
+                dir.host = base.join(&dir.host);
+                if !dir.host.is_dir() {
+                    return Err(invalid(
+                        field(&format!("grants.directories[{i}].host")),
+                        format!("{} is not a directory", dir.host.display()),
+                    ));
+                }
+                if !dir.guest.starts_with('/') {
+                    return Err(invalid(
+                        field(&format!("grants.directories[{i}].guest")),
+                        format!("`{}` must be an absolute path", dir.guest),
+                    ));
+                }
+            }
+            for (i, origin) in plugin.grants.outbound_http.iter().enumerate() {
+                Origin::parse(origin)
+                    .map_err(|m| invalid(field(&format!("grants.outbound_http[{i}]")), m))?;
+            }
+            plugins.insert(name, plugin);
+        }
+
+        Ok(Config {
+            path: path.to_path_buf(),
+            server: file.server,
+            policy_dir: base.join(file.policy.dir),
+            audit_url,
+            principals: file.principals,
+            plugins,
+            limits: file.limits,
+        })
+    }
+}
+
+/// `sqlite://relative.db` is taken relative to the config file; PostgreSQL URLs pass through.
+fn resolve_audit_url(url: &str, base: &Path) -> std::result::Result<String, String> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(url.to_string());
+    }
+    let Some(rest) = url.strip_prefix("sqlite:") else {
+        return Err(format!(
+            "`{url}` must start with `sqlite:` or `postgres://`"
+        ));
+    };
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let (file, query) = match rest.split_once('?') {
+        Some((f, q)) => (f, Some(q)),
+        None => (rest, None),
+    };
+    if file.is_empty() || file == ":memory:" {
+        return Ok(url.to_string());
+    }
+    let path = base.join(file);
+    let mut resolved = format!("sqlite://{}", path.display());
+    if let Some(q) = query {
+        resolved.push('?');
+        resolved.push_str(q);
+    }
+    Ok(resolved)
+}

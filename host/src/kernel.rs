@@ -1,0 +1,286 @@
+//! The call pipeline. Every call, from every face (HTTP, CLI, later MCP), goes
+//! through [`Kernel::call`]:
+//!
+//! resolve tool -> validate args -> policy decision -> fresh sandbox run ->
+//! output checks -> audit record (committed) -> response.
+//!
+//! Failures at any stage are results with a stable [`ErrorCode`], recorded in
+//! the audit trail like successes. If the record cannot be committed the
+//! caller gets `audit-unavailable` instead of the result: nothing is returned
+//! that the trail does not hold.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::{Value, json};
+
+use crate::audit::{AuditLog, AuditRecord};
+use crate::config::Config;
+use crate::error::{CallError, ErrorCode, Result};
+use crate::policy::PolicyBundle;
+use crate::principal::{Principal, Principals, sha256_hex};
+use crate::registry::{Registry, ToolEntry};
+use crate::sandbox::Sandbox;
+
+/// Version of the policy input document (`input.version`); see `docs/policy.md`.
+pub const POLICY_INPUT_VERSION: u32 = 1;
+
+/// The policy-enforcement kernel: plugins, policy, sandbox and audit trail.
+#[derive(Debug)]
+pub struct Kernel {
+    registry: Registry,
+    policy: PolicyBundle,
+    audit: AuditLog,
+    sandbox: Sandbox,
+    principals: Principals,
+}
+
+/// One request to call a tool.
+#[derive(Debug, Clone)]
+pub struct CallRequest {
+    /// Who is calling.
+    pub principal: Arc<Principal>,
+    /// Qualified tool name, `plugin.tool`.
+    pub tool: String,
+    /// Arguments.
+    pub args: Value,
+    /// Session or trace id, if the caller has one.
+    pub session: Option<String>,
+}
+
+/// The answer to a call: its id (the audit record's `call_id`) and its result.
+#[derive(Debug, Clone)]
+pub struct CallResponse {
+    /// Id of the call and of its audit record.
+    pub call_id: String,
+    /// The tool's output, or why there is none.
+    pub result: std::result::Result<Value, CallError>,
+}
+
+/// What the pipeline learned, for the audit record, whatever the outcome.
+struct Trail {
+    plugin: Option<String>,
+    plugin_sha256: Option<String>,
+    decision: &'static str,
+    reasons: Vec<String>,
+}
+
+impl Kernel {
+    /// Builds the kernel from a config: sandbox engine, policy bundle, audit
+    /// store (migrated) and every plugin. Any failure names what to fix.
+    pub async fn start(config: &Config) -> Result<Kernel> {
+        let sandbox = Sandbox::new(&config.limits)?;
+        let policy = PolicyBundle::load(&config.policy_dir)?;
+        let registry = Registry::load(config, &sandbox).await?;
+        let audit = AuditLog::open(&config.audit_url).await?;
+        Ok(Kernel {
+            registry,
+            policy,
+            audit,
+            sandbox,
+            principals: Principals::new(&config.principals),
+        })
+    }
+
+    /// Loaded tools and plugins.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Known principals.
+    pub fn principals(&self) -> &Principals {
+        &self.principals
+    }
+
+    /// The audit log.
+    pub fn audit(&self) -> &AuditLog {
+        &self.audit
+    }
+
+    /// The active policy bundle.
+    pub fn policy(&self) -> &PolicyBundle {
+        &self.policy
+    }
+
+    /// Runs one call through the whole pipeline and records it.
+    pub async fn call(&self, request: CallRequest) -> CallResponse {
+        let started = Instant::now();
+        let call_id = uuid::Uuid::new_v4().to_string();
+        let mut trail = Trail {
+            plugin: None,
+            plugin_sha256: None,
+            decision: "none",
+            reasons: Vec::new(),
+        };
+        let result = self.run(&request, &mut trail).await;
+        let (outcome, error) = match &result {
+            Ok(_) => ("ok".to_string(), None),
+            Err(e) => (e.code.as_str().to_string(), Some(e.message.clone())),
+        };
+        let record = AuditRecord {
+            call_id: call_id.clone(),
+            recorded_at: AuditRecord::now(),
+            principal: request.principal.id.clone(),
+            tenant: request.principal.tenant.clone(),
+            session: request.session.clone(),
+            tool: request.tool.clone(),
+            plugin: trail.plugin,
+            plugin_sha256: trail.plugin_sha256,
+            policy_hash: self.policy.hash().to_string(),
+            decision: trail.decision.to_string(),
+            reasons: trail.reasons,
+            args_digest: sha256_hex(canonical_json(&request.args).as_bytes()),
+            outcome,
+            error,
+            duration_us: i64::try_from(started.elapsed().as_micros()).unwrap_or(i64::MAX),
+        };
+        let result = match self.audit.append(record).await {
+            Ok(()) => result,
+            Err(e) => Err(CallError::new(
+                ErrorCode::AuditUnavailable,
+                format!("the call's audit record could not be committed, so it is denied: {e}"),
+            )),
+        };
+        CallResponse { call_id, result }
+    }
+
+    async fn run(
+        &self,
+        request: &CallRequest,
+        trail: &mut Trail,
+    ) -> std::result::Result<Value, CallError> {
+        // Resolve.
+        let tool = self.registry.tool(&request.tool).ok_or_else(|| {
+            CallError::new(
+                ErrorCode::UnknownTool,
+                format!("no tool named `{}`", request.tool),
+            )
+        })?;
+        trail.plugin = Some(tool.plugin.name.clone());
+        trail.plugin_sha256 = Some(tool.plugin.sha256.clone());
+
+        // Validate.
+        tool.input.check(&request.args).map_err(|m| {
+            CallError::new(
+                ErrorCode::InvalidArgs,
+                format!("arguments for `{}` {m}", tool.name),
+            )
+        })?;
+
+        // Decide.
+        let input = policy_input(request, tool);
+        let decision = self.policy.decide(&input).map_err(|m| {
+            trail.decision = "deny";
+            CallError::new(
+                ErrorCode::PolicyError,
+                format!("policy could not decide: {m}"),
+            )
+        })?;
+        trail.reasons = decision.reasons.clone();
+        if !decision.allow {
+            trail.decision = "deny";
+            let reasons = if decision.reasons.is_empty() {
+                vec!["no policy rule allows this call".to_string()]
+            } else {
+                decision.reasons
+            };
+            return Err(CallError {
+                reasons,
+                ..CallError::new(
+                    ErrorCode::PolicyDenied,
+                    format!(
+                        "policy denied `{}` for `{}`",
+                        tool.name, request.principal.id
+                    ),
+                )
+            });
+        }
+        trail.decision = "allow";
+
+        // Run.
+        let args = request.args.to_string();
+        let plugin = &tool.plugin;
+        let output = self
+            .sandbox
+            .invoke(
+                &plugin.name,
+                &plugin.prepared,
+                &plugin.capabilities,
+                &tool.local_name,
+                &args,
+            )
+            .await?;
+
+        // Check output.
+        let max = plugin.capabilities.output_max_bytes;
+        if output.len() > max {
+            return Err(CallError::new(
+                ErrorCode::OutputTooLarge,
+                format!(
+                    "`{}` returned {} bytes; the limit is {max}",
+                    tool.name,
+                    output.len()
+                ),
+            ));
+        }
+        let output: Value = serde_json::from_str(&output).map_err(|e| {
+            CallError::new(
+                ErrorCode::InvalidOutput,
+                format!("`{}` returned output that is not JSON: {e}", tool.name),
+            )
+        })?;
+        tool.output.check(&output).map_err(|m| {
+            CallError::new(
+                ErrorCode::InvalidOutput,
+                format!("output of `{}` violates its schema {m}", tool.name),
+            )
+        })?;
+        Ok(output)
+    }
+}
+
+/// The policy input document, version [`POLICY_INPUT_VERSION`].
+fn policy_input(request: &CallRequest, tool: &ToolEntry) -> Value {
+    let now = chrono::Utc::now();
+    json!({
+        "version": POLICY_INPUT_VERSION,
+        "principal": &*request.principal,
+        "session": request.session,
+        "target": {
+            "kind": "tool",
+            "name": tool.name,
+            "tool": tool.local_name,
+            "plugin": tool.plugin.name,
+            "plugin_version": tool.plugin.manifest.version,
+            "plugin_sha256": tool.plugin.sha256,
+            "side_effects": tool.side_effects,
+        },
+        "args": request.args,
+        "capabilities": tool.plugin.capabilities.summary(),
+        "time": {
+            "rfc3339": now.to_rfc3339(),
+            "unix_ns": now.timestamp_nanos_opt(),
+        },
+    })
+}
+
+/// JSON with object keys sorted at every level, so equal documents digest equally.
+pub fn canonical_json(value: &Value) -> String {
+    fn sorted(value: &Value) -> Value {
+        match value {
+            Value::Object(map) => {
+                let mut entries: Vec<_> = map.iter().collect();
+                entries.sort_by(|a, b| a.0.cmp(b.0));
+                Value::Object(
+                    entries
+                        .into_iter()
+                        .map(|(k, v)| (k.clone(), sorted(v)))
+                        .collect(),
+                )
+            }
+            Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
+            other => other.clone(),
+        }
+    }
+    sorted(value).to_string()
+}

@@ -1,0 +1,28 @@
+//! Warden: a policy-enforcement kernel for LLM tool calls.
+//!
+//! A [`Kernel`](kernel::Kernel) is built from a [`Config`](config::Config). It
+//! loads plugins ([`registry`]) as WebAssembly components into a
+//! [`Sandbox`](sandbox::Sandbox), compiles a Rego [`policy`] bundle, and opens
+//! the hash-chained [`audit`] trail. [`Kernel::call`](kernel::Kernel::call)
+//! runs one request through the pipeline: resolve -> validate ([`schema`]) ->
+//! decide ([`policy`]) -> run ([`sandbox`]) -> check output -> record
+//! ([`audit`]). The [`server`] module exposes it over HTTP; the `warden`
+//! binary over the command line.
+
+#![deny(missing_docs)]
+
+pub mod audit;
+pub mod capabilities;
+pub mod config;
+pub mod error;
+pub mod kernel;
+pub mod manifest;
+pub mod policy;
+pub mod principal;
+pub mod registry;
+pub mod sandbox;
+pub mod schema;
+pub mod server;
+
+pub use error::{CallError, Error, ErrorCode};
+pub use kernel::{CallRequest, CallResponse, Kernel};

@@ -1,0 +1,198 @@
+//! The `warden` command line: serve the HTTP API, call a tool, list tools,
+//! and read or verify the audit trail.
+//!
+//! Exit codes: 0 success; 1 audit verification failed; 2 configuration or
+//! usage error; 3 call denied by policy (or policy error); 4 unknown tool or
+//! invalid arguments; 5 the tool or its sandbox failed; 6 audit unavailable.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use warden::config::Config;
+use warden::{CallRequest, ErrorCode, Kernel};
+
+#[derive(Parser)]
+#[command(
+    name = "warden",
+    version,
+    about = "Policy-enforcement kernel for LLM tool calls"
+)]
+struct Cli {
+    /// Host configuration file.
+    #[arg(
+        long,
+        short,
+        global = true,
+        env = "WARDEN_CONFIG",
+        default_value = "warden.toml"
+    )]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API.
+    Serve {
+        /// Address to listen on (overrides `server.listen`).
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Call a tool once, as a configured principal, and print its output.
+    Call {
+        /// Qualified tool name, e.g. `text.transform`.
+        tool: String,
+        /// Arguments as JSON.
+        args: String,
+        /// Principal id to call as.
+        #[arg(long = "as")]
+        principal: String,
+        /// Session or trace id to record.
+        #[arg(long)]
+        session: Option<String>,
+    },
+    /// List the tools the configured plugins offer.
+    Tools,
+    /// Read and verify the audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Print the most recent records as JSON lines.
+    Tail {
+        /// How many records.
+        #[arg(short = 'n', long, default_value_t = 20)]
+        lines: i64,
+    },
+    /// Recompute every hash chain; exit 1 naming the first bad record.
+    Verify,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("WARDEN_LOG")
+                .unwrap_or_else(|_| "warn,warden=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let config = Config::load(&cli.config)?;
+    match cli.command {
+        Command::Serve { listen } => {
+            let kernel = Arc::new(Kernel::start(&config).await?);
+            let listen = listen.unwrap_or_else(|| config.server.listen.clone());
+            warden::server::serve(kernel, &listen)
+                .await
+                .with_context(|| format!("serving on {listen}"))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Call {
+            tool,
+            args,
+            principal,
+            session,
+        } => {
+            let args: serde_json::Value =
+                serde_json::from_str(&args).context("ARGS is not valid JSON")?;
+            let kernel = Kernel::start(&config).await?;
+            let principal = kernel.principals().by_id(&principal).with_context(|| {
+                format!("no principal `{principal}` in {}", config.path.display())
+            })?;
+            let response = kernel
+                .call(CallRequest {
+                    principal,
+                    tool,
+                    args,
+                    session,
+                })
+                .await;
+            match response.result {
+                Ok(output) => {
+                    println!("{}", serde_json::to_string_pretty(&output)?);
+                    eprintln!("call {}: ok", response.call_id);
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(error) => {
+                    eprintln!("call {}: {error}", response.call_id);
+                    Ok(ExitCode::from(exit_code(error.code)))
+                }
+            }
+        }
+        Command::Tools => {
+            let kernel = Kernel::start(&config).await?;
+            for tool in kernel.registry().tools() {
+                let effects = if tool.side_effects {
+                    " [side effects]"
+                } else {
+                    ""
+                };
+                println!("{}{effects}\n    {}", tool.name, tool.description);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit { command } => {
+            let store = warden::audit::AuditStore::connect(&config.audit_url).await?;
+            store.migrate().await?;
+            match command {
+                AuditCommand::Tail { lines } => {
+                    for record in store.tail(lines).await? {
+                        println!("{}", serde_json::to_string(&record)?);
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                AuditCommand::Verify => {
+                    let report = warden::audit::verify(&store).await?;
+                    match report.failure {
+                        None => {
+                            println!(
+                                "ok: {} records in {} chains verified",
+                                report.records, report.chains
+                            );
+                            Ok(ExitCode::SUCCESS)
+                        }
+                        Some(failure) => {
+                            println!("FAILED: {failure}");
+                            Ok(ExitCode::from(1))
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn exit_code(code: ErrorCode) -> u8 {
+    match code {
+        ErrorCode::PolicyDenied | ErrorCode::PolicyError => 3,
+        ErrorCode::UnknownTool | ErrorCode::InvalidArgs | ErrorCode::InvalidRequest => 4,
+        ErrorCode::AuditUnavailable => 6,
+        ErrorCode::Unauthenticated | ErrorCode::Internal => 2,
+        _ => 5,
+    }
+}

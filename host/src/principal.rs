@@ -1,0 +1,73 @@
+//! Principals: who is calling. API tokens map to a principal id, roles and tenant.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::config::PrincipalConfig;
+
+/// An authenticated caller, as policy sees it (`input.principal`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Principal {
+    /// Stable identifier.
+    pub id: String,
+    /// Roles granted by the operator.
+    pub roles: Vec<String>,
+    /// Tenant the principal belongs to.
+    pub tenant: String,
+}
+
+/// Lookup of principals by bearer token or by id.
+#[derive(Debug, Default)]
+pub struct Principals {
+    by_token_digest: HashMap<String, Arc<Principal>>,
+    by_id: HashMap<String, Arc<Principal>>,
+}
+
+impl Principals {
+    /// Builds the lookup from validated config entries.
+    pub fn new(configs: &[PrincipalConfig]) -> Principals {
+        let mut principals = Principals::default();
+        for config in configs {
+            let principal = Arc::new(Principal {
+                id: config.id.clone(),
+                roles: config.roles.clone(),
+                tenant: config.tenant.clone(),
+            });
+            if let Some(digest) = token_digest(config) {
+                principals.by_token_digest.insert(digest, principal.clone());
+            }
+            principals.by_id.insert(config.id.clone(), principal);
+        }
+        principals
+    }
+
+    /// The principal holding this bearer token. Tokens are compared by digest,
+    /// so the clear token never needs to be kept.
+    pub fn by_token(&self, token: &str) -> Option<Arc<Principal>> {
+        self.by_token_digest
+            .get(&sha256_hex(token.as_bytes()))
+            .cloned()
+    }
+
+    /// The principal with this id (for the local CLI, which the operator runs).
+    pub fn by_id(&self, id: &str) -> Option<Arc<Principal>> {
+        self.by_id.get(id).cloned()
+    }
+}
+
+/// The hex SHA-256 of a principal's token, from either config form.
+pub(crate) fn token_digest(config: &PrincipalConfig) -> Option<String> {
+    match (&config.token, &config.token_sha256) {
+        (Some(token), _) => Some(sha256_hex(token.as_bytes())),
+        (None, Some(digest)) => Some(digest.to_ascii_lowercase()),
+        (None, None) => None,
+    }
+}
+
+/// Hex-encoded SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}

@@ -1,0 +1,200 @@
+//! Resolve: the loaded plugins and the tools they offer, by qualified name
+//! (`plugin.tool`). Loading a plugin checks its manifest, pin, component and
+//! tool descriptors; any problem refuses the plugin with a message naming it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::capabilities::Effective;
+use crate::config::{Config, PluginConfig};
+use crate::error::{Error, Result};
+use crate::manifest::{Manifest, validate_name};
+use crate::principal::sha256_hex;
+use crate::sandbox::{Prepared, Sandbox, ToolDescriptor};
+use crate::schema::Schema;
+
+/// A plugin ready to serve calls.
+#[derive(Debug)]
+pub struct LoadedPlugin {
+    /// Name in the host configuration; the prefix of its tools' names.
+    pub name: String,
+    /// The plugin's manifest.
+    pub manifest: Manifest,
+    /// SHA-256 of the component: the plugin's identity in the audit trail.
+    pub sha256: String,
+    /// What the sandbox will hold for it.
+    pub capabilities: Effective,
+    pub(crate) prepared: Prepared,
+}
+
+/// A tool as the host knows it.
+#[derive(Debug)]
+pub struct ToolEntry {
+    /// Qualified name, `plugin.tool`.
+    pub name: String,
+    /// Name inside the plugin.
+    pub local_name: String,
+    /// Description from the plugin.
+    pub description: String,
+    /// Whether calls may change anything outside the sandbox.
+    pub side_effects: bool,
+    /// The serving plugin.
+    pub plugin: Arc<LoadedPlugin>,
+    pub(crate) input: Schema,
+    pub(crate) output: Schema,
+}
+
+/// What clients see of a tool (`GET /v1/tools`, `warden tools`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ToolInfo {
+    /// Qualified name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// JSON Schema of the arguments.
+    pub input_schema: Value,
+    /// JSON Schema of the output.
+    pub output_schema: Value,
+    /// Whether calls may have side effects.
+    pub side_effects: bool,
+    /// Serving plugin and its identity.
+    pub plugin: String,
+    /// SHA-256 of the plugin's component.
+    pub plugin_sha256: String,
+}
+
+impl ToolEntry {
+    /// The public description of this tool.
+    pub fn info(&self) -> ToolInfo {
+        ToolInfo {
+            name: self.name.clone(),
+            description: self.description.clone(),
+            input_schema: self.input.document().clone(),
+            output_schema: self.output.document().clone(),
+            side_effects: self.side_effects,
+            plugin: self.plugin.name.clone(),
+            plugin_sha256: self.plugin.sha256.clone(),
+        }
+    }
+}
+
+/// All loaded tools, by qualified name.
+#[derive(Debug, Default)]
+pub struct Registry {
+    tools: BTreeMap<String, Arc<ToolEntry>>,
+    plugins: BTreeMap<String, Arc<LoadedPlugin>>,
+}
+
+impl Registry {
+    /// Loads every plugin in the config. The first plugin that fails stops the
+    /// load: a host never starts with part of its configured tools silently missing.
+    pub async fn load(config: &Config, sandbox: &Sandbox) -> Result<Registry> {
+        let mut registry = Registry::default();
+        for (name, plugin_config) in &config.plugins {
+            let (plugin, descriptors) = load_plugin(name, plugin_config, config, sandbox).await?;
+            let plugin = Arc::new(plugin);
+            for descriptor in descriptors {
+                let entry = tool_entry(&plugin, descriptor)?;
+                if registry.tools.contains_key(&entry.name) {
+                    return Err(Error::Plugin {
+                        plugin: name.clone(),
+                        message: format!("describes tool `{}` twice", entry.local_name),
+                    });
+                }
+                registry.tools.insert(entry.name.clone(), Arc::new(entry));
+            }
+            registry.plugins.insert(name.clone(), plugin);
+        }
+        Ok(registry)
+    }
+
+    /// The tool with this qualified name.
+    pub fn tool(&self, name: &str) -> Option<&Arc<ToolEntry>> {
+        self.tools.get(name)
+    }
+
+    /// All tools in name order.
+    pub fn tools(&self) -> impl Iterator<Item = &Arc<ToolEntry>> {
+        self.tools.values()
+    }
+
+    /// All plugins in name order.
+    pub fn plugins(&self) -> impl Iterator<Item = &Arc<LoadedPlugin>> {
+        self.plugins.values()
+    }
+}
+
+async fn load_plugin(
+    name: &str,
+    plugin_config: &PluginConfig,
+    config: &Config,
+    sandbox: &Sandbox,
+) -> Result<(LoadedPlugin, Vec<ToolDescriptor>)> {
+    let fail = |message: String| Error::Plugin {
+        plugin: name.to_string(),
+        message,
+    };
+    let manifest = Manifest::load(&plugin_config.manifest)?;
+    let component_path = plugin_config
+        .component
+        .clone()
+        .unwrap_or_else(|| manifest.component.clone());
+    let bytes = std::fs::read(&component_path).map_err(|e| {
+        fail(format!(
+            "cannot read component {}: {e}",
+            component_path.display()
+        ))
+    })?;
+    let sha256 = sha256_hex(&bytes);
+    if let Some(pin) = &plugin_config.sha256
+        && !pin.eq_ignore_ascii_case(&sha256)
+    {
+        return Err(fail(format!(
+            "component {} has sha256 {sha256}, but the config pins {pin}",
+            component_path.display()
+        )));
+    }
+    let capabilities = Effective::intersect(
+        &manifest.capabilities,
+        &plugin_config.grants,
+        &config.limits,
+    );
+    let prepared = sandbox.load(name, &bytes)?;
+    let descriptors = sandbox
+        .describe(name, &prepared, &capabilities)
+        .await
+        .map_err(|e| fail(format!("describe failed: {e}")))?;
+    let plugin = LoadedPlugin {
+        name: name.to_string(),
+        manifest,
+        sha256,
+        capabilities,
+        prepared,
+    };
+    Ok((plugin, descriptors))
+}
+
+/// Checks one descriptor: a valid name and two schemas that compile.
+fn tool_entry(plugin: &Arc<LoadedPlugin>, descriptor: ToolDescriptor) -> Result<ToolEntry> {
+    let fail = |message: String| Error::Plugin {
+        plugin: plugin.name.clone(),
+        message: format!("tool `{}`: {message}", descriptor.name),
+    };
+    validate_name(&descriptor.name).map_err(|m| fail(format!("invalid name: {m}")))?;
+    let input = Schema::parse(&descriptor.input_schema)
+        .map_err(|m| fail(format!("invalid input schema: {m}")))?;
+    let output = Schema::parse(&descriptor.output_schema)
+        .map_err(|m| fail(format!("invalid output schema: {m}")))?;
+    Ok(ToolEntry {
+        name: format!("{}.{}", plugin.name, descriptor.name),
+        local_name: descriptor.name,
+        description: descriptor.description,
+        side_effects: descriptor.side_effects,
+        plugin: plugin.clone(),
+        input,
+        output,
+    })
+}

@@ -1,0 +1,182 @@
+//! The HTTP JSON API.
+//!
+//! - `GET /healthz` — liveness, no authentication.
+//! - `GET /v1/tools` — tools the host serves.
+//! - `POST /v1/tools/{name}/invoke` — body `{"args": {...}, "session": "optional"}`.
+//!
+//! Every `/v1` route needs `Authorization: Bearer <token>`. Errors are
+//! `{"error": {"code", "message", "reasons"?}, "call_id"?}` with one HTTP status per code.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::error::{CallError, ErrorCode};
+use crate::kernel::{CallRequest, Kernel};
+use crate::principal::Principal;
+
+/// The HTTP status for each error code.
+pub fn status_for(code: ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::InvalidRequest => StatusCode::BAD_REQUEST,
+        ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
+        ErrorCode::UnknownTool => StatusCode::NOT_FOUND,
+        ErrorCode::InvalidArgs | ErrorCode::ToolInvalidInput => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorCode::PolicyDenied => StatusCode::FORBIDDEN,
+        ErrorCode::Timeout => StatusCode::GATEWAY_TIMEOUT,
+        ErrorCode::ToolTransient | ErrorCode::AuditUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::ToolFailed
+        | ErrorCode::CapabilityDenied
+        | ErrorCode::MemoryLimit
+        | ErrorCode::Trap
+        | ErrorCode::InvalidOutput
+        | ErrorCode::OutputTooLarge => StatusCode::BAD_GATEWAY,
+        ErrorCode::PolicyError | ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// An error response.
+struct ApiError {
+    error: CallError,
+    call_id: Option<String>,
+}
+
+impl ApiError {
+    fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            error: CallError::new(code, message),
+            call_id: None,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = json!({ "error": self.error });
+        if let Some(call_id) = self.call_id {
+            body["call_id"] = Value::String(call_id);
+        }
+        (status_for(self.error.code), Json(body)).into_response()
+    }
+}
+
+/// Builds the router over a started kernel.
+pub fn router(kernel: Arc<Kernel>) -> Router {
+    Router::new()
+        .route(
+            "/healthz",
+            get(|| async { Json(json!({ "status": "ok" })) }),
+        )
+        .route("/v1/tools", get(list_tools))
+        .route("/v1/tools/{name}/invoke", post(invoke))
+        .with_state(kernel)
+}
+
+/// Serves the API on `listen` until Ctrl-C or SIGTERM.
+pub async fn serve(kernel: Arc<Kernel>, listen: &str) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    tracing::info!(address = %listener.local_addr()?, "warden listening");
+    axum::serve(listener, router(kernel))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+fn authenticate(kernel: &Kernel, headers: &HeaderMap) -> Result<Arc<Principal>, ApiError> {
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::Unauthenticated,
+                "missing `Authorization: Bearer` header",
+            )
+        })?;
+    let token = value
+        .strip_prefix("Bearer ")
+        .ok_or_else(|| ApiError::new(ErrorCode::Unauthenticated, "expected a Bearer token"))?;
+    kernel
+        .principals()
+        .by_token(token.trim())
+        .ok_or_else(|| ApiError::new(ErrorCode::Unauthenticated, "unknown token"))
+}
+
+async fn list_tools(
+    State(kernel): State<Arc<Kernel>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    authenticate(&kernel, &headers)?;
+    let tools: Vec<_> = kernel.registry().tools().map(|t| t.info()).collect();
+    Ok(Json(json!({ "tools": tools })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InvokeBody {
+    #[serde(default = "empty_object")]
+    args: Value,
+    session: Option<String>,
+}
+
+fn empty_object() -> Value {
+    json!({})
+}
+
+async fn invoke(
+    State(kernel): State<Arc<Kernel>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Result<Json<InvokeBody>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let principal = authenticate(&kernel, &headers)?;
+    let Json(body) = body.map_err(|e| {
+        ApiError::new(
+            ErrorCode::InvalidRequest,
+            format!("request body: {}", e.body_text()),
+        )
+    })?;
+    let response = kernel
+        .call(CallRequest {
+            principal,
+            tool: name,
+            args: body.args,
+            session: body.session,
+        })
+        .await;
+    match response.result {
+        Ok(output) => Ok(Json(
+            json!({ "call_id": response.call_id, "output": output }),
+        )),
+        Err(error) => Err(ApiError {
+            error,
+            call_id: Some(response.call_id),
+        }),
+    }
+}

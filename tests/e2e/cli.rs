@@ -1,0 +1,154 @@
+//! The `warden` binary: calls with exit codes, and audit verification that
+//! catches tampering in PostgreSQL.
+
+use std::process::{Command, Output};
+
+use serde_json::json;
+
+use crate::harness::{Harness, Host, Store, output};
+
+fn warden(host: &Host, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_warden"))
+        .arg("--config")
+        .arg(&host.config_path)
+        .args(args)
+        .output()
+        .expect("run warden")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[tokio::test]
+async fn cli_calls_report_output_and_exit_codes() {
+    let host = Harness::new(Store::Sqlite)
+        .plugin("text", "{}")
+        .start()
+        .await;
+    let ok = warden(
+        &host,
+        &[
+            "call",
+            "text.transform",
+            r#"{"text":"ab","op":"upper"}"#,
+            "--as",
+            "alice",
+        ],
+    );
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok.stderr));
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&ok.stdout).unwrap(),
+        json!({"text": "AB"})
+    );
+
+    let denied = warden(
+        &host,
+        &[
+            "call",
+            "text.transform",
+            r#"{"text":"ab","op":"upper"}"#,
+            "--as",
+            "nobody",
+        ],
+    );
+    assert_eq!(denied.status.code(), Some(3));
+    assert!(text(&denied.stderr).contains("policy-denied"));
+
+    let invalid = warden(
+        &host,
+        &["call", "text.transform", r#"{"text":1}"#, "--as", "alice"],
+    );
+    assert_eq!(invalid.status.code(), Some(4));
+
+    let unknown_principal = warden(&host, &["call", "text.transform", "{}", "--as", "mallory"]);
+    assert_eq!(unknown_principal.status.code(), Some(2));
+    assert!(text(&unknown_principal.stderr).contains("no principal `mallory`"));
+
+    let tools = warden(&host, &["tools"]);
+    assert!(text(&tools.stdout).contains("text.transform"));
+}
+
+#[tokio::test]
+async fn audit_verify_detects_edited_and_deleted_rows_in_postgres() {
+    let host = Harness::new(Store::Postgres)
+        .plugin("text", "{}")
+        .start()
+        .await;
+    for i in 0..5 {
+        let response = host
+            .call(
+                "alice",
+                "text.transform",
+                json!({"text": format!("n{i}"), "op": "upper"}),
+            )
+            .await;
+        output(&response);
+    }
+    let verify = warden(&host, &["audit", "verify"]);
+    assert_eq!(
+        verify.status.code(),
+        Some(0),
+        "{}{}",
+        text(&verify.stdout),
+        text(&verify.stderr)
+    );
+    assert!(text(&verify.stdout).contains("ok: 5 records in 1 chains verified"));
+
+    let tail = warden(&host, &["audit", "tail", "-n", "2"]);
+    assert_eq!(text(&tail.stdout).lines().count(), 2);
+
+    let db = sqlx::PgPool::connect(&host.db.as_ref().unwrap().url)
+        .await
+        .unwrap();
+    let (id,): (i64,) = sqlx::query_as("SELECT id FROM audit_records WHERE seq = 2")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+
+    // Edit a row: the record's hash no longer matches.
+    sqlx::query("UPDATE audit_records SET principal = 'mallory' WHERE id = $1")
+        .bind(id)
+        .execute(&db)
+        .await
+        .unwrap();
+    let verify = warden(&host, &["audit", "verify"]);
+    assert_eq!(verify.status.code(), Some(1));
+    let report = text(&verify.stdout);
+    assert!(report.contains(&format!("record id {id} ")), "{report}");
+    assert!(report.contains("edited"), "{report}");
+
+    // Restore it, then delete it: the next record's link is broken.
+    sqlx::query("UPDATE audit_records SET principal = 'alice' WHERE id = $1")
+        .bind(id)
+        .execute(&db)
+        .await
+        .unwrap();
+    assert_eq!(warden(&host, &["audit", "verify"]).status.code(), Some(0));
+    sqlx::query("DELETE FROM audit_records WHERE id = $1")
+        .bind(id)
+        .execute(&db)
+        .await
+        .unwrap();
+    let verify = warden(&host, &["audit", "verify"]);
+    assert_eq!(verify.status.code(), Some(1));
+    let report = text(&verify.stdout);
+    assert!(
+        report.contains(&format!("record id {} ", id + 1)),
+        "{report}"
+    );
+    assert!(report.contains("expected seq 2"), "{report}");
+
+    // Deleting the newest record is caught by the chain head.
+    sqlx::query("DELETE FROM audit_records WHERE seq >= 2")
+        .execute(&db)
+        .await
+        .unwrap();
+    let verify = warden(&host, &["audit", "verify"]);
+    assert_eq!(verify.status.code(), Some(1));
+    assert!(
+        text(&verify.stdout).contains("deleted from its end"),
+        "{}",
+        text(&verify.stdout)
+    );
+}

@@ -1,0 +1,358 @@
+//! Test harness: builds a real host (config file, plugins, policy bundle,
+//! SQLite or PostgreSQL audit store) in a temporary directory.
+//!
+//! ```ignore
+//! let host = Harness::new(Store::Sqlite).plugin("text", "{}").start().await;
+//! let response = host.call("alice", "text.transform", json!({...})).await;
+//! ```
+
+#![allow(
+    dead_code,
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test support, shared by the tests and the benchmark"
+)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde_json::Value;
+use warden::audit::StoredRecord;
+use warden::config::Config;
+use warden::{CallError, CallRequest, CallResponse, ErrorCode, Kernel};
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Which audit store a test host uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Store {
+    Sqlite,
+    Postgres,
+}
+
+/// Principals every test host knows: id, roles.
+pub const PRINCIPALS: &[(&str, &[&str])] = &[
+    ("alice", &["analyst"]),
+    ("bob", &["researcher"]),
+    ("root", &["admin"]),
+    ("nobody", &[]),
+];
+
+/// The bearer token of a test principal.
+pub fn token(principal: &str) -> String {
+    format!("{principal}-test-token")
+}
+
+/// A policy bundle that allows every call, to show the sandbox alone contains a plugin.
+pub const ALLOW_ALL: &str =
+    "package warden.authz\n\ndecision := {\"allow\": true, \"reasons\": []}\n";
+
+pub struct Harness {
+    store: Store,
+    plugins: Vec<String>,
+    policy: PolicySource,
+    limits: String,
+}
+
+enum PolicySource {
+    Dir(PathBuf),
+    Text(String),
+}
+
+/// A started host and what it needs to stay alive.
+pub struct Host {
+    pub kernel: Kernel,
+    pub config_path: PathBuf,
+    pub dir: tempfile::TempDir,
+    pub db: Option<TestDb>,
+}
+
+/// Path of a first-party plugin's manifest; fails with a fix if it was not built.
+pub fn manifest(plugin: &str) -> PathBuf {
+    let component = repo()
+        .join("plugins/target/wasm32-wasip2/release")
+        .join(format!("warden_{plugin}.wasm"));
+    assert!(
+        component.exists(),
+        "{} is missing: build the plugins first with `cargo xtask plugins` \
+         (or run the suite with `cargo xtask test`)",
+        component.display()
+    );
+    repo().join("plugins").join(plugin).join("plugin.toml")
+}
+
+impl Harness {
+    pub fn new(store: Store) -> Harness {
+        Harness {
+            store,
+            plugins: Vec::new(),
+            policy: PolicySource::Dir(repo().join("policies")),
+            limits: String::new(),
+        }
+    }
+
+    /// Adds a first-party plugin with `grants`, a TOML inline table such as
+    /// `{ outbound_http = ["http://127.0.0.1:8080"] }`.
+    pub fn plugin(self, name: &str, grants: &str) -> Harness {
+        let manifest = manifest(name);
+        self.plugin_entry(
+            name,
+            &format!("manifest = {}\ngrants = {grants}", toml_path(&manifest)),
+        )
+    }
+
+    /// Adds a raw `[plugins.NAME]` table body.
+    pub fn plugin_entry(mut self, name: &str, body: &str) -> Harness {
+        self.plugins.push(format!("[plugins.{name}]\n{body}\n"));
+        self
+    }
+
+    /// Uses a policy bundle made of one file with this text.
+    pub fn policy(mut self, rego: &str) -> Harness {
+        self.policy = PolicySource::Text(rego.to_string());
+        self
+    }
+
+    /// Sets the `[limits]` table body.
+    pub fn limits(mut self, body: &str) -> Harness {
+        self.limits = body.to_string();
+        self
+    }
+
+    /// Writes the config and starts the kernel; panics with the load error.
+    pub async fn start(self) -> Host {
+        match self.try_start().await {
+            Ok(host) => host,
+            Err((e, _)) => panic!("host failed to start: {e}"),
+        }
+    }
+
+    /// Writes the config and starts the kernel, returning the load error if any.
+    pub async fn try_start(self) -> Result<Host, (warden::Error, tempfile::TempDir)> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let policy_dir = match &self.policy {
+            PolicySource::Dir(d) => d.clone(),
+            PolicySource::Text(text) => {
+                let d = dir.path().join("policy");
+                std::fs::create_dir(&d).expect("policy dir");
+                std::fs::write(d.join("policy.rego"), text).expect("policy file");
+                d
+            }
+        };
+        let db = match self.store {
+            Store::Postgres => Some(TestDb::create().await),
+            Store::Sqlite => None,
+        };
+        let audit_url = match &db {
+            Some(db) => db.url.clone(),
+            None => format!("sqlite://{}", dir.path().join("audit.db").display()),
+        };
+        let mut config = format!(
+            "[policy]\ndir = {}\n\n[audit]\nurl = \"{audit_url}\"\n\n[limits]\n{}\n\n",
+            toml_path(&policy_dir),
+            self.limits
+        );
+        for (id, roles) in PRINCIPALS {
+            config.push_str(&format!(
+                "[[principals]]\nid = \"{id}\"\ntoken = \"{}\"\nroles = {roles:?}\ntenant = \"acme\"\n\n",
+                token(id)
+            ));
+        }
+        for plugin in &self.plugins {
+            config.push_str(plugin);
+        }
+        let config_path = dir.path().join("warden.toml");
+        std::fs::write(&config_path, &config).expect("config file");
+        let loaded = match Config::load(&config_path) {
+            Ok(c) => c,
+            Err(e) => return Err((e, dir)),
+        };
+        match Kernel::start(&loaded).await {
+            Ok(kernel) => Ok(Host {
+                kernel,
+                config_path,
+                dir,
+                db,
+            }),
+            Err(e) => Err((e, dir)),
+        }
+    }
+}
+
+/// A path as a TOML string.
+pub fn toml_path(path: &Path) -> String {
+    format!("{:?}", path.display().to_string())
+}
+
+impl Host {
+    /// Calls `tool` as the principal `principal`.
+    pub async fn call(&self, principal: &str, tool: &str, args: Value) -> CallResponse {
+        let principal = self
+            .kernel
+            .principals()
+            .by_id(principal)
+            .expect("known principal");
+        self.kernel
+            .call(CallRequest {
+                principal,
+                tool: tool.to_string(),
+                args,
+                session: Some("test-session".into()),
+            })
+            .await
+    }
+
+    /// The audit record of a call.
+    pub async fn record(&self, call_id: &str) -> StoredRecord {
+        self.kernel
+            .audit()
+            .store()
+            .by_call_id(call_id)
+            .await
+            .expect("audit query")
+            .unwrap_or_else(|| panic!("no audit record for call {call_id}"))
+    }
+}
+
+/// The output of a successful call, or a panic showing the error.
+pub fn output(response: &CallResponse) -> &Value {
+    match &response.result {
+        Ok(v) => v,
+        Err(e) => panic!("call {} failed: {e}", response.call_id),
+    }
+}
+
+/// The error of a failed call, checked against the expected code.
+pub fn error(response: &CallResponse, code: ErrorCode) -> &CallError {
+    match &response.result {
+        Ok(v) => panic!("expected {code}, got output {v}"),
+        Err(e) => {
+            assert_eq!(e.code, code, "unexpected error: {e}");
+            e
+        }
+    }
+}
+
+/// A PostgreSQL database created for one test and dropped after it.
+pub struct TestDb {
+    pub url: String,
+    admin_url: String,
+    name: String,
+}
+
+impl TestDb {
+    /// Creates a fresh database on the server named by `WARDEN_TEST_POSTGRES_URL`
+    /// (default `postgres://postgres@127.0.0.1:5432/postgres`).
+    pub async fn create() -> TestDb {
+        let admin_url = std::env::var("WARDEN_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let admin = sqlx::PgPool::connect(&admin_url).await.unwrap_or_else(|e| {
+            panic!(
+                "PostgreSQL is not reachable at {admin_url}: {e}\n\
+                 These tests need a real PostgreSQL. Start it (`pg_ctlcluster 15 main start`; \
+                 `.ci/run` does this) or set WARDEN_TEST_POSTGRES_URL to a server where the \
+                 user may CREATE DATABASE."
+            )
+        });
+        let name = format!("warden_test_{}", uuid::Uuid::new_v4().simple());
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&admin)
+            .await
+            .expect("create test database");
+        admin.close().await;
+        let base = admin_url
+            .rsplit_once('/')
+            .map(|(b, _)| b)
+            .unwrap_or(&admin_url);
+        TestDb {
+            url: format!("{base}/{name}"),
+            admin_url,
+            name,
+        }
+    }
+
+    /// Drops the database now, cutting every open connection.
+    pub async fn drop_database(&self) {
+        let admin = sqlx::PgPool::connect(&self.admin_url)
+            .await
+            .expect("admin connection");
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        )))
+        .execute(&admin)
+        .await
+        .expect("drop test database");
+        admin.close().await;
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        // Dropping needs async I/O; do it on a private runtime so it works
+        // whether or not the test's runtime is still alive.
+        let _ = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async {
+                if let Ok(admin) = sqlx::PgPool::connect(&admin_url).await {
+                    let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&admin).await;
+                    admin.close().await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// A local HTTP server on 127.0.0.1 that counts the requests it receives.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    hits: Arc<AtomicUsize>,
+}
+
+impl TestServer {
+    /// Serves `body` with status 200 on every path.
+    pub async fn start(body: &'static str) -> TestServer {
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counter = hits.clone();
+        let app = axum::Router::new().fallback(move || {
+            let counter = counter.clone();
+            async move {
+                counter.fetch_add(1, Ordering::SeqCst);
+                body
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind test server");
+        let addr = listener.local_addr().expect("local addr");
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        TestServer { addr, hits }
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn origin(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Requests received so far.
+    pub fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+}

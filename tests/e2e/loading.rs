@@ -1,0 +1,176 @@
+//! Bad configs, manifests and components are refused with messages that name
+//! the file, field or plugin at fault.
+
+use std::path::Path;
+
+use crate::harness::{Harness, Store, manifest, repo, toml_path};
+
+async fn load_error(harness: Harness) -> String {
+    match harness.try_start().await {
+        Ok(_) => panic!("expected the host to refuse this setup"),
+        Err((e, _dir)) => e.to_string(),
+    }
+}
+
+fn config_error(text: &str) -> String {
+    let path = Path::new("/etc/warden/bad.toml");
+    match warden::config::Config::parse(text, path) {
+        Ok(_) => panic!("expected an error for:\n{text}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn config_errors_name_the_file_and_the_field() {
+    let base = "[policy]\ndir = \"p\"\n[audit]\nurl = \"sqlite://a.db\"\n";
+    let cases = [
+        ("[policy]\ndir = \"p\"\n", "missing field `audit`"),
+        (&format!("{base}[server]\nlisten = 1\n") as &str, "listen"),
+        (&format!("{base}[surprise]\n"), "unknown field `surprise`"),
+        (
+            "[policy]\ndir = \"p\"\n[audit]\nurl = \"mysql://x\"\n",
+            "field `audit.url`",
+        ),
+        (
+            &format!("{base}[[principals]]\nid = \"a\"\ntoken = \"short\"\n"),
+            "field `principals[0].token`",
+        ),
+        (
+            &format!(
+                "{base}[[principals]]\nid = \"a\"\ntoken = \"long-enough-1\"\n[[principals]]\nid = \"a\"\ntoken = \"long-enough-2\"\n"
+            ),
+            "field `principals[1].id`: `a` is defined twice",
+        ),
+        (
+            &format!("{base}[plugins.Bad]\nmanifest = \"m.toml\"\n"),
+            "plugins.Bad",
+        ),
+        (
+            &format!(
+                "{base}[plugins.x]\nmanifest = \"m.toml\"\ngrants.outbound_http = [\"https://x.com/path\"]\n"
+            ),
+            "field `plugins.x.grants.outbound_http[0]`",
+        ),
+        (
+            &format!(
+                "{base}[plugins.x]\nmanifest = \"m.toml\"\ngrants.directories = [{{ host = \"/nonexistent-dir\", guest = \"/d\", access = \"ro\" }}]\n"
+            ),
+            "field `plugins.x.grants.directories[0].host`",
+        ),
+        (
+            &format!(
+                "{base}[plugins.x]\nmanifest = \"m.toml\"\ngrants.directories = [{{ host = \"/tmp\", guest = \"/d\", access = \"rwx\" }}]\n"
+            ),
+            "unknown variant `rwx`",
+        ),
+    ];
+    for (text, expected) in cases {
+        let message = config_error(text);
+        assert!(message.starts_with("/etc/warden/bad.toml"), "{message}");
+        assert!(
+            message.contains(expected),
+            "expected `{expected}` in: {message}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn malformed_components_are_refused_naming_the_plugin() {
+    let dir = tempfile::tempdir().unwrap();
+    let text_wasm =
+        std::fs::read(repo().join("plugins/target/wasm32-wasip2/release/warden_text.wasm"))
+            .unwrap_or_else(|_| {
+                manifest("text");
+                unreachable!()
+            });
+    let cases: [(&str, Vec<u8>, &str); 4] = [
+        (
+            "random",
+            (0..4096u32).map(|i| (i * 7919 % 251) as u8).collect(),
+            "not a valid WebAssembly component",
+        ),
+        (
+            "truncated",
+            text_wasm[..text_wasm.len() / 2].to_vec(),
+            "not a valid WebAssembly component",
+        ),
+        (
+            "core-module",
+            b"\0asm\x01\0\0\0".to_vec(),
+            "not a valid WebAssembly component",
+        ),
+        ("empty", Vec::new(), "not a valid WebAssembly component"),
+    ];
+    for (name, bytes, expected) in cases {
+        let path = dir.path().join(format!("{name}.wasm"));
+        std::fs::write(&path, bytes).unwrap();
+        let harness = Harness::new(Store::Sqlite).plugin_entry(
+            "bad",
+            &format!(
+                "manifest = {}\ncomponent = {}",
+                toml_path(&manifest("text")),
+                toml_path(&path)
+            ),
+        );
+        let message = load_error(harness).await;
+        assert!(message.starts_with("plugin `bad`"), "{name}: {message}");
+        assert!(message.contains(expected), "{name}: {message}");
+    }
+}
+
+#[tokio::test]
+async fn a_component_that_does_not_match_its_pin_is_refused() {
+    let pin = "0".repeat(64);
+    let harness = Harness::new(Store::Sqlite).plugin_entry(
+        "text",
+        &format!(
+            "manifest = {}\nsha256 = \"{pin}\"",
+            toml_path(&manifest("text"))
+        ),
+    );
+    let message = load_error(harness).await;
+    assert!(message.contains("but the config pins"), "{message}");
+}
+
+#[tokio::test]
+async fn manifests_are_validated() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "name = \"x\"\nversion = \"1\"\nkind = \"verifier\"\ncomponent = \"x.wasm\"\n",
+            "field `kind`",
+        ),
+        (
+            "name = \"x\"\nversion = \"1\"\nkind = \"tool\"\n",
+            "missing field `component`",
+        ),
+        (
+            "name = \"x\"\nversion = \"1\"\nkind = \"tool\"\ncomponent = \"x.wasm\"\n[capabilities]\ndirectories = [{ guest = \"data\", access = \"ro\" }]\n",
+            "field `capabilities.directories[0].guest`",
+        ),
+        (
+            "name = \"x\"\nversion = \"1\"\nkind = \"tool\"\ncomponent = \"x.wasm\"\n[capabilities]\nsockets = true\n",
+            "unknown field `sockets`",
+        ),
+    ];
+    for (i, (text, expected)) in cases.into_iter().enumerate() {
+        let path = dir.path().join(format!("m{i}.toml"));
+        std::fs::write(&path, text).unwrap();
+        let harness = Harness::new(Store::Sqlite)
+            .plugin_entry("x", &format!("manifest = {}", toml_path(&path)));
+        let message = load_error(harness).await;
+        assert!(message.contains(&path.display().to_string()), "{message}");
+        assert!(
+            message.contains(expected),
+            "expected `{expected}` in: {message}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_broken_policy_bundle_is_refused_naming_the_file() {
+    let harness = Harness::new(Store::Sqlite).policy("package warden.authz\n\ndecision := {\n");
+    let message = load_error(harness).await;
+    assert!(message.starts_with("policy bundle"), "{message}");
+    assert!(message.contains("policy.rego"), "{message}");
+}

@@ -1,0 +1,17 @@
+//! End-to-end tests: real compiled components, real Rego, real SQLite and
+//! PostgreSQL. Build the plugins first (`cargo xtask test` does).
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test stops at its first failure"
+)]
+
+mod harness;
+
+mod calls;
+mod cli;
+mod containment;
+mod http_api;
+mod loading;
