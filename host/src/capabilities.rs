@@ -4,9 +4,12 @@
 //! Anything not in the effective set is absent from the sandbox: no preopen,
 //! no environment variable, no reachable host.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
+use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 /// Access mode of a directory. `ro` < `rw`: the effective mode is the lesser
@@ -68,6 +71,37 @@ pub struct Grants {
     pub memory_mb: Option<u64>,
     /// Wall-time limit per call in milliseconds (capped by `limits.max_time_limit_ms`).
     pub time_limit_ms: Option<u64>,
+    /// Restricted address ranges (CIDR, e.g. `127.0.0.0/8`) that granted origins
+    /// may resolve to. By default loopback, private, link-local (cloud metadata)
+    /// and other non-public addresses are refused.
+    #[serde(default)]
+    pub private_ranges: Vec<String>,
+    /// Secrets the host injects as headers into requests to one origin.
+    #[serde(default)]
+    pub secrets: Vec<SecretBinding>,
+    /// Calls of this plugin that may run at once (capped by
+    /// `limits.max_concurrent_per_plugin`).
+    pub max_concurrent: Option<u32>,
+}
+
+/// Binds a secret to a destination: the host adds `header: format` (with
+/// `{secret}` replaced by the value) to every request to `origin`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretBinding {
+    /// Name of a `[secrets.NAME]` entry.
+    pub secret: String,
+    /// Origin the header is sent to, and only to.
+    pub origin: String,
+    /// Header name, e.g. `authorization`.
+    pub header: String,
+    /// Header value template. By default `{secret}`.
+    #[serde(default = "default_secret_format")]
+    pub format: String,
+}
+
+fn default_secret_format() -> String {
+    "{secret}".to_string()
 }
 
 /// A host directory granted to a plugin.
@@ -96,6 +130,17 @@ pub struct Limits {
     pub max_time_limit_ms: u64,
     /// Largest tool output accepted, in bytes. By default 1 MiB.
     pub output_max_bytes: usize,
+    /// Largest HTTP request body a plugin may send. By default 1 MiB.
+    pub http_request_body_max: u64,
+    /// Largest HTTP response body a plugin may receive. By default 8 MiB.
+    pub http_response_body_max: u64,
+    /// Concurrent calls per plugin when the grant does not say. By default 16.
+    pub default_max_concurrent: u32,
+    /// Upper bound for any plugin's concurrency. By default 256.
+    pub max_concurrent_per_plugin: u32,
+    /// Fuel (roughly, WebAssembly instructions) per call. By default unset:
+    /// time limits alone bound CPU. Setting it costs some speed on every call.
+    pub fuel_per_call: Option<u64>,
 }
 
 impl Default for Limits {
@@ -106,6 +151,11 @@ impl Default for Limits {
             default_time_limit_ms: 5000,
             max_time_limit_ms: 60_000,
             output_max_bytes: 1 << 20,
+            http_request_body_max: 1 << 20,
+            http_response_body_max: 8 << 20,
+            default_max_concurrent: 16,
+            max_concurrent_per_plugin: 256,
+            fuel_per_call: None,
         }
     }
 }
@@ -198,13 +248,51 @@ impl std::fmt::Display for Origin {
     }
 }
 
+/// A plugin's outbound HTTP rules, built once at load and shared by its calls.
+#[derive(Debug, Clone, Default)]
+pub struct EgressRules {
+    /// Reachable origins.
+    pub origins: Vec<Origin>,
+    /// Restricted address ranges the operator explicitly allowed.
+    pub private_ranges: Vec<IpNet>,
+    /// Secrets injected per origin.
+    pub secrets: Vec<BoundSecret>,
+    /// Largest request body a plugin may send.
+    pub request_body_max: u64,
+    /// Largest response body a plugin may receive.
+    pub response_body_max: u64,
+}
+
+/// A secret the host adds to requests for one origin.
+#[derive(Clone)]
+pub struct BoundSecret {
+    /// Secret name, for logs and inspection.
+    pub name: String,
+    /// Requests to this origin get the header.
+    pub origin: Origin,
+    /// Header name.
+    pub header: http::HeaderName,
+    /// Header value, with the secret already substituted.
+    pub value: http::HeaderValue,
+}
+
+impl std::fmt::Debug for BoundSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BoundSecret")
+            .field("name", &self.name)
+            .field("origin", &self.origin)
+            .field("header", &self.header)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The capabilities a plugin actually gets: requested ∩ granted, within host limits.
 #[derive(Debug, Clone, Default)]
 pub struct Effective {
     /// Preopened directories.
     pub directories: Vec<GrantedDirectory>,
-    /// Reachable origins.
-    pub outbound_http: Vec<Origin>,
+    /// Outbound HTTP rules.
+    pub egress: Arc<EgressRules>,
     /// Environment variables visible to the plugin.
     pub env: Vec<(String, String)>,
     /// Linear memory limit in bytes.
@@ -213,13 +301,24 @@ pub struct Effective {
     pub time_limit: Duration,
     /// Largest output accepted, in bytes.
     pub output_max_bytes: usize,
+    /// Calls of this plugin that may run at once.
+    pub max_concurrent: u32,
+    /// Fuel per call, when the host meters fuel.
+    pub fuel: Option<u64>,
 }
 
 impl Effective {
-    /// Intersects `requested` with `granted` within `limits`.
+    /// Intersects `requested` with `granted` within `limits`. `secrets` holds
+    /// the values of the host's `[secrets]`, by name.
     ///
-    /// Origins must already be valid: the config and manifest loaders check them.
-    pub fn intersect(requested: &Requested, granted: &Grants, limits: &Limits) -> Effective {
+    /// Origins, ranges and bindings must already be valid: the config and
+    /// manifest loaders check them; a value that still fails is an `Err`.
+    pub fn intersect(
+        requested: &Requested,
+        granted: &Grants,
+        limits: &Limits,
+        secrets: &BTreeMap<String, SecretValue>,
+    ) -> Result<Effective, String> {
         let directories = granted
             .directories
             .iter()
@@ -241,16 +340,13 @@ impl Effective {
             .iter()
             .filter_map(|o| Origin::parse(o).ok())
             .collect();
-        let mut outbound_http: Vec<Origin> = Vec::new();
-        for grant in granted
-            .outbound_http
-            .iter()
-            .filter_map(|o| Origin::parse(o).ok())
-        {
+        let mut origins: Vec<Origin> = Vec::new();
+        for grant in &granted.outbound_http {
+            let grant = Origin::parse(grant)?;
             if wants_any || requested_origins.iter().any(|r| r.covers(&grant)) {
-                outbound_http.push(grant);
+                origins.push(grant);
             } else {
-                outbound_http.extend(
+                origins.extend(
                     requested_origins
                         .iter()
                         .filter(|r| grant.covers(r))
@@ -258,7 +354,33 @@ impl Effective {
                 );
             }
         }
-        outbound_http.dedup();
+        origins.dedup();
+        let private_ranges = granted
+            .private_ranges
+            .iter()
+            .map(|r| r.parse::<IpNet>().map_err(|e| format!("`{r}`: {e}")))
+            .collect::<Result<_, _>>()?;
+        let mut bound = Vec::new();
+        for binding in &granted.secrets {
+            let value = secrets
+                .get(&binding.secret)
+                .ok_or_else(|| format!("secret `{}` is not defined", binding.secret))?;
+            let header_value = binding.format.replace("{secret}", value.expose());
+            let mut header_value = http::HeaderValue::from_str(&header_value).map_err(|_| {
+                format!(
+                    "secret `{}` does not make a valid header value",
+                    binding.secret
+                )
+            })?;
+            header_value.set_sensitive(true);
+            bound.push(BoundSecret {
+                name: binding.secret.clone(),
+                origin: Origin::parse(&binding.origin)?,
+                header: http::HeaderName::from_bytes(binding.header.as_bytes())
+                    .map_err(|_| format!("`{}` is not a valid header name", binding.header))?,
+                value: header_value,
+            });
+        }
 
         let env = granted
             .env
@@ -274,35 +396,128 @@ impl Effective {
             .unwrap_or(limits.default_time_limit_ms)
             .min(limits.max_time_limit_ms);
 
-        Effective {
+        Ok(Effective {
             directories,
-            outbound_http,
+            egress: Arc::new(EgressRules {
+                origins,
+                private_ranges,
+                secrets: bound,
+                request_body_max: limits.http_request_body_max,
+                response_body_max: limits.http_response_body_max,
+            }),
             env,
             memory_bytes: memory_mb << 20,
             time_limit: Duration::from_millis(time_limit_ms),
             output_max_bytes: limits.output_max_bytes,
+            max_concurrent: granted
+                .max_concurrent
+                .unwrap_or(limits.default_max_concurrent)
+                .clamp(1, limits.max_concurrent_per_plugin.max(1)),
+            fuel: limits.fuel_per_call,
+        })
+    }
+
+    /// What the manifest requests that the grants do not give, one line each.
+    /// Limits are not listed: the operator capping them is normal.
+    pub fn missing(requested: &Requested, granted: &Grants) -> Vec<String> {
+        let mut missing = Vec::new();
+        for dir in &requested.directories {
+            match granted.directories.iter().find(|g| g.guest == dir.guest) {
+                None => missing.push(format!(
+                    "directory {} ({}) is not granted",
+                    dir.guest,
+                    dir.access.as_str()
+                )),
+                Some(g) if g.access < dir.access => missing.push(format!(
+                    "directory {} is requested {} but granted {}",
+                    dir.guest,
+                    dir.access.as_str(),
+                    g.access.as_str()
+                )),
+                Some(_) => {}
+            }
         }
+        let granted_origins: Vec<Origin> = granted
+            .outbound_http
+            .iter()
+            .filter_map(|o| Origin::parse(o).ok())
+            .collect();
+        for origin in &requested.outbound_http {
+            if origin == "*" {
+                continue;
+            }
+            let covered = Origin::parse(origin)
+                .map(|r| granted_origins.iter().any(|g| g.covers(&r)))
+                .unwrap_or(false);
+            if !covered {
+                missing.push(format!("outbound_http {origin} is not granted"));
+            }
+        }
+        for name in &requested.env {
+            if !granted.env.contains_key(name) {
+                missing.push(format!("env {name} is not granted"));
+            }
+        }
+        missing
     }
 
     /// Whether an outbound request to `scheme://host:port` is allowed.
     pub fn allows_outbound(&self, scheme: &str, host: &str, port: u16) -> bool {
-        self.outbound_http
+        self.egress
+            .origins
             .iter()
             .any(|o| o.allows(scheme, host, port))
     }
 
     /// The form shown to policies (`input.capabilities`) and to operators:
-    /// no host paths and no environment values.
+    /// no host paths, no environment values, no secret values.
     pub fn summary(&self) -> serde_json::Value {
         serde_json::json!({
             "directories": self.directories.iter()
                 .map(|d| serde_json::json!({"guest": d.guest, "access": d.access}))
                 .collect::<Vec<_>>(),
-            "outbound_http": self.outbound_http.iter().map(|o| o.to_string()).collect::<Vec<_>>(),
+            "outbound_http": self.egress.origins.iter().map(|o| o.to_string()).collect::<Vec<_>>(),
+            "private_ranges": self.egress.private_ranges.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
+            "secrets": self.egress.secrets.iter()
+                .map(|s| serde_json::json!({"secret": s.name, "origin": s.origin.to_string(), "header": s.header.as_str()}))
+                .collect::<Vec<_>>(),
             "env": self.env.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>(),
             "memory_mb": self.memory_bytes >> 20,
             "time_limit_ms": u64::try_from(self.time_limit.as_millis()).unwrap_or(u64::MAX),
+            "max_concurrent": self.max_concurrent,
         })
+    }
+}
+
+/// A secret's value. Its `Debug` never shows the value.
+#[derive(Clone)]
+pub struct SecretValue(String);
+
+impl SecretValue {
+    /// Wraps a value.
+    pub fn new(value: String) -> SecretValue {
+        SecretValue(value)
+    }
+
+    /// The value itself; only the egress layer needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretValue(***)")
+    }
+}
+
+impl Access {
+    /// `ro` or `rw`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Access::Ro => "ro",
+            Access::Rw => "rw",
+        }
     }
 }
 
@@ -390,13 +605,23 @@ mod tests {
             .into(),
             memory_mb: Some(32),
             time_limit_ms: Some(100_000),
+            ..Grants::default()
         };
-        let eff = Effective::intersect(&requested, &granted, &Limits::default());
+        let eff = Effective::intersect(&requested, &granted, &Limits::default(), &BTreeMap::new())
+            .unwrap();
         assert_eq!(eff.directories.len(), 1);
         assert_eq!(eff.directories[0].access, Access::Ro);
-        assert_eq!(eff.outbound_http, vec![origin("https://api.example.com")]);
+        assert_eq!(eff.egress.origins, vec![origin("https://api.example.com")]);
         assert_eq!(eff.env, vec![("LANG".to_string(), "C".to_string())]);
         assert_eq!(eff.memory_bytes, 32 << 20);
         assert_eq!(eff.time_limit, Duration::from_millis(60_000));
+        assert_eq!(
+            Effective::missing(&requested, &granted),
+            vec![
+                "directory /data is requested rw but granted ro",
+                "directory /cache (rw) is not granted",
+                "outbound_http https://*.example.com is not granted",
+            ]
+        );
     }
 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::capabilities::{Grants, Limits, Origin};
+use crate::capabilities::{Grants, Limits, Origin, SecretValue};
 use crate::error::{Error, Result};
 use crate::manifest::validate_name;
 
@@ -30,6 +30,19 @@ pub struct Config {
     pub plugins: BTreeMap<String, PluginConfig>,
     /// Host-wide limits and defaults.
     pub limits: Limits,
+    /// Secret values by name, resolved at load. Never shown, logged or audited.
+    pub secrets: BTreeMap<String, SecretValue>,
+}
+
+/// Where a secret's value comes from: an environment variable of the host
+/// process (preferred) or the config itself.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretConfig {
+    /// Read the value from this environment variable when the host starts.
+    pub env: Option<String>,
+    /// The value, in clear. Only for local setups.
+    pub value: Option<String>,
 }
 
 /// HTTP server settings.
@@ -88,6 +101,10 @@ pub struct PluginConfig {
     /// Capabilities granted. By default none.
     #[serde(default)]
     pub grants: Grants,
+    /// Load the plugin even if it requests capabilities that are not granted,
+    /// with the reduced set. By default such a plugin is refused.
+    #[serde(default)]
+    pub allow_reduced: bool,
 }
 
 #[derive(Deserialize)]
@@ -103,6 +120,8 @@ struct ConfigFile {
     plugins: BTreeMap<String, PluginConfig>,
     #[serde(default)]
     limits: Limits,
+    #[serde(default)]
+    secrets: BTreeMap<String, SecretConfig>,
 }
 
 #[derive(Deserialize)]
@@ -183,6 +202,27 @@ impl Config {
             }
         }
 
+        let mut secrets = BTreeMap::new();
+        for (name, secret) in &file.secrets {
+            let field = |f: &str| format!("secrets.{name}.{f}");
+            let value = match (&secret.env, &secret.value) {
+                (Some(var), None) => std::env::var(var).map_err(|_| {
+                    invalid(
+                        field("env"),
+                        format!("environment variable `{var}` is not set"),
+                    )
+                })?,
+                (None, Some(value)) => value.clone(),
+                _ => {
+                    return Err(invalid(
+                        format!("secrets.{name}"),
+                        "set exactly one of `env` or `value`".into(),
+                    ));
+                }
+            };
+            secrets.insert(name.clone(), SecretValue::new(value));
+        }
+
         let mut plugins = BTreeMap::new();
         for (name, mut plugin) in file.plugins {
             let field = |f: &str| format!("plugins.{name}.{f}");
@@ -213,6 +253,30 @@ impl Config {
                 Origin::parse(origin)
                     .map_err(|m| invalid(field(&format!("grants.outbound_http[{i}]")), m))?;
             }
+            for (i, range) in plugin.grants.private_ranges.iter().enumerate() {
+                range.parse::<ipnet::IpNet>().map_err(|e| {
+                    invalid(
+                        field(&format!("grants.private_ranges[{i}]")),
+                        format!("`{range}` is not a CIDR range like 127.0.0.0/8: {e}"),
+                    )
+                })?;
+            }
+            for (i, binding) in plugin.grants.secrets.iter().enumerate() {
+                let f = |name: &str| field(&format!("grants.secrets[{i}].{name}"));
+                if !secrets.contains_key(&binding.secret) {
+                    return Err(invalid(
+                        f("secret"),
+                        format!("no `[secrets.{}]` is defined", binding.secret),
+                    ));
+                }
+                Origin::parse(&binding.origin).map_err(|m| invalid(f("origin"), m))?;
+                http::HeaderName::from_bytes(binding.header.as_bytes()).map_err(|_| {
+                    invalid(
+                        f("header"),
+                        format!("`{}` is not a header name", binding.header),
+                    )
+                })?;
+            }
             plugins.insert(name, plugin);
         }
 
@@ -224,6 +288,7 @@ impl Config {
             principals: file.principals,
             plugins,
             limits: file.limits,
+            secrets,
         })
     }
 }

@@ -83,6 +83,10 @@ pub enum ErrorCode {
     CapabilityDenied,
     /// The call ran past its time limit.
     Timeout,
+    /// The call used up its fuel (`limits.fuel_per_call`).
+    FuelExhausted,
+    /// The plugin is already running its maximum number of concurrent calls.
+    PluginBusy,
     /// The plugin tried to use more memory than its limit.
     MemoryLimit,
     /// The plugin trapped (panic, stack overflow, invalid operation).
@@ -112,6 +116,8 @@ impl ErrorCode {
             ErrorCode::ToolTransient => "tool-transient",
             ErrorCode::CapabilityDenied => "capability-denied",
             ErrorCode::Timeout => "timeout",
+            ErrorCode::FuelExhausted => "fuel-exhausted",
+            ErrorCode::PluginBusy => "plugin-busy",
             ErrorCode::MemoryLimit => "memory-limit",
             ErrorCode::Trap => "trap",
             ErrorCode::InvalidOutput => "invalid-output",

@@ -197,9 +197,22 @@ impl Kernel {
         }
         trail.decision = "allow";
 
-        // Run.
+        // Run, within the plugin's concurrency limit.
         let args = request.args.to_string();
         let plugin = &tool.plugin;
+        let busy = || {
+            CallError::new(
+                ErrorCode::PluginBusy,
+                format!(
+                    "plugin `{}` is running its maximum of {} concurrent calls",
+                    plugin.name, plugin.capabilities.max_concurrent
+                ),
+            )
+        };
+        let _slot = tokio::time::timeout(plugin.capabilities.time_limit, plugin.slots.acquire())
+            .await
+            .map_err(|_| busy())?
+            .map_err(|_| busy())?;
         let output = self
             .sandbox
             .invoke(

@@ -43,6 +43,10 @@ pub struct Manifest {
     pub description: String,
     /// The component file, relative to the manifest.
     pub component: PathBuf,
+    /// Names of the tools the component describes. When given, the host
+    /// refuses a component that describes any other set: what an operator
+    /// reviewed is what runs.
+    pub tools: Option<Vec<String>>,
     /// Capabilities the plugin asks for.
     #[serde(default)]
     pub capabilities: Requested,

@@ -27,6 +27,10 @@ pub struct LoadedPlugin {
     pub sha256: String,
     /// What the sandbox will hold for it.
     pub capabilities: Effective,
+    /// What the operator granted (for inspection).
+    pub grants: crate::capabilities::Grants,
+    /// One permit per call allowed to run at once.
+    pub(crate) slots: Arc<tokio::sync::Semaphore>,
     pub(crate) prepared: Prepared,
 }
 
@@ -157,21 +161,48 @@ async fn load_plugin(
             component_path.display()
         )));
     }
+    let missing = Effective::missing(&manifest.capabilities, &plugin_config.grants);
+    if !missing.is_empty() && !plugin_config.allow_reduced {
+        return Err(fail(format!(
+            "requests capabilities that are not granted (grant them, or set \
+             `allow_reduced = true` to load it without them):\n  - {}",
+            missing.join("\n  - ")
+        )));
+    }
     let capabilities = Effective::intersect(
         &manifest.capabilities,
         &plugin_config.grants,
         &config.limits,
-    );
+        &config.secrets,
+    )
+    .map_err(|m| fail(format!("grants: {m}")))?;
     let prepared = sandbox.load(name, &bytes)?;
     let descriptors = sandbox
         .describe(name, &prepared, &capabilities)
         .await
         .map_err(|e| fail(format!("describe failed: {e}")))?;
+    if let Some(declared) = &manifest.tools {
+        let mut declared = declared.clone();
+        let mut described: Vec<String> = descriptors.iter().map(|d| d.name.clone()).collect();
+        declared.sort();
+        described.sort();
+        if declared != described {
+            return Err(fail(format!(
+                "the manifest declares tools [{}] but the component describes [{}]",
+                declared.join(", "),
+                described.join(", ")
+            )));
+        }
+    }
     let plugin = LoadedPlugin {
         name: name.to_string(),
         manifest,
         sha256,
+        slots: Arc::new(tokio::sync::Semaphore::new(
+            capabilities.max_concurrent as usize,
+        )),
         capabilities,
+        grants: plugin_config.grants.clone(),
         prepared,
     };
     Ok((plugin, descriptors))

@@ -31,10 +31,12 @@ pub fn status_for(code: ErrorCode) -> StatusCode {
         ErrorCode::InvalidArgs | ErrorCode::ToolInvalidInput => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorCode::PolicyDenied => StatusCode::FORBIDDEN,
         ErrorCode::Timeout => StatusCode::GATEWAY_TIMEOUT,
+        ErrorCode::PluginBusy => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::ToolTransient | ErrorCode::AuditUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorCode::ToolFailed
         | ErrorCode::CapabilityDenied
         | ErrorCode::MemoryLimit
+        | ErrorCode::FuelExhausted
         | ErrorCode::Trap
         | ErrorCode::InvalidOutput
         | ErrorCode::OutputTooLarge => StatusCode::BAD_GATEWAY,

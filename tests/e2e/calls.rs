@@ -68,10 +68,7 @@ async fn allowed_call_postgres() {
 async fn denied_call_returns_reasons_and_the_tool_never_runs(store: Store) {
     let server = TestServer::start("hello from the test server").await;
     let host = Harness::new(store)
-        .plugin(
-            "fetch",
-            &format!("{{ outbound_http = [\"{}\"] }}", server.origin()),
-        )
+        .plugin("fetch", &server.grant())
         .start()
         .await;
     let url = format!("{}/page", server.origin());
@@ -195,10 +192,7 @@ async fn a_policy_that_cannot_decide_denies_the_call() {
 async fn a_call_whose_audit_record_cannot_be_written_is_denied() {
     let server = TestServer::start("should never be returned").await;
     let host = Harness::new(Store::Postgres)
-        .plugin(
-            "fetch",
-            &format!("{{ outbound_http = [\"{}\"] }}", server.origin()),
-        )
+        .plugin("fetch", &server.grant())
         .policy(ALLOW_ALL)
         .start()
         .await;

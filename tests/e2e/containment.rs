@@ -5,71 +5,7 @@
 use serde_json::json;
 use warden::ErrorCode;
 
-use crate::harness::{ALLOW_ALL, Harness, Host, Store, TestServer, error, output};
-
-async fn hostile_host() -> Host {
-    Harness::new(Store::Sqlite)
-        .plugin("hostile", "{}")
-        .plugin("text", "{}")
-        .policy(ALLOW_ALL)
-        .start()
-        .await
-}
-
-async fn assert_host_still_serves(host: &Host) {
-    let response = host
-        .call(
-            "root",
-            "text.transform",
-            json!({"text": "still here", "op": "upper"}),
-        )
-        .await;
-    assert_eq!(output(&response), &json!({"text": "STILL HERE"}));
-}
-
-#[tokio::test]
-async fn misbehaving_plugins_are_contained_with_typed_errors() {
-    let host = hostile_host().await;
-    let cases = [
-        (
-            "hostile.panic",
-            ErrorCode::Trap,
-            "hostile plugin panicked on purpose",
-        ),
-        ("hostile.spin", ErrorCode::Timeout, "time limit of 500 ms"),
-        (
-            "hostile.grow",
-            ErrorCode::MemoryLimit,
-            "memory limit of 32 MiB",
-        ),
-        ("hostile.recurse", ErrorCode::Trap, "call stack exhausted"),
-        (
-            "hostile.smash_stack",
-            ErrorCode::Trap,
-            "out of bounds memory access",
-        ),
-        ("hostile.bad_json", ErrorCode::InvalidOutput, "not JSON"),
-        (
-            "hostile.wrong_shape",
-            ErrorCode::InvalidOutput,
-            "violates its schema at /",
-        ),
-        (
-            "hostile.huge_output",
-            ErrorCode::OutputTooLarge,
-            "the limit is 1048576",
-        ),
-    ];
-    for (tool, code, expected) in cases {
-        let response = host.call("root", tool, json!({})).await;
-        let e = error(&response, code);
-        assert!(e.message.contains(expected), "{tool}: {}", e.message);
-        let record = host.record(&response.call_id).await.record;
-        assert_eq!(record.outcome, code.as_str(), "{tool}");
-        assert_eq!(record.decision, "allow");
-        assert_host_still_serves(&host).await;
-    }
-}
+use crate::harness::{ALLOW_ALL, Harness, Store, TestServer, error, output};
 
 #[tokio::test]
 async fn the_files_tool_cannot_read_outside_its_granted_directory() {
@@ -126,10 +62,7 @@ async fn the_fetch_tool_reaches_only_granted_origins() {
     let granted = TestServer::start("granted").await;
     let other = TestServer::start("not granted").await;
     let host = Harness::new(Store::Sqlite)
-        .plugin(
-            "fetch",
-            &format!("{{ outbound_http = [\"{}\"] }}", granted.origin()),
-        )
+        .plugin("fetch", &granted.grant())
         .policy(ALLOW_ALL)
         .start()
         .await;
@@ -184,5 +117,5 @@ async fn a_plugin_granted_nothing_gets_nothing() {
         .unwrap()
         .plugin
         .capabilities;
-    assert!(caps.outbound_http.is_empty() && caps.directories.is_empty() && caps.env.is_empty());
+    assert!(caps.egress.origins.is_empty() && caps.directories.is_empty() && caps.env.is_empty());
 }

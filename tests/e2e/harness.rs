@@ -59,6 +59,7 @@ pub struct Harness {
     plugins: Vec<String>,
     policy: PolicySource,
     limits: String,
+    secrets: Vec<(String, String)>,
 }
 
 enum PolicySource {
@@ -95,7 +96,14 @@ impl Harness {
             plugins: Vec::new(),
             policy: PolicySource::Dir(repo().join("policies")),
             limits: String::new(),
+            secrets: Vec::new(),
         }
+    }
+
+    /// Defines `[secrets.NAME]` with this value.
+    pub fn secret(mut self, name: &str, value: &str) -> Harness {
+        self.secrets.push((name.to_string(), value.to_string()));
+        self
     }
 
     /// Adds a first-party plugin with `grants`, a TOML inline table such as
@@ -164,6 +172,9 @@ impl Harness {
                 "[[principals]]\nid = \"{id}\"\ntoken = \"{}\"\nroles = {roles:?}\ntenant = \"acme\"\n\n",
                 token(id)
             ));
+        }
+        for (name, value) in &self.secrets {
+            config.push_str(&format!("[secrets.{name}]\nvalue = \"{value}\"\n\n"));
         }
         for plugin in &self.plugins {
             config.push_str(plugin);
@@ -318,22 +329,36 @@ impl Drop for TestDb {
     }
 }
 
-/// A local HTTP server on 127.0.0.1 that counts the requests it receives.
+/// A local HTTP server on 127.0.0.1 that records the requests it receives.
+///
+/// `/redirect?to=URL` answers 302 to URL; `/big` answers a 10 MiB body; every
+/// other path answers the body given to [`TestServer::start`].
 pub struct TestServer {
     pub addr: SocketAddr,
     hits: Arc<AtomicUsize>,
+    headers: Arc<std::sync::Mutex<Vec<axum::http::HeaderMap>>>,
 }
 
 impl TestServer {
-    /// Serves `body` with status 200 on every path.
     pub async fn start(body: &'static str) -> TestServer {
         let hits = Arc::new(AtomicUsize::new(0));
-        let counter = hits.clone();
-        let app = axum::Router::new().fallback(move || {
-            let counter = counter.clone();
+        let headers = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (counter, seen) = (hits.clone(), headers.clone());
+        let app = axum::Router::new().fallback(move |request: axum::extract::Request| {
+            let (counter, seen) = (counter.clone(), seen.clone());
             async move {
+                use axum::response::IntoResponse;
                 counter.fetch_add(1, Ordering::SeqCst);
-                body
+                seen.lock().unwrap().push(request.headers().clone());
+                let query = request.uri().query().unwrap_or_default().to_string();
+                match request.uri().path() {
+                    "/redirect" => {
+                        let to = query.strip_prefix("to=").unwrap_or_default().to_string();
+                        (axum::http::StatusCode::FOUND, [("location", to)]).into_response()
+                    }
+                    "/big" => "x".repeat(10 << 20).into_response(),
+                    _ => body.into_response(),
+                }
             }
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -343,12 +368,30 @@ impl TestServer {
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        TestServer { addr, hits }
+        TestServer {
+            addr,
+            hits,
+            headers,
+        }
+    }
+
+    /// The headers of every request received, in order.
+    pub fn received_headers(&self) -> Vec<axum::http::HeaderMap> {
+        self.headers.lock().unwrap().clone()
     }
 
     /// `http://127.0.0.1:PORT`
     pub fn origin(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// A grant that lets a plugin reach this server: its origin, and the
+    /// loopback address it lives on (refused unless granted explicitly).
+    pub fn grant(&self) -> String {
+        format!(
+            "{{ outbound_http = [\"{}\"], private_ranges = [\"127.0.0.1/32\"] }}",
+            self.origin()
+        )
     }
 
     /// Requests received so far.

@@ -13,5 +13,6 @@ mod harness;
 mod calls;
 mod cli;
 mod containment;
+mod hostile;
 mod http_api;
 mod loading;

@@ -1,45 +1,66 @@
 //! Outbound HTTP: the single choke point through which a plugin's `wasi:http`
-//! requests leave the sandbox. Each request is checked against the plugin's
-//! effective origins before any connection is made; refusals are remembered so
-//! the call can be reported as `capability-denied`.
+//! requests leave the sandbox.
+//!
+//! For every request, before any byte leaves the host:
+//! 1. the URL must name a granted origin (scheme, host, port) and carry no userinfo;
+//! 2. the host resolves the name itself, and every address it resolves to must be
+//!    public unless the operator granted that private range (loopback, private,
+//!    link-local and cloud-metadata addresses are refused by default);
+//! 3. the connection goes to a vetted address, never to a second lookup (no DNS
+//!    rebinding between check and connect);
+//! 4. secrets bound to the origin are injected as headers (the guest never sees them);
+//! 5. request and response bodies are bounded.
+//!
+//! Redirects are not followed here: a plugin that follows one makes a new
+//! request, which is checked from step 1 again. Refusals are remembered so the
+//! call is reported as `capability-denied`.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use http::uri::Scheme;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use hyper_util::rt::TokioIo;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
-use crate::capabilities::Origin;
+use crate::capabilities::EgressRules;
 
-type SendFuture = Box<
-    dyn Future<
-            Output = Result<
-                (
-                    http::Response<WasiBody>,
-                    Box<dyn Future<Output = Result<(), Error>> + Send>,
-                ),
-                Error,
-            >,
-        > + Send,
->;
+type IoFuture = Box<dyn Future<Output = Result<(), Error>> + Send>;
+type SendFuture =
+    Box<dyn Future<Output = Result<(http::Response<WasiBody>, IoFuture), Error>> + Send>;
 
+const DNS_TIMEOUT: Duration = Duration::from_secs(5);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Per-call egress state: the shared rules plus what this call was refused.
 pub(super) struct Egress {
-    allowed: Vec<Origin>,
-    denied: Vec<String>,
+    rules: Arc<EgressRules>,
+    refusals: Arc<Mutex<Vec<String>>>,
 }
 
 impl Egress {
-    pub(super) fn new(allowed: Vec<Origin>) -> Egress {
+    pub(super) fn new(rules: Arc<EgressRules>) -> Egress {
         Egress {
-            allowed,
-            denied: Vec::new(),
+            rules,
+            refusals: Arc::default(),
         }
     }
 
-    /// Origins this call tried to reach and was refused.
-    pub(super) fn denied(&self) -> &[String] {
-        &self.denied
+    /// What this call tried and was refused, in order.
+    pub(super) fn refusals(&self) -> Vec<String> {
+        self.refusals.lock().map(|r| r.clone()).unwrap_or_default()
     }
+}
 
-    fn allows(&self, scheme: &str, host: &str, port: u16) -> bool {
-        self.allowed.iter().any(|o| o.allows(scheme, host, port))
+enum Outcome {
+    Refused(String),
+    Failed(Error),
+}
+
+impl From<Error> for Outcome {
+    fn from(e: Error) -> Self {
+        Outcome::Failed(e)
     }
 }
 
@@ -48,26 +69,299 @@ impl WasiHttpHooks for Egress {
         &mut self,
         request: http::Request<WasiBody>,
         options: Option<RequestOptions>,
-        fut: Box<dyn Future<Output = Result<(), Error>> + Send>,
+        _response_errors: IoFuture,
     ) -> SendFuture {
-        let uri = request.uri();
-        let scheme = uri.scheme().unwrap_or(&Scheme::HTTPS).as_str().to_string();
-        let host = uri.host().unwrap_or_default().to_string();
-        let port = uri
-            .port_u16()
-            .unwrap_or(if scheme == "http" { 80 } else { 443 });
-        if !self.allows(&scheme, &host, port) {
-            self.denied.push(format!("{scheme}://{host}:{port}"));
-            return Box::new(async { Err(Error::HttpRequestDenied) });
-        }
-        drop(fut);
+        let rules = self.rules.clone();
+        let refusals = self.refusals.clone();
         Box::new(async move {
-            use http_body_util::BodyExt;
-            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
-            Ok((
-                response.map(BodyExt::boxed_unsync),
-                Box::new(io) as Box<dyn Future<Output = Result<(), Error>> + Send>,
-            ))
+            match send(&rules, request, options, &refusals).await {
+                Ok(response) => Ok(response),
+                Err(Outcome::Refused(reason)) => {
+                    tracing::warn!(%reason, "outbound request refused");
+                    if let Ok(mut r) = refusals.lock() {
+                        r.push(reason);
+                    }
+                    Err(Error::HttpRequestDenied)
+                }
+                Err(Outcome::Failed(e)) => Err(e),
+            }
         })
+    }
+}
+
+async fn send(
+    rules: &EgressRules,
+    mut request: http::Request<WasiBody>,
+    options: Option<RequestOptions>,
+    refusals: &Arc<Mutex<Vec<String>>>,
+) -> Result<(http::Response<WasiBody>, IoFuture), Outcome> {
+    let uri = request.uri().clone();
+    let https = uri.scheme() == Some(&Scheme::HTTPS);
+    let scheme = if https { "https" } else { "http" };
+    let authority = uri.authority().ok_or(Error::HttpRequestUriInvalid)?;
+    if authority.as_str().contains('@') {
+        return Err(Outcome::Refused(format!(
+            "{scheme}://{authority}: URLs with userinfo are refused"
+        )));
+    }
+    let host = authority
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let port = authority.port_u16().unwrap_or(if https { 443 } else { 80 });
+    if !rules.origins.iter().any(|o| o.allows(scheme, host, port)) {
+        return Err(Outcome::Refused(format!(
+            "origin {scheme}://{host}:{port} is not granted"
+        )));
+    }
+
+    let addresses = resolve(host, port).await?;
+    for address in &addresses {
+        if let Some(class) = restricted(address.ip())
+            && !rules
+                .private_ranges
+                .iter()
+                .any(|r| r.contains(&address.ip()))
+        {
+            return Err(Outcome::Refused(format!(
+                "{host} resolves to {}, a {class} address, which is not granted",
+                address.ip()
+            )));
+        }
+    }
+
+    for secret in &rules.secrets {
+        if secret.origin.allows(scheme, host, port) {
+            request
+                .headers_mut()
+                .insert(secret.header.clone(), secret.value.clone());
+        }
+    }
+    // The request line carries only the path; the origin is in the Host header.
+    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    *request.uri_mut() = http::Uri::try_from(path).map_err(|_| Error::HttpRequestUriInvalid)?;
+
+    let connect_timeout = options
+        .and_then(|o| o.connect_timeout)
+        .unwrap_or(CONNECT_TIMEOUT);
+    let stream = connect(&addresses, connect_timeout).await?;
+    let request_limit = rules.request_body_max;
+    let request = request.map(move |body| {
+        Limited::new(body, usize::try_from(request_limit).unwrap_or(usize::MAX))
+            .map_err(|e| body_error(e, Error::HttpRequestBodySize(None)))
+            .boxed_unsync()
+    });
+
+    let (mut sender, connection) = if https {
+        let tls = tls_connector()
+            .connect(server_name(host)?, stream)
+            .await
+            .map_err(Error::Tls)?;
+        handshake(TokioIo::new(Box::new(tls) as Box<dyn Stream>)).await?
+    } else {
+        handshake(TokioIo::new(Box::new(stream) as Box<dyn Stream>)).await?
+    };
+    let mut connection = Box::pin(connection);
+    let response = tokio::select! {
+        response = sender.send_request(request) => response.map_err(Error::from)?,
+        done = &mut connection => {
+            done.map_err(Error::from)?;
+            return Err(Error::HttpResponseIncomplete.into());
+        }
+    };
+
+    let response_limit = rules.response_body_max;
+    let refusals = refusals.clone();
+    let origin = format!("{scheme}://{host}:{port}");
+    let response = response.map(move |body| {
+        Limited::new(body, usize::try_from(response_limit).unwrap_or(usize::MAX))
+            .map_err(move |e| {
+                if e.is::<LengthLimitError>()
+                    && let Ok(mut r) = refusals.lock()
+                {
+                    r.push(format!(
+                        "the response body from {origin} exceeded the limit of {response_limit} bytes"
+                    ));
+                }
+                body_error(e, Error::HttpResponseBodySize(Some(response_limit)))
+            })
+            .boxed_unsync()
+    });
+    let io: IoFuture = Box::new(async move { connection.await.map_err(Error::from) });
+    Ok((response, io))
+}
+
+trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin> Stream for T {}
+
+type Connection = hyper::client::conn::http1::Connection<TokioIo<Box<dyn Stream>>, WasiBody>;
+
+async fn handshake(
+    io: TokioIo<Box<dyn Stream>>,
+) -> Result<
+    (
+        hyper::client::conn::http1::SendRequest<WasiBody>,
+        Connection,
+    ),
+    Outcome,
+> {
+    Ok(hyper::client::conn::http1::handshake(io)
+        .await
+        .map_err(Error::from)?)
+}
+
+fn body_error(e: Box<dyn std::error::Error + Send + Sync>, too_large: Error) -> Error {
+    if e.is::<LengthLimitError>() {
+        return too_large;
+    }
+    match e.downcast::<Error>() {
+        Ok(e) => *e,
+        Err(e) => match e.downcast::<hyper::Error>() {
+            Ok(e) => Error::from(*e),
+            Err(e) => Error::InternalError(Some(e.to_string())),
+        },
+    }
+}
+
+async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, Outcome> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, port)]);
+    }
+    let dns_error = |info: &str| Error::DnsError {
+        rcode: Some(info.to_string()),
+        info_code: None,
+    };
+    let addresses: Vec<SocketAddr> =
+        tokio::time::timeout(DNS_TIMEOUT, tokio::net::lookup_host((host, port)))
+            .await
+            .map_err(|_| Error::DnsTimeout)?
+            .map_err(|e| dns_error(&e.to_string()))?
+            .collect();
+    if addresses.is_empty() {
+        return Err(dns_error("no addresses").into());
+    }
+    Ok(addresses)
+}
+
+async fn connect(
+    addresses: &[SocketAddr],
+    timeout: Duration,
+) -> Result<tokio::net::TcpStream, Outcome> {
+    let mut last = Error::ConnectionRefused;
+    for address in addresses {
+        match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(address)).await {
+            Ok(Ok(stream)) => return Ok(stream),
+            Ok(Err(e)) => last = Error::Connect(e),
+            Err(_) => last = Error::ConnectionTimeout,
+        }
+    }
+    Err(last.into())
+}
+
+fn tls_connector() -> tokio_rustls::TlsConnector {
+    static CONFIG: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
+    let config = CONFIG.get_or_init(|| {
+        let roots = rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.into(),
+        };
+        Arc::new(
+            rustls::ClientConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .map(|b| b.with_root_certificates(roots).with_no_client_auth())
+            .unwrap_or_else(|_| {
+                rustls::ClientConfig::builder()
+                    .with_root_certificates(rustls::RootCertStore::empty())
+                    .with_no_client_auth()
+            }),
+        )
+    });
+    tokio_rustls::TlsConnector::from(config.clone())
+}
+
+fn server_name(host: &str) -> Result<rustls::pki_types::ServerName<'static>, Outcome> {
+    rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|_| {
+        Outcome::Failed(Error::DnsError {
+            rcode: Some(format!("`{host}` is not a valid TLS server name")),
+            info_code: None,
+        })
+    })
+}
+
+/// Why an address is not reachable without an explicit grant, or `None` if it is public.
+pub fn restricted(ip: IpAddr) -> Option<&'static str> {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            if v4.is_loopback() {
+                Some("loopback")
+            } else if v4.is_link_local() {
+                Some("link-local (cloud metadata)")
+            } else if v4.is_private() {
+                Some("private")
+            } else if a == 100 && (64..128).contains(&b) {
+                Some("shared (carrier-grade NAT)")
+            } else if v4.is_unspecified() || a == 0 {
+                Some("unspecified")
+            } else if v4.is_broadcast() || v4.is_multicast() || a >= 240 {
+                Some("broadcast, multicast or reserved")
+            } else {
+                None
+            }
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return restricted(IpAddr::V4(v4));
+            }
+            let segments = v6.segments();
+            if segments[0] == 0x64 && segments[1] == 0xff9b {
+                // NAT64: the IPv4 address is in the last 32 bits.
+                let o = v6.octets();
+                return restricted(IpAddr::V4(std::net::Ipv4Addr::new(
+                    o[12], o[13], o[14], o[15],
+                )));
+            }
+            if v6.is_loopback() {
+                Some("loopback")
+            } else if v6.is_unspecified() {
+                Some("unspecified")
+            } else if (segments[0] & 0xffc0) == 0xfe80 {
+                Some("link-local")
+            } else if (segments[0] & 0xfe00) == 0xfc00 {
+                Some("unique local (private)")
+            } else if v6.is_multicast() {
+                Some("multicast")
+            } else {
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::restricted;
+
+    #[test]
+    fn restricted_addresses_are_classified() {
+        for (ip, class) in [
+            ("127.0.0.1", Some("loopback")),
+            ("10.1.2.3", Some("private")),
+            ("172.16.0.1", Some("private")),
+            ("192.168.1.1", Some("private")),
+            ("169.254.169.254", Some("link-local (cloud metadata)")),
+            ("100.100.100.200", Some("shared (carrier-grade NAT)")),
+            ("0.0.0.0", Some("unspecified")),
+            ("::1", Some("loopback")),
+            ("::ffff:127.0.0.1", Some("loopback")),
+            ("64:ff9b::a9fe:a9fe", Some("link-local (cloud metadata)")),
+            ("fd00:ec2::254", Some("unique local (private)")),
+            ("fe80::1", Some("link-local")),
+            ("93.184.216.34", None),
+            ("2606:2800:220:1::1", None),
+        ] {
+            assert_eq!(restricted(ip.parse().unwrap()), class, "{ip}");
+        }
     }
 }

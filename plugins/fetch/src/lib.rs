@@ -16,11 +16,22 @@ const DEFAULT_MAX_BYTES: usize = 256 * 1024;
 
 struct Fetch;
 
+const MAX_REDIRECTS: usize = 5;
+
 #[derive(Deserialize)]
 struct GetArgs {
     url: String,
     #[serde(default)]
     max_bytes: Option<usize>,
+    #[serde(default)]
+    headers: std::collections::BTreeMap<String, String>,
+}
+
+struct Fetched {
+    status: u16,
+    location: Option<String>,
+    body: Vec<u8>,
+    truncated: bool,
 }
 
 fn failed(message: impl Into<String>) -> ToolError {
@@ -43,8 +54,38 @@ fn from_error_code(code: ErrorCode) -> ToolError {
     }
 }
 
-fn get(url: &str, max_bytes: usize) -> Result<serde_json::Value, ToolError> {
-    let parsed = url::Url::parse(url).map_err(|e| ToolError::InvalidInput(format!("url: {e}")))?;
+/// GETs `url`, following up to [`MAX_REDIRECTS`] redirects; each hop is a new
+/// request that the host checks on its own.
+fn get(args: &GetArgs) -> Result<serde_json::Value, ToolError> {
+    let max_bytes = args.max_bytes.unwrap_or(DEFAULT_MAX_BYTES);
+    let mut url =
+        url::Url::parse(&args.url).map_err(|e| ToolError::InvalidInput(format!("url: {e}")))?;
+    for _ in 0..=MAX_REDIRECTS {
+        let fetched = request(&url, &args.headers, max_bytes)?;
+        match fetched.location {
+            Some(location) if (300..400).contains(&fetched.status) => {
+                url = url
+                    .join(&location)
+                    .map_err(|e| failed(format!("bad redirect `{location}`: {e}")))?;
+            }
+            _ => {
+                return Ok(json!({
+                    "status": fetched.status,
+                    "url": url.as_str(),
+                    "body": String::from_utf8_lossy(&fetched.body),
+                    "truncated": fetched.truncated,
+                }));
+            }
+        }
+    }
+    Err(failed(format!("more than {MAX_REDIRECTS} redirects")))
+}
+
+fn request(
+    parsed: &url::Url,
+    headers: &std::collections::BTreeMap<String, String>,
+    max_bytes: usize,
+) -> Result<Fetched, ToolError> {
     let scheme = match parsed.scheme() {
         "http" => Scheme::Http,
         "https" => Scheme::Https,
@@ -66,7 +107,13 @@ fn get(url: &str, max_bytes: usize) -> Result<serde_json::Value, ToolError> {
         None => parsed.path().to_string(),
     };
 
-    let request = OutgoingRequest::new(Fields::new());
+    let fields = Fields::new();
+    for (name, value) in headers {
+        fields
+            .append(name, value.as_bytes())
+            .map_err(|e| ToolError::InvalidInput(format!("header `{name}`: {e:?}")))?;
+    }
+    let request = OutgoingRequest::new(fields);
     request
         .set_method(&Method::Get)
         .map_err(|()| failed("set method"))?;
@@ -90,6 +137,11 @@ fn get(url: &str, max_bytes: usize) -> Result<serde_json::Value, ToolError> {
         .map_err(|()| failed("response already taken"))?
         .map_err(from_error_code)?;
     let status = response.status();
+    let location = response
+        .headers()
+        .get("location")
+        .first()
+        .map(|v| String::from_utf8_lossy(v).into_owned());
     let incoming = response.consume().map_err(|()| failed("response body"))?;
     let stream = incoming.stream().map_err(|()| failed("response stream"))?;
     let mut bytes = Vec::new();
@@ -112,23 +164,25 @@ fn get(url: &str, max_bytes: usize) -> Result<serde_json::Value, ToolError> {
     }
     drop(stream);
     drop(incoming);
-    Ok(json!({
-        "status": status,
-        "body": String::from_utf8_lossy(&bytes),
-        "truncated": truncated,
-    }))
+    Ok(Fetched {
+        status,
+        location,
+        body: bytes,
+        truncated,
+    })
 }
 
 impl Guest for Fetch {
     fn describe() -> Vec<ToolDescriptor> {
         vec![descriptor(
             "get",
-            "Fetches a URL with HTTP GET and returns the status and the body as text.",
+            "Fetches a URL with HTTP GET (following redirects) and returns the status and the body as text.",
             json!({
                 "type": "object",
                 "properties": {
                     "url": {"type": "string", "format": "uri", "maxLength": 8192},
-                    "max_bytes": {"type": "integer", "minimum": 1, "maximum": 1048576}
+                    "max_bytes": {"type": "integer", "minimum": 1, "maximum": 1048576},
+                    "headers": {"type": "object", "additionalProperties": {"type": "string"}}
                 },
                 "required": ["url"],
                 "additionalProperties": false
@@ -137,6 +191,7 @@ impl Guest for Fetch {
                 "type": "object",
                 "properties": {
                     "status": {"type": "integer"},
+                    "url": {"type": "string"},
                     "body": {"type": "string"},
                     "truncated": {"type": "boolean"}
                 },
@@ -150,7 +205,7 @@ impl Guest for Fetch {
         match name.as_str() {
             "get" => {
                 let a: GetArgs = parse_args(&args)?;
-                output(&get(&a.url, a.max_bytes.unwrap_or(DEFAULT_MAX_BYTES))?)
+                output(&get(&a)?)
             }
             other => Err(warden_plugin_sdk::unknown_tool(other)),
         }

@@ -1,0 +1,583 @@
+//! The hostile corpus: plugins and plugin modes that try to escape, exhaust or
+//! confuse the sandbox. Every case asserts the error code, the audit record,
+//! and that a normal call right after still succeeds.
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+use warden::{CallError, ErrorCode};
+
+use crate::harness::{
+    ALLOW_ALL, Harness, Host, Store, TestServer, error, manifest, output, repo, toml_path,
+};
+
+const SECRET: &str = "s3cr3t-token-value-7f3a";
+
+/// Host directories of the hostile plugin's sandbox.
+struct Dirs {
+    rw: tempfile::TempDir,
+    ro: tempfile::TempDir,
+    outside: tempfile::TempDir,
+}
+
+impl Dirs {
+    fn new() -> Dirs {
+        let dirs = Dirs {
+            rw: tempfile::tempdir().unwrap(),
+            ro: tempfile::tempdir().unwrap(),
+            outside: tempfile::tempdir().unwrap(),
+        };
+        std::fs::write(dirs.ro.path().join("readme.txt"), "read-only data").unwrap();
+        std::fs::write(dirs.outside.path().join("secret.txt"), "OUTSIDE SECRET").unwrap();
+        dirs
+    }
+
+    fn grants(&self) -> String {
+        format!(
+            "{{ directories = [{{ host = {}, guest = \"/data/rw\", access = \"rw\" }}, \
+             {{ host = {}, guest = \"/data/ro\", access = \"ro\" }}], \
+             env = {{ GRANTED_VAR = \"visible\", UNREQUESTED_VAR = \"hidden\" }} }}",
+            toml_path(self.rw.path()),
+            toml_path(self.ro.path())
+        )
+    }
+}
+
+async fn hostile_host(dirs: &Dirs, limits: &str) -> Host {
+    Harness::new(Store::Sqlite)
+        .plugin("hostile", &dirs.grants())
+        .plugin("text", "{}")
+        .policy(ALLOW_ALL)
+        .limits(limits)
+        .start()
+        .await
+}
+
+async fn assert_host_still_serves(host: &Host) {
+    let response = host
+        .call(
+            "root",
+            "text.transform",
+            json!({"text": "still here", "op": "upper"}),
+        )
+        .await;
+    assert_eq!(output(&response), &json!({"text": "STILL HERE"}));
+}
+
+/// Calls `tool`, expects `code` with `expected` in the message, checks the
+/// audit record, and checks the host still serves a normal call.
+async fn contained(
+    host: &Host,
+    tool: &str,
+    args: Value,
+    code: ErrorCode,
+    expected: &str,
+) -> CallError {
+    let response = host.call("root", tool, args.clone()).await;
+    let e = error(&response, code).clone();
+    assert!(e.message.contains(expected), "{tool} {args}: {}", e.message);
+    let record = host.record(&response.call_id).await.record;
+    assert_eq!(record.outcome, code.as_str(), "{tool} {args}");
+    assert_eq!(record.error.as_deref(), Some(e.message.as_str()));
+    assert_host_still_serves(host).await;
+    e
+}
+
+#[tokio::test]
+async fn traps_limits_and_garbage_are_typed_results() {
+    let dirs = Dirs::new();
+    let host = hostile_host(&dirs, "").await;
+    let cases = [
+        (
+            "hostile.panic",
+            ErrorCode::Trap,
+            "hostile plugin panicked on purpose",
+        ),
+        ("hostile.spin", ErrorCode::Timeout, "time limit of 500 ms"),
+        ("hostile.sleep", ErrorCode::Timeout, "time limit of 500 ms"),
+        (
+            "hostile.grow",
+            ErrorCode::MemoryLimit,
+            "memory limit of 32 MiB",
+        ),
+        ("hostile.recurse", ErrorCode::Trap, "call stack exhausted"),
+        (
+            "hostile.smash_stack",
+            ErrorCode::Trap,
+            "out of bounds memory access",
+        ),
+        ("hostile.exit", ErrorCode::Trap, "exit"),
+        ("hostile.bad_json", ErrorCode::InvalidOutput, "not JSON"),
+        (
+            "hostile.wrong_shape",
+            ErrorCode::InvalidOutput,
+            "violates its schema at /",
+        ),
+        (
+            "hostile.huge_output",
+            ErrorCode::OutputTooLarge,
+            "the limit is 1048576",
+        ),
+        ("hostile.invalid_utf8", ErrorCode::Trap, "utf-8"),
+    ];
+    for (tool, code, expected) in cases {
+        contained(&host, tool, json!({}), code, expected).await;
+    }
+}
+
+#[tokio::test]
+async fn floods_of_output_and_logs_are_absorbed() {
+    let dirs = Dirs::new();
+    let host = hostile_host(&dirs, "").await;
+    for tool in ["hostile.stdout_flood", "hostile.log_flood"] {
+        let response = host.call("root", tool, json!({})).await;
+        assert_eq!(output(&response), &json!({"flooded": true}), "{tool}");
+        assert_host_still_serves(&host).await;
+    }
+}
+
+#[tokio::test]
+async fn fuel_bounds_cpu_when_the_host_meters_it() {
+    let dirs = Dirs::new();
+    let host = hostile_host(&dirs, "fuel_per_call = 50000000").await;
+    contained(
+        &host,
+        "hostile.spin",
+        json!({}),
+        ErrorCode::FuelExhausted,
+        "ran out of fuel",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_filesystem_holds_only_granted_directories() {
+    let dirs = Dirs::new();
+    let host = hostile_host(&dirs, "").await;
+    let outside_secret = dirs.outside.path().join("secret.txt").display().to_string();
+    let pwned = std::env::temp_dir().join(format!("warden-pwned-{}", uuid::Uuid::new_v4()));
+    let reads = [
+        json!({"path": "/etc/passwd"}),
+        json!({"path": "/data/ro/../../etc/passwd"}),
+        json!({"path": "/data/rw/../../../../../etc/passwd"}),
+        json!({"path": outside_secret}),
+    ];
+    for args in reads {
+        let e = contained(&host, "hostile.read_file", args, ErrorCode::ToolFailed, "").await;
+        assert!(!e.message.contains("root:") && !e.message.contains("OUTSIDE SECRET"));
+    }
+    for target in [
+        outside_secret.as_str(),
+        "../../../../../../etc/passwd",
+        "/etc/passwd",
+    ] {
+        let e = contained(
+            &host,
+            "hostile.symlink_escape",
+            json!({"target": target}),
+            ErrorCode::ToolFailed,
+            "",
+        )
+        .await;
+        assert!(!e.message.contains("root:") && !e.message.contains("OUTSIDE SECRET"));
+    }
+    let writes = [
+        json!({"path": "/data/ro/new.txt", "content": "x"}),
+        json!({"path": "/data/ro/readme.txt", "content": "overwritten"}),
+        json!({"path": pwned.display().to_string(), "content": "x"}),
+        json!({"path": "/data/rw/../escaped.txt", "content": "x"}),
+    ];
+    for args in writes {
+        contained(&host, "hostile.write_file", args, ErrorCode::ToolFailed, "").await;
+    }
+    assert!(!pwned.exists());
+    assert!(!dirs.ro.path().join("new.txt").exists());
+    assert_eq!(
+        std::fs::read_to_string(dirs.ro.path().join("readme.txt")).unwrap(),
+        "read-only data"
+    );
+    assert!(
+        !dirs
+            .rw
+            .path()
+            .parent()
+            .unwrap()
+            .join("escaped.txt")
+            .exists()
+    );
+
+    // Positive controls: the granted directories do work.
+    let ok = host
+        .call(
+            "root",
+            "hostile.write_file",
+            json!({"path": "/data/rw/ok.txt", "content": "fine"}),
+        )
+        .await;
+    output(&ok);
+    assert_eq!(
+        std::fs::read_to_string(dirs.rw.path().join("ok.txt")).unwrap(),
+        "fine"
+    );
+    let ok = host
+        .call(
+            "root",
+            "hostile.read_file",
+            json!({"path": "/data/ro/readme.txt"}),
+        )
+        .await;
+    assert_eq!(output(&ok)["content"], "read-only data");
+}
+
+#[tokio::test]
+async fn only_granted_and_requested_environment_variables_are_visible() {
+    let dirs = Dirs::new();
+    let host = hostile_host(&dirs, "").await;
+    let response = host.call("root", "hostile.read_env", json!({})).await;
+    assert_eq!(
+        output(&response),
+        &json!({"env": {"GRANTED_VAR": "visible"}})
+    );
+}
+
+/// A host with the fetch plugin granted `granted`'s origin and `other`'s,
+/// and a secret bound to `granted` only.
+async fn fetch_host(granted: &TestServer, other: &TestServer, limits: &str) -> Host {
+    Harness::new(Store::Sqlite)
+        .limits(limits)
+        .secret("api_token", SECRET)
+        .plugin(
+            "fetch",
+            &format!(
+                "{{ outbound_http = [\"{}\", \"{}\"], private_ranges = [\"127.0.0.1/32\"], \
+                 secrets = [{{ secret = \"api_token\", origin = \"{}\", header = \"x-api-key\" }}] }}",
+                granted.origin(),
+                other.origin(),
+                granted.origin()
+            ),
+        )
+        .plugin("text", "{}")
+        .policy(ALLOW_ALL)
+        .start()
+        .await
+}
+
+#[tokio::test]
+async fn outbound_http_reaches_only_granted_origins_and_public_addresses() {
+    let granted = TestServer::start("granted").await;
+    let other = TestServer::start("other").await;
+    let never = TestServer::start("never").await;
+    let host = fetch_host(&granted, &other, "http_response_body_max = 65536").await;
+    let (g, n) = (granted.addr.port(), never.addr.port());
+    let cases = [
+        (format!("http://127.0.0.1:{n}/"), "origin http://127.0.0.1:"),
+        (format!("http://127.0.0.2:{g}/"), "origin http://127.0.0.2:"),
+        (
+            format!("https://127.0.0.1:{g}/"),
+            "origin https://127.0.0.1:",
+        ),
+        (
+            format!("http://127.0.0.1:{g}@localhost:{n}/"),
+            "origin http://localhost:",
+        ),
+        (
+            format!("http://127.0.0.1:{g}/redirect?to=http://127.0.0.1:{n}/"),
+            &format!("origin http://127.0.0.1:{n} is not granted"),
+        ),
+        (
+            format!("http://127.0.0.1:{g}/big"),
+            "exceeded the limit of 65536 bytes",
+        ),
+    ];
+    for (url, expected) in cases {
+        contained(
+            &host,
+            "fetch.get",
+            json!({"url": url, "max_bytes": 1048576}),
+            ErrorCode::CapabilityDenied,
+            expected,
+        )
+        .await;
+    }
+    assert_eq!(never.hits(), 0);
+}
+
+#[tokio::test]
+async fn names_and_literals_for_loopback_and_metadata_are_refused_unless_granted() {
+    let server = TestServer::start("loopback").await;
+    let port = server.addr.port();
+    let host = Harness::new(Store::Sqlite)
+        .plugin(
+            "fetch",
+            &format!(
+                "{{ outbound_http = [\"http://localhost:{port}\", \"http://169.254.169.254\", \
+                 \"http://10.0.0.1\"] }}"
+            ),
+        )
+        .plugin("text", "{}")
+        .policy(ALLOW_ALL)
+        .start()
+        .await;
+    let cases = [
+        (
+            format!("http://localhost:{port}/"),
+            "localhost resolves to 127.0.0.1, a loopback address",
+        ),
+        (
+            "http://169.254.169.254/latest/meta-data/".to_string(),
+            "link-local (cloud metadata)",
+        ),
+        ("http://10.0.0.1/".to_string(), "a private address"),
+    ];
+    for (url, expected) in cases {
+        contained(
+            &host,
+            "fetch.get",
+            json!({"url": url}),
+            ErrorCode::CapabilityDenied,
+            expected,
+        )
+        .await;
+    }
+    assert_eq!(server.hits(), 0);
+}
+
+#[tokio::test]
+async fn secrets_go_only_to_their_origin_and_never_into_the_sandbox_or_the_trail() {
+    let granted = TestServer::start("granted").await;
+    let other = TestServer::start("other").await;
+    let host = fetch_host(&granted, &other, "").await;
+
+    let to_granted = host
+        .call(
+            "root",
+            "fetch.get",
+            json!({"url": format!("{}/", granted.origin())}),
+        )
+        .await;
+    assert!(!output(&to_granted).to_string().contains(SECRET));
+    let headers = granted.received_headers();
+    assert_eq!(headers.len(), 1);
+    assert_eq!(headers[0]["x-api-key"], SECRET);
+
+    // The plugin tries to send the header to another origin itself: it has no value to send.
+    let exfiltrate = host
+        .call(
+            "root",
+            "fetch.get",
+            json!({"url": format!("{}/", other.origin()), "headers": {"x-probe": "1"}}),
+        )
+        .await;
+    output(&exfiltrate);
+    let headers = other.received_headers();
+    assert_eq!(headers.len(), 1);
+    assert!(headers[0].get("x-api-key").is_none());
+    assert!(
+        !headers
+            .iter()
+            .flat_map(|h| h.values())
+            .any(|v| v.as_bytes() == SECRET.as_bytes())
+    );
+
+    // Nothing in the audit trail holds the value.
+    for record in host.kernel.audit().store().tail(100).await.unwrap() {
+        assert!(!serde_json::to_string(&record).unwrap().contains(SECRET));
+    }
+}
+
+#[tokio::test]
+async fn the_secret_is_not_in_the_plugins_environment() {
+    let dirs = Dirs::new();
+    let host = Harness::new(Store::Sqlite)
+        .secret("api_token", SECRET)
+        .plugin("hostile", &dirs.grants())
+        .policy(ALLOW_ALL)
+        .start()
+        .await;
+    let response = host.call("root", "hostile.read_env", json!({})).await;
+    assert!(!output(&response).to_string().contains(SECRET));
+}
+
+async fn refused(harness: Harness, expected: &[&str]) {
+    match harness.try_start().await {
+        Ok(_) => panic!("expected the plugin to be refused"),
+        Err((e, _)) => {
+            let message = e.to_string();
+            for part in expected {
+                assert!(message.contains(part), "expected `{part}` in: {message}");
+            }
+        }
+    }
+}
+
+fn component(name: &str) -> std::path::PathBuf {
+    let path = repo()
+        .join("plugins/target/wasm32-wasip2/release")
+        .join(name);
+    assert!(
+        path.exists(),
+        "{} missing: run `cargo xtask plugins`",
+        path.display()
+    );
+    path
+}
+
+fn entry(manifest: &Path, component: &Path, extra: &str) -> String {
+    format!(
+        "manifest = {}\ncomponent = {}\n{extra}",
+        toml_path(manifest),
+        toml_path(component)
+    )
+}
+
+#[tokio::test]
+async fn components_that_do_not_fit_the_contract_are_refused_at_load() {
+    // Imports wasi:sockets, which the host never provides.
+    let sockets = component("warden_hostile_sockets.wasm");
+    refused(
+        Harness::new(Store::Sqlite)
+            .plugin_entry("sockets", &entry(&manifest("text"), &sockets, "")),
+        &[
+            "plugin `sockets`",
+            "raw sockets are never provided",
+            "wasi:sockets",
+        ],
+    )
+    .await;
+    // A valid component of another world (a wasi:cli command).
+    let command = component("warden-hostile-command.wasm");
+    refused(
+        Harness::new(Store::Sqlite)
+            .plugin_entry("command", &entry(&manifest("text"), &command, "")),
+        &[
+            "plugin `command`",
+            "does not implement the warden:plugin/tool world",
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_manifest_that_lies_about_its_tools_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let lying = dir.path().join("plugin.toml");
+    std::fs::write(
+        &lying,
+        format!(
+            "name = \"calculator\"\nversion = \"1.0.0\"\nkind = \"tool\"\ntools = [\"add\"]\ncomponent = {}\n",
+            toml_path(&component("warden_text.wasm"))
+        ),
+    )
+    .unwrap();
+    refused(
+        Harness::new(Store::Sqlite)
+            .plugin_entry("calculator", &format!("manifest = {}", toml_path(&lying))),
+        &[
+            "declares tools [add]",
+            "describes [json_pointer, stats, transform]",
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_tampered_component_no_longer_matches_its_pin() {
+    let original = std::fs::read(component("warden_text.wasm")).unwrap();
+    let pin = warden::principal::sha256_hex(&original);
+    let dir = tempfile::tempdir().unwrap();
+    let tampered = dir.path().join("text.wasm");
+    let mut bytes = original.clone();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01;
+    std::fs::write(&tampered, bytes).unwrap();
+    refused(
+        Harness::new(Store::Sqlite).plugin_entry(
+            "text",
+            &entry(&manifest("text"), &tampered, &format!("sha256 = \"{pin}\"")),
+        ),
+        &["but the config pins", &pin],
+    )
+    .await;
+    // The untouched component with the same pin loads.
+    Harness::new(Store::Sqlite)
+        .plugin_entry(
+            "text",
+            &entry(
+                &manifest("text"),
+                &component("warden_text.wasm"),
+                &format!("sha256 = \"{pin}\""),
+            ),
+        )
+        .start()
+        .await;
+}
+
+#[tokio::test]
+async fn a_plugin_requesting_more_than_granted_is_refused_unless_reduced_is_allowed() {
+    refused(
+        Harness::new(Store::Sqlite).plugin("hostile", "{}"),
+        &[
+            "directory /data/rw (rw) is not granted",
+            "directory /data/ro (ro) is not granted",
+            "env GRANTED_VAR is not granted",
+            "allow_reduced",
+        ],
+    )
+    .await;
+    let host = Harness::new(Store::Sqlite)
+        .plugin_entry(
+            "hostile",
+            &format!(
+                "manifest = {}\nallow_reduced = true",
+                toml_path(&manifest("hostile"))
+            ),
+        )
+        .policy(ALLOW_ALL)
+        .start()
+        .await;
+    let response = host.call("root", "hostile.read_env", json!({})).await;
+    assert_eq!(output(&response), &json!({"env": {}}));
+    let response = host
+        .call(
+            "root",
+            "hostile.read_file",
+            json!({"path": "/data/ro/readme.txt"}),
+        )
+        .await;
+    error(&response, ErrorCode::ToolFailed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_spinning_calls_do_not_stop_normal_calls() {
+    let dirs = Dirs::new();
+    let host = std::sync::Arc::new(hostile_host(&dirs, "").await);
+    let finished = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let spinners: Vec<_> = (0..100)
+        .map(|_| {
+            let (host, finished) = (host.clone(), finished.clone());
+            tokio::spawn(async move {
+                let response = host.call("root", "hostile.spin", json!({})).await;
+                finished.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                response
+            })
+        })
+        .collect();
+    tokio::task::yield_now().await;
+    for _ in 0..5 {
+        assert_host_still_serves(&host).await;
+    }
+    assert!(
+        finished.load(std::sync::atomic::Ordering::SeqCst) < 100,
+        "normal calls should complete while spinning calls are still running"
+    );
+    for spinner in spinners {
+        let response = spinner.await.unwrap();
+        let code = response.result.as_ref().err().map(|e| e.code);
+        assert!(
+            matches!(code, Some(ErrorCode::Timeout | ErrorCode::PluginBusy)),
+            "{code:?}"
+        );
+        let record = host.record(&response.call_id).await.record;
+        assert!(record.outcome == "timeout" || record.outcome == "plugin-busy");
+    }
+}
