@@ -55,7 +55,7 @@ pub struct RequestedDirectory {
 
 /// Capabilities the operator grants a plugin in the host configuration.
 /// By default nothing is granted.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Grants {
     /// Host directories mapped to guest paths.
@@ -86,7 +86,7 @@ pub struct Grants {
 
 /// Binds a secret to a destination: the host adds `header: format` (with
 /// `{secret}` replaced by the value) to every request to `origin`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SecretBinding {
     /// Name of a `[secrets.NAME]` entry.
@@ -105,7 +105,7 @@ fn default_secret_format() -> String {
 }
 
 /// A host directory granted to a plugin.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct GrantedDirectory {
     /// Directory on the host (relative paths are relative to the config file).

@@ -57,10 +57,24 @@ enum Command {
     },
     /// List the tools the configured plugins offer.
     Tools,
+    /// Inspect loaded plugins.
+    Plugins {
+        #[command(subcommand)]
+        command: PluginsCommand,
+    },
     /// Read and verify the audit trail.
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PluginsCommand {
+    /// Show a plugin's identity and its requested, granted and effective capabilities.
+    Inspect {
+        /// Plugin name in the host configuration.
+        name: String,
     },
 }
 
@@ -154,6 +168,40 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 };
                 println!("{}{effects}\n    {}", tool.name, tool.description);
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Plugins {
+            command: PluginsCommand::Inspect { name },
+        } => {
+            let kernel = Kernel::start(&config).await?;
+            let plugin = kernel
+                .registry()
+                .plugins()
+                .find(|p| p.name == name)
+                .with_context(|| format!("no plugin `{name}` in {}", config.path.display()))?;
+            let tools: Vec<_> = kernel
+                .registry()
+                .tools()
+                .filter(|t| t.plugin.name == name)
+                .map(|t| t.name.clone())
+                .collect();
+            let mut granted = serde_json::to_value(&plugin.grants)?;
+            // Operators may pass credentials through env grants: show names only.
+            if let Some(env) = granted.get_mut("env").and_then(|e| e.as_object_mut()) {
+                for value in env.values_mut() {
+                    *value = serde_json::Value::String("(set)".into());
+                }
+            }
+            let report = serde_json::json!({
+                "name": plugin.name,
+                "version": plugin.manifest.version,
+                "component_sha256": plugin.sha256,
+                "tools": tools,
+                "requested": plugin.manifest.capabilities,
+                "granted": granted,
+                "effective": plugin.capabilities.summary(),
+            });
+            println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit { command } => {

@@ -152,3 +152,40 @@ async fn audit_verify_detects_edited_and_deleted_rows_in_postgres() {
         text(&verify.stdout)
     );
 }
+
+#[tokio::test]
+async fn plugins_inspect_shows_identity_and_capabilities_without_values() {
+    let data = tempfile::tempdir().unwrap();
+    let host = Harness::new(Store::Sqlite)
+        .plugin(
+            "files",
+            &format!(
+                "{{ directories = [{{ host = {}, guest = \"/data\", access = \"rw\" }}], \
+                 env = {{ TOKEN = \"do-not-print\" }} }}",
+                crate::harness::toml_path(data.path())
+            ),
+        )
+        .start()
+        .await;
+    let inspect = warden(&host, &["plugins", "inspect", "files"]);
+    assert_eq!(inspect.status.code(), Some(0), "{}", text(&inspect.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
+    let plugin = &host.kernel.registry().plugins().next().unwrap();
+    assert_eq!(report["component_sha256"], plugin.sha256.as_str());
+    assert_eq!(report["tools"], json!(["files.list", "files.read"]));
+    assert_eq!(
+        report["requested"]["directories"],
+        json!([{"guest": "/data", "access": "ro"}])
+    );
+    assert_eq!(report["granted"]["directories"][0]["access"], "rw");
+    // Effective access is the lesser of requested (ro) and granted (rw).
+    assert_eq!(
+        report["effective"]["directories"],
+        json!([{"guest": "/data", "access": "ro"}])
+    );
+    assert!(!text(&inspect.stdout).contains("do-not-print"));
+
+    let missing = warden(&host, &["plugins", "inspect", "nope"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(text(&missing.stderr).contains("no plugin `nope`"));
+}
