@@ -22,6 +22,10 @@ pub struct Config {
     pub server: ServerConfig,
     /// Policy bundle directory (resolved).
     pub policy_dir: PathBuf,
+    /// Time limit of one policy evaluation; past it the call is denied.
+    pub policy_timeout: std::time::Duration,
+    /// How often `warden serve` checks the bundle for changes; `None` when off.
+    pub policy_reload_interval: Option<std::time::Duration>,
     /// Audit store URL (`sqlite://…` paths resolved, or `postgres://…`).
     pub audit_url: String,
     /// Who may call, and as what.
@@ -128,6 +132,20 @@ struct ConfigFile {
 #[serde(deny_unknown_fields)]
 struct PolicySection {
     dir: PathBuf,
+    /// By default 100 ms.
+    #[serde(default = "default_policy_timeout_ms")]
+    timeout_ms: u64,
+    /// By default 2000 ms; 0 turns hot reload off.
+    #[serde(default = "default_reload_interval_ms")]
+    reload_interval_ms: u64,
+}
+
+fn default_policy_timeout_ms() -> u64 {
+    100
+}
+
+fn default_reload_interval_ms() -> u64 {
+    2000
 }
 
 #[derive(Deserialize)]
@@ -284,6 +302,9 @@ impl Config {
             path: path.to_path_buf(),
             server: file.server,
             policy_dir: base.join(file.policy.dir),
+            policy_timeout: std::time::Duration::from_millis(file.policy.timeout_ms.max(1)),
+            policy_reload_interval: (file.policy.reload_interval_ms > 0)
+                .then(|| std::time::Duration::from_millis(file.policy.reload_interval_ms)),
             audit_url,
             principals: file.principals,
             plugins,

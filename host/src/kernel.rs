@@ -9,7 +9,7 @@
 //! caller gets `audit-unavailable` instead of the result: nothing is returned
 //! that the trail does not hold.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use serde_json::{Value, json};
@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use crate::audit::{AuditLog, AuditRecord};
 use crate::config::Config;
 use crate::error::{CallError, ErrorCode, Result};
-use crate::policy::PolicyBundle;
+use crate::policy::{BundleFiles, PolicyBundle};
 use crate::principal::{Principal, Principals, sha256_hex};
 use crate::registry::{Registry, ToolEntry};
 use crate::sandbox::Sandbox;
@@ -29,7 +29,10 @@ pub const POLICY_INPUT_VERSION: u32 = 1;
 #[derive(Debug)]
 pub struct Kernel {
     registry: Registry,
-    policy: PolicyBundle,
+    /// The active bundle; swapped whole on reload, so a call sees one bundle.
+    policy: RwLock<Arc<PolicyBundle>>,
+    policy_timeout: std::time::Duration,
+    policy_reload_interval: Option<std::time::Duration>,
     audit: AuditLog,
     sandbox: Sandbox,
     principals: Principals,
@@ -70,12 +73,14 @@ impl Kernel {
     /// store (migrated) and every plugin. Any failure names what to fix.
     pub async fn start(config: &Config) -> Result<Kernel> {
         let sandbox = Sandbox::new(&config.limits)?;
-        let policy = PolicyBundle::load(&config.policy_dir)?;
+        let policy = PolicyBundle::load(&config.policy_dir, config.policy_timeout)?;
         let registry = Registry::load(config, &sandbox).await?;
         let audit = AuditLog::open(&config.audit_url).await?;
         Ok(Kernel {
             registry,
-            policy,
+            policy: RwLock::new(Arc::new(policy)),
+            policy_timeout: config.policy_timeout,
+            policy_reload_interval: config.policy_reload_interval,
             audit,
             sandbox,
             principals: Principals::new(&config.principals),
@@ -98,8 +103,58 @@ impl Kernel {
     }
 
     /// The active policy bundle.
-    pub fn policy(&self) -> &PolicyBundle {
-        &self.policy
+    pub fn policy(&self) -> Arc<PolicyBundle> {
+        match self.policy.read() {
+            Ok(policy) => policy.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Reloads the policy bundle if its files changed. A bundle that fails to
+    /// parse, compile or pass its own tests is refused and the active one
+    /// stays: `Err` says why. `Ok(Some(hash))` when a new bundle took effect.
+    pub fn reload_policy(&self) -> Result<Option<String>> {
+        let active = self.policy();
+        let files = BundleFiles::read(active.dir())?;
+        if files.hash() == active.hash() {
+            return Ok(None);
+        }
+        let bundle = Arc::new(PolicyBundle::load(active.dir(), self.policy_timeout)?);
+        let hash = bundle.hash().to_string();
+        match self.policy.write() {
+            Ok(mut policy) => *policy = bundle,
+            Err(poisoned) => *poisoned.into_inner() = bundle,
+        }
+        Ok(Some(hash))
+    }
+
+    /// Checks the bundle for changes every `policy.reload_interval_ms` for as
+    /// long as the kernel lives.
+    pub fn watch_policy(self: &Arc<Self>) {
+        let Some(interval) = self.policy_reload_interval else {
+            return;
+        };
+        let kernel = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut last_error = String::new();
+            loop {
+                tokio::time::sleep(interval).await;
+                let Some(kernel) = kernel.upgrade() else {
+                    return;
+                };
+                match kernel.reload_policy() {
+                    Ok(Some(hash)) => tracing::info!(%hash, "policy bundle reloaded"),
+                    Ok(None) => {}
+                    Err(e) => {
+                        let message = e.to_string();
+                        if message != last_error {
+                            tracing::error!(error = %message, "policy bundle refused; the previous one stays active");
+                            last_error = message;
+                        }
+                    }
+                }
+            }
+        });
     }
 
     /// Runs one call through the whole pipeline and records it.
@@ -112,7 +167,8 @@ impl Kernel {
             decision: "none",
             reasons: Vec::new(),
         };
-        let result = self.run(&request, &mut trail).await;
+        let policy = self.policy();
+        let result = self.run(&request, &policy, &mut trail).await;
         let (outcome, error) = match &result {
             Ok(_) => ("ok".to_string(), None),
             Err(e) => (e.code.as_str().to_string(), Some(e.message.clone())),
@@ -126,7 +182,7 @@ impl Kernel {
             tool: request.tool.clone(),
             plugin: trail.plugin,
             plugin_sha256: trail.plugin_sha256,
-            policy_hash: self.policy.hash().to_string(),
+            policy_hash: policy.hash().to_string(),
             decision: trail.decision.to_string(),
             reasons: trail.reasons,
             args_digest: sha256_hex(canonical_json(&request.args).as_bytes()),
@@ -147,6 +203,7 @@ impl Kernel {
     async fn run(
         &self,
         request: &CallRequest,
+        policy: &PolicyBundle,
         trail: &mut Trail,
     ) -> std::result::Result<Value, CallError> {
         // Resolve.
@@ -169,7 +226,7 @@ impl Kernel {
 
         // Decide.
         let input = policy_input(request, tool);
-        let decision = self.policy.decide(&input).map_err(|m| {
+        let decision = policy.decide(&input).map_err(|m| {
             trail.decision = "deny";
             CallError::new(
                 ErrorCode::PolicyError,

@@ -67,6 +67,33 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Test and evaluate policy bundles.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Run every `test_*` rule of the bundle's `*_test.rego` files, with coverage.
+    Test {
+        /// Bundle directory.
+        #[arg(default_value = "policies")]
+        dir: PathBuf,
+        /// Fail when line coverage of the policy files is below this percentage.
+        #[arg(long, default_value_t = 0.0)]
+        min_coverage: f64,
+    },
+    /// Evaluate the decision for one input document and print it.
+    Eval {
+        /// Input document (JSON), as described in docs/policy.md.
+        #[arg(long)]
+        input: PathBuf,
+        /// Bundle directory.
+        #[arg(long, default_value = "policies")]
+        policy: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -116,8 +143,13 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let command = match cli.command {
+        Command::Policy { command } => return policy(&command),
+        other => other,
+    };
+    // Every other command works on the host configuration.
     let config = Config::load(&cli.config)?;
-    match cli.command {
+    match command {
         Command::Serve { listen } => {
             let kernel = Arc::new(Kernel::start(&config).await?);
             let listen = listen.unwrap_or_else(|| config.server.listen.clone());
@@ -204,6 +236,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Policy { command } => policy(&command),
         Command::Audit { command } => {
             let store = warden::audit::AuditStore::connect(&config.audit_url).await?;
             store.migrate().await?;
@@ -229,6 +262,79 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                             Ok(ExitCode::from(1))
                         }
                     }
+                }
+            }
+        }
+    }
+}
+
+fn policy(command: &PolicyCommand) -> anyhow::Result<ExitCode> {
+    use warden::policy::{BundleFiles, DEFAULT_TIMEOUT, PolicyBundle, testing};
+    match command {
+        PolicyCommand::Test { dir, min_coverage } => {
+            let files = BundleFiles::read(dir)?;
+            let report =
+                testing::run(&files).map_err(|m| anyhow::anyhow!("{}: {m}", dir.display()))?;
+            for result in &report.results {
+                let status = if result.passed { "PASS" } else { "FAIL" };
+                let detail = if result.passed {
+                    String::new()
+                } else {
+                    format!(" ({})", result.outcome)
+                };
+                println!("{status} {}{detail}", result.name);
+            }
+            println!("\ncoverage:");
+            for file in &report.coverage {
+                let lines: Vec<String> = file.not_covered.iter().map(u32::to_string).collect();
+                let missed = if lines.is_empty() {
+                    String::new()
+                } else {
+                    format!("  not covered: {}", lines.join(", "))
+                };
+                println!(
+                    "  {}: {}/{} lines{missed}",
+                    file.file, file.covered, file.total
+                );
+            }
+            let passed = report.results.iter().filter(|r| r.passed).count();
+            let percent = report.coverage_percent();
+            println!(
+                "\n{passed} passed, {} failed; coverage {percent:.1}%",
+                report.results.len() - passed
+            );
+            if report.results.is_empty() {
+                println!("no tests found in {}", dir.display());
+                return Ok(ExitCode::from(1));
+            }
+            if !report.passed() {
+                return Ok(ExitCode::from(1));
+            }
+            if percent < *min_coverage {
+                println!("coverage {percent:.1}% is below --min-coverage {min_coverage}%");
+                return Ok(ExitCode::from(1));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        PolicyCommand::Eval { input, policy } => {
+            let text = std::fs::read_to_string(input)
+                .with_context(|| format!("reading {}", input.display()))?;
+            let input: serde_json::Value = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not valid JSON", input.display()))?;
+            let bundle = PolicyBundle::load(policy, DEFAULT_TIMEOUT)?;
+            match bundle.decide(&input) {
+                Ok(decision) => {
+                    let report = serde_json::json!({
+                        "allow": decision.allow,
+                        "reasons": decision.reasons,
+                        "policy_hash": bundle.hash(),
+                    });
+                    println!("{}", serde_json::to_string_pretty(&report)?);
+                    Ok(ExitCode::from(if decision.allow { 0 } else { 3 }))
+                }
+                Err(message) => {
+                    eprintln!("policy-error: {message}");
+                    Ok(ExitCode::from(3))
                 }
             }
         }

@@ -83,6 +83,7 @@ pub fn router(kernel: Arc<Kernel>) -> Router {
 
 /// Serves the API on `listen` until Ctrl-C or SIGTERM.
 pub async fn serve(kernel: Arc<Kernel>, listen: &str) -> std::io::Result<()> {
+    kernel.watch_policy();
     let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!(address = %listener.local_addr()?, "warden listening");
     axum::serve(listener, router(kernel))

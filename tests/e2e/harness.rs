@@ -59,6 +59,7 @@ pub struct Harness {
     plugins: Vec<String>,
     policy: PolicySource,
     limits: String,
+    policy_settings: String,
     secrets: Vec<(String, String)>,
 }
 
@@ -96,8 +97,21 @@ impl Harness {
             plugins: Vec::new(),
             policy: PolicySource::Dir(repo().join("policies")),
             limits: String::new(),
+            policy_settings: String::new(),
             secrets: Vec::new(),
         }
+    }
+
+    /// Uses the policy bundle in `dir`.
+    pub fn policy_dir(mut self, dir: &Path) -> Harness {
+        self.policy = PolicySource::Dir(dir.to_path_buf());
+        self
+    }
+
+    /// Adds lines to the `[policy]` table, e.g. `timeout_ms = 10`.
+    pub fn policy_settings(mut self, lines: &str) -> Harness {
+        self.policy_settings = lines.to_string();
+        self
     }
 
     /// Defines `[secrets.NAME]` with this value.
@@ -163,8 +177,9 @@ impl Harness {
             None => format!("sqlite://{}", dir.path().join("audit.db").display()),
         };
         let mut config = format!(
-            "[policy]\ndir = {}\n\n[audit]\nurl = \"{audit_url}\"\n\n[limits]\n{}\n\n",
+            "[policy]\ndir = {}\n{}\n\n[audit]\nurl = \"{audit_url}\"\n\n[limits]\n{}\n\n",
             toml_path(&policy_dir),
+            self.policy_settings,
             self.limits
         );
         for (id, roles) in PRINCIPALS {

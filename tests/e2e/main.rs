@@ -16,3 +16,4 @@ mod containment;
 mod hostile;
 mod http_api;
 mod loading;
+mod policy;

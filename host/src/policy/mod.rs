@@ -1,0 +1,279 @@
+//! Policy: a Rego bundle compiled once to a regorus RVM program and evaluated
+//! on every call.
+//!
+//! A bundle is a directory of `*.rego` files plus an optional `data.json`. It
+//! must define `data.warden.authz.decision`, an object
+//! `{"allow": bool, "reasons": [string]}`; see `docs/policy.md` for the input
+//! document. `*_test.rego` files hold OPA-style tests ([`testing`]): they are
+//! not part of the decision, but a bundle whose tests fail is refused. The
+//! bundle is identified by the SHA-256 of its files, recorded with every call.
+//!
+//! Evaluation runs on a pool of RVM instances: each call takes one, sets the
+//! input, runs the compiled program under a time limit, and returns it.
+
+pub mod testing;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use regorus::rvm::{Program, RegoVM};
+use regorus::utils::limits::ExecutionTimerConfig;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+
+/// Evaluation time limit when the config does not set one.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(100);
+/// Idle VMs kept for reuse.
+const POOL_MAX: usize = 64;
+
+/// The rule every bundle must define.
+pub const ENTRYPOINT: &str = "data.warden.authz.decision";
+
+/// A loaded, compiled policy bundle.
+pub struct PolicyBundle {
+    compiled: regorus::CompiledPolicy,
+    program: Arc<Program>,
+    data: regorus::Value,
+    timeout: Duration,
+    idle: Mutex<Vec<RegoVM>>,
+    hash: String,
+    dir: PathBuf,
+}
+
+impl std::fmt::Debug for PolicyBundle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PolicyBundle")
+            .field("dir", &self.dir)
+            .field("hash", &self.hash)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The outcome of a policy decision.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Decision {
+    /// Whether the call may proceed.
+    pub allow: bool,
+    /// Why, for denials (and optionally for allows).
+    #[serde(default)]
+    pub reasons: Vec<String>,
+}
+
+impl PolicyBundle {
+    /// Loads every `*.rego` (except `*_test.rego`) and `data.json` under `dir`,
+    /// compiles the bundle for [`ENTRYPOINT`], runs the bundle's own tests
+    /// (refusing it if any fails), and hashes its contents.
+    pub fn load(dir: &Path, timeout: Duration) -> Result<PolicyBundle> {
+        let fail = |message: String| Error::Policy {
+            dir: dir.to_path_buf(),
+            message,
+        };
+        let files = BundleFiles::read(dir)?;
+        let mut engine = regorus::Engine::new();
+        files.add_to(&mut engine, false).map_err(fail)?;
+        let data = engine.get_data();
+        let entrypoint: regorus::Rc<str> = regorus::Rc::from(ENTRYPOINT);
+        let compiled = engine
+            .compile_with_entrypoint(&entrypoint)
+            .map_err(|e| fail(format!("cannot compile `{ENTRYPOINT}`: {e}")))?;
+        let program = regorus::languages::rego::compiler::Compiler::compile_from_policy(
+            &compiled,
+            &[ENTRYPOINT],
+        )
+        .map_err(|e| fail(format!("cannot compile `{ENTRYPOINT}` for the VM: {e}")))?;
+        if files.has_tests() {
+            let report = testing::run(&files).map_err(fail)?;
+            let failed: Vec<String> = report
+                .results
+                .iter()
+                .filter(|t| !t.passed)
+                .map(|t| format!("{} ({})", t.name, t.outcome))
+                .collect();
+            if !failed.is_empty() {
+                return Err(fail(format!(
+                    "its own tests fail, so it is refused: {}",
+                    failed.join(", ")
+                )));
+            }
+        }
+        Ok(PolicyBundle {
+            compiled,
+            program,
+            data,
+            timeout,
+            idle: Mutex::new(Vec::new()),
+            hash: files.hash(),
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// The bundle's content hash (hex SHA-256).
+    pub fn hash(&self) -> &str {
+        &self.hash
+    }
+
+    /// The directory it was loaded from.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn vm(&self) -> std::result::Result<RegoVM, String> {
+        if let Some(vm) = self.idle.lock().ok().and_then(|mut idle| idle.pop()) {
+            return Ok(vm);
+        }
+        let mut vm = RegoVM::new_with_policy(self.compiled.clone());
+        vm.load_program(self.program.clone());
+        vm.set_data(self.data.clone())
+            .map_err(|e| format!("loading policy data: {e}"))?;
+        let check_interval = std::num::NonZeroU32::new(64).unwrap_or(std::num::NonZeroU32::MIN);
+        vm.set_execution_timer_config(Some(ExecutionTimerConfig {
+            limit: self.timeout,
+            check_interval,
+        }));
+        Ok(vm)
+    }
+
+    /// Evaluates the decision for `input`. Any failure (evaluation error or
+    /// timeout, undefined or malformed decision) is an `Err`, which callers
+    /// treat as deny.
+    pub fn decide(&self, input: &serde_json::Value) -> std::result::Result<Decision, String> {
+        let mut vm = self.vm()?;
+        vm.set_input(regorus::Value::from(input.clone()));
+        let value = vm
+            .execute_entry_point_by_name(ENTRYPOINT)
+            .map_err(|e| format!("evaluating `{ENTRYPOINT}`: {e}"))?;
+        // Only a VM that finished cleanly goes back to the pool.
+        if let Ok(mut idle) = self.idle.lock()
+            && idle.len() < POOL_MAX
+        {
+            idle.push(vm);
+        }
+        parse_decision(&value)
+    }
+}
+
+fn parse_decision(value: &regorus::Value) -> std::result::Result<Decision, String> {
+    if *value == regorus::Value::Undefined {
+        return Err(format!("`{ENTRYPOINT}` is undefined for this input"));
+    }
+    let json = serde_json::to_value(value).map_err(|e| e.to_string())?;
+    serde_json::from_value(json).map_err(|e| {
+        format!("`{ENTRYPOINT}` must be {{\"allow\": bool, \"reasons\": [string]}}: {e}")
+    })
+}
+
+/// The files of a bundle directory, read once, in a stable order.
+#[derive(Debug)]
+pub struct BundleFiles {
+    dir: PathBuf,
+    /// (relative name, contents), sorted by name.
+    files: Vec<(String, String)>,
+}
+
+impl BundleFiles {
+    /// Reads every `*.rego` and `data.json` under `dir`.
+    pub fn read(dir: &Path) -> Result<BundleFiles> {
+        let fail = |message: String| Error::Policy {
+            dir: dir.to_path_buf(),
+            message,
+        };
+        let mut names = Vec::new();
+        collect_files(dir, dir, &mut names).map_err(|e| fail(e.to_string()))?;
+        names.sort();
+        let mut files = Vec::new();
+        for relative in names {
+            let path = dir.join(&relative);
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| fail(format!("{}: {e}", path.display())))?;
+            files.push((relative.to_string_lossy().replace('\\', "/"), text));
+        }
+        if !files.iter().any(|(name, _)| is_policy(name)) {
+            return Err(fail("contains no .rego files".into()));
+        }
+        Ok(BundleFiles {
+            dir: dir.to_path_buf(),
+            files,
+        })
+    }
+
+    /// SHA-256 over every file's name and contents.
+    pub fn hash(&self) -> String {
+        let mut hasher = Sha256::new();
+        for (name, text) in &self.files {
+            hasher.update((name.len() as u64).to_le_bytes());
+            hasher.update(name.as_bytes());
+            hasher.update((text.len() as u64).to_le_bytes());
+            hasher.update(text.as_bytes());
+        }
+        hex::encode(hasher.finalize())
+    }
+
+    /// Whether the bundle has `*_test.rego` files.
+    pub fn has_tests(&self) -> bool {
+        self.files.iter().any(|(name, _)| is_test(name))
+    }
+
+    /// The test files, by name.
+    pub fn tests(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.files
+            .iter()
+            .filter(|(name, _)| is_test(name))
+            .map(|(n, t)| (n.as_str(), t.as_str()))
+    }
+
+    /// Adds the policies (and, with `with_tests`, the tests) and data to `engine`.
+    pub fn add_to(
+        &self,
+        engine: &mut regorus::Engine,
+        with_tests: bool,
+    ) -> std::result::Result<(), String> {
+        for (name, text) in &self.files {
+            if is_policy(name) || (with_tests && is_test(name)) {
+                engine
+                    .add_policy(name.clone(), text.clone())
+                    .map_err(|e| format!("{e}"))?;
+            } else if name.ends_with(".json") {
+                let data = regorus::Value::from_json_str(text)
+                    .map_err(|e| format!("{name}: invalid JSON: {e}"))?;
+                engine.add_data(data).map_err(|e| format!("{name}: {e}"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The bundle directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+fn is_test(name: &str) -> bool {
+    name.ends_with("_test.rego")
+}
+
+fn is_policy(name: &str) -> bool {
+    name.ends_with(".rego") && !is_test(name)
+}
+
+fn collect_files(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            collect_files(root, &path, out)?;
+            continue;
+        }
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        let wanted = name.ends_with(".rego") || name == "data.json";
+        if wanted && let Ok(relative) = path.strip_prefix(root) {
+            out.push(relative.to_path_buf());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,84 @@
+# Tests of the default bundle: `warden policy test policies`.
+package warden.authz_test
+
+import data.warden.authz
+
+alice := {"id": "alice", "roles": ["analyst"], "tenant": "acme"}
+
+bob := {"id": "bob", "roles": ["researcher"], "tenant": "acme"}
+
+root := {"id": "root", "roles": ["admin"], "tenant": "acme"}
+
+nobody := {"id": "nobody", "roles": [], "tenant": "acme"}
+
+call(principal, tool, args) := {
+	"version": 1,
+	"principal": principal,
+	"target": {"kind": "tool", "name": tool, "plugin": split(tool, ".")[0]},
+	"args": args,
+}
+
+test_analyst_may_transform_text if {
+	authz.decision.allow with input as call(alice, "text.transform", {"text": "x", "op": "upper"})
+}
+
+test_analyst_may_read_files if {
+	authz.decision.allow with input as call(alice, "files.read", {"path": "notes.txt"})
+}
+
+test_analyst_may_not_fetch if {
+	d := authz.decision with input as call(alice, "fetch.get", {"url": "https://example.com/"})
+	not d.allow
+	d.reasons == [`no role of principal "alice" grants tool "fetch.get"`]
+}
+
+test_researcher_may_fetch_an_allowed_host if {
+	authz.decision.allow with input as call(bob, "fetch.get", {"url": "https://example.com/page?q=1"})
+}
+
+test_the_port_does_not_matter_to_the_host_allow_list if {
+	authz.decision.allow with input as call(bob, "fetch.get", {"url": "http://127.0.0.1:8080/x"})
+}
+
+test_a_host_off_the_allow_list_is_denied if {
+	d := authz.decision with input as call(bob, "fetch.get", {"url": "https://evil.example.net/"})
+	not d.allow
+	d.reasons == [`host "evil.example.net" is not on the fetch allow-list`]
+}
+
+test_userinfo_does_not_fool_the_allow_list if {
+	d := authz.decision with input as call(bob, "fetch.get", {"url": "https://example.com@evil.net/"})
+	not d.allow
+	d.reasons == [`host "evil.net" is not on the fetch allow-list`]
+}
+
+test_hosts_are_compared_case_insensitively if {
+	authz.decision.allow with input as call(bob, "fetch.get", {"url": "https://EXAMPLE.com/"})
+}
+
+test_paths_climbing_out_are_denied if {
+	d := authz.decision with input as call(alice, "files.read", {"path": "docs/../../etc/passwd"})
+	not d.allow
+	d.reasons == [`path "docs/../../etc/passwd" climbs out of the data directory`]
+}
+
+test_a_principal_without_roles_is_denied if {
+	d := authz.decision with input as call(nobody, "text.transform", {"text": "x", "op": "upper"})
+	not d.allow
+	d.reasons == [`principal "nobody" has no roles`]
+}
+
+test_admin_may_call_any_tool if {
+	authz.decision.allow with input as call(root, "anything.at_all", {})
+}
+
+test_deny_reasons_win_over_allow if {
+	d := authz.decision with input as call(root, "fetch.get", {"url": "https://evil.example.net/"})
+	not d.allow
+}
+
+test_role_patterns_come_from_data if {
+	d := authz.decision with input as call(alice, "fetch.get", {"url": "https://example.com/"})
+		with data.roles.analyst.tools as ["fetch.*"]
+	d.allow
+}
