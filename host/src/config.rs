@@ -86,6 +86,9 @@ pub struct PrincipalConfig {
     /// Tenant. By default `default`.
     #[serde(default = "default_tenant")]
     pub tenant: String,
+    /// Attributes for policy, e.g. `{ department = "finance", clearance = 2 }`.
+    #[serde(default)]
+    pub attributes: BTreeMap<String, serde_json::Value>,
 }
 
 fn default_tenant() -> String {

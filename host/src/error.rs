@@ -73,6 +73,8 @@ pub enum ErrorCode {
     PolicyDenied,
     /// Policy could not be evaluated; the call is denied.
     PolicyError,
+    /// Policy requires approval before the call may run.
+    PendingApproval,
     /// The tool rejected its input.
     ToolInvalidInput,
     /// The tool reported a failure.
@@ -111,6 +113,7 @@ impl ErrorCode {
             ErrorCode::InvalidArgs => "invalid-args",
             ErrorCode::PolicyDenied => "policy-denied",
             ErrorCode::PolicyError => "policy-error",
+            ErrorCode::PendingApproval => "pending-approval",
             ErrorCode::ToolInvalidInput => "tool-invalid-input",
             ErrorCode::ToolFailed => "tool-failed",
             ErrorCode::ToolTransient => "tool-transient",

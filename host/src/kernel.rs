@@ -15,12 +15,14 @@ use std::time::Instant;
 use serde_json::{Value, json};
 
 use crate::audit::{AuditLog, AuditRecord};
+use crate::capabilities::Effective;
 use crate::config::Config;
 use crate::error::{CallError, ErrorCode, Result};
-use crate::policy::{BundleFiles, PolicyBundle};
+use crate::policy::{BundleFiles, Decision, NarrowedLimits, PolicyBundle, Stage};
 use crate::principal::{Principal, Principals, sha256_hex};
 use crate::registry::{Registry, ToolEntry};
 use crate::sandbox::Sandbox;
+use crate::session::{CallContext, Usage};
 
 /// Version of the policy input document (`input.version`); see `docs/policy.md`.
 pub const POLICY_INPUT_VERSION: u32 = 1;
@@ -33,6 +35,7 @@ pub struct Kernel {
     policy: RwLock<Arc<PolicyBundle>>,
     policy_timeout: std::time::Duration,
     policy_reload_interval: Option<std::time::Duration>,
+    context: CallContext,
     audit: AuditLog,
     sandbox: Sandbox,
     principals: Principals,
@@ -81,6 +84,7 @@ impl Kernel {
             policy: RwLock::new(Arc::new(policy)),
             policy_timeout: config.policy_timeout,
             policy_reload_interval: config.policy_reload_interval,
+            context: CallContext::default(),
             audit,
             sandbox,
             principals: Principals::new(&config.principals),
@@ -224,98 +228,214 @@ impl Kernel {
             )
         })?;
 
-        // Decide.
-        let input = policy_input(request, tool);
-        let decision = policy.decide(&input).map_err(|m| {
-            trail.decision = "deny";
-            CallError::new(
-                ErrorCode::PolicyError,
-                format!("policy could not decide: {m}"),
-            )
-        })?;
-        trail.reasons = decision.reasons.clone();
-        if !decision.allow {
-            trail.decision = "deny";
-            let reasons = if decision.reasons.is_empty() {
-                vec!["no policy rule allows this call".to_string()]
-            } else {
-                decision.reasons
-            };
+        // Decide, before the call.
+        let session = request.session.as_deref();
+        let usage = self
+            .context
+            .count_call(&request.principal.tenant, &request.principal.id);
+        let mut input = policy_input(request, tool, self.context.labels(session), usage);
+        let decision = decide(policy, Stage::Call, &input, trail, tool, request)?;
+        if let Some(reason) = &decision.obligations.require_approval {
             return Err(CallError {
-                reasons,
+                reasons: vec![reason.clone()],
                 ..CallError::new(
-                    ErrorCode::PolicyDenied,
-                    format!(
-                        "policy denied `{}` for `{}`",
-                        tool.name, request.principal.id
-                    ),
+                    ErrorCode::PendingApproval,
+                    format!("`{}` needs approval before it can run", tool.name),
                 )
             });
         }
-        trail.decision = "allow";
 
-        // Run, within the plugin's concurrency limit.
-        let args = request.args.to_string();
+        // Run.
+        let capabilities = narrowed(&tool.plugin.capabilities, &decision.obligations.limits);
+        let output = self
+            .invoke(tool, &capabilities, request, decision.obligations.retries)
+            .await;
+        // The tool ran, or tried to: whatever it read now marks the session.
+        self.context.add_labels(session, &tool.labels);
+        self.context
+            .add_labels(session, &decision.obligations.labels);
+        let output = check_output(tool, &capabilities, &output?)?;
+
+        // Decide, after the call, on its output.
+        input["stage"] = json!("output");
+        input["output"] = output.clone();
+        let after = decide(policy, Stage::Output, &input, trail, tool, request)?;
+        self.context.add_labels(session, &after.obligations.labels);
+
+        let mut response = json!({ "output": output });
+        for pointer in decision
+            .obligations
+            .redact
+            .iter()
+            .chain(&after.obligations.redact)
+        {
+            redact(&mut response, pointer);
+        }
+        Ok(response["output"].take())
+    }
+
+    /// Runs the tool within the plugin's concurrency limit, retrying
+    /// `tool-transient` failures as often as policy allows.
+    async fn invoke(
+        &self,
+        tool: &ToolEntry,
+        capabilities: &Effective,
+        request: &CallRequest,
+        retries: u8,
+    ) -> std::result::Result<String, CallError> {
         let plugin = &tool.plugin;
         let busy = || {
             CallError::new(
                 ErrorCode::PluginBusy,
                 format!(
                     "plugin `{}` is running its maximum of {} concurrent calls",
-                    plugin.name, plugin.capabilities.max_concurrent
+                    plugin.name, capabilities.max_concurrent
                 ),
             )
         };
-        let _slot = tokio::time::timeout(plugin.capabilities.time_limit, plugin.slots.acquire())
+        let _slot = tokio::time::timeout(capabilities.time_limit, plugin.slots.acquire())
             .await
             .map_err(|_| busy())?
             .map_err(|_| busy())?;
-        let output = self
-            .sandbox
-            .invoke(
-                &plugin.name,
-                &plugin.prepared,
-                &plugin.capabilities,
-                &tool.local_name,
-                &args,
-            )
-            .await?;
-
-        // Check output.
-        let max = plugin.capabilities.output_max_bytes;
-        if output.len() > max {
-            return Err(CallError::new(
-                ErrorCode::OutputTooLarge,
-                format!(
-                    "`{}` returned {} bytes; the limit is {max}",
-                    tool.name,
-                    output.len()
-                ),
-            ));
+        let args = request.args.to_string();
+        let mut attempt = 0;
+        loop {
+            let result = self
+                .sandbox
+                .invoke(
+                    &plugin.name,
+                    &plugin.prepared,
+                    capabilities,
+                    &tool.local_name,
+                    &args,
+                )
+                .await;
+            match result {
+                Err(e)
+                    if e.code == ErrorCode::ToolTransient && attempt < retries.min(MAX_RETRIES) =>
+                {
+                    attempt += 1;
+                    let wait = u64::from(e.retry_after_ms.unwrap_or(50)).min(1000);
+                    tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+                }
+                other => return other,
+            }
         }
-        let output: Value = serde_json::from_str(&output).map_err(|e| {
-            CallError::new(
-                ErrorCode::InvalidOutput,
-                format!("`{}` returned output that is not JSON: {e}", tool.name),
-            )
-        })?;
-        tool.output.check(&output).map_err(|m| {
-            CallError::new(
-                ErrorCode::InvalidOutput,
-                format!("output of `{}` violates its schema {m}", tool.name),
-            )
-        })?;
-        Ok(output)
+    }
+}
+
+/// Most retries a policy can ask for.
+const MAX_RETRIES: u8 = 5;
+
+/// Evaluates one decision point; a denial or an evaluation failure is the call's error.
+fn decide(
+    policy: &PolicyBundle,
+    stage: Stage,
+    input: &Value,
+    trail: &mut Trail,
+    tool: &ToolEntry,
+    request: &CallRequest,
+) -> std::result::Result<Decision, CallError> {
+    let decision = policy.decide(stage, input).map_err(|m| {
+        trail.decision = "deny";
+        CallError::new(
+            ErrorCode::PolicyError,
+            format!("policy could not decide: {m}"),
+        )
+    })?;
+    trail.reasons.extend(decision.reasons.iter().cloned());
+    if decision.allow {
+        trail.decision = "allow";
+        return Ok(decision);
+    }
+    trail.decision = "deny";
+    let reasons = if decision.reasons.is_empty() {
+        vec!["no policy rule allows this call".to_string()]
+    } else {
+        decision.reasons
+    };
+    let what = match stage {
+        Stage::Call => format!("`{}`", tool.name),
+        Stage::Output => format!("the output of `{}`", tool.name),
+    };
+    Err(CallError {
+        reasons,
+        ..CallError::new(
+            ErrorCode::PolicyDenied,
+            format!("policy denied {what} for `{}`", request.principal.id),
+        )
+    })
+}
+
+/// The plugin's capabilities with the limits a policy narrowed for this call.
+fn narrowed(capabilities: &Effective, limits: &NarrowedLimits) -> Effective {
+    let mut narrowed = capabilities.clone();
+    if let Some(ms) = limits.time_limit_ms {
+        narrowed.time_limit = narrowed
+            .time_limit
+            .min(std::time::Duration::from_millis(ms));
+    }
+    if let Some(mb) = limits.memory_mb {
+        narrowed.memory_bytes = narrowed.memory_bytes.min(mb << 20);
+    }
+    if let Some(bytes) = limits.output_max_bytes {
+        narrowed.output_max_bytes = narrowed.output_max_bytes.min(bytes);
+    }
+    narrowed
+}
+
+/// Size, JSON and schema checks of a tool's output.
+fn check_output(
+    tool: &ToolEntry,
+    capabilities: &Effective,
+    output: &str,
+) -> std::result::Result<Value, CallError> {
+    let max = capabilities.output_max_bytes;
+    if output.len() > max {
+        return Err(CallError::new(
+            ErrorCode::OutputTooLarge,
+            format!(
+                "`{}` returned {} bytes; the limit is {max}",
+                tool.name,
+                output.len()
+            ),
+        ));
+    }
+    let output: Value = serde_json::from_str(output).map_err(|e| {
+        CallError::new(
+            ErrorCode::InvalidOutput,
+            format!("`{}` returned output that is not JSON: {e}", tool.name),
+        )
+    })?;
+    tool.output.check(&output).map_err(|m| {
+        CallError::new(
+            ErrorCode::InvalidOutput,
+            format!("output of `{}` violates its schema {m}", tool.name),
+        )
+    })?;
+    Ok(output)
+}
+
+/// Replaces the value at `pointer` (RFC 6901) with `"[redacted]"`, if present.
+fn redact(document: &mut Value, pointer: &str) {
+    if let Some(value) = document.pointer_mut(pointer) {
+        *value = Value::String("[redacted]".into());
     }
 }
 
 /// The policy input document, version [`POLICY_INPUT_VERSION`].
-fn policy_input(request: &CallRequest, tool: &ToolEntry) -> Value {
+fn policy_input(
+    request: &CallRequest,
+    tool: &ToolEntry,
+    session_labels: Vec<String>,
+    usage: Usage,
+) -> Value {
     let now = chrono::Utc::now();
     json!({
         "version": POLICY_INPUT_VERSION,
+        "stage": "call",
         "principal": &*request.principal,
-        "session": request.session,
+        "session": {"id": request.session, "labels": session_labels},
         "target": {
             "kind": "tool",
             "name": tool.name,
@@ -324,9 +444,11 @@ fn policy_input(request: &CallRequest, tool: &ToolEntry) -> Value {
             "plugin_version": tool.plugin.manifest.version,
             "plugin_sha256": tool.plugin.sha256,
             "side_effects": tool.side_effects,
+            "labels": tool.labels,
         },
         "args": request.args,
         "capabilities": tool.plugin.capabilities.summary(),
+        "usage": {"tenant_calls": usage.tenant_calls, "principal_calls": usage.principal_calls},
         "time": {
             "rfc3339": now.to_rfc3339(),
             "unix_ns": now.timestamp_nanos_opt(),
@@ -353,4 +475,22 @@ pub fn canonical_json(value: &Value) -> String {
         }
     }
     sorted(value).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+    use serde_json::json;
+
+    #[test]
+    fn redaction_replaces_values_and_ignores_missing_pointers() {
+        let mut doc = json!({"output": {"ssn": "123", "items": [{"card": "4111"}]}});
+        redact(&mut doc, "/output/ssn");
+        redact(&mut doc, "/output/items/0/card");
+        redact(&mut doc, "/output/absent");
+        assert_eq!(
+            doc,
+            json!({"output": {"ssn": "[redacted]", "items": [{"card": "[redacted]"}]}})
+        );
+    }
 }

@@ -23,6 +23,7 @@ pub mod registry;
 pub mod sandbox;
 pub mod schema;
 pub mod server;
+pub mod session;
 
 pub use error::{CallError, Error, ErrorCode};
 pub use kernel::{CallRequest, CallResponse, Kernel};

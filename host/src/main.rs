@@ -269,7 +269,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 fn policy(command: &PolicyCommand) -> anyhow::Result<ExitCode> {
-    use warden::policy::{BundleFiles, DEFAULT_TIMEOUT, PolicyBundle, testing};
+    use warden::policy::{BundleFiles, DEFAULT_TIMEOUT, PolicyBundle, Stage, testing};
     match command {
         PolicyCommand::Test { dir, min_coverage } => {
             let files = BundleFiles::read(dir)?;
@@ -322,7 +322,12 @@ fn policy(command: &PolicyCommand) -> anyhow::Result<ExitCode> {
             let input: serde_json::Value = serde_json::from_str(&text)
                 .with_context(|| format!("{} is not valid JSON", input.display()))?;
             let bundle = PolicyBundle::load(policy, DEFAULT_TIMEOUT)?;
-            match bundle.decide(&input) {
+            let stage = if input["stage"] == "output" {
+                Stage::Output
+            } else {
+                Stage::Call
+            };
+            match bundle.decide(stage, &input) {
                 Ok(decision) => {
                     let report = serde_json::json!({
                         "allow": decision.allow,
@@ -343,7 +348,7 @@ fn policy(command: &PolicyCommand) -> anyhow::Result<ExitCode> {
 
 fn exit_code(code: ErrorCode) -> u8 {
     match code {
-        ErrorCode::PolicyDenied | ErrorCode::PolicyError => 3,
+        ErrorCode::PolicyDenied | ErrorCode::PolicyError | ErrorCode::PendingApproval => 3,
         ErrorCode::UnknownTool | ErrorCode::InvalidArgs | ErrorCode::InvalidRequest => 4,
         ErrorCode::AuditUnavailable => 6,
         ErrorCode::Unauthenticated | ErrorCode::Internal => 2,

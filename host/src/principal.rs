@@ -17,6 +17,8 @@ pub struct Principal {
     pub roles: Vec<String>,
     /// Tenant the principal belongs to.
     pub tenant: String,
+    /// Operator-defined attributes (`input.principal.attributes`).
+    pub attributes: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 /// Lookup of principals by bearer token or by id.
@@ -35,6 +37,7 @@ impl Principals {
                 id: config.id.clone(),
                 roles: config.roles.clone(),
                 tenant: config.tenant.clone(),
+                attributes: config.attributes.clone(),
             });
             if let Some(digest) = token_digest(config) {
                 principals.by_token_digest.insert(digest, principal.clone());

@@ -45,6 +45,8 @@ pub struct ToolEntry {
     pub description: String,
     /// Whether calls may change anything outside the sandbox.
     pub side_effects: bool,
+    /// Labels a call adds to its session.
+    pub labels: Vec<String>,
     /// The serving plugin.
     pub plugin: Arc<LoadedPlugin>,
     pub(crate) input: Schema,
@@ -64,6 +66,8 @@ pub struct ToolInfo {
     pub output_schema: Value,
     /// Whether calls may have side effects.
     pub side_effects: bool,
+    /// Labels a call adds to its session.
+    pub labels: Vec<String>,
     /// Serving plugin and its identity.
     pub plugin: String,
     /// SHA-256 of the plugin's component.
@@ -79,6 +83,7 @@ impl ToolEntry {
             input_schema: self.input.document().clone(),
             output_schema: self.output.document().clone(),
             side_effects: self.side_effects,
+            labels: self.labels.clone(),
             plugin: self.plugin.name.clone(),
             plugin_sha256: self.plugin.sha256.clone(),
         }
@@ -224,6 +229,7 @@ fn tool_entry(plugin: &Arc<LoadedPlugin>, descriptor: ToolDescriptor) -> Result<
         local_name: descriptor.name,
         description: descriptor.description,
         side_effects: descriptor.side_effects,
+        labels: descriptor.labels,
         plugin: plugin.clone(),
         input,
         output,

@@ -29,7 +29,7 @@ pub fn status_for(code: ErrorCode) -> StatusCode {
         ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
         ErrorCode::UnknownTool => StatusCode::NOT_FOUND,
         ErrorCode::InvalidArgs | ErrorCode::ToolInvalidInput => StatusCode::UNPROCESSABLE_ENTITY,
-        ErrorCode::PolicyDenied => StatusCode::FORBIDDEN,
+        ErrorCode::PolicyDenied | ErrorCode::PendingApproval => StatusCode::FORBIDDEN,
         ErrorCode::Timeout => StatusCode::GATEWAY_TIMEOUT,
         ErrorCode::PluginBusy => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::ToolTransient | ErrorCode::AuditUnavailable => StatusCode::SERVICE_UNAVAILABLE,

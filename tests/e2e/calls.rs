@@ -159,7 +159,7 @@ async fn a_policy_that_cannot_decide_denies_the_call() {
         // Decision of the wrong shape.
         "package warden.authz\n\ndecision := \"yes\"\n",
         // Decision undefined for this input.
-        "package warden.authz\n\ndecision := {\"allow\": true, \"reasons\": []} if input.never\n",
+        "package warden.authz\n\ndecision := {\"allow\": true, \"reasons\": []} if input.principal.id == \"nobody-at-all\"\n",
         // A runtime error inside the rule (division by zero is undefined; a type error is not).
         "package warden.authz\n\ndecision := {\"allow\": 1 + \"x\", \"reasons\": []}\n",
     ];

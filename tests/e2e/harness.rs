@@ -61,6 +61,7 @@ pub struct Harness {
     limits: String,
     policy_settings: String,
     secrets: Vec<(String, String)>,
+    attributes: Vec<(String, String)>,
 }
 
 enum PolicySource {
@@ -99,7 +100,15 @@ impl Harness {
             limits: String::new(),
             policy_settings: String::new(),
             secrets: Vec::new(),
+            attributes: Vec::new(),
         }
+    }
+
+    /// Gives a test principal attributes (a TOML inline table).
+    pub fn principal_attributes(mut self, principal: &str, table: &str) -> Harness {
+        self.attributes
+            .push((principal.to_string(), table.to_string()));
+        self
     }
 
     /// Uses the policy bundle in `dir`.
@@ -183,8 +192,14 @@ impl Harness {
             self.limits
         );
         for (id, roles) in PRINCIPALS {
+            let attributes = self
+                .attributes
+                .iter()
+                .find(|(p, _)| p == id)
+                .map(|(_, table)| format!("attributes = {table}\n"))
+                .unwrap_or_default();
             config.push_str(&format!(
-                "[[principals]]\nid = \"{id}\"\ntoken = \"{}\"\nroles = {roles:?}\ntenant = \"acme\"\n\n",
+                "[[principals]]\nid = \"{id}\"\ntoken = \"{}\"\nroles = {roles:?}\ntenant = \"acme\"\n{attributes}\n",
                 token(id)
             ));
         }
@@ -346,7 +361,8 @@ impl Drop for TestDb {
 
 /// A local HTTP server on 127.0.0.1 that records the requests it receives.
 ///
-/// `/redirect?to=URL` answers 302 to URL; `/big` answers a 10 MiB body; every
+/// `/redirect?to=URL` answers 302 to URL; `/big` answers a 10 MiB body;
+/// `/unavailable` answers 503; every
 /// other path answers the body given to [`TestServer::start`].
 pub struct TestServer {
     pub addr: SocketAddr,
@@ -372,6 +388,9 @@ impl TestServer {
                         (axum::http::StatusCode::FOUND, [("location", to)]).into_response()
                     }
                     "/big" => "x".repeat(10 << 20).into_response(),
+                    "/unavailable" => {
+                        (axum::http::StatusCode::SERVICE_UNAVAILABLE, "try later").into_response()
+                    }
                     _ => body.into_response(),
                 }
             }

@@ -29,12 +29,33 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(100);
 /// Idle VMs kept for reuse.
 const POOL_MAX: usize = 64;
 
-/// The rule every bundle must define.
+/// The rule every bundle must define: the decision before a call runs.
 pub const ENTRYPOINT: &str = "data.warden.authz.decision";
+/// The optional rule deciding on a call's output, after it ran.
+pub const OUTPUT_ENTRYPOINT: &str = "data.warden.authz.output_decision";
+
+/// Which decision point is being evaluated (`input.stage`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Before the plugin runs: [`ENTRYPOINT`].
+    Call,
+    /// After it ran, with `input.output`: [`OUTPUT_ENTRYPOINT`].
+    Output,
+}
+
+impl Stage {
+    fn entrypoint(self) -> &'static str {
+        match self {
+            Stage::Call => ENTRYPOINT,
+            Stage::Output => OUTPUT_ENTRYPOINT,
+        }
+    }
+}
 
 /// A loaded, compiled policy bundle.
 pub struct PolicyBundle {
     compiled: regorus::CompiledPolicy,
+    has_output_decision: bool,
     program: Arc<Program>,
     data: regorus::Value,
     timeout: Duration,
@@ -53,14 +74,50 @@ impl std::fmt::Debug for PolicyBundle {
 }
 
 /// The outcome of a policy decision.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Decision {
-    /// Whether the call may proceed.
+    /// Whether the call (or, at the output stage, its output) may proceed.
     pub allow: bool,
     /// Why, for denials (and optionally for allows).
     #[serde(default)]
     pub reasons: Vec<String>,
+    /// What the host must do if the call proceeds.
+    #[serde(default)]
+    pub obligations: Obligations,
+}
+
+/// Conditions attached to an allow. Every field defaults to "nothing".
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Obligations {
+    /// JSON Pointers to remove before the value leaves the host: `/output/...`
+    /// from the response, `/args/...` from what is stored about the call.
+    #[serde(default)]
+    pub redact: Vec<String>,
+    /// Tighter limits for this call than the plugin's capabilities.
+    #[serde(default)]
+    pub limits: NarrowedLimits,
+    /// When set, the call does not run: it returns `pending-approval` with this reason.
+    pub require_approval: Option<String>,
+    /// How many times to retry a `tool-transient` failure (at most 5).
+    #[serde(default)]
+    pub retries: u8,
+    /// Labels added to the call's session.
+    #[serde(default)]
+    pub labels: Vec<String>,
+}
+
+/// Limits a policy can narrow (never widen) for one call.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NarrowedLimits {
+    /// Wall time in milliseconds.
+    pub time_limit_ms: Option<u64>,
+    /// Linear memory in MiB.
+    pub memory_mb: Option<u64>,
+    /// Output size in bytes.
+    pub output_max_bytes: Option<usize>,
 }
 
 impl PolicyBundle {
@@ -80,11 +137,18 @@ impl PolicyBundle {
         let compiled = engine
             .compile_with_entrypoint(&entrypoint)
             .map_err(|e| fail(format!("cannot compile `{ENTRYPOINT}`: {e}")))?;
+        let has_output_decision = compiled.get_rules().contains_key(OUTPUT_ENTRYPOINT);
+        let entrypoints: &[&str] = if has_output_decision {
+            &[ENTRYPOINT, OUTPUT_ENTRYPOINT]
+        } else {
+            &[ENTRYPOINT]
+        };
         let program = regorus::languages::rego::compiler::Compiler::compile_from_policy(
             &compiled,
-            &[ENTRYPOINT],
+            entrypoints,
         )
-        .map_err(|e| fail(format!("cannot compile `{ENTRYPOINT}` for the VM: {e}")))?;
+        .map_err(|e| fail(format!("cannot compile the bundle for the VM: {e}")))?;
+        files.check_input_references().map_err(fail)?;
         if files.has_tests() {
             let report = testing::run(&files).map_err(fail)?;
             let failed: Vec<String> = report
@@ -102,6 +166,7 @@ impl PolicyBundle {
         }
         Ok(PolicyBundle {
             compiled,
+            has_output_decision,
             program,
             data,
             timeout,
@@ -137,33 +202,126 @@ impl PolicyBundle {
         Ok(vm)
     }
 
-    /// Evaluates the decision for `input`. Any failure (evaluation error or
-    /// timeout, undefined or malformed decision) is an `Err`, which callers
-    /// treat as deny.
-    pub fn decide(&self, input: &serde_json::Value) -> std::result::Result<Decision, String> {
+    /// Whether the bundle decides on outputs too.
+    pub fn has_output_decision(&self) -> bool {
+        self.has_output_decision
+    }
+
+    /// Evaluates the decision at `stage` for `input`. Any failure (evaluation
+    /// error or timeout, undefined or malformed decision) is an `Err`, which
+    /// callers treat as deny. A bundle without an output decision allows every
+    /// output.
+    pub fn decide(
+        &self,
+        stage: Stage,
+        input: &serde_json::Value,
+    ) -> std::result::Result<Decision, String> {
+        if stage == Stage::Output && !self.has_output_decision {
+            return Ok(Decision {
+                allow: true,
+                ..Decision::default()
+            });
+        }
+        let entrypoint = stage.entrypoint();
         let mut vm = self.vm()?;
         vm.set_input(regorus::Value::from(input.clone()));
         let value = vm
-            .execute_entry_point_by_name(ENTRYPOINT)
-            .map_err(|e| format!("evaluating `{ENTRYPOINT}`: {e}"))?;
+            .execute_entry_point_by_name(entrypoint)
+            .map_err(|e| format!("evaluating `{entrypoint}`: {e}"))?;
         // Only a VM that finished cleanly goes back to the pool.
         if let Ok(mut idle) = self.idle.lock()
             && idle.len() < POOL_MAX
         {
             idle.push(vm);
         }
-        parse_decision(&value)
+        parse_decision(entrypoint, &value)
     }
 }
 
-fn parse_decision(value: &regorus::Value) -> std::result::Result<Decision, String> {
+fn parse_decision(
+    entrypoint: &str,
+    value: &regorus::Value,
+) -> std::result::Result<Decision, String> {
     if *value == regorus::Value::Undefined {
-        return Err(format!("`{ENTRYPOINT}` is undefined for this input"));
+        return Err(format!("`{entrypoint}` is undefined for this input"));
     }
     let json = serde_json::to_value(value).map_err(|e| e.to_string())?;
     serde_json::from_value(json).map_err(|e| {
-        format!("`{ENTRYPOINT}` must be {{\"allow\": bool, \"reasons\": [string]}}: {e}")
+        format!(
+            "`{entrypoint}` must be {{\"allow\": bool, \"reasons\": [string], \"obligations\": {{...}}}} \
+             (docs/policy.md): {e}"
+        )
     })
+}
+
+/// The input document's fields, two levels deep; `*` marks free-form subtrees.
+const INPUT_FIELDS: &[(&str, &[&str])] = &[
+    ("version", &[]),
+    ("stage", &[]),
+    ("principal", &["id", "roles", "tenant", "attributes"]),
+    ("session", &["id", "labels"]),
+    (
+        "target",
+        &[
+            "kind",
+            "name",
+            "tool",
+            "plugin",
+            "plugin_version",
+            "plugin_sha256",
+            "side_effects",
+            "labels",
+        ],
+    ),
+    ("args", &["*"]),
+    ("output", &["*"]),
+    (
+        "capabilities",
+        &[
+            "directories",
+            "outbound_http",
+            "private_ranges",
+            "secrets",
+            "env",
+            "memory_mb",
+            "time_limit_ms",
+            "max_concurrent",
+        ],
+    ),
+    ("usage", &["tenant_calls", "principal_calls"]),
+    ("time", &["rfc3339", "unix_ns"]),
+];
+
+/// The first `input.a.b` reference in `text` that the input document does not
+/// have, as (line, reference).
+fn unknown_input_reference(text: &str) -> Option<(usize, String)> {
+    for (number, line) in text.lines().enumerate() {
+        let code = line.split('#').next().unwrap_or_default();
+        let mut rest = code;
+        while let Some(at) = rest.find("input.") {
+            let before = rest[..at].chars().next_back();
+            rest = &rest[at + "input.".len()..];
+            if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') {
+                continue;
+            }
+            let path: Vec<&str> = rest
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+                .next()
+                .unwrap_or_default()
+                .split('.')
+                .collect();
+            let Some((_, children)) = INPUT_FIELDS.iter().find(|(name, _)| *name == path[0]) else {
+                return Some((number + 1, format!("input.{}", path[0])));
+            };
+            if let Some(child) = path.get(1).filter(|c| !c.is_empty())
+                && !children.contains(&"*")
+                && !children.contains(child)
+            {
+                return Some((number + 1, format!("input.{}.{child}", path[0])));
+            }
+        }
+    }
+    None
 }
 
 /// The files of a bundle directory, read once, in a stable order.
@@ -249,6 +407,21 @@ impl BundleFiles {
     pub fn dir(&self) -> &Path {
         &self.dir
     }
+
+    /// Refuses a policy that reads an input field the host never provides: such
+    /// a rule would silently never match (and, in an allow rule, always deny).
+    pub fn check_input_references(&self) -> std::result::Result<(), String> {
+        for (name, text) in &self.files {
+            if is_policy(name)
+                && let Some((line, reference)) = unknown_input_reference(text)
+            {
+                return Err(format!(
+                    "{name}:{line}: `{reference}` is not part of the input document (see docs/policy.md)"
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 fn is_test(name: &str) -> bool {
@@ -276,4 +449,24 @@ fn collect_files(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Re
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unknown_input_reference;
+
+    #[test]
+    fn input_references_are_checked_against_the_contract() {
+        let ok = "allow if input.principal.roles[_] == \"a\"\nx := input.args.anything.deep\n\
+                  y := input.session.labels # input.nonsense in a comment\nz := myinput.foo\n";
+        assert_eq!(unknown_input_reference(ok), None);
+        assert_eq!(
+            unknown_input_reference("a := 1\nallow if input.princpal.id == \"x\"\n"),
+            Some((2, "input.princpal".to_string()))
+        );
+        assert_eq!(
+            unknown_input_reference("allow if input.target.nmae == \"x\"\n"),
+            Some((1, "input.target.nmae".to_string()))
+        );
+    }
 }

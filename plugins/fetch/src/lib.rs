@@ -30,6 +30,7 @@ struct GetArgs {
 struct Fetched {
     status: u16,
     location: Option<String>,
+    retry_after_ms: Option<u32>,
     body: Vec<u8>,
     truncated: bool,
 }
@@ -67,6 +68,12 @@ fn get(args: &GetArgs) -> Result<serde_json::Value, ToolError> {
                 url = url
                     .join(&location)
                     .map_err(|e| failed(format!("bad redirect `{location}`: {e}")))?;
+            }
+            _ if fetched.status == 429 || fetched.status == 503 => {
+                return Err(ToolError::Transient(TransientError {
+                    message: format!("{url} answered HTTP {}", fetched.status),
+                    retry_after_ms: fetched.retry_after_ms,
+                }));
             }
             _ => {
                 return Ok(json!({
@@ -142,6 +149,12 @@ fn request(
         .get("location")
         .first()
         .map(|v| String::from_utf8_lossy(v).into_owned());
+    let retry_after_ms = response
+        .headers()
+        .get("retry-after")
+        .first()
+        .and_then(|v| String::from_utf8_lossy(v).trim().parse::<u32>().ok())
+        .map(|seconds| seconds.saturating_mul(1000));
     let incoming = response.consume().map_err(|()| failed("response body"))?;
     let stream = incoming.stream().map_err(|()| failed("response stream"))?;
     let mut bytes = Vec::new();
@@ -167,6 +180,7 @@ fn request(
     Ok(Fetched {
         status,
         location,
+        retry_after_ms,
         body: bytes,
         truncated,
     })
@@ -174,31 +188,36 @@ fn request(
 
 impl Guest for Fetch {
     fn describe() -> Vec<ToolDescriptor> {
-        vec![descriptor(
-            "get",
-            "Fetches a URL with HTTP GET (following redirects) and returns the status and the body as text.",
-            json!({
-                "type": "object",
-                "properties": {
-                    "url": {"type": "string", "format": "uri", "maxLength": 8192},
-                    "max_bytes": {"type": "integer", "minimum": 1, "maximum": 1048576},
-                    "headers": {"type": "object", "additionalProperties": {"type": "string"}}
-                },
-                "required": ["url"],
-                "additionalProperties": false
-            }),
-            json!({
-                "type": "object",
-                "properties": {
-                    "status": {"type": "integer"},
-                    "url": {"type": "string"},
-                    "body": {"type": "string"},
-                    "truncated": {"type": "boolean"}
-                },
-                "required": ["status", "body", "truncated"]
-            }),
-            false,
-        )]
+        // Whatever a web page says may be written by anyone: mark the session.
+        let labels = vec!["untrusted-content".to_string()];
+        vec![ToolDescriptor {
+            labels,
+            ..descriptor(
+                "get",
+                "Fetches a URL with HTTP GET (following redirects) and returns the status and the body as text.",
+                json!({
+                    "type": "object",
+                    "properties": {
+                        "url": {"type": "string", "format": "uri", "maxLength": 8192},
+                        "max_bytes": {"type": "integer", "minimum": 1, "maximum": 1048576},
+                        "headers": {"type": "object", "additionalProperties": {"type": "string"}}
+                    },
+                    "required": ["url"],
+                    "additionalProperties": false
+                }),
+                json!({
+                    "type": "object",
+                    "properties": {
+                        "status": {"type": "integer"},
+                        "url": {"type": "string"},
+                        "body": {"type": "string"},
+                        "truncated": {"type": "boolean"}
+                    },
+                    "required": ["status", "body", "truncated"]
+                }),
+                false,
+            )
+        }]
     }
 
     fn invoke(name: String, args: String) -> Result<String, ToolError> {

@@ -24,7 +24,8 @@ pub use warden::plugin::types::{ToolDescriptor, ToolError, TransientError};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-/// Builds a [`ToolDescriptor`] from JSON Schema values.
+/// Builds a [`ToolDescriptor`] from JSON Schema values, with no session labels
+/// (set `labels` on the result to add some).
 pub fn descriptor(
     name: &str,
     description: &str,
@@ -38,6 +39,7 @@ pub fn descriptor(
         input_schema: input_schema.to_string(),
         output_schema: output_schema.to_string(),
         side_effects,
+        labels: Vec::new(),
     }
 }
 
