@@ -20,12 +20,10 @@ pub struct Config {
     pub path: PathBuf,
     /// HTTP server settings.
     pub server: ServerConfig,
-    /// Policy bundle directory (resolved).
-    pub policy_dir: PathBuf,
-    /// Time limit of one policy evaluation; past it the call is denied.
-    pub policy_timeout: std::time::Duration,
-    /// How often `warden serve` checks the bundle for changes; `None` when off.
-    pub policy_reload_interval: Option<std::time::Duration>,
+    /// Policy bundle settings.
+    pub policy: PolicySettings,
+    /// Store each call's policy input in its audit record (for `audit replay`).
+    pub audit_store_policy_input: bool,
     /// Audit store URL (`sqlite://…` paths resolved, or `postgres://…`).
     pub audit_url: String,
     /// Who may call, and as what.
@@ -36,6 +34,19 @@ pub struct Config {
     pub limits: Limits,
     /// Secret values by name, resolved at load. Never shown, logged or audited.
     pub secrets: BTreeMap<String, SecretValue>,
+}
+
+/// Policy bundle settings (`[policy]`).
+#[derive(Debug, Clone)]
+pub struct PolicySettings {
+    /// Active bundle directory.
+    pub dir: PathBuf,
+    /// Candidate bundle evaluated beside the active one; disagreements are audited.
+    pub shadow_dir: Option<PathBuf>,
+    /// How bundles are loaded: evaluation time limit, signature key.
+    pub load: crate::policy::LoadOptions,
+    /// How often `warden serve` checks the bundle for changes; `None` when off.
+    pub reload_interval: Option<std::time::Duration>,
 }
 
 /// Where a secret's value comes from: an environment variable of the host
@@ -141,6 +152,10 @@ struct PolicySection {
     /// By default 2000 ms; 0 turns hot reload off.
     #[serde(default = "default_reload_interval_ms")]
     reload_interval_ms: u64,
+    /// Candidate bundle for shadow mode. By default none.
+    shadow_dir: Option<PathBuf>,
+    /// Hex ed25519 public key; when set, unsigned bundles are refused.
+    public_key: Option<String>,
 }
 
 fn default_policy_timeout_ms() -> u64 {
@@ -155,6 +170,9 @@ fn default_reload_interval_ms() -> u64 {
 #[serde(deny_unknown_fields)]
 struct AuditSection {
     url: String,
+    /// By default false: only an argument digest is stored.
+    #[serde(default)]
+    store_policy_input: bool,
 }
 
 impl Config {
@@ -179,6 +197,13 @@ impl Config {
         };
         let base = path.parent().unwrap_or(Path::new("."));
 
+        let public_key = file
+            .policy
+            .public_key
+            .as_deref()
+            .map(crate::policy::signature::public_key)
+            .transpose()
+            .map_err(|m| invalid("policy.public_key".into(), m))?;
         let audit_url =
             resolve_audit_url(&file.audit.url, base).map_err(|m| invalid("audit.url".into(), m))?;
 
@@ -304,10 +329,17 @@ impl Config {
         Ok(Config {
             path: path.to_path_buf(),
             server: file.server,
-            policy_dir: base.join(file.policy.dir),
-            policy_timeout: std::time::Duration::from_millis(file.policy.timeout_ms.max(1)),
-            policy_reload_interval: (file.policy.reload_interval_ms > 0)
-                .then(|| std::time::Duration::from_millis(file.policy.reload_interval_ms)),
+            policy: PolicySettings {
+                dir: base.join(&file.policy.dir),
+                shadow_dir: file.policy.shadow_dir.as_ref().map(|d| base.join(d)),
+                load: crate::policy::LoadOptions {
+                    timeout: std::time::Duration::from_millis(file.policy.timeout_ms.max(1)),
+                    public_key,
+                },
+                reload_interval: (file.policy.reload_interval_ms > 0)
+                    .then(|| std::time::Duration::from_millis(file.policy.reload_interval_ms)),
+            },
+            audit_store_policy_input: file.audit.store_policy_input,
             audit_url,
             principals: file.principals,
             plugins,

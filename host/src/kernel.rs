@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use crate::audit::{AuditLog, AuditRecord};
 use crate::capabilities::Effective;
-use crate::config::Config;
+use crate::config::{Config, PolicySettings};
 use crate::error::{CallError, ErrorCode, Result};
 use crate::policy::{BundleFiles, Decision, NarrowedLimits, PolicyBundle, Stage};
 use crate::principal::{Principal, Principals, sha256_hex};
@@ -33,8 +33,10 @@ pub struct Kernel {
     registry: Registry,
     /// The active bundle; swapped whole on reload, so a call sees one bundle.
     policy: RwLock<Arc<PolicyBundle>>,
-    policy_timeout: std::time::Duration,
-    policy_reload_interval: Option<std::time::Duration>,
+    /// The candidate bundle of shadow mode, if configured.
+    shadow: RwLock<Option<Arc<PolicyBundle>>>,
+    policy_settings: PolicySettings,
+    store_policy_input: bool,
     context: CallContext,
     audit: AuditLog,
     sandbox: Sandbox,
@@ -64,11 +66,14 @@ pub struct CallResponse {
 }
 
 /// What the pipeline learned, for the audit record, whatever the outcome.
+#[derive(Default)]
 struct Trail {
     plugin: Option<String>,
     plugin_sha256: Option<String>,
     decision: &'static str,
     reasons: Vec<String>,
+    shadow: Option<String>,
+    policy_input: Option<String>,
 }
 
 impl Kernel {
@@ -76,14 +81,19 @@ impl Kernel {
     /// store (migrated) and every plugin. Any failure names what to fix.
     pub async fn start(config: &Config) -> Result<Kernel> {
         let sandbox = Sandbox::new(&config.limits)?;
-        let policy = PolicyBundle::load(&config.policy_dir, config.policy_timeout)?;
+        let policy = PolicyBundle::load(&config.policy.dir, &config.policy.load)?;
+        let shadow = match &config.policy.shadow_dir {
+            Some(dir) => Some(Arc::new(PolicyBundle::load(dir, &config.policy.load)?)),
+            None => None,
+        };
         let registry = Registry::load(config, &sandbox).await?;
         let audit = AuditLog::open(&config.audit_url).await?;
         Ok(Kernel {
             registry,
             policy: RwLock::new(Arc::new(policy)),
-            policy_timeout: config.policy_timeout,
-            policy_reload_interval: config.policy_reload_interval,
+            shadow: RwLock::new(shadow),
+            policy_settings: config.policy.clone(),
+            store_policy_input: config.audit_store_policy_input,
             context: CallContext::default(),
             audit,
             sandbox,
@@ -114,16 +124,31 @@ impl Kernel {
         }
     }
 
-    /// Reloads the policy bundle if its files changed. A bundle that fails to
-    /// parse, compile or pass its own tests is refused and the active one
-    /// stays: `Err` says why. `Ok(Some(hash))` when a new bundle took effect.
-    pub fn reload_policy(&self) -> Result<Option<String>> {
-        let active = self.policy();
-        let files = BundleFiles::read(active.dir())?;
-        if files.hash() == active.hash() {
-            return Ok(None);
+    /// The shadow bundle, if shadow mode is on.
+    pub fn shadow_policy(&self) -> Option<Arc<PolicyBundle>> {
+        match self.shadow.read() {
+            Ok(shadow) => shadow.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
         }
-        let bundle = Arc::new(PolicyBundle::load(active.dir(), self.policy_timeout)?);
+    }
+
+    /// Reloads the policy bundle (and the shadow bundle) if its files changed.
+    /// A bundle that fails to verify, parse, compile or pass its own tests is
+    /// refused and the active one stays: `Err` says why. `Ok(Some(hash))` when
+    /// a new active bundle took effect.
+    pub fn reload_policy(&self) -> Result<Option<String>> {
+        if let Some(dir) = &self.policy_settings.shadow_dir
+            && let Some(bundle) = self.changed_bundle(dir, self.shadow_policy().as_deref())?
+        {
+            match self.shadow.write() {
+                Ok(mut shadow) => *shadow = Some(bundle),
+                Err(poisoned) => *poisoned.into_inner() = Some(bundle),
+            }
+        }
+        let Some(bundle) = self.changed_bundle(&self.policy_settings.dir, Some(&self.policy()))?
+        else {
+            return Ok(None);
+        };
         let hash = bundle.hash().to_string();
         match self.policy.write() {
             Ok(mut policy) => *policy = bundle,
@@ -132,10 +157,26 @@ impl Kernel {
         Ok(Some(hash))
     }
 
+    /// The bundle in `dir` if it differs from `current` and loads.
+    fn changed_bundle(
+        &self,
+        dir: &std::path::Path,
+        current: Option<&PolicyBundle>,
+    ) -> Result<Option<Arc<PolicyBundle>>> {
+        let files = BundleFiles::read(dir)?;
+        if current.is_some_and(|c| c.hash() == files.hash()) {
+            return Ok(None);
+        }
+        Ok(Some(Arc::new(PolicyBundle::load(
+            dir,
+            &self.policy_settings.load,
+        )?)))
+    }
+
     /// Checks the bundle for changes every `policy.reload_interval_ms` for as
     /// long as the kernel lives.
     pub fn watch_policy(self: &Arc<Self>) {
-        let Some(interval) = self.policy_reload_interval else {
+        let Some(interval) = self.policy_settings.reload_interval else {
             return;
         };
         let kernel = Arc::downgrade(self);
@@ -166,10 +207,8 @@ impl Kernel {
         let started = Instant::now();
         let call_id = uuid::Uuid::new_v4().to_string();
         let mut trail = Trail {
-            plugin: None,
-            plugin_sha256: None,
             decision: "none",
-            reasons: Vec::new(),
+            ..Trail::default()
         };
         let policy = self.policy();
         let result = self.run(&request, &policy, &mut trail).await;
@@ -193,6 +232,8 @@ impl Kernel {
             outcome,
             error,
             duration_us: i64::try_from(started.elapsed().as_micros()).unwrap_or(i64::MAX),
+            shadow: trail.shadow,
+            policy_input: trail.policy_input,
         };
         let result = match self.audit.append(record).await {
             Ok(()) => result,
@@ -234,7 +275,20 @@ impl Kernel {
             .context
             .count_call(&request.principal.tenant, &request.principal.id);
         let mut input = policy_input(request, tool, self.context.labels(session), usage);
-        let decision = decide(policy, Stage::Call, &input, trail, tool, request)?;
+        let verdict = policy.decide(Stage::Call, &input);
+        if let Some(shadow) = self.shadow_policy() {
+            trail.shadow = disagreement(&shadow, &input, &verdict);
+        }
+        if self.store_policy_input {
+            let mut stored = input.clone();
+            if let Ok(decision) = &verdict {
+                for pointer in &decision.obligations.redact {
+                    redact(&mut stored, pointer);
+                }
+            }
+            trail.policy_input = Some(stored.to_string());
+        }
+        let decision = judge(verdict, Stage::Call, trail, tool, request)?;
         if let Some(reason) = &decision.obligations.require_approval {
             return Err(CallError {
                 reasons: vec![reason.clone()],
@@ -259,7 +313,13 @@ impl Kernel {
         // Decide, after the call, on its output.
         input["stage"] = json!("output");
         input["output"] = output.clone();
-        let after = decide(policy, Stage::Output, &input, trail, tool, request)?;
+        let after = judge(
+            policy.decide(Stage::Output, &input),
+            Stage::Output,
+            trail,
+            tool,
+            request,
+        )?;
         self.context.add_labels(session, &after.obligations.labels);
 
         let mut response = json!({ "output": output });
@@ -327,16 +387,38 @@ impl Kernel {
 /// Most retries a policy can ask for.
 const MAX_RETRIES: u8 = 5;
 
-/// Evaluates one decision point; a denial or an evaluation failure is the call's error.
-fn decide(
-    policy: &PolicyBundle,
-    stage: Stage,
+/// How the shadow bundle's decision differs from the active one, if it does.
+fn disagreement(
+    shadow: &PolicyBundle,
     input: &Value,
+    active: &std::result::Result<Decision, String>,
+) -> Option<String> {
+    let candidate = shadow.decide(Stage::Call, input);
+    let summary = |d: &std::result::Result<Decision, String>| match d {
+        Ok(d) => (if d.allow { "allow" } else { "deny" }, d.reasons.clone()),
+        Err(e) => ("error", vec![e.clone()]),
+    };
+    let (mine, theirs) = (summary(active), summary(&candidate));
+    (mine != theirs).then(|| {
+        format!(
+            "shadow bundle {} decided {} {:?}",
+            &shadow.hash()[..12],
+            theirs.0,
+            theirs.1
+        )
+    })
+}
+
+/// Turns one decision point's verdict into the call's fate: a denial or an
+/// evaluation failure is the call's error.
+fn judge(
+    verdict: std::result::Result<Decision, String>,
+    stage: Stage,
     trail: &mut Trail,
     tool: &ToolEntry,
     request: &CallRequest,
 ) -> std::result::Result<Decision, CallError> {
-    let decision = policy.decide(stage, input).map_err(|m| {
+    let decision = verdict.map_err(|m| {
         trail.decision = "deny";
         CallError::new(
             ErrorCode::PolicyError,

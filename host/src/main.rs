@@ -94,6 +94,21 @@ enum PolicyCommand {
         #[arg(long, default_value = "policies")]
         policy: PathBuf,
     },
+    /// Sign a bundle: writes DIR/bundle.sig over the bundle's hash.
+    Sign {
+        /// Bundle directory.
+        dir: PathBuf,
+        /// File holding the hex ed25519 secret key (from `warden policy keygen`).
+        #[arg(long)]
+        key: PathBuf,
+    },
+    /// Create a signing key pair: the secret goes to --out, the public key
+    /// (for `policy.public_key`) to stdout.
+    Keygen {
+        /// Where to write the secret key (created with mode 0600).
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -115,6 +130,15 @@ enum AuditCommand {
     },
     /// Recompute every hash chain; exit 1 naming the first bad record.
     Verify,
+    /// Re-decide a recorded call under another bundle and show any difference
+    /// (needs `audit.store_policy_input = true` when the call was made).
+    Replay {
+        /// The call's id.
+        call_id: String,
+        /// Bundle directory to decide with.
+        #[arg(long)]
+        policy: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -247,6 +271,46 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     }
                     Ok(ExitCode::SUCCESS)
                 }
+                AuditCommand::Replay { call_id, policy } => {
+                    let record = store
+                        .by_call_id(&call_id)
+                        .await?
+                        .with_context(|| format!("no audit record for call {call_id}"))?;
+                    let input = record.record.policy_input.as_deref().with_context(|| {
+                        format!(
+                            "call {call_id} was recorded without its policy input; set \
+                             `audit.store_policy_input = true` to make calls replayable"
+                        )
+                    })?;
+                    let input: serde_json::Value = serde_json::from_str(input)?;
+                    let bundle = warden::policy::PolicyBundle::load(
+                        &policy,
+                        &warden::policy::LoadOptions::default(),
+                    )?;
+                    let replayed = bundle.decide(warden::policy::Stage::Call, &input);
+                    let (decision, reasons) = match &replayed {
+                        Ok(d) => (if d.allow { "allow" } else { "deny" }, d.reasons.clone()),
+                        Err(e) => ("error", vec![e.clone()]),
+                    };
+                    let differs =
+                        decision != record.record.decision || reasons != record.record.reasons;
+                    let report = serde_json::json!({
+                        "call_id": call_id,
+                        "recorded": {
+                            "policy_hash": record.record.policy_hash,
+                            "decision": record.record.decision,
+                            "reasons": record.record.reasons,
+                        },
+                        "replayed": {
+                            "policy_hash": bundle.hash(),
+                            "decision": decision,
+                            "reasons": reasons,
+                        },
+                        "differs": differs,
+                    });
+                    println!("{}", serde_json::to_string_pretty(&report)?);
+                    Ok(ExitCode::from(u8::from(differs)))
+                }
                 AuditCommand::Verify => {
                     let report = warden::audit::verify(&store).await?;
                     match report.failure {
@@ -269,7 +333,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 fn policy(command: &PolicyCommand) -> anyhow::Result<ExitCode> {
-    use warden::policy::{BundleFiles, DEFAULT_TIMEOUT, PolicyBundle, Stage, testing};
+    use warden::policy::{BundleFiles, LoadOptions, PolicyBundle, Stage, signature, testing};
     match command {
         PolicyCommand::Test { dir, min_coverage } => {
             let files = BundleFiles::read(dir)?;
@@ -321,7 +385,7 @@ fn policy(command: &PolicyCommand) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("reading {}", input.display()))?;
             let input: serde_json::Value = serde_json::from_str(&text)
                 .with_context(|| format!("{} is not valid JSON", input.display()))?;
-            let bundle = PolicyBundle::load(policy, DEFAULT_TIMEOUT)?;
+            let bundle = PolicyBundle::load(policy, &LoadOptions::default())?;
             let stage = if input["stage"] == "output" {
                 Stage::Output
             } else {
@@ -343,7 +407,33 @@ fn policy(command: &PolicyCommand) -> anyhow::Result<ExitCode> {
                 }
             }
         }
+        PolicyCommand::Sign { dir, key } => {
+            let hash = BundleFiles::read(dir)?.hash();
+            signature::sign(dir, &hash, key).map_err(|m| anyhow::anyhow!(m))?;
+            println!("signed bundle {hash}");
+            Ok(ExitCode::SUCCESS)
+        }
+        PolicyCommand::Keygen { out } => {
+            let (secret, public) = signature::generate().map_err(|m| anyhow::anyhow!(m))?;
+            write_secret(out, &secret)?;
+            println!("{public}");
+            Ok(ExitCode::SUCCESS)
+        }
     }
+}
+
+/// Writes a secret file readable by its owner only.
+fn write_secret(path: &std::path::Path, secret: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(secret.as_bytes())?;
+    Ok(())
 }
 
 fn exit_code(code: ErrorCode) -> u8 {

@@ -60,6 +60,7 @@ pub struct Harness {
     policy: PolicySource,
     limits: String,
     policy_settings: String,
+    audit_settings: String,
     secrets: Vec<(String, String)>,
     attributes: Vec<(String, String)>,
 }
@@ -99,9 +100,16 @@ impl Harness {
             policy: PolicySource::Dir(repo().join("policies")),
             limits: String::new(),
             policy_settings: String::new(),
+            audit_settings: String::new(),
             secrets: Vec::new(),
             attributes: Vec::new(),
         }
+    }
+
+    /// Adds lines to the `[audit]` table, e.g. `store_policy_input = true`.
+    pub fn audit_settings(mut self, lines: &str) -> Harness {
+        self.audit_settings = lines.to_string();
+        self
     }
 
     /// Gives a test principal attributes (a TOML inline table).
@@ -186,9 +194,10 @@ impl Harness {
             None => format!("sqlite://{}", dir.path().join("audit.db").display()),
         };
         let mut config = format!(
-            "[policy]\ndir = {}\n{}\n\n[audit]\nurl = \"{audit_url}\"\n\n[limits]\n{}\n\n",
+            "[policy]\ndir = {}\n{}\n\n[audit]\nurl = \"{audit_url}\"\n{}\n\n[limits]\n{}\n\n",
             toml_path(&policy_dir),
             self.policy_settings,
+            self.audit_settings,
             self.limits
         );
         for (id, roles) in PRINCIPALS {

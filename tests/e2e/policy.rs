@@ -488,3 +488,231 @@ async fn the_input_document_matches_its_published_schema() {
         assert!(decision_validator.is_valid(&decision), "{decision}");
     }
 }
+
+#[tokio::test]
+async fn shadow_mode_records_disagreements_without_changing_outcomes() {
+    let candidate = tempfile::tempdir().unwrap();
+    std::fs::write(
+        candidate.path().join("strict.rego"),
+        "package warden.authz\n\n\
+         decision := {\"allow\": false, \"reasons\": [\"candidate: no reversing\"]} if input.args.op == \"reverse\"\n\
+         else := {\"allow\": true, \"reasons\": []}\n",
+    )
+    .unwrap();
+    let host = Harness::new(Store::Sqlite)
+        .plugin("text", "{}")
+        .policy_settings(&format!(
+            "shadow_dir = {}",
+            crate::harness::toml_path(candidate.path())
+        ))
+        .start()
+        .await;
+    let reversed = host
+        .call(
+            "alice",
+            "text.transform",
+            json!({"text": "ab", "op": "reverse"}),
+        )
+        .await;
+    assert_eq!(
+        output(&reversed),
+        &json!({"text": "ba"}),
+        "shadow must not change the outcome"
+    );
+    let record = host.record(&reversed.call_id).await.record;
+    let shadow = record.shadow.expect("a disagreement is recorded");
+    assert!(
+        shadow.contains(r#"decided deny ["candidate: no reversing"]"#),
+        "{shadow}"
+    );
+
+    let agreed = host
+        .call(
+            "alice",
+            "text.transform",
+            json!({"text": "ab", "op": "upper"}),
+        )
+        .await;
+    output(&agreed);
+    assert_eq!(host.record(&agreed.call_id).await.record.shadow, None);
+    let report = warden::audit::verify(host.kernel.audit().store())
+        .await
+        .unwrap();
+    assert_eq!(report.failure, None);
+}
+
+fn warden_cli(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn signed_bundles_are_required_when_a_key_is_configured() {
+    let keys = tempfile::tempdir().unwrap();
+    let secret = keys.path().join("policy.key");
+    let keygen = warden_cli(&["policy", "keygen", "--out", secret.to_str().unwrap()]);
+    assert_eq!(keygen.status.code(), Some(0));
+    let public = String::from_utf8(keygen.stdout).unwrap().trim().to_string();
+    let bundle = tempfile::tempdir().unwrap();
+    copy_bundle(bundle.path());
+    let settings = format!("public_key = \"{public}\"");
+    let start = |settings: String, dir: std::path::PathBuf| async move {
+        Harness::new(Store::Sqlite)
+            .plugin("text", "{}")
+            .policy_dir(&dir)
+            .policy_settings(&settings)
+            .try_start()
+            .await
+    };
+
+    let unsigned = start(settings.clone(), bundle.path().to_path_buf()).await;
+    let e = unsigned
+        .err()
+        .expect("an unsigned bundle is refused")
+        .0
+        .to_string();
+    assert!(e.contains("unsigned"), "{e}");
+
+    let bundle_arg = bundle.path().to_str().unwrap();
+    assert_eq!(
+        warden_cli(&[
+            "policy",
+            "sign",
+            bundle_arg,
+            "--key",
+            secret.to_str().unwrap()
+        ])
+        .status
+        .code(),
+        Some(0)
+    );
+    let Ok(host) = start(settings.clone(), bundle.path().to_path_buf()).await else {
+        panic!("the signed bundle should load");
+    };
+    output(
+        &host
+            .call(
+                "alice",
+                "text.transform",
+                json!({"text": "x", "op": "upper"}),
+            )
+            .await,
+    );
+
+    // Change the bundle after signing: the reload is refused and the old bundle stays.
+    std::fs::write(
+        bundle.path().join("extra.rego"),
+        "package warden.authz\n\ndeny contains \"all\" if true\n",
+    )
+    .unwrap();
+    let e = host.kernel.reload_policy().unwrap_err().to_string();
+    assert!(e.contains("not a valid signature"), "{e}");
+    output(
+        &host
+            .call(
+                "alice",
+                "text.transform",
+                json!({"text": "x", "op": "upper"}),
+            )
+            .await,
+    );
+
+    // A key that is not an ed25519 key is a config error naming the field.
+    let e = start("public_key = \"abcd\"".into(), bundle.path().to_path_buf())
+        .await
+        .err()
+        .unwrap()
+        .0
+        .to_string();
+    assert!(e.contains("field `policy.public_key`"), "{e}");
+}
+
+#[tokio::test]
+async fn audit_replay_redecides_a_recorded_call_under_another_bundle() {
+    let host = Harness::new(Store::Sqlite)
+        .plugin("text", "{}")
+        .audit_settings("store_policy_input = true")
+        .start()
+        .await;
+    let response = host
+        .call(
+            "alice",
+            "text.transform",
+            json!({"text": "x", "op": "upper"}),
+        )
+        .await;
+    output(&response);
+    let config = host.config_path.to_str().unwrap();
+
+    let same = warden_cli(&[
+        "--config",
+        config,
+        "audit",
+        "replay",
+        &response.call_id,
+        "--policy",
+        repo().join("policies").to_str().unwrap(),
+    ]);
+    assert_eq!(
+        same.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&same.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&same.stdout).unwrap();
+    assert_eq!(report["differs"], false);
+
+    let strict = tempfile::tempdir().unwrap();
+    copy_bundle(strict.path());
+    std::fs::write(
+        strict.path().join("data.json"),
+        r#"{"roles": {"analyst": {"tools": ["files.*"]}}, "fetch": {"allowed_hosts": []}}"#,
+    )
+    .unwrap();
+    std::fs::remove_file(strict.path().join("warden_test.rego")).unwrap();
+    let differs = warden_cli(&[
+        "--config",
+        config,
+        "audit",
+        "replay",
+        &response.call_id,
+        "--policy",
+        strict.path().to_str().unwrap(),
+    ]);
+    assert_eq!(differs.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&differs.stdout).unwrap();
+    assert_eq!(report["recorded"]["decision"], "allow");
+    assert_eq!(report["replayed"]["decision"], "deny");
+    assert_eq!(
+        report["replayed"]["reasons"],
+        json!([r#"no role of principal "alice" grants tool "text.transform""#])
+    );
+}
+
+#[tokio::test]
+async fn replay_explains_when_the_input_was_not_stored() {
+    let host = Harness::new(Store::Sqlite)
+        .plugin("text", "{}")
+        .start()
+        .await;
+    let response = host
+        .call(
+            "alice",
+            "text.transform",
+            json!({"text": "x", "op": "upper"}),
+        )
+        .await;
+    let out = warden_cli(&[
+        "--config",
+        host.config_path.to_str().unwrap(),
+        "audit",
+        "replay",
+        &response.call_id,
+        "--policy",
+        "policies",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("store_policy_input = true"));
+}

@@ -57,6 +57,13 @@ pub struct AuditRecord {
     pub error: Option<String>,
     /// Time from request to response, in microseconds.
     pub duration_us: i64,
+    /// How the shadow bundle decided, when it disagreed with the active one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shadow: Option<String>,
+    /// The policy input (JSON), when `audit.store_policy_input` is on; fields
+    /// the policy asked to redact are replaced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_input: Option<String>,
 }
 
 impl AuditRecord {

@@ -53,6 +53,8 @@ struct Row {
     outcome: String,
     error: Option<String>,
     duration_us: i64,
+    shadow: Option<String>,
+    policy_input: Option<String>,
 }
 
 impl From<Row> for StoredRecord {
@@ -79,6 +81,8 @@ impl From<Row> for StoredRecord {
                 outcome: r.outcome,
                 error: r.error,
                 duration_us: r.duration_us,
+                shadow: r.shadow,
+                policy_input: r.policy_input,
             },
         }
     }
@@ -86,7 +90,7 @@ impl From<Row> for StoredRecord {
 
 const COLUMNS: &str = "id, chain_id, seq, prev_hash, hash, call_id, recorded_at, principal, \
     tenant, session, tool, plugin, plugin_sha256, policy_hash, decision, reasons, args_digest, \
-    outcome, error, duration_us";
+    outcome, error, duration_us, shadow, policy_input";
 
 impl AuditStore {
     /// Opens a pool for `postgres://…` or `sqlite://…` (the SQLite file is
@@ -156,7 +160,7 @@ impl AuditStore {
             let mut insert = sqlx::QueryBuilder::new(
                 "INSERT INTO audit_records (chain_id, seq, prev_hash, hash, call_id, recorded_at, \
                  principal, tenant, session, tool, plugin, plugin_sha256, policy_hash, decision, \
-                 reasons, args_digest, outcome, error, duration_us) ",
+                 reasons, args_digest, outcome, error, duration_us, shadow, policy_input) ",
             );
             insert.push_values(rows, |mut b, row| {
                 let r = &row.record;
@@ -178,7 +182,9 @@ impl AuditStore {
                     .push_bind(&r.args_digest)
                     .push_bind(&r.outcome)
                     .push_bind(&r.error)
-                    .push_bind(r.duration_us);
+                    .push_bind(r.duration_us)
+                    .push_bind(&r.shadow)
+                    .push_bind(&r.policy_input);
             });
             insert.build().execute(&mut *tx).await?;
             sqlx::query("UPDATE audit_chains SET head_seq = $1, head_hash = $2 WHERE chain_id = $3")

@@ -11,6 +11,7 @@
 //! Evaluation runs on a pool of RVM instances: each call takes one, sets the
 //! input, runs the compiled program under a time limit, and returns it.
 
+pub mod signature;
 pub mod testing;
 
 use std::path::{Path, PathBuf};
@@ -26,6 +27,24 @@ use crate::error::{Error, Result};
 
 /// Evaluation time limit when the config does not set one.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(100);
+
+/// How bundles are loaded.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// Time limit of one evaluation.
+    pub timeout: Duration,
+    /// When set, bundles must be signed by this key.
+    pub public_key: Option<ed25519_dalek::VerifyingKey>,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            timeout: DEFAULT_TIMEOUT,
+            public_key: None,
+        }
+    }
+}
 /// Idle VMs kept for reuse.
 const POOL_MAX: usize = 64;
 
@@ -122,14 +141,19 @@ pub struct NarrowedLimits {
 
 impl PolicyBundle {
     /// Loads every `*.rego` (except `*_test.rego`) and `data.json` under `dir`,
-    /// compiles the bundle for [`ENTRYPOINT`], runs the bundle's own tests
-    /// (refusing it if any fails), and hashes its contents.
-    pub fn load(dir: &Path, timeout: Duration) -> Result<PolicyBundle> {
+    /// checks its signature when a key is configured, compiles it, checks its
+    /// input references, runs its own tests (refusing it if any fails), and
+    /// hashes its contents.
+    pub fn load(dir: &Path, options: &LoadOptions) -> Result<PolicyBundle> {
         let fail = |message: String| Error::Policy {
             dir: dir.to_path_buf(),
             message,
         };
         let files = BundleFiles::read(dir)?;
+        let hash = files.hash();
+        if let Some(key) = &options.public_key {
+            signature::verify(dir, &hash, key).map_err(fail)?;
+        }
         let mut engine = regorus::Engine::new();
         files.add_to(&mut engine, false).map_err(fail)?;
         let data = engine.get_data();
@@ -169,9 +193,9 @@ impl PolicyBundle {
             has_output_decision,
             program,
             data,
-            timeout,
+            timeout: options.timeout,
             idle: Mutex::new(Vec::new()),
-            hash: files.hash(),
+            hash,
             dir: dir.to_path_buf(),
         })
     }
