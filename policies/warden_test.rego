@@ -82,3 +82,19 @@ test_role_patterns_come_from_data if {
 		with data.roles.analyst.tools as ["fetch.*"]
 	d.allow
 }
+
+test_side_effects_are_denied_after_untrusted_content if {
+	d := authz.decision with input as object.union(
+		call(root, "mail.send", {"to": "x@example.com"}),
+		{"target": {"name": "mail.send", "plugin": "mail", "side_effects": true}, "session": {"labels": ["untrusted-content"]}},
+	)
+	not d.allow
+	d.reasons == [`"mail.send" has side effects and this session carries untrusted content`]
+}
+
+test_side_effects_are_allowed_in_a_clean_session if {
+	authz.decision.allow with input as object.union(
+		call(root, "mail.send", {"to": "x@example.com"}),
+		{"target": {"name": "mail.send", "plugin": "mail", "side_effects": true}, "session": {"labels": []}},
+	)
+}

@@ -83,7 +83,46 @@ async fn concurrent(host: Arc<Host>, label: &str) {
     );
 }
 
+/// Policy decisions alone: the default bundle on a realistic input.
+fn policy_decisions() {
+    use warden::policy::{LoadOptions, PolicyBundle, Stage};
+    let bundle = PolicyBundle::load(&harness::repo().join("policies"), &LoadOptions::default())
+        .expect("default bundle");
+    let input = json!({
+        "version": 1, "stage": "call",
+        "principal": {"id": "bob", "roles": ["researcher"], "tenant": "acme", "attributes": {}},
+        "session": {"id": "s", "labels": []},
+        "target": {"kind": "tool", "name": "fetch.get", "tool": "get", "plugin": "fetch",
+                   "plugin_version": "0.1.0", "plugin_sha256": "0".repeat(64),
+                   "side_effects": false, "labels": ["untrusted-content"]},
+        "args": {"url": "https://example.com/some/page?q=1"},
+        "capabilities": {"directories": [], "outbound_http": ["https://example.com:443"],
+                         "private_ranges": [], "secrets": [], "env": [], "memory_mb": 64,
+                         "time_limit_ms": 10000, "max_concurrent": 16},
+        "usage": {"tenant_calls": 1, "principal_calls": 1},
+        "time": {"rfc3339": "2026-11-29T00:00:00Z", "unix_ns": 0}
+    });
+    for _ in 0..WARMUP {
+        bundle.decide(Stage::Call, &input).expect("decision");
+    }
+    let mut samples = Vec::with_capacity(20_000);
+    for _ in 0..20_000 {
+        let started = Instant::now();
+        let decision = bundle.decide(Stage::Call, &input).expect("decision");
+        samples.push(started.elapsed());
+        assert!(decision.allow);
+    }
+    samples.sort();
+    println!(
+        "{:<44} median {:>8.1} µs   p99 {:>8.1} µs   (20000 decisions)",
+        "policy decision (default bundle, RVM)",
+        percentile(&samples, 0.5).as_secs_f64() * 1e6,
+        percentile(&samples, 0.99).as_secs_f64() * 1e6,
+    );
+}
+
 fn main() {
+    policy_decisions();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
