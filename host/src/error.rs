@@ -65,6 +65,8 @@ pub enum ErrorCode {
     InvalidRequest,
     /// No valid credentials were presented.
     Unauthenticated,
+    /// The principal may not use this endpoint.
+    Forbidden,
     /// No tool has the requested name.
     UnknownTool,
     /// The arguments do not satisfy the tool's input schema.
@@ -109,6 +111,7 @@ impl ErrorCode {
         match self {
             ErrorCode::InvalidRequest => "invalid-request",
             ErrorCode::Unauthenticated => "unauthenticated",
+            ErrorCode::Forbidden => "forbidden",
             ErrorCode::UnknownTool => "unknown-tool",
             ErrorCode::InvalidArgs => "invalid-args",
             ErrorCode::PolicyDenied => "policy-denied",

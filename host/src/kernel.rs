@@ -211,30 +211,16 @@ impl Kernel {
             ..Trail::default()
         };
         let policy = self.policy();
-        let result = self.run(&request, &policy, &mut trail).await;
-        let (outcome, error) = match &result {
-            Ok(_) => ("ok".to_string(), None),
-            Err(e) => (e.code.as_str().to_string(), Some(e.message.clone())),
-        };
-        let record = AuditRecord {
-            call_id: call_id.clone(),
-            recorded_at: AuditRecord::now(),
-            principal: request.principal.id.clone(),
-            tenant: request.principal.tenant.clone(),
-            session: request.session.clone(),
-            tool: request.tool.clone(),
-            plugin: trail.plugin,
-            plugin_sha256: trail.plugin_sha256,
-            policy_hash: policy.hash().to_string(),
-            decision: trail.decision.to_string(),
-            reasons: trail.reasons,
-            args_digest: sha256_hex(canonical_json(&request.args).as_bytes()),
-            outcome,
-            error,
-            duration_us: i64::try_from(started.elapsed().as_micros()).unwrap_or(i64::MAX),
-            shadow: trail.shadow,
-            policy_input: trail.policy_input,
-        };
+        let result = self.run(&request, &call_id, &policy, &mut trail).await;
+        let duration_us = i64::try_from(started.elapsed().as_micros()).unwrap_or(i64::MAX);
+        let record = record(
+            &request,
+            &call_id,
+            &policy,
+            &trail,
+            Some(result.as_ref().map(|_| ())),
+            duration_us,
+        );
         let result = match self.audit.append(record).await {
             Ok(()) => result,
             Err(e) => Err(CallError::new(
@@ -248,6 +234,7 @@ impl Kernel {
     async fn run(
         &self,
         request: &CallRequest,
+        call_id: &str,
         policy: &PolicyBundle,
         trail: &mut Trail,
     ) -> std::result::Result<Value, CallError> {
@@ -297,6 +284,26 @@ impl Kernel {
                     format!("`{}` needs approval before it can run", tool.name),
                 )
             });
+        }
+
+        // A side-effecting call leaves a committed intent record before it
+        // runs, so a crash mid-call shows as an incomplete call, not silence.
+        if tool.side_effects {
+            self.audit
+                .append(AuditRecord {
+                    intent: true,
+                    ..record(request, call_id, policy, trail, None, 0)
+                })
+                .await
+                .map_err(|e| {
+                    CallError::new(
+                        ErrorCode::AuditUnavailable,
+                        format!(
+                            "the intent record could not be committed, so `{}` did not run: {e}",
+                            tool.name
+                        ),
+                    )
+                })?;
         }
 
         // Run.
@@ -381,6 +388,43 @@ impl Kernel {
                 other => return other,
             }
         }
+    }
+}
+
+/// The audit record of a call in its current state; `result` is `None` while
+/// the call is still running (its intent record).
+fn record(
+    request: &CallRequest,
+    call_id: &str,
+    policy: &PolicyBundle,
+    trail: &Trail,
+    result: Option<std::result::Result<(), &CallError>>,
+    duration_us: i64,
+) -> AuditRecord {
+    let (outcome, error) = match result {
+        None => ("pending".to_string(), None),
+        Some(Ok(())) => ("ok".to_string(), None),
+        Some(Err(e)) => (e.code.as_str().to_string(), Some(e.message.clone())),
+    };
+    AuditRecord {
+        call_id: call_id.to_string(),
+        recorded_at: AuditRecord::now(),
+        principal: request.principal.id.clone(),
+        tenant: request.principal.tenant.clone(),
+        session: request.session.clone(),
+        tool: request.tool.clone(),
+        plugin: trail.plugin.clone(),
+        plugin_sha256: trail.plugin_sha256.clone(),
+        policy_hash: policy.hash().to_string(),
+        decision: trail.decision.to_string(),
+        reasons: trail.reasons.clone(),
+        args_digest: sha256_hex(canonical_json(&request.args).as_bytes()),
+        outcome,
+        error,
+        duration_us,
+        intent: false,
+        shadow: trail.shadow.clone(),
+        policy_input: trail.policy_input.clone(),
     }
 }
 

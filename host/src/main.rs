@@ -67,6 +67,8 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Apply audit store migrations and exit.
+    Migrate,
     /// Test and evaluate policy bundles.
     Policy {
         #[command(subcommand)]
@@ -120,6 +122,55 @@ enum PluginsCommand {
     },
 }
 
+/// Filters shared by `audit query` and `audit export`.
+#[derive(clap::Args)]
+struct FilterArgs {
+    /// Recorded at or after (RFC 3339).
+    #[arg(long)]
+    since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Recorded before (RFC 3339).
+    #[arg(long)]
+    until: Option<chrono::DateTime<chrono::Utc>>,
+    /// Principal id.
+    #[arg(long)]
+    principal: Option<String>,
+    /// Tenant.
+    #[arg(long)]
+    tenant: Option<String>,
+    /// Qualified tool name.
+    #[arg(long)]
+    tool: Option<String>,
+    /// allow, deny or none.
+    #[arg(long)]
+    decision: Option<String>,
+    /// ok or an error code.
+    #[arg(long)]
+    outcome: Option<String>,
+    /// Session or trace id.
+    #[arg(long)]
+    session: Option<String>,
+    /// Only side-effecting calls whose outcome was never recorded (a crash mid-call).
+    #[arg(long)]
+    incomplete: bool,
+}
+
+impl FilterArgs {
+    fn into_filter(self, limit: Option<i64>) -> warden::audit::AuditFilter {
+        warden::audit::AuditFilter {
+            since: self.since,
+            until: self.until,
+            principal: self.principal,
+            tenant: self.tenant,
+            tool: self.tool,
+            decision: self.decision,
+            outcome: self.outcome,
+            session: self.session,
+            incomplete: self.incomplete,
+            limit,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum AuditCommand {
     /// Print the most recent records as JSON lines.
@@ -127,6 +178,19 @@ enum AuditCommand {
         /// How many records.
         #[arg(short = 'n', long, default_value_t = 20)]
         lines: i64,
+    },
+    /// Records matching filters, as JSON lines (oldest first).
+    Query {
+        #[command(flatten)]
+        filter: FilterArgs,
+        /// At most this many records.
+        #[arg(long, default_value_t = 1000)]
+        limit: i64,
+    },
+    /// Every record matching filters, as JSON lines, for SIEMs.
+    Export {
+        #[command(flatten)]
+        filter: FilterArgs,
     },
     /// Recompute every hash chain; exit 1 naming the first bad record.
     Verify,
@@ -261,10 +325,28 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Policy { command } => policy(&command),
+        Command::Migrate => {
+            let store = warden::audit::AuditStore::connect(&config.audit_url).await?;
+            store.migrate().await?;
+            println!("audit store is up to date");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Audit { command } => {
             let store = warden::audit::AuditStore::connect(&config.audit_url).await?;
             store.migrate().await?;
             match command {
+                AuditCommand::Query { filter, limit } => {
+                    for record in store.query(&filter.into_filter(Some(limit))).await? {
+                        println!("{}", serde_json::to_string(&record)?);
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                AuditCommand::Export { filter } => {
+                    for record in store.query(&filter.into_filter(None)).await? {
+                        println!("{}", serde_json::to_string(&record)?);
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
                 AuditCommand::Tail { lines } => {
                     for record in store.tail(lines).await? {
                         println!("{}", serde_json::to_string(&record)?);
@@ -441,7 +523,7 @@ fn exit_code(code: ErrorCode) -> u8 {
         ErrorCode::PolicyDenied | ErrorCode::PolicyError | ErrorCode::PendingApproval => 3,
         ErrorCode::UnknownTool | ErrorCode::InvalidArgs | ErrorCode::InvalidRequest => 4,
         ErrorCode::AuditUnavailable => 6,
-        ErrorCode::Unauthenticated | ErrorCode::Internal => 2,
+        ErrorCode::Unauthenticated | ErrorCode::Forbidden | ErrorCode::Internal => 2,
         _ => 5,
     }
 }

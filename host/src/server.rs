@@ -3,6 +3,8 @@
 //! - `GET /healthz` — liveness, no authentication.
 //! - `GET /v1/tools` — tools the host serves.
 //! - `POST /v1/tools/{name}/invoke` — body `{"args": {...}, "session": "optional"}`.
+//! - `GET /v1/audit?since=&until=&principal=&tenant=&tool=&decision=&outcome=&session=&limit=`
+//!   — audit records, for principals with the `auditor` role.
 //!
 //! Every `/v1` route needs `Authorization: Bearer <token>`. Errors are
 //! `{"error": {"code", "message", "reasons"?}, "call_id"?}` with one HTTP status per code.
@@ -10,7 +12,7 @@
 use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -27,6 +29,7 @@ pub fn status_for(code: ErrorCode) -> StatusCode {
     match code {
         ErrorCode::InvalidRequest => StatusCode::BAD_REQUEST,
         ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
+        ErrorCode::Forbidden => StatusCode::FORBIDDEN,
         ErrorCode::UnknownTool => StatusCode::NOT_FOUND,
         ErrorCode::InvalidArgs | ErrorCode::ToolInvalidInput => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorCode::PolicyDenied | ErrorCode::PendingApproval => StatusCode::FORBIDDEN,
@@ -78,6 +81,7 @@ pub fn router(kernel: Arc<Kernel>) -> Router {
         )
         .route("/v1/tools", get(list_tools))
         .route("/v1/tools/{name}/invoke", post(invoke))
+        .route("/v1/audit", get(audit_records))
         .with_state(kernel)
 }
 
@@ -182,4 +186,37 @@ async fn invoke(
             call_id: Some(response.call_id),
         }),
     }
+}
+
+/// Role that may read the audit trail over HTTP.
+pub const AUDITOR_ROLE: &str = "auditor";
+/// Most records one `GET /v1/audit` returns.
+const AUDIT_PAGE_MAX: i64 = 10_000;
+
+async fn audit_records(
+    State(kernel): State<Arc<Kernel>>,
+    headers: HeaderMap,
+    filter: Result<Query<crate::audit::AuditFilter>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let principal = authenticate(&kernel, &headers)?;
+    if !principal.roles.iter().any(|r| r == AUDITOR_ROLE) {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            format!("reading the audit trail needs the `{AUDITOR_ROLE}` role"),
+        ));
+    }
+    let Query(mut filter) = filter.map_err(|e| {
+        ApiError::new(
+            ErrorCode::InvalidRequest,
+            format!("query string: {}", e.body_text()),
+        )
+    })?;
+    filter.limit = Some(filter.limit.unwrap_or(1000).clamp(1, AUDIT_PAGE_MAX));
+    let records = kernel
+        .audit()
+        .store()
+        .query(&filter)
+        .await
+        .map_err(|e| ApiError::new(ErrorCode::AuditUnavailable, e.to_string()))?;
+    Ok(Json(json!({ "records": records })))
 }

@@ -42,6 +42,7 @@ pub const PRINCIPALS: &[(&str, &[&str])] = &[
     ("alice", &["analyst"]),
     ("bob", &["researcher"]),
     ("root", &["admin"]),
+    ("audra", &["auditor"]),
     ("nobody", &[]),
 ];
 

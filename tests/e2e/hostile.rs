@@ -36,7 +36,7 @@ impl Dirs {
         format!(
             "{{ directories = [{{ host = {}, guest = \"/data/rw\", access = \"rw\" }}, \
              {{ host = {}, guest = \"/data/ro\", access = \"ro\" }}], \
-             env = {{ GRANTED_VAR = \"visible\", UNREQUESTED_VAR = \"hidden\" }} }}",
+             env = {{ GRANTED_VAR = \"visible\", UNREQUESTED_VAR = \"hidden\" }}, time_limit_ms = 500 }}",
             toml_path(self.rw.path()),
             toml_path(self.ro.path())
         )

@@ -10,6 +10,7 @@
 
 mod harness;
 
+mod audit;
 mod calls;
 mod cli;
 mod containment;

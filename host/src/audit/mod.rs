@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 
-pub use store::AuditStore;
+pub use store::{AuditFilter, AuditStore};
 
 use crate::error::{Error, Result};
 
@@ -57,6 +57,10 @@ pub struct AuditRecord {
     pub error: Option<String>,
     /// Time from request to response, in microseconds.
     pub duration_us: i64,
+    /// An intent record: written and committed before a side-effecting tool
+    /// runs; the call's outcome record follows with the same `call_id`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub intent: bool,
     /// How the shadow bundle decided, when it disagreed with the active one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shadow: Option<String>,

@@ -55,6 +55,7 @@ struct Row {
     duration_us: i64,
     shadow: Option<String>,
     policy_input: Option<String>,
+    intent: bool,
 }
 
 impl From<Row> for StoredRecord {
@@ -81,6 +82,7 @@ impl From<Row> for StoredRecord {
                 outcome: r.outcome,
                 error: r.error,
                 duration_us: r.duration_us,
+                intent: r.intent,
                 shadow: r.shadow,
                 policy_input: r.policy_input,
             },
@@ -90,7 +92,7 @@ impl From<Row> for StoredRecord {
 
 const COLUMNS: &str = "id, chain_id, seq, prev_hash, hash, call_id, recorded_at, principal, \
     tenant, session, tool, plugin, plugin_sha256, policy_hash, decision, reasons, args_digest, \
-    outcome, error, duration_us, shadow, policy_input";
+    outcome, error, duration_us, shadow, policy_input, intent";
 
 impl AuditStore {
     /// Opens a pool for `postgres://…` or `sqlite://…` (the SQLite file is
@@ -160,7 +162,7 @@ impl AuditStore {
             let mut insert = sqlx::QueryBuilder::new(
                 "INSERT INTO audit_records (chain_id, seq, prev_hash, hash, call_id, recorded_at, \
                  principal, tenant, session, tool, plugin, plugin_sha256, policy_hash, decision, \
-                 reasons, args_digest, outcome, error, duration_us, shadow, policy_input) ",
+                 reasons, args_digest, outcome, error, duration_us, shadow, policy_input, intent) ",
             );
             insert.push_values(rows, |mut b, row| {
                 let r = &row.record;
@@ -184,7 +186,8 @@ impl AuditStore {
                     .push_bind(&r.error)
                     .push_bind(r.duration_us)
                     .push_bind(&r.shadow)
-                    .push_bind(&r.policy_input);
+                    .push_bind(&r.policy_input)
+                    .push_bind(r.intent);
             });
             insert.build().execute(&mut *tx).await?;
             sqlx::query("UPDATE audit_chains SET head_seq = $1, head_hash = $2 WHERE chain_id = $3")
@@ -246,9 +249,12 @@ impl AuditStore {
         Ok(rows.into_iter().rev().map(StoredRecord::from).collect())
     }
 
-    /// The record with this call id, if any.
+    /// The final record of this call (its outcome, or its intent if the call never finished).
     pub async fn by_call_id(&self, call_id: &str) -> Result<Option<StoredRecord>> {
-        let sql = format!("SELECT {COLUMNS} FROM audit_records WHERE call_id = $1");
+        // A side-effecting call has an intent record and an outcome record: prefer the outcome.
+        let sql = format!(
+            "SELECT {COLUMNS} FROM audit_records WHERE call_id = $1 ORDER BY intent, id DESC LIMIT 1"
+        );
         let row: Option<Row> = on_pool!(self, pool => {
             sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(call_id).fetch_optional(pool).await?
         });
@@ -265,6 +271,73 @@ impl AuditStore {
             .await?
         });
         Ok(row)
+    }
+}
+
+/// Which records a query returns; every field narrows, none set means all.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditFilter {
+    /// Recorded at or after.
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Recorded before.
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
+    /// Principal id.
+    pub principal: Option<String>,
+    /// Tenant.
+    pub tenant: Option<String>,
+    /// Qualified tool name.
+    pub tool: Option<String>,
+    /// `allow`, `deny` or `none`.
+    pub decision: Option<String>,
+    /// `ok` or an error code.
+    pub outcome: Option<String>,
+    /// Session or trace id.
+    pub session: Option<String>,
+    /// Only intent records whose call has no outcome record: side-effecting
+    /// calls interrupted by a crash.
+    #[serde(default)]
+    pub incomplete: bool,
+    /// At most this many records (oldest first).
+    pub limit: Option<i64>,
+}
+
+impl AuditStore {
+    /// Records matching `filter`, in insertion order.
+    pub async fn query(&self, filter: &AuditFilter) -> Result<Vec<StoredRecord>> {
+        let rows: Vec<Row> = on_pool!(self, pool => {
+            let mut q = sqlx::QueryBuilder::new(format!("SELECT {COLUMNS} FROM audit_records WHERE 1 = 1"));
+            if let Some(since) = filter.since {
+                q.push(" AND recorded_at >= ").push_bind(since);
+            }
+            if let Some(until) = filter.until {
+                q.push(" AND recorded_at < ").push_bind(until);
+            }
+            for (column, value) in [
+                ("principal", &filter.principal),
+                ("tenant", &filter.tenant),
+                ("tool", &filter.tool),
+                ("decision", &filter.decision),
+                ("outcome", &filter.outcome),
+                ("session", &filter.session),
+            ] {
+                if let Some(value) = value {
+                    q.push(format!(" AND {column} = ")).push_bind(value.clone());
+                }
+            }
+            if filter.incomplete {
+                q.push(
+                    " AND intent AND NOT EXISTS (SELECT 1 FROM audit_records o \
+                     WHERE o.call_id = audit_records.call_id AND NOT o.intent)",
+                );
+            }
+            q.push(" ORDER BY id");
+            if let Some(limit) = filter.limit {
+                q.push(" LIMIT ").push_bind(limit);
+            }
+            q.build_query_as::<Row>().fetch_all(pool).await?
+        });
+        Ok(rows.into_iter().map(StoredRecord::from).collect())
     }
 }
 

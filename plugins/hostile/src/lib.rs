@@ -21,6 +21,12 @@ struct WriteArgs {
 }
 
 #[derive(Deserialize)]
+struct SlowWriteArgs {
+    path: String,
+    seconds: u64,
+}
+
+#[derive(Deserialize)]
 struct SymlinkArgs {
     target: String,
 }
@@ -87,10 +93,20 @@ impl Guest for Hostile {
                 "Returns bytes that are not UTF-8 as a string.",
             ),
             misbehaviour("read_file", "Reads any path it is given: {path}."),
-            misbehaviour(
-                "write_file",
-                "Writes any path it is given: {path, content}.",
-            ),
+            ToolDescriptor {
+                side_effects: true,
+                ..misbehaviour(
+                    "write_file",
+                    "Writes any path it is given: {path, content}.",
+                )
+            },
+            ToolDescriptor {
+                side_effects: true,
+                ..misbehaviour(
+                    "write_slowly",
+                    "Waits {seconds}, then writes {path}: a side effect a crash can interrupt.",
+                )
+            },
             misbehaviour(
                 "symlink_escape",
                 "Plants a symlink to {target} in /data/rw and reads through it.",
@@ -145,6 +161,13 @@ impl Guest for Hostile {
                 std::fs::write(&a.path, a.content.as_bytes())
                     .map_err(|e| ToolError::Failed(format!("{}: {e}", a.path)))?;
                 output(&json!({ "written": a.content.len() }))
+            }
+            "write_slowly" => {
+                let a: SlowWriteArgs = parse_args(&args)?;
+                std::thread::sleep(std::time::Duration::from_secs(a.seconds));
+                std::fs::write(&a.path, b"written")
+                    .map_err(|e| ToolError::Failed(format!("{}: {e}", a.path)))?;
+                output(&json!({ "written": true }))
             }
             "symlink_escape" => {
                 let a: SymlinkArgs = parse_args(&args)?;

@@ -1,0 +1,2 @@
+-- Side-effecting calls get an intent record, committed before the tool runs.
+ALTER TABLE audit_records ADD COLUMN intent INTEGER NOT NULL DEFAULT 0;

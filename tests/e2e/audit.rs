@@ -1,0 +1,452 @@
+//! The audit trail under load and faults: every response has its record,
+//! side effects leave intent records, tampering is detected, several hosts
+//! share one database.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use warden::audit::AuditFilter;
+
+use crate::harness::{Harness, Host, Store, output, token};
+
+fn warden(host: &Host, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_warden"))
+        .arg("--config")
+        .arg(&host.config_path)
+        .args(args)
+        .output()
+        .expect("run warden")
+}
+
+#[tokio::test]
+async fn query_export_and_the_http_endpoint_filter_the_trail() {
+    let host = Harness::new(Store::Postgres)
+        .plugin("text", "{}")
+        .start()
+        .await;
+    for (principal, op) in [("alice", "upper"), ("bob", "lower"), ("alice", "reverse")] {
+        output(
+            &host
+                .call(principal, "text.transform", json!({"text": "x", "op": op}))
+                .await,
+        );
+    }
+    let denied = host
+        .call(
+            "nobody",
+            "text.transform",
+            json!({"text": "x", "op": "upper"}),
+        )
+        .await;
+    assert!(denied.result.is_err());
+
+    let alice = warden(&host, &["audit", "query", "--principal", "alice"]);
+    let lines: Vec<Value> = String::from_utf8_lossy(&alice.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert!(lines.iter().all(|r| r["principal"] == "alice"));
+    let denials = warden(&host, &["audit", "query", "--decision", "deny"]);
+    assert_eq!(String::from_utf8_lossy(&denials.stdout).lines().count(), 1);
+    let future = warden(
+        &host,
+        &["audit", "export", "--since", "2999-01-01T00:00:00Z"],
+    );
+    assert_eq!(String::from_utf8_lossy(&future.stdout).lines().count(), 0);
+    let all = warden(&host, &["audit", "export", "--session", "test-session"]);
+    assert_eq!(String::from_utf8_lossy(&all.stdout).lines().count(), 4);
+
+    let app = warden::server::router(Arc::new(host.kernel));
+    let get = |who: &str, query: &str| {
+        axum::http::Request::get(format!("/v1/audit{query}"))
+            .header("authorization", format!("Bearer {}", token(who)))
+            .body(axum::body::Body::empty())
+            .unwrap()
+    };
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let response = app.clone().oneshot(get("alice", "")).await.unwrap();
+    assert_eq!(response.status(), 403);
+    let response = app
+        .clone()
+        .oneshot(get("audra", "?principal=bob&limit=5"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value =
+        serde_json::from_slice(&response.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    let records = body["records"].as_array().unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0]["principal"], "bob");
+    let response = app
+        .oneshot(get("audra", "?limit=notanumber"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+}
+
+#[tokio::test]
+async fn side_effecting_calls_commit_an_intent_record_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = Harness::new(Store::Sqlite)
+        .plugin(
+            "hostile",
+            &format!(
+                "{{ directories = [{{ host = {}, guest = \"/data/rw\", access = \"rw\" }}, \
+                 {{ host = {}, guest = \"/data/ro\", access = \"ro\" }}], env = {{ GRANTED_VAR = \"x\" }} }}",
+                crate::harness::toml_path(dir.path()),
+                crate::harness::toml_path(dir.path())
+            ),
+        )
+        .policy(crate::harness::ALLOW_ALL)
+        .start()
+        .await;
+    let response = host
+        .call(
+            "root",
+            "hostile.write_file",
+            json!({"path": "/data/rw/out.txt", "content": "hi"}),
+        )
+        .await;
+    output(&response);
+    let records = host
+        .kernel
+        .audit()
+        .store()
+        .query(&AuditFilter::default())
+        .await
+        .unwrap();
+    let mine: Vec<_> = records
+        .iter()
+        .filter(|r| r.record.call_id == response.call_id)
+        .collect();
+    assert_eq!(mine.len(), 2);
+    assert!(mine[0].record.intent && mine[0].record.outcome == "pending");
+    assert!(!mine[1].record.intent && mine[1].record.outcome == "ok");
+    assert!(mine[0].seq < mine[1].seq);
+    let incomplete = AuditFilter {
+        incomplete: true,
+        ..AuditFilter::default()
+    };
+    assert!(
+        host.kernel
+            .audit()
+            .store()
+            .query(&incomplete)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Tools without side effects write one record.
+    let read = host.call("root", "hostile.read_env", json!({})).await;
+    output(&read);
+    let count = host
+        .kernel
+        .audit()
+        .store()
+        .query(&AuditFilter::default())
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.record.call_id == read.call_id)
+        .count();
+    assert_eq!(count, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_concurrent_calls_have_exactly_ten_thousand_records() {
+    let host = Arc::new(
+        Harness::new(Store::Postgres)
+            .plugin("text", "{}")
+            .start()
+            .await,
+    );
+    let tasks: Vec<_> = (0..10_000)
+        .map(|i| {
+            let host = host.clone();
+            tokio::spawn(async move {
+                host.call(
+                    "alice",
+                    "text.transform",
+                    json!({"text": format!("n{i}"), "op": "upper"}),
+                )
+                .await
+            })
+        })
+        .collect();
+    // Past the plugin's concurrency limit some calls are answered `plugin-busy`:
+    // an answer all the same, and audited like any other.
+    let mut answered = Vec::with_capacity(10_000);
+    let mut succeeded = 0;
+    for task in tasks {
+        let response = task.await.unwrap();
+        succeeded += usize::from(response.result.is_ok());
+        answered.push(response.call_id);
+    }
+    assert!(succeeded > 0);
+    let records = host
+        .kernel
+        .audit()
+        .store()
+        .query(&AuditFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(records.len(), 10_000);
+    let mut recorded: Vec<_> = records.into_iter().map(|r| r.record.call_id).collect();
+    recorded.sort();
+    answered.sort();
+    assert_eq!(recorded, answered, "every response has exactly one record");
+    let report = warden::audit::verify(host.kernel.audit().store())
+        .await
+        .unwrap();
+    assert_eq!((report.failure, report.records), (None, 10_000));
+}
+
+#[tokio::test]
+async fn reordered_rows_are_detected() {
+    let host = Harness::new(Store::Postgres)
+        .plugin("text", "{}")
+        .start()
+        .await;
+    for i in 0..4 {
+        output(
+            &host
+                .call(
+                    "alice",
+                    "text.transform",
+                    json!({"text": format!("{i}"), "op": "upper"}),
+                )
+                .await,
+        );
+    }
+    let db = sqlx::PgPool::connect(&host.db.as_ref().unwrap().url)
+        .await
+        .unwrap();
+    // Swap the positions of records 1 and 2 (through -1: (chain, seq) is unique).
+    for sql in [
+        "UPDATE audit_records SET seq = -1 WHERE seq = 1",
+        "UPDATE audit_records SET seq = 1 WHERE seq = 2",
+        "UPDATE audit_records SET seq = 2 WHERE seq = -1",
+    ] {
+        sqlx::query(sql).execute(&db).await.unwrap();
+    }
+    let verify = warden(&host, &["audit", "verify"]);
+    assert_eq!(verify.status.code(), Some(1));
+    let report = String::from_utf8_lossy(&verify.stdout);
+    assert!(report.contains("seq 1"), "{report}");
+}
+
+/// A `warden serve` process on a free port.
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Server {
+    #[expect(
+        clippy::zombie_processes,
+        reason = "Server::drop kills and waits for the child"
+    )]
+    async fn start(host: &Host) -> Server {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let child = Command::new(env!("CARGO_BIN_EXE_warden"))
+            .arg("--config")
+            .arg(&host.config_path)
+            .args(["serve", "--listen", &addr])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        for _ in 0..300 {
+            if http(&addr, "GET", "/healthz", None, "").await.is_some() {
+                return Server { child, addr };
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("warden serve did not come up on {addr}");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A minimal HTTP/1.1 client: returns (status, body) or None if the connection failed.
+async fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    bearer: Option<&str>,
+    body: &str,
+) -> Option<(u16, Value)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+    let auth = bearer
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.ok()?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.ok()?;
+    let text = String::from_utf8_lossy(&response);
+    let status = text.split_whitespace().nth(1)?.parse().ok()?;
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or_default();
+    Some((status, serde_json::from_str(body).unwrap_or(Value::Null)))
+}
+
+async fn invoke(server: &Server, who: &str, tool: &str, args: Value) -> Option<(u16, Value)> {
+    let body = json!({ "args": args }).to_string();
+    http(
+        &server.addr,
+        "POST",
+        &format!("/v1/tools/{tool}/invoke"),
+        Some(&token(who)),
+        &body,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_host_killed_mid_call_leaves_every_answered_call_recorded_and_the_interrupted_one_incomplete()
+ {
+    let dir = tempfile::tempdir().unwrap();
+    let host = Harness::new(Store::Postgres)
+        .plugin("text", "{}")
+        .plugin(
+            "hostile",
+            &format!(
+                "{{ directories = [{{ host = {}, guest = \"/data/rw\", access = \"rw\" }}, \
+                 {{ host = {}, guest = \"/data/ro\", access = \"ro\" }}], env = {{ GRANTED_VAR = \"x\" }} }}",
+                crate::harness::toml_path(dir.path()),
+                crate::harness::toml_path(dir.path())
+            ),
+        )
+        .policy(crate::harness::ALLOW_ALL)
+        .start()
+        .await;
+    let mut server = Server::start(&host).await;
+    let mut answered = Vec::new();
+    for i in 0..20 {
+        let (status, body) = invoke(
+            &server,
+            "alice",
+            "text.transform",
+            json!({"text": format!("{i}"), "op": "upper"}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(status, 200, "{body}");
+        answered.push(body["call_id"].as_str().unwrap().to_string());
+    }
+    // A side-effecting call that takes 5 s; the host dies after 1 s.
+    let addr = server.addr.clone();
+    let slow = tokio::spawn(async move {
+        let body = json!({"args": {"path": "/data/rw/late.txt", "seconds": 5}}).to_string();
+        http(
+            &addr,
+            "POST",
+            "/v1/tools/hostile.write_slowly/invoke",
+            Some(&token("root")),
+            &body,
+        )
+        .await
+    });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    server.child.kill().unwrap(); // SIGKILL
+    server.child.wait().unwrap();
+    assert!(
+        slow.await.unwrap().is_none(),
+        "the interrupted call got no response"
+    );
+    assert!(!dir.path().join("late.txt").exists());
+
+    let store = host.kernel.audit().store();
+    for call_id in &answered {
+        assert!(
+            store.by_call_id(call_id).await.unwrap().is_some(),
+            "no record for answered call {call_id}"
+        );
+    }
+    let incomplete = warden(&host, &["audit", "query", "--incomplete"]);
+    let lines: Vec<Value> = String::from_utf8_lossy(&incomplete.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["tool"], "hostile.write_slowly");
+    assert_eq!(lines[0]["outcome"], "pending");
+
+    // The restarted host serves again, on a new chain; every chain verifies.
+    let server = Server::start(&host).await;
+    let (status, _) = invoke(
+        &server,
+        "alice",
+        "text.transform",
+        json!({"text": "again", "op": "upper"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200);
+    let verify = warden(&host, &["audit", "verify"]);
+    assert_eq!(
+        verify.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+}
+
+#[tokio::test]
+async fn two_hosts_sharing_one_database_keep_verifiable_chains() {
+    let host = Harness::new(Store::Postgres)
+        .plugin("text", "{}")
+        .start()
+        .await;
+    let (a, b) = (Server::start(&host).await, Server::start(&host).await);
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            let addr = if i % 2 == 0 {
+                a.addr.clone()
+            } else {
+                b.addr.clone()
+            };
+            tokio::spawn(async move {
+                let body = json!({"args": {"text": format!("{i}"), "op": "upper"}}).to_string();
+                http(
+                    &addr,
+                    "POST",
+                    "/v1/tools/text.transform/invoke",
+                    Some(&token("alice")),
+                    &body,
+                )
+                .await
+            })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.unwrap().unwrap().0, 200);
+    }
+    drop((a, b));
+    let verify = warden(&host, &["audit", "verify"]);
+    let report = String::from_utf8_lossy(&verify.stdout);
+    assert_eq!(verify.status.code(), Some(0), "{report}");
+    assert!(
+        report.contains("ok: 40 records in 2 chains verified"),
+        "{report}"
+    );
+}
