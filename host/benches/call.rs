@@ -59,6 +59,43 @@ async fn sequential(host: &Host, label: &str) {
     );
 }
 
+/// The durable commit alone: one audit record appended and committed.
+async fn audit_commits(host: &Host, label: &str) {
+    let record = |i: usize| warden::audit::AuditRecord {
+        call_id: format!("bench-{i}"),
+        recorded_at: warden::audit::AuditRecord::now(),
+        principal: "alice".into(),
+        tenant: "acme".into(),
+        session: None,
+        tool: "text.transform".into(),
+        plugin: Some("text".into()),
+        plugin_sha256: Some("0".repeat(64)),
+        policy_hash: "0".repeat(64),
+        decision: "allow".into(),
+        reasons: Vec::new(),
+        args_digest: "0".repeat(64),
+        outcome: "ok".into(),
+        error: None,
+        duration_us: 10,
+        intent: false,
+        shadow: None,
+        policy_input: None,
+    };
+    let audit = host.kernel.audit();
+    let mut samples = Vec::with_capacity(SEQUENTIAL);
+    for i in 0..SEQUENTIAL {
+        let started = Instant::now();
+        audit.append(record(i)).await.expect("commit");
+        samples.push(started.elapsed());
+    }
+    samples.sort();
+    println!(
+        "{label:<44} median {:>8.1} µs   p99 {:>8.1} µs   ({SEQUENTIAL} commits)",
+        percentile(&samples, 0.5).as_secs_f64() * 1e6,
+        percentile(&samples, 0.99).as_secs_f64() * 1e6,
+    );
+}
+
 async fn concurrent(host: Arc<Host>, label: &str) {
     let started = Instant::now();
     let per_task = CONCURRENT_CALLS / CONCURRENT_TASKS;
@@ -130,6 +167,7 @@ fn main() {
     runtime.block_on(async {
         for (store, name) in [(Store::Sqlite, "SQLite"), (Store::Postgres, "PostgreSQL")] {
             let host = Arc::new(Harness::new(store).plugin("text", "{}").start().await);
+            audit_commits(&host, &format!("durable audit commit, {name}")).await;
             sequential(
                 &host,
                 &format!("text.transform, audit in {name}, sequential"),

@@ -24,6 +24,8 @@ pub struct Config {
     pub policy: PolicySettings,
     /// Store each call's policy input in its audit record (for `audit replay`).
     pub audit_store_policy_input: bool,
+    /// Local spool file for records the audit store cannot take (resolved).
+    pub audit_spool: Option<PathBuf>,
     /// Audit store URL (`sqlite://…` paths resolved, or `postgres://…`).
     pub audit_url: String,
     /// Who may call, and as what.
@@ -173,6 +175,8 @@ struct AuditSection {
     /// By default false: only an argument digest is stored.
     #[serde(default)]
     store_policy_input: bool,
+    /// By default none: when the store is unreachable, calls are denied.
+    spool: Option<PathBuf>,
 }
 
 impl Config {
@@ -340,6 +344,7 @@ impl Config {
                     .then(|| std::time::Duration::from_millis(file.policy.reload_interval_ms)),
             },
             audit_store_policy_input: file.audit.store_policy_input,
+            audit_spool: file.audit.spool.as_ref().map(|p| base.join(p)),
             audit_url,
             principals: file.principals,
             plugins,

@@ -193,7 +193,14 @@ enum AuditCommand {
         filter: FilterArgs,
     },
     /// Recompute every hash chain; exit 1 naming the first bad record.
-    Verify,
+    Verify {
+        /// Only records recorded at or after (RFC 3339).
+        #[arg(long)]
+        since: Option<chrono::DateTime<chrono::Utc>>,
+        /// Only records recorded before (RFC 3339).
+        #[arg(long)]
+        until: Option<chrono::DateTime<chrono::Utc>>,
+    },
     /// Re-decide a recorded call under another bundle and show any difference
     /// (needs `audit.store_policy_input = true` when the call was made).
     Replay {
@@ -393,8 +400,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     println!("{}", serde_json::to_string_pretty(&report)?);
                     Ok(ExitCode::from(u8::from(differs)))
                 }
-                AuditCommand::Verify => {
-                    let report = warden::audit::verify(&store).await?;
+                AuditCommand::Verify { since, until } => {
+                    let range = warden::audit::VerifyRange { since, until };
+                    let report = warden::audit::verify_range(&store, range).await?;
                     match report.failure {
                         None => {
                             println!(

@@ -450,3 +450,173 @@ async fn two_hosts_sharing_one_database_keep_verifiable_chains() {
         "{report}"
     );
 }
+
+#[tokio::test]
+async fn verify_over_a_time_range_checks_only_that_range() {
+    let host = Harness::new(Store::Postgres)
+        .plugin("text", "{}")
+        .start()
+        .await;
+    let first = host
+        .call(
+            "alice",
+            "text.transform",
+            json!({"text": "a", "op": "upper"}),
+        )
+        .await;
+    output(&first);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let boundary = chrono::Utc::now();
+    for i in 0..3 {
+        output(
+            &host
+                .call(
+                    "alice",
+                    "text.transform",
+                    json!({"text": format!("{i}"), "op": "upper"}),
+                )
+                .await,
+        );
+    }
+    let db = sqlx::PgPool::connect(&host.db.as_ref().unwrap().url)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE audit_records SET tool = 'edited' WHERE seq = 0")
+        .execute(&db)
+        .await
+        .unwrap();
+    let whole = warden(&host, &["audit", "verify"]);
+    assert_eq!(whole.status.code(), Some(1));
+    let since = boundary.to_rfc3339();
+    let range = warden(&host, &["audit", "verify", "--since", &since]);
+    let report = String::from_utf8_lossy(&range.stdout);
+    assert_eq!(range.status.code(), Some(0), "{report}");
+    assert!(report.contains("ok: 3 records"), "{report}");
+    let until = warden(&host, &["audit", "verify", "--until", &since]);
+    assert_eq!(
+        until.status.code(),
+        Some(1),
+        "the edited first record is in this range"
+    );
+}
+
+/// PostgreSQL stops and starts in the middle of a load. Without a spool the
+/// calls during the outage are denied; with one they are answered from the
+/// spool, which drains when the server is back. Either way: no response
+/// without a record, no duplicate, every chain verifies.
+async fn postgres_restart_under_load(spool: bool) {
+    let _exclusive = crate::harness::postgres_exclusive().await;
+    let dir = tempfile::tempdir().unwrap();
+    let spool_setting = if spool {
+        format!(
+            "spool = {}",
+            crate::harness::toml_path(&dir.path().join("audit.spool"))
+        )
+    } else {
+        String::new()
+    };
+    let host = Arc::new(
+        Harness::new(Store::Postgres)
+            .database(crate::harness::TestDb::create_unlocked().await)
+            .plugin("text", "{}")
+            .audit_settings(&spool_setting)
+            .start()
+            .await,
+    );
+    let running = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let workers: Vec<_> = (0..4)
+        .map(|w| {
+            let (host, running) = (host.clone(), running.clone());
+            tokio::spawn(async move {
+                let mut responses = Vec::new();
+                let mut i = 0;
+                while running.load(std::sync::atomic::Ordering::SeqCst) {
+                    i += 1;
+                    let args = json!({"text": format!("{w}-{i}"), "op": "upper"});
+                    responses.push(host.call("alice", "text.transform", args).await);
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                responses
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _restart = crate::harness::StartPostgresOnDrop;
+    crate::harness::pg_ctl("stop -m fast");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    crate::harness::pg_ctl("start");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    running.store(false, std::sync::atomic::Ordering::SeqCst);
+    let mut answered = Vec::new();
+    let mut denied = 0;
+    for worker in workers {
+        for response in worker.await.unwrap() {
+            match &response.result {
+                Ok(_) => answered.push(response.call_id),
+                Err(e) => {
+                    assert_eq!(e.code, warden::ErrorCode::AuditUnavailable, "{e}");
+                    denied += 1;
+                }
+            }
+        }
+    }
+    // Let a spooling writer drain: one more call after the outage goes through the store.
+    for _ in 0..50 {
+        let probe = host
+            .call(
+                "alice",
+                "text.transform",
+                json!({"text": "probe", "op": "upper"}),
+            )
+            .await;
+        if probe.result.is_ok() {
+            answered.push(probe.call_id);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    if spool {
+        assert_eq!(denied, 0, "with a spool no call is denied");
+        assert!(
+            std::fs::metadata(dir.path().join("audit.spool"))
+                .unwrap()
+                .len()
+                == 0,
+            "the spool drained"
+        );
+    } else {
+        assert!(denied > 0, "without a spool the outage denies calls");
+    }
+    let records = host
+        .kernel
+        .audit()
+        .store()
+        .query(&AuditFilter::default())
+        .await
+        .unwrap();
+    let mut recorded: Vec<_> = records.iter().map(|r| r.record.call_id.clone()).collect();
+    let total = recorded.len();
+    recorded.sort();
+    recorded.dedup();
+    assert_eq!(recorded.len(), total, "no duplicate records");
+    for call_id in &answered {
+        assert!(
+            recorded.binary_search(call_id).is_ok(),
+            "answered call {call_id} has no record"
+        );
+    }
+    let report = warden::audit::verify(host.kernel.audit().store())
+        .await
+        .unwrap();
+    assert_eq!(report.failure, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_restart_without_spool_denies_but_loses_nothing() {
+    postgres_restart_under_load(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_restart_with_spool_answers_every_call_and_drains() {
+    postgres_restart_under_load(true).await;
+}

@@ -62,6 +62,7 @@ pub struct Harness {
     limits: String,
     policy_settings: String,
     audit_settings: String,
+    database: Option<TestDb>,
     secrets: Vec<(String, String)>,
     attributes: Vec<(String, String)>,
 }
@@ -102,9 +103,16 @@ impl Harness {
             limits: String::new(),
             policy_settings: String::new(),
             audit_settings: String::new(),
+            database: None,
             secrets: Vec::new(),
             attributes: Vec::new(),
         }
+    }
+
+    /// Uses this PostgreSQL database (for tests that control the server).
+    pub fn database(mut self, db: TestDb) -> Harness {
+        self.database = Some(db);
+        self
     }
 
     /// Adds lines to the `[audit]` table, e.g. `store_policy_input = true`.
@@ -186,9 +194,10 @@ impl Harness {
                 d
             }
         };
-        let db = match self.store {
-            Store::Postgres => Some(TestDb::create().await),
-            Store::Sqlite => None,
+        let db = match (self.store, self.database) {
+            (Store::Postgres, Some(db)) => Some(db),
+            (Store::Postgres, None) => Some(TestDb::create().await),
+            (Store::Sqlite, _) => None,
         };
         let audit_url = match &db {
             Some(db) => db.url.clone(),
@@ -291,17 +300,75 @@ pub fn error(response: &CallResponse, code: ErrorCode) -> &CallError {
     }
 }
 
+/// Tests that restart PostgreSQL take this lock exclusively; every other test
+/// database holds it shared, so a restart never hits an unrelated test.
+static POSTGRES_LOCK: std::sync::LazyLock<Arc<tokio::sync::RwLock<()>>> =
+    std::sync::LazyLock::new(Arc::default);
+
+/// Exclusive use of the PostgreSQL server, for tests that stop and start it.
+pub async fn postgres_exclusive() -> tokio::sync::OwnedRwLockWriteGuard<()> {
+    POSTGRES_LOCK.clone().write_owned().await
+}
+
+/// Starts PostgreSQL when dropped, so a failing restart test never leaves it down.
+pub struct StartPostgresOnDrop;
+
+impl Drop for StartPostgresOnDrop {
+    fn drop(&mut self) {
+        pg_ctl_status("start");
+    }
+}
+
+/// Runs `pg_ctlcluster <version> main <action>` (override the command with
+/// `WARDEN_TEST_PG_CTL`, which gets the action appended).
+pub fn pg_ctl(action: &str) {
+    assert!(
+        pg_ctl_status(action),
+        "`pg_ctl {action}` failed: restarting PostgreSQL needs its owner or root \
+         (or WARDEN_TEST_PG_CTL set to a command that can)"
+    );
+}
+
+fn pg_ctl_status(action: &str) -> bool {
+    let command = match std::env::var("WARDEN_TEST_PG_CTL") {
+        Ok(command) => command,
+        Err(_) => {
+            let Some(version) = std::fs::read_dir("/etc/postgresql").ok().and_then(|d| {
+                d.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                    .max()
+            }) else {
+                return false;
+            };
+            format!("pg_ctlcluster --skip-systemctl-redirect {version} main")
+        }
+    };
+    std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{command} {action}"))
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 /// A PostgreSQL database created for one test and dropped after it.
 pub struct TestDb {
     pub url: String,
     admin_url: String,
     name: String,
+    _shared: Option<tokio::sync::OwnedRwLockReadGuard<()>>,
 }
 
 impl TestDb {
     /// Creates a fresh database on the server named by `WARDEN_TEST_POSTGRES_URL`
     /// (default `postgres://postgres@127.0.0.1:5432/postgres`).
     pub async fn create() -> TestDb {
+        let shared = POSTGRES_LOCK.clone().read_owned().await;
+        let mut db = TestDb::create_unlocked().await;
+        db._shared = Some(shared);
+        db
+    }
+
+    /// Creates a database without taking the shared lock (the caller holds it exclusively).
+    pub async fn create_unlocked() -> TestDb {
         let admin_url = std::env::var("WARDEN_TEST_POSTGRES_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
         let admin = sqlx::PgPool::connect(&admin_url).await.unwrap_or_else(|e| {
@@ -326,6 +393,7 @@ impl TestDb {
             url: format!("{base}/{name}"),
             admin_url,
             name,
+            _shared: None,
         }
     }
 

@@ -6,6 +6,7 @@
 //! Each host process writes its own chain, so replicas can share a database.
 //! [`verify`] recomputes every chain and names the first record that does not match.
 
+mod spool;
 mod store;
 
 use chrono::{DateTime, SubsecRound, Utc};
@@ -136,14 +137,32 @@ pub struct AuditLog {
 }
 
 impl AuditLog {
-    /// Connects to `url`, applies migrations, registers a new chain for this
-    /// process and starts the writer task.
-    pub async fn open(url: &str) -> Result<AuditLog> {
+    /// Connects to `url`, applies migrations, and starts the writer task for
+    /// a new chain. With `spool`, records that cannot be committed go to that
+    /// local file and are drained into the store when it is back; records a
+    /// previous process left there are drained first.
+    pub async fn open(url: &str, spool: Option<&std::path::Path>) -> Result<AuditLog> {
         let store = AuditStore::connect(url).await?;
         store.migrate().await?;
+        let spool =
+            match spool {
+                Some(path) => Some(spool::Spool::open(path).map_err(|e| {
+                    Error::Audit(format!("cannot open spool {}: {e}", path.display()))
+                })?),
+                None => None,
+            };
         let chain_id = uuid::Uuid::new_v4().to_string();
         let (queue, receiver) = mpsc::channel(QUEUE_DEPTH);
-        tokio::spawn(write_batches(store.clone(), chain_id.clone(), receiver));
+        let writer = Writer {
+            store: store.clone(),
+            chain_id: chain_id.clone(),
+            host: host_label(),
+            head_seq: -1,
+            head_hash: GENESIS_HASH.to_string(),
+            registered: false,
+            spool,
+        };
+        tokio::spawn(writer.run(receiver));
         Ok(AuditLog {
             queue,
             store,
@@ -175,64 +194,174 @@ impl AuditLog {
     }
 }
 
-async fn write_batches(store: AuditStore, chain_id: String, mut queue: mpsc::Receiver<Pending>) {
-    let mut head_seq: i64 = -1;
-    let mut head_hash = GENESIS_HASH.to_string();
-    let mut registered = false;
-    let mut batch: Vec<Pending> = Vec::with_capacity(MAX_BATCH);
-    while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        // The chain is registered with its first record, so processes that
-        // never record anything (`warden tools`) leave no empty chains behind.
-        if !registered {
-            match store.begin_chain(&chain_id, &host_label()).await {
-                Ok(()) => registered = true,
-                Err(e) => {
-                    for pending in batch.drain(..) {
-                        let _ = pending
-                            .done
-                            .send(Err(format!("registering audit chain: {e}")));
-                    }
-                    continue;
+/// How often a spooling writer retries the store while idle.
+const DRAIN_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// The single writer of one chain.
+struct Writer {
+    store: AuditStore,
+    chain_id: String,
+    host: String,
+    head_seq: i64,
+    head_hash: String,
+    /// Whether the chain row exists in the store.
+    registered: bool,
+    spool: Option<spool::Spool>,
+}
+
+impl Writer {
+    async fn run(mut self, mut queue: mpsc::Receiver<Pending>) {
+        let mut batch: Vec<Pending> = Vec::with_capacity(MAX_BATCH);
+        loop {
+            let spooled = self.spool.as_ref().is_some_and(|s| !s.is_empty());
+            if spooled {
+                self.drain().await;
+            }
+            let received = if self.spool.as_ref().is_some_and(|s| !s.is_empty()) {
+                match tokio::time::timeout(DRAIN_INTERVAL, queue.recv_many(&mut batch, MAX_BATCH))
+                    .await
+                {
+                    Ok(n) => n,
+                    Err(_) => continue,
                 }
+            } else {
+                queue.recv_many(&mut batch, MAX_BATCH).await
+            };
+            if received == 0 {
+                return;
+            }
+            let reply = self.write(&batch).await;
+            for pending in batch.drain(..) {
+                // The caller may have gone away; its record is committed regardless.
+                let _ = pending.done.send(reply.clone());
             }
         }
+    }
+
+    /// Chains, then commits (or spools) one batch; `Ok` means every record is durable.
+    async fn write(&mut self, batch: &[Pending]) -> std::result::Result<(), String> {
         let mut rows = Vec::with_capacity(batch.len());
-        let (mut seq, mut prev) = (head_seq, head_hash.clone());
-        for pending in &batch {
+        let (mut seq, mut prev) = (self.head_seq, self.head_hash.clone());
+        for pending in batch {
             seq += 1;
-            let hash = chain_hash(&chain_id, seq, &prev, &pending.record);
+            let hash = chain_hash(&self.chain_id, seq, &prev, &pending.record);
             rows.push(StoredRecord {
                 id: 0,
-                chain_id: chain_id.clone(),
+                chain_id: self.chain_id.clone(),
                 seq,
                 prev_hash: std::mem::replace(&mut prev, hash.clone()),
                 hash,
                 record: pending.record.clone(),
             });
         }
-        let result = store.append(&chain_id, &rows).await;
-        match &result {
-            Ok(()) => {
-                head_seq = seq;
-                head_hash = prev;
+        let spooling = self.spool.as_ref().is_some_and(|s| !s.is_empty());
+        let committed = if spooling {
+            // Order matters: while older records wait in the spool, newer ones join them.
+            Err("earlier records are still spooled".to_string())
+        } else {
+            self.commit(&rows).await
+        };
+        let result = match (committed, self.spool.as_mut()) {
+            (Ok(()), _) => Ok(()),
+            (Err(e), Some(spool)) => {
+                if !spooling {
+                    tracing::warn!(error = %e, "audit store unavailable; spooling records locally");
+                }
+                spool
+                    .append(&self.host, &rows)
+                    .map_err(|io| format!("audit store: {e}; spool: {io}"))
             }
-            Err(e) => {
+            (Err(e), None) => {
                 tracing::error!(error = %e, records = rows.len(), "audit commit failed");
                 // The commit may have landed before the error was reported:
                 // continue from whatever head the store really has.
-                if let Ok((seq, hash)) = store.chain_head(&chain_id).await {
-                    head_seq = seq;
-                    head_hash = hash;
+                if let Ok((seq, hash)) = self.store.chain_head(&self.chain_id).await {
+                    self.head_seq = seq;
+                    self.head_hash = hash;
                 }
+                Err(e)
+            }
+        };
+        if result.is_ok() {
+            self.head_seq = seq;
+            self.head_hash = prev;
+        }
+        result
+    }
+
+    async fn commit(&mut self, rows: &[StoredRecord]) -> std::result::Result<(), String> {
+        // The chain is registered with its first record, so processes that
+        // never record anything (`warden tools`) leave no empty chains behind.
+        if !self.registered {
+            let started = rows
+                .first()
+                .map(|r| r.record.recorded_at)
+                .unwrap_or_else(chrono::Utc::now);
+            self.store
+                .begin_chain(&self.chain_id, &self.host, started)
+                .await
+                .map_err(|e| format!("registering audit chain: {e}"))?;
+            self.registered = true;
+        }
+        self.store
+            .append(&self.chain_id, rows, false)
+            .await
+            .map_err(|e| format!("audit store: {e}"))
+    }
+
+    /// Moves spooled records into the store, chain by chain, in order.
+    async fn drain(&mut self) {
+        let Some(spool) = self.spool.as_mut() else {
+            return;
+        };
+        let records = match spool.read() {
+            Ok(records) => records,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the audit spool");
+                return;
+            }
+        };
+        let mut chains: Vec<(String, String, Vec<StoredRecord>)> = Vec::new();
+        for spooled in records {
+            match chains
+                .iter_mut()
+                .find(|(id, _, _)| *id == spooled.row.chain_id)
+            {
+                Some((_, _, rows)) => rows.push(spooled.row),
+                None => chains.push((
+                    spooled.row.chain_id.clone(),
+                    spooled.host,
+                    vec![spooled.row],
+                )),
             }
         }
-        for pending in batch.drain(..) {
-            let reply = match &result {
-                Ok(()) => Ok(()),
-                Err(e) => Err(format!("audit store: {e}")),
+        for (chain_id, host, rows) in &chains {
+            let started = rows
+                .first()
+                .map(|r| r.record.recorded_at)
+                .unwrap_or_else(chrono::Utc::now);
+            let drained = async {
+                self.store.begin_chain(chain_id, host, started).await?;
+                for chunk in rows.chunks(MAX_BATCH) {
+                    self.store.append(chain_id, chunk, true).await?;
+                }
+                Ok::<(), Error>(())
             };
-            // The caller may have gone away; its record is committed regardless.
-            let _ = pending.done.send(reply);
+            if let Err(e) = drained.await {
+                tracing::debug!(error = %e, "audit store still unavailable; records stay spooled");
+                return;
+            }
+            if *chain_id == self.chain_id {
+                self.registered = true;
+            }
+        }
+        if let Some(spool) = self.spool.as_mut() {
+            match spool.clear() {
+                Ok(()) => {
+                    tracing::info!(chains = chains.len(), "audit spool drained into the store")
+                }
+                Err(e) => tracing::error!(error = %e, "cannot clear the drained audit spool"),
+            }
         }
     }
 }
@@ -255,8 +384,25 @@ pub struct VerifyReport {
     pub failure: Option<String>,
 }
 
+/// Which part of the trail to verify: records recorded in `[since, until)`.
+/// Without `since`, chains are checked from their first record; without
+/// `until`, up to their registered head.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct VerifyRange {
+    /// Recorded at or after.
+    pub since: Option<DateTime<Utc>>,
+    /// Recorded before.
+    pub until: Option<DateTime<Utc>>,
+}
+
 /// Recomputes every chain: sequence numbers, links, hashes and chain heads.
 pub async fn verify(store: &AuditStore) -> Result<VerifyReport> {
+    verify_range(store, VerifyRange::default()).await
+}
+
+/// [`verify`] limited to a time range. A range starting after a chain's first
+/// record trusts the `prev_hash` of the range's first record.
+pub async fn verify_range(store: &AuditStore, range: VerifyRange) -> Result<VerifyReport> {
     let chains = store.chains().await?;
     let mut report = VerifyReport {
         chains: chains.len(),
@@ -264,9 +410,18 @@ pub async fn verify(store: &AuditStore) -> Result<VerifyReport> {
         failure: None,
     };
     for chain in &chains {
-        let records = store.chain_records(&chain.chain_id).await?;
+        let records: Vec<StoredRecord> = store
+            .chain_records(&chain.chain_id)
+            .await?
+            .into_iter()
+            .filter(|r| range.since.is_none_or(|s| r.record.recorded_at >= s))
+            .filter(|r| range.until.is_none_or(|u| r.record.recorded_at < u))
+            .collect();
+        if records.is_empty() && (range.since.is_some() || range.until.is_some()) {
+            continue;
+        }
         report.records += records.len();
-        if let Some(failure) = verify_chain(chain, &records) {
+        if let Some(failure) = verify_chain(chain, &records, range) {
             report.failure = Some(failure);
             return Ok(report);
         }
@@ -293,9 +448,11 @@ pub struct ChainHead {
     pub head_hash: String,
 }
 
-fn verify_chain(chain: &ChainHead, records: &[StoredRecord]) -> Option<String> {
-    let mut expected_seq = 0;
-    let mut prev = GENESIS_HASH.to_string();
+fn verify_chain(chain: &ChainHead, records: &[StoredRecord], range: VerifyRange) -> Option<String> {
+    let (mut expected_seq, mut prev) = match (range.since, records.first()) {
+        (Some(_), Some(first)) => (first.seq, first.prev_hash.clone()),
+        _ => (0, GENESIS_HASH.to_string()),
+    };
     for r in records {
         let name = format!(
             "record id {} (chain {}, seq {}, call {})",
@@ -319,7 +476,7 @@ fn verify_chain(chain: &ChainHead, records: &[StoredRecord]) -> Option<String> {
         prev = hash;
         expected_seq += 1;
     }
-    if expected_seq - 1 != chain.head_seq || prev != chain.head_hash {
+    if range.until.is_none() && (expected_seq - 1 != chain.head_seq || prev != chain.head_hash) {
         return Some(format!(
             "chain {} ({}): head says seq {} but the last record is seq {}; records were deleted from its end",
             chain.chain_id,

@@ -132,15 +132,21 @@ impl AuditStore {
         result.map_err(|e| Error::Audit(format!("migration failed: {e}")))
     }
 
-    pub(super) async fn begin_chain(&self, chain_id: &str, host: &str) -> Result<()> {
+    /// Registers a chain; registering it again is a no-op.
+    pub(super) async fn begin_chain(
+        &self,
+        chain_id: &str,
+        host: &str,
+        started_at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<()> {
         on_pool!(self, pool => {
             sqlx::query(
                 "INSERT INTO audit_chains (chain_id, host, started_at, head_seq, head_hash) \
-                 VALUES ($1, $2, $3, -1, $4)",
+                 VALUES ($1, $2, $3, -1, $4) ON CONFLICT (chain_id) DO NOTHING",
             )
             .bind(chain_id)
             .bind(host)
-            .bind(chrono::Utc::now())
+            .bind(started_at)
             .bind(GENESIS_HASH)
             .execute(pool)
             .await?;
@@ -148,11 +154,14 @@ impl AuditStore {
         Ok(())
     }
 
-    /// Inserts `rows` (consecutive records of `chain_id`) and moves the chain head, atomically.
+    /// Inserts `rows` (consecutive records of `chain_id`) and moves the chain
+    /// head, atomically. With `idempotent`, rows already present are skipped
+    /// and the head only moves forward (draining a spool).
     pub(super) async fn append(
         &self,
         chain_id: &str,
         rows: &[StoredRecord],
+        idempotent: bool,
     ) -> Result<(), sqlx::Error> {
         let Some(last) = rows.last() else {
             return Ok(());
@@ -189,8 +198,11 @@ impl AuditStore {
                     .push_bind(&r.policy_input)
                     .push_bind(r.intent);
             });
+            if idempotent {
+                insert.push(" ON CONFLICT (chain_id, seq) DO NOTHING");
+            }
             insert.build().execute(&mut *tx).await?;
-            sqlx::query("UPDATE audit_chains SET head_seq = $1, head_hash = $2 WHERE chain_id = $3")
+            sqlx::query("UPDATE audit_chains SET head_seq = $1, head_hash = $2 WHERE chain_id = $3 AND head_seq < $1")
                 .bind(last.seq)
                 .bind(&last.hash)
                 .bind(chain_id)
