@@ -11,15 +11,6 @@ use warden::audit::AuditFilter;
 
 use crate::harness::{Harness, Host, Store, output, token};
 
-fn warden(host: &Host, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_warden"))
-        .arg("--config")
-        .arg(&host.config_path)
-        .args(args)
-        .output()
-        .expect("run warden")
-}
-
 #[tokio::test]
 async fn query_export_and_the_http_endpoint_filter_the_trail() {
     let host = Harness::new(Store::Postgres)
@@ -33,30 +24,21 @@ async fn query_export_and_the_http_endpoint_filter_the_trail() {
                 .await,
         );
     }
-    let denied = host
-        .call(
-            "nobody",
-            "text.transform",
-            json!({"text": "x", "op": "upper"}),
-        )
-        .await;
+    let denied = host.transform("nobody", "x", "upper").await;
     assert!(denied.result.is_err());
 
-    let alice = warden(&host, &["audit", "query", "--principal", "alice"]);
+    let alice = host.cli(&["audit", "query", "--principal", "alice"]);
     let lines: Vec<Value> = String::from_utf8_lossy(&alice.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(lines.len(), 2);
     assert!(lines.iter().all(|r| r["principal"] == "alice"));
-    let denials = warden(&host, &["audit", "query", "--decision", "deny"]);
+    let denials = host.cli(&["audit", "query", "--decision", "deny"]);
     assert_eq!(String::from_utf8_lossy(&denials.stdout).lines().count(), 1);
-    let future = warden(
-        &host,
-        &["audit", "export", "--since", "2999-01-01T00:00:00Z"],
-    );
+    let future = host.cli(&["audit", "export", "--since", "2999-01-01T00:00:00Z"]);
     assert_eq!(String::from_utf8_lossy(&future.stdout).lines().count(), 0);
-    let all = warden(&host, &["audit", "export", "--session", "test-session"]);
+    let all = host.cli(&["audit", "export", "--session", "test-session"]);
     assert_eq!(String::from_utf8_lossy(&all.stdout).lines().count(), 4);
 
     let app = warden::server::router(Arc::new(host.kernel));
@@ -94,12 +76,7 @@ async fn side_effecting_calls_commit_an_intent_record_first() {
     let host = Harness::new(Store::Sqlite)
         .plugin(
             "hostile",
-            &format!(
-                "{{ directories = [{{ host = {}, guest = \"/data/rw\", access = \"rw\" }}, \
-                 {{ host = {}, guest = \"/data/ro\", access = \"ro\" }}], env = {{ GRANTED_VAR = \"x\" }} }}",
-                crate::harness::toml_path(dir.path()),
-                crate::harness::toml_path(dir.path())
-            ),
+            &crate::harness::hostile_grants(dir.path(), dir.path(), ""),
         )
         .policy(crate::harness::ALLOW_ALL)
         .start()
@@ -167,14 +144,7 @@ async fn ten_thousand_concurrent_calls_have_exactly_ten_thousand_records() {
     let tasks: Vec<_> = (0..10_000)
         .map(|i| {
             let host = host.clone();
-            tokio::spawn(async move {
-                host.call(
-                    "alice",
-                    "text.transform",
-                    json!({"text": format!("n{i}"), "op": "upper"}),
-                )
-                .await
-            })
+            tokio::spawn(async move { host.transform("alice", &format!("n{i}"), "upper").await })
         })
         .collect();
     // Past the plugin's concurrency limit some calls are answered `plugin-busy`:
@@ -212,19 +182,9 @@ async fn reordered_rows_are_detected() {
         .start()
         .await;
     for i in 0..4 {
-        output(
-            &host
-                .call(
-                    "alice",
-                    "text.transform",
-                    json!({"text": format!("{i}"), "op": "upper"}),
-                )
-                .await,
-        );
+        output(&host.transform("alice", &format!("{i}"), "upper").await);
     }
-    let db = sqlx::PgPool::connect(&host.db.as_ref().unwrap().url)
-        .await
-        .unwrap();
+    let db = host.postgres().await;
     // Swap the positions of records 1 and 2 (through -1: (chain, seq) is unique).
     for sql in [
         "UPDATE audit_records SET seq = -1 WHERE seq = 1",
@@ -233,7 +193,7 @@ async fn reordered_rows_are_detected() {
     ] {
         sqlx::query(sql).execute(&db).await.unwrap();
     }
-    let verify = warden(&host, &["audit", "verify"]);
+    let verify = host.cli(&["audit", "verify"]);
     assert_eq!(verify.status.code(), Some(1));
     let report = String::from_utf8_lossy(&verify.stdout);
     assert!(report.contains("seq 1"), "{report}");
@@ -329,12 +289,7 @@ async fn a_host_killed_mid_call_leaves_every_answered_call_recorded_and_the_inte
         .plugin("text", "{}")
         .plugin(
             "hostile",
-            &format!(
-                "{{ directories = [{{ host = {}, guest = \"/data/rw\", access = \"rw\" }}, \
-                 {{ host = {}, guest = \"/data/ro\", access = \"ro\" }}], env = {{ GRANTED_VAR = \"x\" }} }}",
-                crate::harness::toml_path(dir.path()),
-                crate::harness::toml_path(dir.path())
-            ),
+            &crate::harness::hostile_grants(dir.path(), dir.path(), ""),
         )
         .policy(crate::harness::ALLOW_ALL)
         .start()
@@ -382,7 +337,7 @@ async fn a_host_killed_mid_call_leaves_every_answered_call_recorded_and_the_inte
             "no record for answered call {call_id}"
         );
     }
-    let incomplete = warden(&host, &["audit", "query", "--incomplete"]);
+    let incomplete = host.cli(&["audit", "query", "--incomplete"]);
     let lines: Vec<Value> = String::from_utf8_lossy(&incomplete.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -402,7 +357,7 @@ async fn a_host_killed_mid_call_leaves_every_answered_call_recorded_and_the_inte
     .await
     .unwrap();
     assert_eq!(status, 200);
-    let verify = warden(&host, &["audit", "verify"]);
+    let verify = host.cli(&["audit", "verify"]);
     assert_eq!(
         verify.status.code(),
         Some(0),
@@ -442,7 +397,7 @@ async fn two_hosts_sharing_one_database_keep_verifiable_chains() {
         assert_eq!(task.await.unwrap().unwrap().0, 200);
     }
     drop((a, b));
-    let verify = warden(&host, &["audit", "verify"]);
+    let verify = host.cli(&["audit", "verify"]);
     let report = String::from_utf8_lossy(&verify.stdout);
     assert_eq!(verify.status.code(), Some(0), "{report}");
     assert!(
@@ -457,42 +412,26 @@ async fn verify_over_a_time_range_checks_only_that_range() {
         .plugin("text", "{}")
         .start()
         .await;
-    let first = host
-        .call(
-            "alice",
-            "text.transform",
-            json!({"text": "a", "op": "upper"}),
-        )
-        .await;
+    let first = host.transform("alice", "a", "upper").await;
     output(&first);
     tokio::time::sleep(Duration::from_millis(20)).await;
     let boundary = chrono::Utc::now();
     for i in 0..3 {
-        output(
-            &host
-                .call(
-                    "alice",
-                    "text.transform",
-                    json!({"text": format!("{i}"), "op": "upper"}),
-                )
-                .await,
-        );
+        output(&host.transform("alice", &format!("{i}"), "upper").await);
     }
-    let db = sqlx::PgPool::connect(&host.db.as_ref().unwrap().url)
-        .await
-        .unwrap();
+    let db = host.postgres().await;
     sqlx::query("UPDATE audit_records SET tool = 'edited' WHERE seq = 0")
         .execute(&db)
         .await
         .unwrap();
-    let whole = warden(&host, &["audit", "verify"]);
+    let whole = host.cli(&["audit", "verify"]);
     assert_eq!(whole.status.code(), Some(1));
     let since = boundary.to_rfc3339();
-    let range = warden(&host, &["audit", "verify", "--since", &since]);
+    let range = host.cli(&["audit", "verify", "--since", &since]);
     let report = String::from_utf8_lossy(&range.stdout);
     assert_eq!(range.status.code(), Some(0), "{report}");
     assert!(report.contains("ok: 3 records"), "{report}");
-    let until = warden(&host, &["audit", "verify", "--until", &since]);
+    let until = host.cli(&["audit", "verify", "--until", &since]);
     assert_eq!(
         until.status.code(),
         Some(1),
@@ -562,13 +501,7 @@ async fn postgres_restart_under_load(spool: bool) {
     }
     // Let a spooling writer drain: one more call after the outage goes through the store.
     for _ in 0..50 {
-        let probe = host
-            .call(
-                "alice",
-                "text.transform",
-                json!({"text": "probe", "op": "upper"}),
-            )
-            .await;
+        let probe = host.transform("alice", "probe", "upper").await;
         if probe.result.is_ok() {
             answered.push(probe.call_id);
             break;

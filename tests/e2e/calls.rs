@@ -169,13 +169,7 @@ async fn a_policy_that_cannot_decide_denies_the_call() {
             .policy(policy)
             .start()
             .await;
-        let response = host
-            .call(
-                "root",
-                "text.transform",
-                json!({"text": "x", "op": "upper"}),
-            )
-            .await;
+        let response = host.transform("root", "x", "upper").await;
         let e = error(&response, ErrorCode::PolicyError);
         assert!(
             e.message.contains("data.warden.authz.decision"),

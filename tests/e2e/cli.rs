@@ -1,20 +1,9 @@
 //! The `warden` binary: calls with exit codes, and audit verification that
 //! catches tampering in PostgreSQL.
 
-use std::process::{Command, Output};
-
 use serde_json::json;
 
-use crate::harness::{Harness, Host, Store, output};
-
-fn warden(host: &Host, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_warden"))
-        .arg("--config")
-        .arg(&host.config_path)
-        .args(args)
-        .output()
-        .expect("run warden")
-}
+use crate::harness::{Harness, Store, output};
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -26,46 +15,37 @@ async fn cli_calls_report_output_and_exit_codes() {
         .plugin("text", "{}")
         .start()
         .await;
-    let ok = warden(
-        &host,
-        &[
-            "call",
-            "text.transform",
-            r#"{"text":"ab","op":"upper"}"#,
-            "--as",
-            "alice",
-        ],
-    );
+    let ok = host.cli(&[
+        "call",
+        "text.transform",
+        r#"{"text":"ab","op":"upper"}"#,
+        "--as",
+        "alice",
+    ]);
     assert_eq!(ok.status.code(), Some(0), "{}", text(&ok.stderr));
     assert_eq!(
         serde_json::from_slice::<serde_json::Value>(&ok.stdout).unwrap(),
         json!({"text": "AB"})
     );
 
-    let denied = warden(
-        &host,
-        &[
-            "call",
-            "text.transform",
-            r#"{"text":"ab","op":"upper"}"#,
-            "--as",
-            "nobody",
-        ],
-    );
+    let denied = host.cli(&[
+        "call",
+        "text.transform",
+        r#"{"text":"ab","op":"upper"}"#,
+        "--as",
+        "nobody",
+    ]);
     assert_eq!(denied.status.code(), Some(3));
     assert!(text(&denied.stderr).contains("policy-denied"));
 
-    let invalid = warden(
-        &host,
-        &["call", "text.transform", r#"{"text":1}"#, "--as", "alice"],
-    );
+    let invalid = host.cli(&["call", "text.transform", r#"{"text":1}"#, "--as", "alice"]);
     assert_eq!(invalid.status.code(), Some(4));
 
-    let unknown_principal = warden(&host, &["call", "text.transform", "{}", "--as", "mallory"]);
+    let unknown_principal = host.cli(&["call", "text.transform", "{}", "--as", "mallory"]);
     assert_eq!(unknown_principal.status.code(), Some(2));
     assert!(text(&unknown_principal.stderr).contains("no principal `mallory`"));
 
-    let tools = warden(&host, &["tools"]);
+    let tools = host.cli(&["tools"]);
     assert!(text(&tools.stdout).contains("text.transform"));
 }
 
@@ -76,16 +56,10 @@ async fn audit_verify_detects_edited_and_deleted_rows_in_postgres() {
         .start()
         .await;
     for i in 0..5 {
-        let response = host
-            .call(
-                "alice",
-                "text.transform",
-                json!({"text": format!("n{i}"), "op": "upper"}),
-            )
-            .await;
+        let response = host.transform("alice", &format!("n{i}"), "upper").await;
         output(&response);
     }
-    let verify = warden(&host, &["audit", "verify"]);
+    let verify = host.cli(&["audit", "verify"]);
     assert_eq!(
         verify.status.code(),
         Some(0),
@@ -95,12 +69,10 @@ async fn audit_verify_detects_edited_and_deleted_rows_in_postgres() {
     );
     assert!(text(&verify.stdout).contains("ok: 5 records in 1 chains verified"));
 
-    let tail = warden(&host, &["audit", "tail", "-n", "2"]);
+    let tail = host.cli(&["audit", "tail", "-n", "2"]);
     assert_eq!(text(&tail.stdout).lines().count(), 2);
 
-    let db = sqlx::PgPool::connect(&host.db.as_ref().unwrap().url)
-        .await
-        .unwrap();
+    let db = host.postgres().await;
     let (id,): (i64,) = sqlx::query_as("SELECT id FROM audit_records WHERE seq = 2")
         .fetch_one(&db)
         .await
@@ -112,7 +84,7 @@ async fn audit_verify_detects_edited_and_deleted_rows_in_postgres() {
         .execute(&db)
         .await
         .unwrap();
-    let verify = warden(&host, &["audit", "verify"]);
+    let verify = host.cli(&["audit", "verify"]);
     assert_eq!(verify.status.code(), Some(1));
     let report = text(&verify.stdout);
     assert!(report.contains(&format!("record id {id} ")), "{report}");
@@ -124,13 +96,13 @@ async fn audit_verify_detects_edited_and_deleted_rows_in_postgres() {
         .execute(&db)
         .await
         .unwrap();
-    assert_eq!(warden(&host, &["audit", "verify"]).status.code(), Some(0));
+    assert_eq!(host.cli(&["audit", "verify"]).status.code(), Some(0));
     sqlx::query("DELETE FROM audit_records WHERE id = $1")
         .bind(id)
         .execute(&db)
         .await
         .unwrap();
-    let verify = warden(&host, &["audit", "verify"]);
+    let verify = host.cli(&["audit", "verify"]);
     assert_eq!(verify.status.code(), Some(1));
     let report = text(&verify.stdout);
     assert!(
@@ -144,7 +116,7 @@ async fn audit_verify_detects_edited_and_deleted_rows_in_postgres() {
         .execute(&db)
         .await
         .unwrap();
-    let verify = warden(&host, &["audit", "verify"]);
+    let verify = host.cli(&["audit", "verify"]);
     assert_eq!(verify.status.code(), Some(1));
     assert!(
         text(&verify.stdout).contains("deleted from its end"),
@@ -167,7 +139,7 @@ async fn plugins_inspect_shows_identity_and_capabilities_without_values() {
         )
         .start()
         .await;
-    let inspect = warden(&host, &["plugins", "inspect", "files"]);
+    let inspect = host.cli(&["plugins", "inspect", "files"]);
     assert_eq!(inspect.status.code(), Some(0), "{}", text(&inspect.stderr));
     let report: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
     let plugin = &host.kernel.registry().plugins().next().unwrap();
@@ -185,7 +157,7 @@ async fn plugins_inspect_shows_identity_and_capabilities_without_values() {
     );
     assert!(!text(&inspect.stdout).contains("do-not-print"));
 
-    let missing = warden(&host, &["plugins", "inspect", "nope"]);
+    let missing = host.cli(&["plugins", "inspect", "nope"]);
     assert_eq!(missing.status.code(), Some(2));
     assert!(text(&missing.stderr).contains("no plugin `nope`"));
 }

@@ -246,6 +246,23 @@ impl Harness {
     }
 }
 
+/// Grants for the hostile fixture: its two directories, its environment
+/// variable (plus one it did not request), and `extra` (e.g. `time_limit_ms = 500`).
+pub fn hostile_grants(rw: &Path, ro: &Path, extra: &str) -> String {
+    let extra = if extra.is_empty() {
+        String::new()
+    } else {
+        format!(", {extra}")
+    };
+    format!(
+        "{{ directories = [{{ host = {}, guest = \"/data/rw\", access = \"rw\" }}, \
+         {{ host = {}, guest = \"/data/ro\", access = \"ro\" }}], \
+         env = {{ GRANTED_VAR = \"visible\", UNREQUESTED_VAR = \"hidden\" }}{extra} }}",
+        toml_path(rw),
+        toml_path(ro)
+    )
+}
+
 /// A path as a TOML string.
 pub fn toml_path(path: &Path) -> String {
     format!("{:?}", path.display().to_string())
@@ -267,6 +284,34 @@ impl Host {
                 session: Some("test-session".into()),
             })
             .await
+    }
+
+    /// Runs the `warden` binary with this host's config.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
+            .arg("--config")
+            .arg(&self.config_path)
+            .args(args)
+            .output()
+            .expect("run warden")
+    }
+
+    /// Calls `text.transform` as `principal`.
+    pub async fn transform(&self, principal: &str, text: &str, op: &str) -> CallResponse {
+        self.call(
+            principal,
+            "text.transform",
+            serde_json::json!({"text": text, "op": op}),
+        )
+        .await
+    }
+
+    /// A connection pool to this host's PostgreSQL test database.
+    pub async fn postgres(&self) -> sqlx::PgPool {
+        let db = self.db.as_ref().expect("a PostgreSQL host");
+        sqlx::PgPool::connect(&db.url)
+            .await
+            .expect("connect to the test database")
     }
 
     /// The audit record of a call.

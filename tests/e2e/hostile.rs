@@ -33,13 +33,7 @@ impl Dirs {
     }
 
     fn grants(&self) -> String {
-        format!(
-            "{{ directories = [{{ host = {}, guest = \"/data/rw\", access = \"rw\" }}, \
-             {{ host = {}, guest = \"/data/ro\", access = \"ro\" }}], \
-             env = {{ GRANTED_VAR = \"visible\", UNREQUESTED_VAR = \"hidden\" }}, time_limit_ms = 500 }}",
-            toml_path(self.rw.path()),
-            toml_path(self.ro.path())
-        )
+        crate::harness::hostile_grants(self.rw.path(), self.ro.path(), "time_limit_ms = 500")
     }
 }
 
@@ -54,13 +48,7 @@ async fn hostile_host(dirs: &Dirs, limits: &str) -> Host {
 }
 
 async fn assert_host_still_serves(host: &Host) {
-    let response = host
-        .call(
-            "root",
-            "text.transform",
-            json!({"text": "still here", "op": "upper"}),
-        )
-        .await;
+    let response = host.transform("root", "still here", "upper").await;
     assert_eq!(output(&response), &json!({"text": "STILL HERE"}));
 }
 

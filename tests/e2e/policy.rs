@@ -188,14 +188,7 @@ async fn a_broken_bundle_pushed_during_traffic_never_takes_effect() {
             tokio::spawn(async move {
                 let mut responses = Vec::new();
                 for _ in 0..25 {
-                    responses.push(
-                        host.call(
-                            "alice",
-                            "text.transform",
-                            json!({"text": "x", "op": "upper"}),
-                        )
-                        .await,
-                    );
+                    responses.push(host.transform("alice", "x", "upper").await);
                 }
                 responses
             })
@@ -242,13 +235,7 @@ async fn a_policy_that_runs_past_its_time_limit_denies_the_call() {
         .policy_settings("timeout_ms = 5")
         .start()
         .await;
-    let response = host
-        .call(
-            "root",
-            "text.transform",
-            json!({"text": "x", "op": "upper"}),
-        )
-        .await;
+    let response = host.transform("root", "x", "upper").await;
     let e = error(&response, ErrorCode::PolicyError);
     assert!(e.message.contains("evaluating"), "{}", e.message);
     assert_eq!(
@@ -307,21 +294,9 @@ async fn obligations_redact_retry_and_require_approval() {
         .start()
         .await;
 
-    let upper = host
-        .call(
-            "alice",
-            "text.transform",
-            json!({"text": "abc", "op": "upper"}),
-        )
-        .await;
+    let upper = host.transform("alice", "abc", "upper").await;
     assert_eq!(output(&upper), &json!({"text": "[redacted]"}));
-    let lower = host
-        .call(
-            "alice",
-            "text.transform",
-            json!({"text": "ABC", "op": "lower"}),
-        )
-        .await;
+    let lower = host.transform("alice", "ABC", "lower").await;
     assert_eq!(output(&lower), &json!({"text": "abc"}));
 
     let pending = host
@@ -338,13 +313,7 @@ async fn obligations_redact_retry_and_require_approval() {
         "pending-approval"
     );
 
-    let withheld = host
-        .call(
-            "alice",
-            "text.transform",
-            json!({"text": "Bluebird", "op": "lower"}),
-        )
-        .await;
+    let withheld = host.transform("alice", "Bluebird", "lower").await;
     let e = error(&withheld, ErrorCode::PolicyDenied);
     assert!(
         e.message.contains("the output of `text.transform`"),
@@ -465,13 +434,7 @@ async fn the_input_document_matches_its_published_schema() {
         )
         .start()
         .await;
-    let response = host
-        .call(
-            "alice",
-            "text.transform",
-            json!({"text": "x", "op": "upper"}),
-        )
-        .await;
+    let response = host.transform("alice", "x", "upper").await;
     let seen: serde_json::Value =
         serde_json::from_str(&error(&response, ErrorCode::PolicyDenied).reasons[0]).unwrap();
     let errors: Vec<String> = validator
@@ -507,13 +470,7 @@ async fn shadow_mode_records_disagreements_without_changing_outcomes() {
         ))
         .start()
         .await;
-    let reversed = host
-        .call(
-            "alice",
-            "text.transform",
-            json!({"text": "ab", "op": "reverse"}),
-        )
-        .await;
+    let reversed = host.transform("alice", "ab", "reverse").await;
     assert_eq!(
         output(&reversed),
         &json!({"text": "ba"}),
@@ -526,13 +483,7 @@ async fn shadow_mode_records_disagreements_without_changing_outcomes() {
         "{shadow}"
     );
 
-    let agreed = host
-        .call(
-            "alice",
-            "text.transform",
-            json!({"text": "ab", "op": "upper"}),
-        )
-        .await;
+    let agreed = host.transform("alice", "ab", "upper").await;
     output(&agreed);
     assert_eq!(host.record(&agreed.call_id).await.record.shadow, None);
     let report = warden::audit::verify(host.kernel.audit().store())
@@ -591,15 +542,7 @@ async fn signed_bundles_are_required_when_a_key_is_configured() {
     let Ok(host) = start(settings.clone(), bundle.path().to_path_buf()).await else {
         panic!("the signed bundle should load");
     };
-    output(
-        &host
-            .call(
-                "alice",
-                "text.transform",
-                json!({"text": "x", "op": "upper"}),
-            )
-            .await,
-    );
+    output(&host.transform("alice", "x", "upper").await);
 
     // Change the bundle after signing: the reload is refused and the old bundle stays.
     std::fs::write(
@@ -609,15 +552,7 @@ async fn signed_bundles_are_required_when_a_key_is_configured() {
     .unwrap();
     let e = host.kernel.reload_policy().unwrap_err().to_string();
     assert!(e.contains("not a valid signature"), "{e}");
-    output(
-        &host
-            .call(
-                "alice",
-                "text.transform",
-                json!({"text": "x", "op": "upper"}),
-            )
-            .await,
-    );
+    output(&host.transform("alice", "x", "upper").await);
 
     // A key that is not an ed25519 key is a config error naming the field.
     let e = start("public_key = \"abcd\"".into(), bundle.path().to_path_buf())
@@ -636,13 +571,7 @@ async fn audit_replay_redecides_a_recorded_call_under_another_bundle() {
         .audit_settings("store_policy_input = true")
         .start()
         .await;
-    let response = host
-        .call(
-            "alice",
-            "text.transform",
-            json!({"text": "x", "op": "upper"}),
-        )
-        .await;
+    let response = host.transform("alice", "x", "upper").await;
     output(&response);
     let config = host.config_path.to_str().unwrap();
 
@@ -697,13 +626,7 @@ async fn replay_explains_when_the_input_was_not_stored() {
         .plugin("text", "{}")
         .start()
         .await;
-    let response = host
-        .call(
-            "alice",
-            "text.transform",
-            json!({"text": "x", "op": "upper"}),
-        )
-        .await;
+    let response = host.transform("alice", "x", "upper").await;
     let out = warden_cli(&[
         "--config",
         host.config_path.to_str().unwrap(),
