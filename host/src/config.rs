@@ -69,6 +69,15 @@ pub struct ServerConfig {
     /// Address to listen on. By default `127.0.0.1:8080`.
     #[serde(default = "default_listen")]
     pub listen: String,
+    /// `Host` values MCP over HTTP accepts (DNS-rebinding protection). By
+    /// default only loopback names; list your public host names when serving
+    /// beyond this machine.
+    #[serde(default)]
+    pub mcp_allowed_hosts: Vec<String>,
+    /// Browser origins MCP over HTTP accepts (`https://app.example.com:443`).
+    /// By default none: requests carrying an `Origin` header are refused.
+    #[serde(default)]
+    pub mcp_allowed_origins: Vec<String>,
 }
 
 fn default_listen() -> String {
@@ -79,6 +88,8 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             listen: default_listen(),
+            mcp_allowed_hosts: Vec::new(),
+            mcp_allowed_origins: Vec::new(),
         }
     }
 }

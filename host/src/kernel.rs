@@ -202,6 +202,26 @@ impl Kernel {
         });
     }
 
+    /// Whether policy allows `principal` to call `tool` with empty arguments:
+    /// what `tools/list` shows. Rules on argument values cannot be judged here;
+    /// every real call is decided in full.
+    pub fn could_allow(&self, principal: &Arc<Principal>, tool: &ToolEntry) -> bool {
+        let request = CallRequest {
+            principal: principal.clone(),
+            tool: tool.name.clone(),
+            args: json!({}),
+            session: None,
+        };
+        let usage = Usage {
+            tenant_calls: 0,
+            principal_calls: 0,
+        };
+        let input = policy_input(&request, tool, Vec::new(), usage);
+        self.policy()
+            .decide(Stage::Call, &input)
+            .is_ok_and(|decision| decision.allow)
+    }
+
     /// Runs one call through the whole pipeline and records it.
     pub async fn call(&self, request: CallRequest) -> CallResponse {
         let started = Instant::now();

@@ -17,6 +17,7 @@ pub mod config;
 pub mod error;
 pub mod kernel;
 pub mod manifest;
+pub mod mcp;
 pub mod policy;
 pub mod principal;
 pub mod registry;

@@ -55,6 +55,12 @@ enum Command {
         #[arg(long)]
         session: Option<String>,
     },
+    /// Serve MCP over stdio as one principal (for desktop and IDE MCP clients).
+    Mcp {
+        /// Principal id the client acts as.
+        #[arg(long = "as")]
+        principal: String,
+    },
     /// List the tools the configured plugins offer.
     Tools,
     /// Inspect loaded plugins.
@@ -248,7 +254,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve { listen } => {
             let kernel = Arc::new(Kernel::start(&config).await?);
             let listen = listen.unwrap_or_else(|| config.server.listen.clone());
-            warden::server::serve(kernel, &listen)
+            warden::server::serve(kernel, &config.server, &listen)
                 .await
                 .with_context(|| format!("serving on {listen}"))?;
             Ok(ExitCode::SUCCESS)
@@ -284,6 +290,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Ok(ExitCode::from(exit_code(error.code)))
                 }
             }
+        }
+        Command::Mcp { principal } => {
+            use rmcp::ServiceExt;
+            let kernel = Arc::new(Kernel::start(&config).await?);
+            let principal = kernel.principals().by_id(&principal).with_context(|| {
+                format!("no principal `{principal}` in {}", config.path.display())
+            })?;
+            let server = warden::mcp::McpServer::new(kernel, Some(principal))
+                .serve(rmcp::transport::stdio())
+                .await
+                .context("starting MCP over stdio")?;
+            server.waiting().await.context("serving MCP over stdio")?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Tools => {
             let kernel = Kernel::start(&config).await?;

@@ -5,6 +5,7 @@
 //! - `POST /v1/tools/{name}/invoke` — body `{"args": {...}, "session": "optional"}`.
 //! - `GET /v1/audit?since=&until=&principal=&tenant=&tool=&decision=&outcome=&session=&limit=`
 //!   — audit records, for principals with the `auditor` role.
+//! - `/mcp` — MCP over streamable HTTP ([`crate::mcp`]).
 //!
 //! Every `/v1` route needs `Authorization: Bearer <token>`. Errors are
 //! `{"error": {"code", "message", "reasons"?}, "call_id"?}` with one HTTP status per code.
@@ -20,6 +21,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::config::ServerConfig;
 use crate::error::{CallError, ErrorCode};
 use crate::kernel::{CallRequest, Kernel};
 use crate::principal::Principal;
@@ -72,8 +74,8 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// Builds the router over a started kernel.
-pub fn router(kernel: Arc<Kernel>) -> Router {
+/// Builds the router over a started kernel, with MCP at `/mcp`.
+pub fn router(kernel: Arc<Kernel>, settings: &ServerConfig) -> Router {
     Router::new()
         .route(
             "/healthz",
@@ -82,15 +84,61 @@ pub fn router(kernel: Arc<Kernel>) -> Router {
         .route("/v1/tools", get(list_tools))
         .route("/v1/tools/{name}/invoke", post(invoke))
         .route("/v1/audit", get(audit_records))
+        .nest_service("/mcp", mcp_router(kernel.clone(), settings))
         .with_state(kernel)
 }
 
+/// MCP over streamable HTTP, behind bearer authentication; rmcp validates
+/// `Host` and `Origin` and bounds request bodies.
+fn mcp_router(kernel: Arc<Kernel>, settings: &ServerConfig) -> Router {
+    use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+    use rmcp::transport::streamable_http_server::{
+        StreamableHttpServerConfig, StreamableHttpService,
+    };
+    let mut config = StreamableHttpServerConfig::default()
+        .with_allowed_origins(settings.mcp_allowed_origins.clone())
+        .enforce_origin_validation();
+    if !settings.mcp_allowed_hosts.is_empty() {
+        config = config.with_allowed_hosts(settings.mcp_allowed_hosts.clone());
+    }
+    let for_sessions = kernel.clone();
+    let service = StreamableHttpService::new(
+        move || Ok(crate::mcp::McpServer::new(for_sessions.clone(), None)),
+        Arc::new(LocalSessionManager::default()),
+        config,
+    );
+    Router::new()
+        .fallback_service(service)
+        .layer(axum::middleware::from_fn_with_state(
+            kernel,
+            mcp_authenticate,
+        ))
+}
+
+async fn mcp_authenticate(
+    State(kernel): State<Arc<Kernel>>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match authenticate(&kernel, request.headers()) {
+        Ok(principal) => {
+            request.extensions_mut().insert(principal);
+            next.run(request).await
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
 /// Serves the API on `listen` until Ctrl-C or SIGTERM.
-pub async fn serve(kernel: Arc<Kernel>, listen: &str) -> std::io::Result<()> {
+pub async fn serve(
+    kernel: Arc<Kernel>,
+    settings: &ServerConfig,
+    listen: &str,
+) -> std::io::Result<()> {
     kernel.watch_policy();
     let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!(address = %listener.local_addr()?, "warden listening");
-    axum::serve(listener, router(kernel))
+    axum::serve(listener, router(kernel, settings))
         .with_graceful_shutdown(shutdown_signal())
         .await
 }

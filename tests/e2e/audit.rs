@@ -2,14 +2,13 @@
 //! side effects leave intent records, tampering is detected, several hosts
 //! share one database.
 
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use warden::audit::AuditFilter;
 
-use crate::harness::{Harness, Host, Store, output, token};
+use crate::harness::{Harness, Server, Store, http, output, token};
 
 #[tokio::test]
 async fn query_export_and_the_http_endpoint_filter_the_trail() {
@@ -41,7 +40,7 @@ async fn query_export_and_the_http_endpoint_filter_the_trail() {
     let all = host.cli(&["audit", "export", "--session", "test-session"]);
     assert_eq!(String::from_utf8_lossy(&all.stdout).lines().count(), 4);
 
-    let app = warden::server::router(Arc::new(host.kernel));
+    let app = warden::server::router(Arc::new(host.kernel), &Default::default());
     let get = |who: &str, query: &str| {
         axum::http::Request::get(format!("/v1/audit{query}"))
             .header("authorization", format!("Bearer {}", token(who)))
@@ -197,76 +196,6 @@ async fn reordered_rows_are_detected() {
     assert_eq!(verify.status.code(), Some(1));
     let report = String::from_utf8_lossy(&verify.stdout);
     assert!(report.contains("seq 1"), "{report}");
-}
-
-/// A `warden serve` process on a free port.
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Server {
-    #[expect(
-        clippy::zombie_processes,
-        reason = "Server::drop kills and waits for the child"
-    )]
-    async fn start(host: &Host) -> Server {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let addr = format!("127.0.0.1:{port}");
-        let child = Command::new(env!("CARGO_BIN_EXE_warden"))
-            .arg("--config")
-            .arg(&host.config_path)
-            .args(["serve", "--listen", &addr])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        for _ in 0..300 {
-            if http(&addr, "GET", "/healthz", None, "").await.is_some() {
-                return Server { child, addr };
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("warden serve did not come up on {addr}");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A minimal HTTP/1.1 client: returns (status, body) or None if the connection failed.
-async fn http(
-    addr: &str,
-    method: &str,
-    path: &str,
-    bearer: Option<&str>,
-    body: &str,
-) -> Option<(u16, Value)> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
-    let auth = bearer
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).await.ok()?;
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).await.ok()?;
-    let text = String::from_utf8_lossy(&response);
-    let status = text.split_whitespace().nth(1)?.parse().ok()?;
-    let body = text.split("\r\n\r\n").nth(1).unwrap_or_default();
-    Some((status, serde_json::from_str(body).unwrap_or(Value::Null)))
 }
 
 async fn invoke(server: &Server, who: &str, tool: &str, args: Value) -> Option<(u16, Value)> {
@@ -439,10 +368,10 @@ async fn verify_over_a_time_range_checks_only_that_range() {
     );
 }
 
-/// PostgreSQL stops and starts in the middle of a load. Without a spool the
-/// calls during the outage are denied; with one they are answered from the
-/// spool, which drains when the server is back. Either way: no response
-/// without a record, no duplicate, every chain verifies.
+/// PostgreSQL stops and starts in the middle of a load. Without a spool,
+/// calls that cannot be recorded are denied; with one, every call is answered
+/// from the spool, which drains when the server is back. Either way: no
+/// response without a record, no duplicate, every chain verifies.
 async fn postgres_restart_under_load(spool: bool) {
     let _exclusive = crate::harness::postgres_exclusive().await;
     let dir = tempfile::tempdir().unwrap();
@@ -517,9 +446,10 @@ async fn postgres_restart_under_load(spool: bool) {
                 == 0,
             "the spool drained"
         );
-    } else {
-        assert!(denied > 0, "without a spool the outage denies calls");
     }
+    // Without a spool, calls caught by the outage are denied (how many depends
+    // on whether they waited out the restart for a connection); either way the
+    // invariants below hold.
     let records = host
         .kernel
         .audit()

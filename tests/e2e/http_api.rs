@@ -32,7 +32,7 @@ async fn http_api_serves_governed_calls_with_stable_errors() {
         .plugin("text", "{}")
         .start()
         .await;
-    let app = warden::server::router(Arc::new(host.kernel));
+    let app = warden::server::router(Arc::new(host.kernel), &Default::default());
     let alice = token("alice");
 
     let (status, body) = send(&app, Request::get("/healthz").body(Body::empty()).unwrap()).await;

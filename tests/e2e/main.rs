@@ -17,4 +17,5 @@ mod containment;
 mod hostile;
 mod http_api;
 mod loading;
+mod mcp;
 mod policy;

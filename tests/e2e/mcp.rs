@@ -1,0 +1,200 @@
+//! MCP with a real, independently written client: the official Python SDK,
+//! installed into a virtualenv by the test itself, over stdio and over
+//! streamable HTTP.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Mutex;
+
+use serde_json::{Value, json};
+use warden::audit::AuditFilter;
+
+use crate::harness::{Harness, Host, Server, Store, http, repo, token};
+
+/// The Python SDK version the tests use.
+const MCP_SDK: &str = "mcp==2.3.0";
+
+/// A virtualenv with the MCP Python SDK, made once (under the cargo target
+/// directory, so it survives between runs).
+fn python() -> PathBuf {
+    static VENV: Mutex<Option<PathBuf>> = Mutex::new(None);
+    let mut venv = VENV.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(python) = venv.as_ref() {
+        return python.clone();
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("target"));
+    let dir = target.join("mcp-python");
+    let python = dir.join("bin/python");
+    let ready = Command::new(&python)
+        .args(["-c", "import mcp, httpx2"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ready {
+        let created = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&dir)
+            .status();
+        assert!(
+            created.is_ok_and(|s| s.success()),
+            "cannot create a Python virtualenv at {}: install python3 with the venv module",
+            dir.display()
+        );
+        let installed = Command::new(dir.join("bin/pip"))
+            .args(["install", "--quiet", MCP_SDK])
+            .status();
+        assert!(
+            installed.is_ok_and(|s| s.success()),
+            "cannot install {MCP_SDK} from PyPI into {}",
+            dir.display()
+        );
+    }
+    *venv = Some(python.clone());
+    python
+}
+
+/// Runs the Python MCP client and returns its report.
+fn client(args: &[&str]) -> Value {
+    let python = python();
+    let out = Command::new(python)
+        .arg(repo().join("tests/e2e/mcp_client.py"))
+        .args(args)
+        .output()
+        .expect("run the Python MCP client");
+    assert!(
+        out.status.success(),
+        "MCP client failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("client report")
+}
+
+async fn mcp_host() -> Host {
+    Harness::new(Store::Sqlite)
+        .plugin("text", "{}")
+        .plugin("fetch", "{}")
+        .start()
+        .await
+}
+
+/// What every transport must show the same way.
+async fn assert_governed(host: &Host, report: &Value) {
+    assert_eq!(report["server"], "warden");
+    // alice is an analyst: policy can never allow her fetch.get, so it is hidden.
+    assert_eq!(
+        report["tools"],
+        json!(["text.json_pointer", "text.stats", "text.transform"])
+    );
+    assert_eq!(
+        report["schemas"]["text.transform"]["required"],
+        json!(["text", "op"])
+    );
+    assert_eq!(report["ok"]["is_error"], false);
+    assert_eq!(report["ok"]["structured"], json!({"text": "HELLO"}));
+
+    let denied = &report["denied"];
+    assert_eq!(denied["is_error"], true);
+    assert_eq!(denied["structured"]["code"], "policy-denied");
+    assert_eq!(
+        denied["structured"]["reasons"],
+        json!([r#"no role of principal "alice" grants tool "fetch.get""#])
+    );
+    assert_eq!(report["invalid"]["structured"]["code"], "invalid-args");
+    assert!(
+        report["invalid"]["structured"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("arguments for `text.transform` at /")
+    );
+    assert_eq!(report["unknown"]["structured"]["code"], "unknown-tool");
+
+    // Every call went through the kernel and is in the trail.
+    let records = host
+        .kernel
+        .audit()
+        .store()
+        .query(&AuditFilter::default())
+        .await
+        .unwrap();
+    let outcomes: Vec<&str> = records.iter().map(|r| r.record.outcome.as_str()).collect();
+    for expected in ["ok", "policy-denied", "invalid-args", "unknown-tool"] {
+        assert!(outcomes.contains(&expected), "{outcomes:?}");
+    }
+    let denied_id = denied["structured"]["call_id"].as_str().unwrap();
+    assert!(records.iter().any(|r| r.record.call_id == denied_id));
+}
+
+#[tokio::test]
+async fn mcp_over_stdio_with_the_python_sdk() {
+    let host = mcp_host().await;
+    let report = client(&[
+        "stdio",
+        env!("CARGO_BIN_EXE_warden"),
+        host.config_path.to_str().unwrap(),
+        "alice",
+    ]);
+    assert_governed(&host, &report).await;
+}
+
+#[tokio::test]
+async fn mcp_over_streamable_http_with_the_python_sdk() {
+    let host = mcp_host().await;
+    let server = Server::start(&host).await;
+    let url = format!("http://{}/mcp", server.addr);
+    let report = client(&["http", &url, &token("alice")]);
+    assert_governed(&host, &report).await;
+
+    // No token, a wrong token, a foreign browser origin: refused before MCP.
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "raw", "version": "0"}}})
+    .to_string();
+    let (status, body) = http(&server.addr, "POST", "/mcp", None, &init)
+        .await
+        .unwrap();
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (401, Some("unauthenticated"))
+    );
+    let (status, _) = http(&server.addr, "POST", "/mcp", Some("wrong-token"), &init)
+        .await
+        .unwrap();
+    assert_eq!(status, 401);
+}
+
+#[tokio::test]
+async fn mcp_over_http_refuses_foreign_browser_origins() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = mcp_host().await;
+    let server = Server::start(&host).await;
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "raw", "version": "0"}}})
+    .to_string();
+    let status = |origin: &'static str| {
+        let (addr, body) = (server.addr.clone(), body.clone());
+        async move {
+            let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+            let request = format!(
+                "POST /mcp HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\n{origin}\
+                 Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n\
+                 Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                token("alice"),
+                body.len()
+            );
+            stream.write_all(request.as_bytes()).await.unwrap();
+            let mut response = String::new();
+            stream.read_to_string(&mut response).await.unwrap();
+            response
+                .split_whitespace()
+                .nth(1)
+                .unwrap()
+                .parse::<u16>()
+                .unwrap()
+        }
+    };
+    assert_eq!(status("").await, 200, "non-browser clients send no Origin");
+    assert_eq!(status("Origin: https://evil.example\r\n").await, 403);
+}
