@@ -158,6 +158,61 @@ fn policy_decisions() {
     );
 }
 
+/// MCP `tools/call` round trips over stdio: a minimal JSON-RPC client talking
+/// to `warden mcp`, durable audit on.
+async fn mcp_stdio(host: &Host, label: &str) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_warden"))
+        .arg("--config")
+        .arg(&host.config_path)
+        .args(["mcp", "--as", "alice"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn warden mcp");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "bench", "version": "0"}}});
+    stdin
+        .write_all(format!("{init}\n").as_bytes())
+        .await
+        .expect("write");
+    lines
+        .next_line()
+        .await
+        .expect("read")
+        .expect("initialize response");
+    stdin
+        .write_all(b"{\"jsonrpc\": \"2.0\", \"method\": \"notifications/initialized\"}\n")
+        .await
+        .expect("write");
+    let mut samples = Vec::with_capacity(SEQUENTIAL);
+    for i in 0..(WARMUP + SEQUENTIAL) {
+        let call = json!({"jsonrpc": "2.0", "id": i + 1, "method": "tools/call", "params": {
+            "name": "text.transform", "arguments": {"text": "benchmark", "op": "upper"}}});
+        let started = Instant::now();
+        stdin
+            .write_all(format!("{call}\n").as_bytes())
+            .await
+            .expect("write");
+        let line = lines.next_line().await.expect("read").expect("response");
+        if i >= WARMUP {
+            samples.push(started.elapsed());
+        }
+        assert!(line.contains("BENCHMARK"), "{line}");
+    }
+    samples.sort();
+    println!(
+        "{label:<44} median {:>8.1} µs   p99 {:>8.1} µs   ({SEQUENTIAL} calls)",
+        percentile(&samples, 0.5).as_secs_f64() * 1e6,
+        percentile(&samples, 0.99).as_secs_f64() * 1e6,
+    );
+}
+
 fn main() {
     policy_decisions();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -168,6 +223,11 @@ fn main() {
         for (store, name) in [(Store::Sqlite, "SQLite"), (Store::Postgres, "PostgreSQL")] {
             let host = Arc::new(Harness::new(store).plugin("text", "{}").start().await);
             audit_commits(&host, &format!("durable audit commit, {name}")).await;
+            mcp_stdio(
+                &host,
+                &format!("MCP tools/call over stdio, audit in {name}"),
+            )
+            .await;
             sequential(
                 &host,
                 &format!("text.transform, audit in {name}, sequential"),

@@ -198,3 +198,141 @@ async fn mcp_over_http_refuses_foreign_browser_origins() {
     assert_eq!(status("").await, 200, "non-browser clients send no Origin");
     assert_eq!(status("Origin: https://evil.example\r\n").await, 403);
 }
+
+/// A raw MCP session over `warden mcp`'s stdio, one JSON-RPC message per line.
+struct StdioSession {
+    child: tokio::process::Child,
+    stdin: tokio::process::ChildStdin,
+    stdout: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+}
+
+impl StdioSession {
+    async fn start(host: &Host) -> StdioSession {
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_warden"))
+            .arg("--config")
+            .arg(&host.config_path)
+            .args(["mcp", "--as", "alice"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        use tokio::io::AsyncBufReadExt;
+        let mut session = StdioSession {
+            child,
+            stdin,
+            stdout: tokio::io::BufReader::new(stdout).lines(),
+        };
+        session
+            .send_line(
+                &json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+                "protocolVersion": "2025-06-18", "capabilities": {},
+                "clientInfo": {"name": "raw", "version": "0"}}})
+                .to_string(),
+            )
+            .await;
+        assert_eq!(session.response().await["id"], 0);
+        session
+            .send_line(r#"{"jsonrpc": "2.0", "method": "notifications/initialized"}"#)
+            .await;
+        session
+    }
+
+    async fn send_line(&mut self, line: &str) {
+        use tokio::io::AsyncWriteExt;
+        self.stdin.write_all(line.as_bytes()).await.unwrap();
+        self.stdin.write_all(b"\n").await.unwrap();
+        self.stdin.flush().await.unwrap();
+    }
+
+    /// The next response (requests and notifications from the server are skipped).
+    async fn response(&mut self) -> Value {
+        loop {
+            let line =
+                tokio::time::timeout(std::time::Duration::from_secs(30), self.stdout.next_line())
+                    .await
+                    .expect("a response within 30 s")
+                    .unwrap()
+                    .expect("the server closed stdout");
+            let message: Value = serde_json::from_str(&line).unwrap();
+            if message.get("result").is_some() || message.get("error").is_some() {
+                return message;
+            }
+        }
+    }
+
+    async fn call_transform(&mut self, id: u64) -> Value {
+        self.send_line(
+            &json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {
+                "name": "text.transform", "arguments": {"text": "ok", "op": "upper"}}})
+            .to_string(),
+        )
+        .await;
+        self.response().await
+    }
+}
+
+#[tokio::test]
+async fn mcp_over_stdio_survives_bad_messages() {
+    let host = mcp_host().await;
+    let mut session = StdioSession::start(&host).await;
+
+    session
+        .send_line(r#"{"jsonrpc": "2.0", "id": 1, "method": "no/such/method"}"#)
+        .await;
+    let unknown = session.response().await;
+    assert_eq!(
+        (unknown["id"].clone(), unknown["error"]["code"].clone()),
+        (json!(1), json!(-32601))
+    );
+
+    // rmcp's stdio transport drops a line that is not JSON, or longer than its
+    // 16 MiB limit, without answering it (no -32700); the session goes on.
+    session.send_line("{this is not json").await;
+    let huge = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
+        "name": "text.transform", "arguments": {"text": "x".repeat(17 << 20), "op": "upper"}}});
+    session.send_line(&huge.to_string()).await;
+
+    let ok = session.call_transform(3).await;
+    assert_eq!(ok["id"], 3);
+    assert_eq!(ok["result"]["structuredContent"], json!({"text": "OK"}));
+    let _ = session.child.start_kill();
+}
+
+#[tokio::test]
+async fn an_mcp_client_that_disconnects_mid_call_does_not_disturb_the_host() {
+    let host = mcp_host().await;
+    let server = Server::start(&host).await;
+    // A client that sends half a request and hangs up.
+    {
+        use tokio::io::AsyncWriteExt;
+        let mut stream = tokio::net::TcpStream::connect(&server.addr).await.unwrap();
+        let partial = format!(
+            "POST /mcp HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\n\
+             Content-Type: application/json\r\nContent-Length: 500\r\n\r\n{{\"jsonrpc\":",
+            server.addr,
+            token("alice")
+        );
+        stream.write_all(partial.as_bytes()).await.unwrap();
+    }
+    // A stdio client that disconnects right after sending a call.
+    let mut session = StdioSession::start(&host).await;
+    session
+        .send_line(
+            &json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {
+            "name": "text.transform", "arguments": {"text": "bye", "op": "upper"}}})
+            .to_string(),
+        )
+        .await;
+    drop(session);
+    // The HTTP face still serves a full MCP client.
+    let report = client(&[
+        "http",
+        &format!("http://{}/mcp", server.addr),
+        &token("alice"),
+    ]);
+    assert_eq!(report["ok"]["structured"], json!({"text": "HELLO"}));
+}
