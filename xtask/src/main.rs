@@ -103,11 +103,13 @@ fn lint(root: &Path) -> anyhow::Result<()> {
 
 fn quickstart(root: &Path) -> anyhow::Result<()> {
     plugins(root)?;
-    run(cargo(root).args(["build", "--release", "--locked", "-p", "warden"]))?;
+    // The dev profile optimises dependencies (wasmtime, regorus), so it is fast
+    // enough for the demo and shares its build with the test suite.
+    run(cargo(root).args(["build", "--locked", "-p", "warden"]))?;
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"));
-    let warden = target.join("release").join("warden");
+    let warden = target.join("debug").join("warden");
     let config = root.join("examples/quickstart/warden.toml");
     // (what it shows, arguments, expected exit code: see host/src/main.rs)
     let steps: &[(&str, &[&str], i32)] = &[
