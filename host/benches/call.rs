@@ -75,6 +75,7 @@ async fn audit_commits(host: &Host, label: &str) {
         reasons: Vec::new(),
         args_digest: "0".repeat(64),
         outcome: "ok".into(),
+        output_digest: None,
         error: None,
         duration_us: 10,
         intent: false,

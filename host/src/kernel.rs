@@ -233,7 +233,7 @@ impl Kernel {
         let policy = self.policy();
         let result = self.run(&request, &call_id, &policy, &mut trail).await;
         let duration_us = i64::try_from(started.elapsed().as_micros()).unwrap_or(i64::MAX);
-        let record = record(
+        let mut record = record(
             &request,
             &call_id,
             &policy,
@@ -241,6 +241,9 @@ impl Kernel {
             Some(result.as_ref().map(|_| ())),
             duration_us,
         );
+        if let Ok(output) = &result {
+            record.output_digest = Some(sha256_hex(canonical_json(output).as_bytes()));
+        }
         let result = match self.audit.append(record).await {
             Ok(()) => result,
             Err(e) => Err(CallError::new(
@@ -440,6 +443,7 @@ fn record(
         reasons: trail.reasons.clone(),
         args_digest: sha256_hex(canonical_json(&request.args).as_bytes()),
         outcome,
+        output_digest: None,
         error,
         duration_us,
         intent: false,

@@ -31,6 +31,11 @@ async fn allowed_call_is_answered_and_fully_audited(store: Store) {
     assert_eq!(r.outcome, "ok");
     assert_eq!(r.error, None);
     assert_eq!(r.args_digest, sha256_hex(canonical_json(&args).as_bytes()));
+    let expected_output = canonical_json(&json!({"text": "HELLO"}));
+    assert_eq!(
+        r.output_digest.as_deref(),
+        Some(sha256_hex(expected_output.as_bytes()).as_str())
+    );
     assert!(r.duration_us > 0);
     assert_eq!(stored.seq, 0);
     assert_eq!(stored.prev_hash, warden::audit::GENESIS_HASH);
@@ -94,6 +99,7 @@ async fn denied_call_returns_reasons_and_the_tool_never_runs(store: Store) {
     let record = host.record(&denied.call_id).await.record;
     assert_eq!(record.decision, "deny");
     assert_eq!(record.outcome, "policy-denied");
+    assert_eq!(record.output_digest, None);
     assert_eq!(record.reasons, denial.reasons);
 
     // The same tool, allowed, does reach the server: the denial above was the policy's doing.

@@ -54,6 +54,10 @@ pub struct AuditRecord {
     pub args_digest: String,
     /// `ok`, or the error code.
     pub outcome: String,
+    /// SHA-256 of the canonical JSON output, for calls that produced one
+    /// (never the output itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_digest: Option<String>,
     /// Error message, when the call failed.
     pub error: Option<String>,
     /// Time from request to response, in microseconds.

@@ -56,6 +56,7 @@ struct Row {
     shadow: Option<String>,
     policy_input: Option<String>,
     intent: bool,
+    output_digest: Option<String>,
 }
 
 impl From<Row> for StoredRecord {
@@ -80,6 +81,7 @@ impl From<Row> for StoredRecord {
                 reasons: r.reasons.0,
                 args_digest: r.args_digest,
                 outcome: r.outcome,
+                output_digest: r.output_digest,
                 error: r.error,
                 duration_us: r.duration_us,
                 intent: r.intent,
@@ -92,7 +94,7 @@ impl From<Row> for StoredRecord {
 
 const COLUMNS: &str = "id, chain_id, seq, prev_hash, hash, call_id, recorded_at, principal, \
     tenant, session, tool, plugin, plugin_sha256, policy_hash, decision, reasons, args_digest, \
-    outcome, error, duration_us, shadow, policy_input, intent";
+    outcome, error, duration_us, shadow, policy_input, intent, output_digest";
 
 impl AuditStore {
     /// Opens a pool for `postgres://…` or `sqlite://…` (the SQLite file is
@@ -171,7 +173,8 @@ impl AuditStore {
             let mut insert = sqlx::QueryBuilder::new(
                 "INSERT INTO audit_records (chain_id, seq, prev_hash, hash, call_id, recorded_at, \
                  principal, tenant, session, tool, plugin, plugin_sha256, policy_hash, decision, \
-                 reasons, args_digest, outcome, error, duration_us, shadow, policy_input, intent) ",
+                 reasons, args_digest, outcome, error, duration_us, shadow, policy_input, intent, \
+                 output_digest) ",
             );
             insert.push_values(rows, |mut b, row| {
                 let r = &row.record;
@@ -196,7 +199,8 @@ impl AuditStore {
                     .push_bind(r.duration_us)
                     .push_bind(&r.shadow)
                     .push_bind(&r.policy_input)
-                    .push_bind(r.intent);
+                    .push_bind(r.intent)
+                    .push_bind(&r.output_digest);
             });
             if idempotent {
                 insert.push(" ON CONFLICT (chain_id, seq) DO NOTHING");
