@@ -159,6 +159,44 @@ fn policy_decisions() {
     );
 }
 
+/// A fresh sandbox instance plus one call of `text.transform`, nothing else.
+async fn sandbox_calls() {
+    use warden::capabilities::{Effective, Grants, Limits, Requested};
+    let limits = Limits::default();
+    let sandbox = warden::sandbox::Sandbox::new(&limits).expect("sandbox");
+    let bytes = std::fs::read(
+        harness::repo().join("plugins/target/wasm32-wasip2/release/warden_text.wasm"),
+    )
+    .expect("text component (run `cargo xtask plugins`)");
+    let prepared = sandbox.load("text", &bytes).expect("load");
+    let caps = Effective::intersect(
+        &Requested::default(),
+        &Grants::default(),
+        &limits,
+        &Default::default(),
+    )
+    .expect("capabilities");
+    let args = r#"{"text":"benchmark","op":"upper"}"#;
+    let mut samples = Vec::with_capacity(20_000);
+    for i in 0..(WARMUP + 20_000) {
+        let started = Instant::now();
+        sandbox
+            .invoke("text", &prepared, &caps, "transform", args)
+            .await
+            .expect("invoke");
+        if i >= WARMUP {
+            samples.push(started.elapsed());
+        }
+    }
+    samples.sort();
+    println!(
+        "{:<44} median {:>8.1} µs   p99 {:>8.1} µs   (20000 calls)",
+        "sandbox: fresh instance + call",
+        percentile(&samples, 0.5).as_secs_f64() * 1e6,
+        percentile(&samples, 0.99).as_secs_f64() * 1e6,
+    );
+}
+
 /// MCP `tools/call` round trips over stdio: a minimal JSON-RPC client talking
 /// to `warden mcp`, durable audit on.
 async fn mcp_stdio(host: &Host, label: &str) {
@@ -221,6 +259,7 @@ fn main() {
         .build()
         .expect("runtime");
     runtime.block_on(async {
+        sandbox_calls().await;
         for (store, name) in [(Store::Sqlite, "SQLite"), (Store::Postgres, "PostgreSQL")] {
             let host = Arc::new(Harness::new(store).plugin("text", "{}").start().await);
             audit_commits(&host, &format!("durable audit commit, {name}")).await;
