@@ -168,7 +168,9 @@ async fn sandbox_calls() {
         harness::repo().join("plugins/target/wasm32-wasip2/release/warden_text.wasm"),
     )
     .expect("text component (run `cargo xtask plugins`)");
-    let prepared = sandbox.load("text", &bytes).expect("load");
+    let prepared = sandbox
+        .load("text", &bytes, &warden::principal::sha256_hex(&bytes), None)
+        .expect("load");
     let caps = Effective::intersect(
         &Requested::default(),
         &Grants::default(),
@@ -194,6 +196,45 @@ async fn sandbox_calls() {
         "sandbox: fresh instance + call",
         percentile(&samples, 0.5).as_secs_f64() * 1e6,
         percentile(&samples, 0.99).as_secs_f64() * 1e6,
+    );
+}
+
+/// Host start (config, policy bundle, plugins, audit store) with an empty and
+/// with a warm precompiled-component cache.
+async fn cold_start() {
+    let cache = tempfile::tempdir().expect("cache dir");
+    let data = tempfile::tempdir().expect("data dir");
+    let settings = format!("[cache]\ndir = {}\n", harness::toml_path(cache.path()));
+    let start = || async {
+        let started = Instant::now();
+        let host = Harness::new(Store::Sqlite)
+            .plugin("text", "{}")
+            .plugin(
+                "files",
+                &format!(
+                    "{{ directories = [{{ host = {}, guest = \"/data\", access = \"ro\" }}] }}",
+                    harness::toml_path(data.path())
+                ),
+            )
+            .plugin("fetch", "{}")
+            .extra_config(&settings)
+            .start()
+            .await;
+        let elapsed = started.elapsed();
+        drop(host);
+        elapsed
+    };
+    let cold = start().await;
+    let mut warm: Vec<_> = Vec::new();
+    for _ in 0..5 {
+        warm.push(start().await);
+    }
+    warm.sort();
+    println!(
+        "{:<44} cold {:>8.1} ms   warm median {:>6.1} ms",
+        "host start, 3 plugins (empty / warm cache)",
+        cold.as_secs_f64() * 1e3,
+        warm[2].as_secs_f64() * 1e3,
     );
 }
 
@@ -260,6 +301,7 @@ fn main() {
         .expect("runtime");
     runtime.block_on(async {
         sandbox_calls().await;
+        cold_start().await;
         for (store, name) in [(Store::Sqlite, "SQLite"), (Store::Postgres, "PostgreSQL")] {
             let host = Arc::new(Harness::new(store).plugin("text", "{}").start().await);
             audit_commits(&host, &format!("durable audit commit, {name}")).await;

@@ -34,6 +34,9 @@ pub struct Config {
     pub plugins: BTreeMap<String, PluginConfig>,
     /// Host-wide limits and defaults.
     pub limits: Limits,
+    /// Directory for precompiled components (`cache.dir`), created 0700 at
+    /// start; `None` when caching is off.
+    pub cache_dir: Option<PathBuf>,
     /// Secret values by name, resolved at load. Never shown, logged or audited.
     pub secrets: BTreeMap<String, SecretValue>,
 }
@@ -153,6 +156,18 @@ struct ConfigFile {
     limits: Limits,
     #[serde(default)]
     secrets: BTreeMap<String, SecretConfig>,
+    #[serde(default)]
+    cache: CacheSection,
+}
+
+/// `[cache]`: where precompiled components are kept.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct CacheSection {
+    /// By default `$XDG_CACHE_HOME/warden` or `~/.cache/warden`.
+    dir: Option<PathBuf>,
+    /// By default true.
+    enabled: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -356,6 +371,11 @@ impl Config {
             },
             audit_store_policy_input: file.audit.store_policy_input,
             audit_spool: file.audit.spool.as_ref().map(|p| base.join(p)),
+            cache_dir: match (file.cache.enabled, &file.cache.dir) {
+                (Some(false), _) => None,
+                (_, Some(dir)) => Some(base.join(dir)),
+                (_, None) => default_cache_dir(),
+            },
             audit_url,
             principals: file.principals,
             plugins,
@@ -390,4 +410,12 @@ fn resolve_audit_url(url: &str, base: &Path) -> std::result::Result<String, Stri
         resolved.push_str(q);
     }
     Ok(resolved)
+}
+
+/// `$XDG_CACHE_HOME/warden`, else `~/.cache/warden`.
+fn default_cache_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))?;
+    Some(base.join("warden"))
 }

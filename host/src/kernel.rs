@@ -81,6 +81,9 @@ impl Kernel {
     /// store (migrated) and every plugin. Any failure names what to fix.
     pub async fn start(config: &Config) -> Result<Kernel> {
         let sandbox = Sandbox::new(&config.limits)?;
+        if let Some(dir) = &config.cache_dir {
+            prepare_cache_dir(dir)?;
+        }
         let policy = PolicyBundle::load(&config.policy.dir, &config.policy.load)?;
         let shadow = match &config.policy.shadow_dir {
             Some(dir) => Some(Arc::new(PolicyBundle::load(dir, &config.policy.load)?)),
@@ -412,6 +415,29 @@ impl Kernel {
             }
         }
     }
+}
+
+/// Creates the cache directory private to this user, and refuses one that
+/// others can write to: precompiled components there are native code.
+fn prepare_cache_dir(dir: &std::path::Path) -> Result<()> {
+    let fail = |message: String| {
+        crate::error::Error::Sandbox(format!("cache {}: {message}", dir.display()))
+    };
+    std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        // Group- or world-writable is never acceptable; fix it or refuse.
+        let metadata = std::fs::metadata(dir).map_err(|e| fail(e.to_string()))?;
+        if metadata.mode() & 0o022 != 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(|e| {
+                fail(format!(
+                    "is writable by others and cannot be made private: {e}"
+                ))
+            })?;
+        }
+    }
+    Ok(())
 }
 
 /// The audit record of a call in its current state; `result` is `None` while

@@ -181,7 +181,7 @@ async fn load_plugin(
         &config.secrets,
     )
     .map_err(|m| fail(format!("grants: {m}")))?;
-    let prepared = sandbox.load(name, &bytes)?;
+    let prepared = sandbox.load(name, &bytes, &sha256, config.cache_dir.as_deref())?;
     let descriptors = sandbox
         .describe(name, &prepared, &capabilities)
         .await

@@ -63,6 +63,7 @@ pub struct Harness {
     policy_settings: String,
     audit_settings: String,
     database: Option<TestDb>,
+    extra_config: String,
     secrets: Vec<(String, String)>,
     attributes: Vec<(String, String)>,
 }
@@ -104,9 +105,16 @@ impl Harness {
             policy_settings: String::new(),
             audit_settings: String::new(),
             database: None,
+            extra_config: String::new(),
             secrets: Vec::new(),
             attributes: Vec::new(),
         }
+    }
+
+    /// Appends raw tables to the config (e.g. `[cache]`).
+    pub fn extra_config(mut self, text: &str) -> Harness {
+        self.extra_config = text.to_string();
+        self
     }
 
     /// Uses this PostgreSQL database (for tests that control the server).
@@ -225,6 +233,8 @@ impl Harness {
         for (name, value) in &self.secrets {
             config.push_str(&format!("[secrets.{name}]\nvalue = \"{value}\"\n\n"));
         }
+        config.push_str(&self.extra_config);
+        config.push('\n');
         for plugin in &self.plugins {
             config.push_str(plugin);
         }

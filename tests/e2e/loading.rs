@@ -174,3 +174,55 @@ async fn a_broken_policy_bundle_is_refused_naming_the_file() {
     assert!(message.starts_with("policy bundle"), "{message}");
     assert!(message.contains("policy.rego"), "{message}");
 }
+
+#[tokio::test]
+async fn precompiled_components_are_cached_and_a_bad_cache_file_is_ignored() {
+    let cache = tempfile::tempdir().unwrap();
+    let settings = format!("[cache]\ndir = {}\n", toml_path(cache.path()));
+    let start = || async {
+        Harness::new(Store::Sqlite)
+            .plugin("text", "{}")
+            .extra_config(&settings)
+            .start()
+            .await
+    };
+    let host = start().await;
+    let cached: Vec<_> = std::fs::read_dir(cache.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(cached.len(), 1, "{cached:?}");
+    let sha = &host.kernel.registry().plugins().next().unwrap().sha256;
+    assert!(
+        cached[0]
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with(sha.as_str())
+    );
+    drop(host);
+
+    // A warm start loads the precompiled file and serves.
+    let host = start().await;
+    crate::harness::output(&host.transform("alice", "warm", "upper").await);
+    drop(host);
+
+    // A corrupted cache file is ignored: the component is compiled again and the file rewritten.
+    std::fs::write(&cached[0], b"not a precompiled component").unwrap();
+    let host = start().await;
+    crate::harness::output(&host.transform("alice", "again", "upper").await);
+    assert_ne!(
+        std::fs::read(&cached[0]).unwrap(),
+        b"not a precompiled component"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(cache.path())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o022, 0, "the cache is not writable by others");
+    }
+}

@@ -10,6 +10,7 @@ mod egress;
 mod limits;
 mod output;
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -169,21 +170,41 @@ impl Sandbox {
         })
     }
 
-    /// Compiles a component and links it against the host imports. Fails with a
-    /// message naming the plugin when the bytes are not a component, when it
-    /// imports something the host does not provide, or when it does not export
-    /// the `warden:plugin/tool` world.
-    pub fn load(&self, plugin: &str, bytes: &[u8]) -> Result<Prepared> {
+    /// Compiles a component (or loads its precompiled form from `cache`) and
+    /// links it against the host imports. Fails with a message naming the
+    /// plugin when the bytes are not a component, when it imports something the
+    /// host does not provide, or when it does not export the
+    /// `warden:plugin/tool` world.
+    pub fn load(
+        &self,
+        plugin: &str,
+        bytes: &[u8],
+        sha256: &str,
+        cache: Option<&Path>,
+    ) -> Result<Prepared> {
         let fail = |message: String| Error::Plugin {
             plugin: plugin.to_string(),
             message,
         };
-        let component = Component::new(&self.engine, bytes)
-            .map_err(|e| fail(format!("not a valid WebAssembly component: {e:#}")))?;
+        let cached = cache.map(|dir| dir.join(self.cache_file_name(sha256)));
+        let component = match cached
+            .as_deref()
+            .and_then(|path| self.load_cached(plugin, path))
+        {
+            Some(component) => component,
+            None => {
+                let component = Component::new(&self.engine, bytes)
+                    .map_err(|e| fail(format!("not a valid WebAssembly component: {e:#}")))?;
+                if let Some(path) = &cached {
+                    store_cached(plugin, &component, path);
+                }
+                component
+            }
+        };
         let pre = self.linker.instantiate_pre(&component).map_err(|e| {
             fail(format!(
                 "imports something this host does not provide (raw sockets are never \
-                     provided): {e:#}"
+                 provided): {e:#}"
             ))
         })?;
         let pre = ToolPre::new(pre).map_err(|e| {
@@ -192,6 +213,31 @@ impl Sandbox {
             ))
         })?;
         Ok(Prepared { pre })
+    }
+
+    /// `<component sha256>-<engine configuration hash>.cwasm`: a precompiled
+    /// component only loads into an engine configured exactly the same way.
+    fn cache_file_name(&self, sha256: &str) -> String {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        self.engine
+            .precompile_compatibility_hash()
+            .hash(&mut hasher);
+        env!("CARGO_PKG_VERSION").hash(&mut hasher);
+        format!("{sha256}-{:016x}.cwasm", hasher.finish())
+    }
+
+    fn load_cached(&self, plugin: &str, path: &Path) -> Option<Component> {
+        if !path.exists() {
+            return None;
+        }
+        match deserialize_precompiled(&self.engine, path) {
+            Ok(component) => Some(component),
+            Err(e) => {
+                tracing::warn!(plugin, path = %path.display(), error = %e, "ignoring unusable precompiled component");
+                None
+            }
+        }
     }
 
     /// Asks a plugin for its tool descriptors, in a sandbox with its capabilities.
@@ -351,6 +397,34 @@ fn link_host_interfaces(linker: &mut Linker<CallState>) -> wasmtime::Result<()> 
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(l)?;
     Tool::add_to_linker::<_, HasSelf<CallState>>(l, |state| state)?;
     Ok(())
+}
+
+/// Loads a precompiled component from Warden's own cache directory.
+#[expect(
+    unsafe_code,
+    reason = "deserializing maps native code: the file is one this host wrote into its \
+              private cache (created 0700), named by the component's sha256 and the \
+              engine's configuration; anyone able to write there could run code as Warden"
+)]
+fn deserialize_precompiled(engine: &Engine, path: &Path) -> wasmtime::Result<Component> {
+    // SAFETY: see the reason above; wasmtime checks the file's header and
+    // engine compatibility before using it.
+    unsafe { Component::deserialize_file(engine, path) }
+}
+
+/// Writes `component` to the cache atomically (temporary file, then rename).
+fn store_cached(plugin: &str, component: &Component, path: &Path) {
+    let write = || -> std::io::Result<()> {
+        let bytes = component
+            .serialize()
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let temporary = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::write(&temporary, bytes)?;
+        std::fs::rename(&temporary, path)
+    };
+    if let Err(e) = write() {
+        tracing::warn!(plugin, path = %path.display(), error = %e, "could not cache the precompiled component");
+    }
 }
 
 /// Advances the engine's epoch every [`EPOCH_TICK`] until the engine is dropped.
