@@ -461,14 +461,6 @@ impl Effective {
         missing
     }
 
-    /// Whether an outbound request to `scheme://host:port` is allowed.
-    pub fn allows_outbound(&self, scheme: &str, host: &str, port: u16) -> bool {
-        self.egress
-            .origins
-            .iter()
-            .any(|o| o.allows(scheme, host, port))
-    }
-
     /// The form shown to policies (`input.capabilities`) and to operators:
     /// no host paths, no environment values, no secret values.
     pub fn summary(&self) -> serde_json::Value {

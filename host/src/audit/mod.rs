@@ -137,7 +137,6 @@ struct Pending {
 pub struct AuditLog {
     queue: mpsc::Sender<Pending>,
     store: AuditStore,
-    chain_id: String,
 }
 
 impl AuditLog {
@@ -167,11 +166,7 @@ impl AuditLog {
             spool,
         };
         tokio::spawn(writer.run(receiver));
-        Ok(AuditLog {
-            queue,
-            store,
-            chain_id,
-        })
+        Ok(AuditLog { queue, store })
     }
 
     /// Appends a record and waits until it is durably committed.
@@ -190,11 +185,6 @@ impl AuditLog {
     /// The underlying store, for queries and verification.
     pub fn store(&self) -> &AuditStore {
         &self.store
-    }
-
-    /// This process's chain id.
-    pub fn chain_id(&self) -> &str {
-        &self.chain_id
     }
 }
 

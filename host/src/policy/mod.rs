@@ -205,11 +205,6 @@ impl PolicyBundle {
         &self.hash
     }
 
-    /// The directory it was loaded from.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     fn vm(&self) -> std::result::Result<RegoVM, String> {
         if let Some(vm) = self.idle.lock().ok().and_then(|mut idle| idle.pop()) {
             return Ok(vm);
@@ -351,7 +346,6 @@ fn unknown_input_reference(text: &str) -> Option<(usize, String)> {
 /// The files of a bundle directory, read once, in a stable order.
 #[derive(Debug)]
 pub struct BundleFiles {
-    dir: PathBuf,
     /// (relative name, contents), sorted by name.
     files: Vec<(String, String)>,
 }
@@ -376,10 +370,7 @@ impl BundleFiles {
         if !files.iter().any(|(name, _)| is_policy(name)) {
             return Err(fail("contains no .rego files".into()));
         }
-        Ok(BundleFiles {
-            dir: dir.to_path_buf(),
-            files,
-        })
+        Ok(BundleFiles { files })
     }
 
     /// SHA-256 over every file's name and contents.
@@ -425,11 +416,6 @@ impl BundleFiles {
             }
         }
         Ok(())
-    }
-
-    /// The bundle directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 
     /// Refuses a policy that reads an input field the host never provides: such
