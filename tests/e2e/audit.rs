@@ -88,13 +88,7 @@ async fn side_effecting_calls_commit_an_intent_record_first() {
         )
         .await;
     output(&response);
-    let records = host
-        .kernel
-        .audit()
-        .store()
-        .query(&AuditFilter::default())
-        .await
-        .unwrap();
+    let records = host.records().await;
     let mine: Vec<_> = records
         .iter()
         .filter(|r| r.record.call_id == response.call_id)
@@ -120,12 +114,8 @@ async fn side_effecting_calls_commit_an_intent_record_first() {
     let read = host.call("root", "hostile.read_env", json!({})).await;
     output(&read);
     let count = host
-        .kernel
-        .audit()
-        .store()
-        .query(&AuditFilter::default())
+        .records()
         .await
-        .unwrap()
         .iter()
         .filter(|r| r.record.call_id == read.call_id)
         .count();
@@ -156,13 +146,7 @@ async fn ten_thousand_concurrent_calls_have_exactly_ten_thousand_records() {
         answered.push(response.call_id);
     }
     assert!(succeeded > 0);
-    let records = host
-        .kernel
-        .audit()
-        .store()
-        .query(&AuditFilter::default())
-        .await
-        .unwrap();
+    let records = host.records().await;
     assert_eq!(records.len(), 10_000);
     let mut recorded: Vec<_> = records.into_iter().map(|r| r.record.call_id).collect();
     recorded.sort();
@@ -450,13 +434,7 @@ async fn postgres_restart_under_load(spool: bool) {
     // Without a spool, calls caught by the outage are denied (how many depends
     // on whether they waited out the restart for a connection); either way the
     // invariants below hold.
-    let records = host
-        .kernel
-        .audit()
-        .store()
-        .query(&AuditFilter::default())
-        .await
-        .unwrap();
+    let records = host.records().await;
     let mut recorded: Vec<_> = records.iter().map(|r| r.record.call_id.clone()).collect();
     let total = recorded.len();
     recorded.sort();

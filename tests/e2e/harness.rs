@@ -324,6 +324,16 @@ impl Host {
             .expect("connect to the test database")
     }
 
+    /// Every audit record, oldest first.
+    pub async fn records(&self) -> Vec<warden::audit::StoredRecord> {
+        self.kernel
+            .audit()
+            .store()
+            .query(&warden::audit::AuditFilter::default())
+            .await
+            .expect("audit query")
+    }
+
     /// The audit record of a call.
     pub async fn record(&self, call_id: &str) -> StoredRecord {
         self.kernel

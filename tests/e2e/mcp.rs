@@ -7,7 +7,6 @@ use std::process::Command;
 use std::sync::Mutex;
 
 use serde_json::{Value, json};
-use warden::audit::AuditFilter;
 
 use crate::harness::{Harness, Host, Server, Store, http, repo, token};
 
@@ -111,13 +110,7 @@ async fn assert_governed(host: &Host, report: &Value) {
     assert_eq!(report["unknown"]["structured"]["code"], "unknown-tool");
 
     // Every call went through the kernel and is in the trail.
-    let records = host
-        .kernel
-        .audit()
-        .store()
-        .query(&AuditFilter::default())
-        .await
-        .unwrap();
+    let records = host.records().await;
     let outcomes: Vec<&str> = records.iter().map(|r| r.record.outcome.as_str()).collect();
     for expected in ["ok", "policy-denied", "invalid-args", "unknown-tool"] {
         assert!(outcomes.contains(&expected), "{outcomes:?}");
