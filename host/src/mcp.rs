@@ -6,6 +6,10 @@
 //! arguments); `tools/call` goes through [`Kernel::call`] like every other face:
 //! schema, policy, sandbox, audit. A failed call is a tool error (`isError`)
 //! whose structured content carries the error code, message, reasons and call id.
+//!
+//! The call's session (policy's `input.session.id`, the audit record's
+//! `session`) is the W3C trace id of the request's `_meta.traceparent` when it
+//! has one, else the streamable HTTP session id, else one id per connection.
 
 use std::sync::Arc;
 
@@ -30,12 +34,18 @@ pub struct McpServer {
     kernel: Arc<Kernel>,
     /// The principal for stdio, where there is no token; HTTP requests carry theirs.
     principal: Option<Arc<Principal>>,
+    /// Session id of this connection, when the request names none.
+    connection: String,
 }
 
 impl McpServer {
     /// A server for `kernel`; `principal` is fixed for stdio and `None` for HTTP.
     pub fn new(kernel: Arc<Kernel>, principal: Option<Arc<Principal>>) -> McpServer {
-        McpServer { kernel, principal }
+        McpServer {
+            kernel,
+            principal,
+            connection: uuid::Uuid::new_v4().to_string(),
+        }
     }
 
     fn principal(&self, context: &RequestContext<RoleServer>) -> Result<Arc<Principal>, ErrorData> {
@@ -49,13 +59,22 @@ impl McpServer {
             .ok_or_else(|| ErrorData::invalid_request("unauthenticated", None))
     }
 
-    fn session(&self, context: &RequestContext<RoleServer>) -> Option<String> {
+    fn session(&self, context: &RequestContext<RoleServer>) -> String {
+        // rmcp moves the request's `_meta` into the context.
+        let trace_id = context
+            .meta
+            .get_traceparent()
+            .and_then(|traceparent| traceparent.split('-').nth(1))
+            .filter(|id| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()));
+        if let Some(trace_id) = trace_id {
+            return trace_id.to_string();
+        }
         context
             .extensions
             .get::<http::request::Parts>()
             .and_then(|parts| parts.headers.get(SESSION_HEADER))
             .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
+            .map_or_else(|| self.connection.clone(), str::to_string)
     }
 }
 
@@ -111,6 +130,7 @@ impl ServerHandler for McpServer {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let principal = self.principal(&context)?;
+        let session = self.session(&context);
         let args = Value::Object(request.arguments.unwrap_or_default());
         let response = self
             .kernel
@@ -118,7 +138,7 @@ impl ServerHandler for McpServer {
                 principal,
                 tool: request.name.to_string(),
                 args,
-                session: self.session(&context),
+                session: Some(session),
             })
             .await;
         let result = match response.result {

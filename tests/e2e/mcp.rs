@@ -329,3 +329,32 @@ async fn an_mcp_client_that_disconnects_mid_call_does_not_disturb_the_host() {
     ]);
     assert_eq!(report["ok"]["structured"], json!({"text": "HELLO"}));
 }
+
+#[tokio::test]
+async fn mcp_calls_carry_a_session_from_trace_context_or_the_connection() {
+    let host = mcp_host().await;
+    let mut session = StdioSession::start(&host).await;
+    session.call_transform(1).await;
+    session.call_transform(2).await;
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    session
+        .send_line(
+            &json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {
+                "_meta": {"traceparent": format!("00-{trace_id}-00f067aa0ba902b7-01")},
+                "name": "text.transform", "arguments": {"text": "traced", "op": "upper"}}})
+            .to_string(),
+        )
+        .await;
+    session.response().await;
+    let _ = session.child.start_kill();
+    let sessions: Vec<Option<String>> = host
+        .records()
+        .await
+        .into_iter()
+        .map(|r| r.record.session)
+        .collect();
+    assert_eq!(sessions.len(), 3);
+    assert!(sessions[0].is_some(), "a stdio connection is a session");
+    assert_eq!(sessions[0], sessions[1], "one connection, one session");
+    assert_eq!(sessions[2].as_deref(), Some(trace_id));
+}
