@@ -292,16 +292,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Mcp { principal } => {
-            use rmcp::ServiceExt;
             let kernel = Arc::new(Kernel::start(&config).await?);
             let principal = kernel.principals().by_id(&principal).with_context(|| {
                 format!("no principal `{principal}` in {}", config.path.display())
             })?;
-            let server = warden::mcp::McpServer::new(kernel, Some(principal))
-                .serve(rmcp::transport::stdio())
+            warden::mcp::serve_stdio(warden::mcp::McpServer::new(kernel, Some(principal)))
                 .await
-                .context("starting MCP over stdio")?;
-            server.waiting().await.context("serving MCP over stdio")?;
+                .context("serving MCP over stdio")?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Tools => {

@@ -153,3 +153,135 @@ impl ServerHandler for McpServer {
         Ok(result.into())
     }
 }
+
+/// Largest JSON-RPC message accepted over stdio.
+const STDIO_MAX_MESSAGE: usize = 16 << 20;
+
+/// Serves MCP over this process's stdin and stdout until the client hangs up.
+///
+/// Lines are checked before rmcp sees them: one that is not JSON gets a
+/// JSON-RPC parse error (-32700), one larger than 16 MiB an invalid-request
+/// error (-32600), and the session goes on. All output goes through one
+/// writer, so answers never interleave.
+pub async fn serve_stdio(server: McpServer) -> std::io::Result<()> {
+    use rmcp::ServiceExt;
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+    let (rmcp_in, mut to_rmcp) = tokio::io::duplex(1 << 16);
+    let (rmcp_out, from_rmcp) = tokio::io::duplex(1 << 16);
+    let (lines, mut outgoing) = tokio::sync::mpsc::channel::<String>(64);
+
+    let writer = tokio::spawn(async move {
+        let mut stdout = tokio::io::stdout();
+        while let Some(line) = outgoing.recv().await {
+            stdout.write_all(line.as_bytes()).await?;
+            stdout.write_all(b"\n").await?;
+            stdout.flush().await?;
+        }
+        Ok::<(), std::io::Error>(())
+    });
+    let answers = lines.clone();
+    tokio::spawn(async move {
+        let mut from_rmcp = BufReader::new(from_rmcp).lines();
+        while let Ok(Some(line)) = from_rmcp.next_line().await {
+            if answers.send(line).await.is_err() {
+                break;
+            }
+        }
+    });
+    let errors = lines.clone();
+    tokio::spawn(async move {
+        let mut stdin = BufReader::new(tokio::io::stdin());
+        loop {
+            let line = match read_line_capped(&mut stdin, STDIO_MAX_MESSAGE).await {
+                Ok(Some(line)) => line,
+                Ok(None) | Err(_) => break,
+            };
+            let reply = match line {
+                Line::TooLong => Some(protocol_error(-32600, "message larger than 16 MiB")),
+                Line::Text(text) if text.iter().all(u8::is_ascii_whitespace) => None,
+                Line::Text(text) => match serde_json::from_slice::<Value>(&text) {
+                    Ok(_) => {
+                        if to_rmcp.write_all(&text).await.is_err()
+                            || to_rmcp.write_all(b"\n").await.is_err()
+                        {
+                            break;
+                        }
+                        None
+                    }
+                    Err(e) => Some(protocol_error(-32700, &format!("parse error: {e}"))),
+                },
+            };
+            if let Some(reply) = reply
+                && errors.send(reply).await.is_err()
+            {
+                break;
+            }
+        }
+    });
+    drop(lines);
+
+    let running = server
+        .serve((rmcp_in, rmcp_out))
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    running
+        .waiting()
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    writer.abort();
+    Ok(())
+}
+
+enum Line {
+    Text(Vec<u8>),
+    TooLong,
+}
+
+/// Reads one `\n`-terminated line, holding at most `max` bytes of it in memory.
+async fn read_line_capped<R: tokio::io::AsyncBufRead + Unpin>(
+    reader: &mut R,
+    max: usize,
+) -> std::io::Result<Option<Line>> {
+    use tokio::io::AsyncBufReadExt;
+    let mut line = Vec::new();
+    let mut too_long = false;
+    loop {
+        let buffer = reader.fill_buf().await?;
+        if buffer.is_empty() {
+            return Ok(if line.is_empty() && !too_long {
+                None
+            } else if too_long {
+                Some(Line::TooLong)
+            } else {
+                Some(Line::Text(line))
+            });
+        }
+        let (chunk, done) = match buffer.iter().position(|b| *b == b'\n') {
+            Some(end) => (&buffer[..end], Some(end + 1)),
+            None => (buffer, None),
+        };
+        if !too_long {
+            if line.len() + chunk.len() > max {
+                too_long = true;
+                line = Vec::new();
+            } else {
+                line.extend_from_slice(chunk);
+            }
+        }
+        let consumed = done.unwrap_or(buffer.len());
+        reader.consume(consumed);
+        if done.is_some() {
+            return Ok(Some(if too_long {
+                Line::TooLong
+            } else {
+                Line::Text(line)
+            }));
+        }
+    }
+}
+
+/// A JSON-RPC error response with no id (the request could not be read).
+fn protocol_error(code: i32, message: &str) -> String {
+    json!({"jsonrpc": "2.0", "id": null, "error": {"code": code, "message": message}}).to_string()
+}

@@ -269,7 +269,7 @@ impl StdioSession {
 }
 
 #[tokio::test]
-async fn mcp_over_stdio_survives_bad_messages() {
+async fn mcp_over_stdio_answers_bad_messages_with_errors_and_keeps_serving() {
     let host = mcp_host().await;
     let mut session = StdioSession::start(&host).await;
 
@@ -282,12 +282,23 @@ async fn mcp_over_stdio_survives_bad_messages() {
         (json!(1), json!(-32601))
     );
 
-    // rmcp's stdio transport drops a line that is not JSON, or longer than its
-    // 16 MiB limit, without answering it (no -32700); the session goes on.
     session.send_line("{this is not json").await;
+    let malformed = session.response().await;
+    assert_eq!(malformed["id"], Value::Null);
+    assert_eq!(malformed["error"]["code"], -32700, "{malformed}");
+
+    // 17 MiB in one line: past the 16 MiB message limit.
     let huge = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
         "name": "text.transform", "arguments": {"text": "x".repeat(17 << 20), "op": "upper"}}});
     session.send_line(&huge.to_string()).await;
+    let oversized = session.response().await;
+    assert_eq!(oversized["error"]["code"], -32600);
+    assert!(
+        oversized["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("16 MiB")
+    );
 
     let ok = session.call_transform(3).await;
     assert_eq!(ok["id"], 3);
