@@ -9,6 +9,7 @@
 //! caller gets `audit-unavailable` instead of the result: nothing is returned
 //! that the trail does not hold.
 
+use std::borrow::Cow;
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
@@ -543,13 +544,15 @@ fn judge(
     })
 }
 
-/// The plugin's capabilities with the limits a policy narrowed for this call.
-fn narrowed(capabilities: &Effective, limits: &NarrowedLimits) -> Effective {
+/// The plugin's capabilities with the limits a policy narrowed for this call;
+/// borrowed unchanged (no copy on the hot path) when policy narrowed nothing.
+fn narrowed<'a>(capabilities: &'a Effective, limits: &NarrowedLimits) -> Cow<'a, Effective> {
+    if *limits == NarrowedLimits::default() {
+        return Cow::Borrowed(capabilities);
+    }
     let mut narrowed = capabilities.clone();
     if let Some(ms) = limits.time_limit_ms {
-        narrowed.time_limit = narrowed
-            .time_limit
-            .min(std::time::Duration::from_millis(ms));
+        narrowed.time_limit = narrowed.time_limit.min(std::time::Duration::from_millis(ms));
     }
     if let Some(mb) = limits.memory_mb {
         narrowed.memory_bytes = narrowed.memory_bytes.min(mb << 20);
@@ -557,7 +560,7 @@ fn narrowed(capabilities: &Effective, limits: &NarrowedLimits) -> Effective {
     if let Some(bytes) = limits.output_max_bytes {
         narrowed.output_max_bytes = narrowed.output_max_bytes.min(bytes);
     }
-    narrowed
+    Cow::Owned(narrowed)
 }
 
 /// Size, JSON and schema checks of a tool's output.
