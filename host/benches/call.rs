@@ -241,49 +241,15 @@ async fn cold_start() {
 /// MCP `tools/call` round trips over stdio: a minimal JSON-RPC client talking
 /// to `warden mcp`, durable audit on.
 async fn mcp_stdio(host: &Host, label: &str) {
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_warden"))
-        .arg("--config")
-        .arg(&host.config_path)
-        .args(["mcp", "--as", "alice"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn warden mcp");
-    let mut stdin = child.stdin.take().expect("stdin");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {},
-        "clientInfo": {"name": "bench", "version": "0"}}});
-    stdin
-        .write_all(format!("{init}\n").as_bytes())
-        .await
-        .expect("write");
-    lines
-        .next_line()
-        .await
-        .expect("read")
-        .expect("initialize response");
-    stdin
-        .write_all(b"{\"jsonrpc\": \"2.0\", \"method\": \"notifications/initialized\"}\n")
-        .await
-        .expect("write");
+    let mut session = harness::StdioSession::start(host).await;
     let mut samples = Vec::with_capacity(SEQUENTIAL);
     for i in 0..(WARMUP + SEQUENTIAL) {
-        let call = json!({"jsonrpc": "2.0", "id": i + 1, "method": "tools/call", "params": {
-            "name": "text.transform", "arguments": {"text": "benchmark", "op": "upper"}}});
         let started = Instant::now();
-        stdin
-            .write_all(format!("{call}\n").as_bytes())
-            .await
-            .expect("write");
-        let line = lines.next_line().await.expect("read").expect("response");
+        let response = session.call_transform(i as u64 + 1).await;
         if i >= WARMUP {
             samples.push(started.elapsed());
         }
-        assert!(line.contains("BENCHMARK"), "{line}");
+        assert_eq!(response["result"]["structuredContent"]["text"], "OK");
     }
     samples.sort();
     println!(

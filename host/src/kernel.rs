@@ -552,7 +552,9 @@ fn narrowed<'a>(capabilities: &'a Effective, limits: &NarrowedLimits) -> Cow<'a,
     }
     let mut narrowed = capabilities.clone();
     if let Some(ms) = limits.time_limit_ms {
-        narrowed.time_limit = narrowed.time_limit.min(std::time::Duration::from_millis(ms));
+        narrowed.time_limit = narrowed
+            .time_limit
+            .min(std::time::Duration::from_millis(ms));
     }
     if let Some(mb) = limits.memory_mb {
         narrowed.memory_bytes = narrowed.memory_bytes.min(mb << 20);

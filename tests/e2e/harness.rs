@@ -646,3 +646,79 @@ pub async fn http(
     let body = text.split("\r\n\r\n").nth(1).unwrap_or_default();
     Some((status, serde_json::from_str(body).unwrap_or(Value::Null)))
 }
+
+/// A raw MCP session over `warden mcp`'s stdio, one JSON-RPC message per line.
+pub struct StdioSession {
+    pub child: tokio::process::Child,
+    stdin: tokio::process::ChildStdin,
+    stdout: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+}
+
+impl StdioSession {
+    pub async fn start(host: &Host) -> StdioSession {
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_warden"))
+            .arg("--config")
+            .arg(&host.config_path)
+            .args(["mcp", "--as", "alice"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        use tokio::io::AsyncBufReadExt;
+        let mut session = StdioSession {
+            child,
+            stdin,
+            stdout: tokio::io::BufReader::new(stdout).lines(),
+        };
+        session
+            .send_line(
+                &serde_json::json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+                "protocolVersion": "2025-06-18", "capabilities": {},
+                "clientInfo": {"name": "raw", "version": "0"}}})
+                .to_string(),
+            )
+            .await;
+        assert_eq!(session.response().await["id"], 0);
+        session
+            .send_line(r#"{"jsonrpc": "2.0", "method": "notifications/initialized"}"#)
+            .await;
+        session
+    }
+
+    pub async fn send_line(&mut self, line: &str) {
+        use tokio::io::AsyncWriteExt;
+        self.stdin.write_all(line.as_bytes()).await.unwrap();
+        self.stdin.write_all(b"\n").await.unwrap();
+        self.stdin.flush().await.unwrap();
+    }
+
+    /// The next response (requests and notifications from the server are skipped).
+    pub async fn response(&mut self) -> Value {
+        loop {
+            let line =
+                tokio::time::timeout(std::time::Duration::from_secs(30), self.stdout.next_line())
+                    .await
+                    .expect("a response within 30 s")
+                    .unwrap()
+                    .expect("the server closed stdout");
+            let message: Value = serde_json::from_str(&line).unwrap();
+            if message.get("result").is_some() || message.get("error").is_some() {
+                return message;
+            }
+        }
+    }
+
+    pub async fn call_transform(&mut self, id: u64) -> Value {
+        self.send_line(
+            &serde_json::json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {
+                "name": "text.transform", "arguments": {"text": "ok", "op": "upper"}}})
+            .to_string(),
+        )
+        .await;
+        self.response().await
+    }
+}

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use serde_json::{Value, json};
 
-use crate::harness::{Harness, Host, Server, Store, http, repo, token};
+use crate::harness::{Harness, Host, Server, StdioSession, Store, http, repo, token};
 
 /// The Python SDK version the tests use.
 const MCP_SDK: &str = "mcp==2.3.0";
@@ -190,82 +190,6 @@ async fn mcp_over_http_refuses_foreign_browser_origins() {
     };
     assert_eq!(status("").await, 200, "non-browser clients send no Origin");
     assert_eq!(status("Origin: https://evil.example\r\n").await, 403);
-}
-
-/// A raw MCP session over `warden mcp`'s stdio, one JSON-RPC message per line.
-struct StdioSession {
-    child: tokio::process::Child,
-    stdin: tokio::process::ChildStdin,
-    stdout: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
-}
-
-impl StdioSession {
-    async fn start(host: &Host) -> StdioSession {
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_warden"))
-            .arg("--config")
-            .arg(&host.config_path)
-            .args(["mcp", "--as", "alice"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let stdin = child.stdin.take().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        use tokio::io::AsyncBufReadExt;
-        let mut session = StdioSession {
-            child,
-            stdin,
-            stdout: tokio::io::BufReader::new(stdout).lines(),
-        };
-        session
-            .send_line(
-                &json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-                "protocolVersion": "2025-06-18", "capabilities": {},
-                "clientInfo": {"name": "raw", "version": "0"}}})
-                .to_string(),
-            )
-            .await;
-        assert_eq!(session.response().await["id"], 0);
-        session
-            .send_line(r#"{"jsonrpc": "2.0", "method": "notifications/initialized"}"#)
-            .await;
-        session
-    }
-
-    async fn send_line(&mut self, line: &str) {
-        use tokio::io::AsyncWriteExt;
-        self.stdin.write_all(line.as_bytes()).await.unwrap();
-        self.stdin.write_all(b"\n").await.unwrap();
-        self.stdin.flush().await.unwrap();
-    }
-
-    /// The next response (requests and notifications from the server are skipped).
-    async fn response(&mut self) -> Value {
-        loop {
-            let line =
-                tokio::time::timeout(std::time::Duration::from_secs(30), self.stdout.next_line())
-                    .await
-                    .expect("a response within 30 s")
-                    .unwrap()
-                    .expect("the server closed stdout");
-            let message: Value = serde_json::from_str(&line).unwrap();
-            if message.get("result").is_some() || message.get("error").is_some() {
-                return message;
-            }
-        }
-    }
-
-    async fn call_transform(&mut self, id: u64) -> Value {
-        self.send_line(
-            &json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {
-                "name": "text.transform", "arguments": {"text": "ok", "op": "upper"}}})
-            .to_string(),
-        )
-        .await;
-        self.response().await
-    }
 }
 
 #[tokio::test]
