@@ -21,6 +21,7 @@ const WARMUP: usize = 200;
 const SEQUENTIAL: usize = 3_000;
 const CONCURRENT_TASKS: usize = 64;
 const CONCURRENT_CALLS: usize = 20_000;
+const MCP_HTTP_SESSIONS: usize = 32;
 
 fn request(host: &Host) -> CallRequest {
     CallRequest {
@@ -70,6 +71,7 @@ async fn audit_commits(host: &Host, label: &str) {
         tool: "text.transform".into(),
         plugin: Some("text".into()),
         plugin_sha256: Some("0".repeat(64)),
+        upstream: None,
         policy_hash: "0".repeat(64),
         decision: "allow".into(),
         reasons: Vec::new(),
@@ -131,7 +133,7 @@ fn policy_decisions() {
         "principal": {"id": "bob", "roles": ["researcher"], "tenant": "acme", "attributes": {}},
         "session": {"id": "s", "labels": []},
         "target": {"kind": "tool", "name": "fetch.get", "tool": "get", "plugin": "fetch",
-                   "plugin_version": "0.1.0", "plugin_sha256": "0".repeat(64),
+                   "plugin_version": "0.1.0", "plugin_sha256": "0".repeat(64), "upstream": null,
                    "side_effects": false, "labels": ["untrusted-content"]},
         "args": {"url": "https://example.com/some/page?q=1"},
         "capabilities": {"directories": [], "outbound_http": ["https://example.com:443"],
@@ -259,6 +261,89 @@ async fn mcp_stdio(host: &Host, label: &str) {
     );
 }
 
+/// MCP `tools/call` over streamable HTTP against a `warden serve` process,
+/// with rmcp's client: sequential round trips, then the throughput of
+/// concurrent client sessions. Each answer follows its committed audit record.
+async fn mcp_http(host: &Host, label: &str) {
+    use rmcp::ServiceExt;
+    use rmcp::model::{CallToolRequestParams, ClientCapabilities, ClientConfig, Implementation};
+    use rmcp::transport::StreamableHttpClientTransport;
+    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let server = harness::Server::start(host).await;
+    let url = format!("http://{}/mcp", server.addr);
+    let connect = || async {
+        let config = StreamableHttpClientTransportConfig::with_uri(url.clone())
+            .auth_header(harness::token("alice"));
+        ClientConfig::new(
+            ClientCapabilities::default(),
+            Implementation::new("bench", "0"),
+        )
+        .serve(StreamableHttpClientTransport::from_config(config))
+        .await
+        .expect("MCP session with warden serve")
+    };
+    let call = |client: &rmcp::service::RunningService<rmcp::RoleClient, ClientConfig>| {
+        let mut params = CallToolRequestParams::new("text.transform");
+        params.arguments = json!({"text": "benchmark", "op": "upper"})
+            .as_object()
+            .cloned();
+        let client = client.peer().clone();
+        async move {
+            let result = client.call_tool(params).await.expect("tools/call");
+            assert_eq!(result.is_error, Some(false));
+        }
+    };
+
+    let client = connect().await;
+    let mut samples = Vec::with_capacity(SEQUENTIAL);
+    for i in 0..(WARMUP + SEQUENTIAL) {
+        let started = Instant::now();
+        call(&client).await;
+        if i >= WARMUP {
+            samples.push(started.elapsed());
+        }
+    }
+    samples.sort();
+    println!(
+        "{label:<44} median {:>8.1} µs   p99 {:>8.1} µs   ({SEQUENTIAL} calls)",
+        percentile(&samples, 0.5).as_secs_f64() * 1e6,
+        percentile(&samples, 0.99).as_secs_f64() * 1e6,
+    );
+
+    let mut clients = Vec::with_capacity(MCP_HTTP_SESSIONS);
+    for _ in 0..MCP_HTTP_SESSIONS {
+        clients.push(Arc::new(connect().await));
+    }
+    let per_session = CONCURRENT_CALLS / MCP_HTTP_SESSIONS;
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for client in &clients {
+        let client = client.clone();
+        tasks.spawn(async move {
+            let mut latencies = Vec::with_capacity(per_session);
+            for _ in 0..per_session {
+                let started = Instant::now();
+                call(&client).await;
+                latencies.push(started.elapsed());
+            }
+            latencies
+        });
+    }
+    let mut latencies: Vec<Duration> = tasks.join_all().await.into_iter().flatten().collect();
+    let elapsed = started.elapsed();
+    latencies.sort();
+    println!(
+        "{:<44} {:>8.0} calls/s   p99 {:>8.1} µs   ({} sessions, {} calls)",
+        format!("{label}, concurrent"),
+        latencies.len() as f64 / elapsed.as_secs_f64(),
+        percentile(&latencies, 0.99).as_secs_f64() * 1e6,
+        MCP_HTTP_SESSIONS,
+        latencies.len(),
+    );
+}
+
 fn main() {
     policy_decisions();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -276,6 +361,7 @@ fn main() {
                 &format!("MCP tools/call over stdio, audit in {name}"),
             )
             .await;
+            mcp_http(&host, &format!("MCP tools/call over HTTP, audit in {name}")).await;
             sequential(
                 &host,
                 &format!("text.transform, audit in {name}, sequential"),

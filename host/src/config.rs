@@ -32,6 +32,8 @@ pub struct Config {
     pub principals: Vec<PrincipalConfig>,
     /// Plugins by name, in name order.
     pub plugins: BTreeMap<String, PluginConfig>,
+    /// Upstream MCP servers by name, in name order.
+    pub upstreams: BTreeMap<String, UpstreamConfig>,
     /// Host-wide limits and defaults.
     pub limits: Limits,
     /// Directory for precompiled components (`cache.dir`), created 0700 at
@@ -141,6 +143,69 @@ pub struct PluginConfig {
     pub allow_reduced: bool,
 }
 
+/// An MCP server behind Warden (`[upstreams.NAME]`), resolved.
+#[derive(Debug, Clone)]
+pub struct UpstreamConfig {
+    /// How to reach it.
+    pub transport: UpstreamTransport,
+    /// Its tools to serve; by default all it lists.
+    pub tools: Option<Vec<String>>,
+    /// Labels every call of its tools adds to the session.
+    pub labels: Vec<String>,
+    /// Time limit per call; by default `limits.default_time_limit_ms`.
+    pub time_limit_ms: Option<u64>,
+    /// Calls that may run at once; by default `limits.default_max_concurrent`.
+    pub max_concurrent: Option<u32>,
+}
+
+/// How an upstream is reached.
+#[derive(Debug, Clone)]
+pub enum UpstreamTransport {
+    /// A child process speaking MCP on its stdin and stdout.
+    Stdio {
+        /// Program and arguments.
+        command: Vec<String>,
+        /// Its whole environment besides `PATH`.
+        env: BTreeMap<String, String>,
+        /// Its working directory; by default the config file's directory.
+        cwd: Option<PathBuf>,
+    },
+    /// A server speaking streamable HTTP.
+    Http {
+        /// The MCP endpoint.
+        url: String,
+        /// Sent as `Authorization: Bearer …`.
+        bearer: Option<SecretValue>,
+    },
+}
+
+impl UpstreamTransport {
+    /// The command line or URL, as recorded in the audit trail.
+    pub fn endpoint(&self) -> String {
+        match self {
+            UpstreamTransport::Stdio { command, .. } => command.join(" "),
+            UpstreamTransport::Http { url, .. } => url.clone(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpstreamSection {
+    command: Option<Vec<String>>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    cwd: Option<PathBuf>,
+    url: Option<String>,
+    /// Name of a `[secrets.NAME]` sent as a bearer token to `url`.
+    bearer_secret: Option<String>,
+    tools: Option<Vec<String>>,
+    #[serde(default)]
+    labels: Vec<String>,
+    time_limit_ms: Option<u64>,
+    max_concurrent: Option<u32>,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ConfigFile {
@@ -152,6 +217,8 @@ struct ConfigFile {
     principals: Vec<PrincipalConfig>,
     #[serde(default)]
     plugins: BTreeMap<String, PluginConfig>,
+    #[serde(default)]
+    upstreams: BTreeMap<String, UpstreamSection>,
     #[serde(default)]
     limits: Limits,
     #[serde(default)]
@@ -356,6 +423,83 @@ impl Config {
             plugins.insert(name, plugin);
         }
 
+        let mut upstreams = BTreeMap::new();
+        for (name, upstream) in file.upstreams {
+            let field = |f: &str| format!("upstreams.{name}.{f}");
+            validate_name(&name).map_err(|m| invalid(format!("upstreams.{name}"), m))?;
+            if plugins.contains_key(&name) {
+                return Err(invalid(
+                    format!("upstreams.{name}"),
+                    format!("a plugin is also named `{name}`; tool names would clash"),
+                ));
+            }
+            let transport = match (upstream.command, upstream.url) {
+                (Some(mut command), None) => {
+                    if command.is_empty() || command[0].is_empty() {
+                        return Err(invalid(field("command"), "must name a program".into()));
+                    }
+                    if upstream.bearer_secret.is_some() {
+                        return Err(invalid(
+                            field("bearer_secret"),
+                            "only applies to `url` upstreams".into(),
+                        ));
+                    }
+                    // `./server.py` is relative to the config; `python3` is looked up on PATH.
+                    if command[0].contains('/') {
+                        command[0] = base.join(&command[0]).display().to_string();
+                    }
+                    UpstreamTransport::Stdio {
+                        command,
+                        env: upstream.env,
+                        cwd: Some(base.join(upstream.cwd.unwrap_or_default())),
+                    }
+                }
+                (None, Some(url)) => {
+                    let uri: http::Uri = url
+                        .parse()
+                        .map_err(|e| invalid(field("url"), format!("`{url}`: {e}")))?;
+                    if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
+                        return Err(invalid(
+                            field("url"),
+                            format!("`{url}` must be an http:// or https:// URL"),
+                        ));
+                    }
+                    if !upstream.env.is_empty() || upstream.cwd.is_some() {
+                        return Err(invalid(
+                            field("env"),
+                            "`env` and `cwd` only apply to `command` upstreams".into(),
+                        ));
+                    }
+                    let bearer = match &upstream.bearer_secret {
+                        Some(secret) => Some(secrets.get(secret).cloned().ok_or_else(|| {
+                            invalid(
+                                field("bearer_secret"),
+                                format!("no `[secrets.{secret}]` is defined"),
+                            )
+                        })?),
+                        None => None,
+                    };
+                    UpstreamTransport::Http { url, bearer }
+                }
+                _ => {
+                    return Err(invalid(
+                        format!("upstreams.{name}"),
+                        "set exactly one of `command` (stdio) or `url` (streamable HTTP)".into(),
+                    ));
+                }
+            };
+            upstreams.insert(
+                name,
+                UpstreamConfig {
+                    transport,
+                    tools: upstream.tools,
+                    labels: upstream.labels,
+                    time_limit_ms: upstream.time_limit_ms,
+                    max_concurrent: upstream.max_concurrent,
+                },
+            );
+        }
+
         Ok(Config {
             path: path.to_path_buf(),
             server: file.server,
@@ -379,6 +523,7 @@ impl Config {
             audit_url,
             principals: file.principals,
             plugins,
+            upstreams,
             limits: file.limits,
             secrets,
         })

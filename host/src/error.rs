@@ -35,6 +35,14 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// An upstream MCP server could not be reached or described its tools badly.
+    #[error("upstream `{upstream}`: {message}")]
+    Upstream {
+        /// The upstream's name in the host configuration.
+        upstream: String,
+        /// What is wrong.
+        message: String,
+    },
     /// The policy bundle could not be loaded or compiled.
     #[error("policy bundle {dir}: {message}")]
     Policy {
@@ -93,12 +101,16 @@ pub enum ErrorCode {
     PluginBusy,
     /// The plugin tried to use more memory than its limit.
     MemoryLimit,
+    /// The plugin tried to write past its disk quota (`grants.disk_quota_mb`).
+    DiskQuota,
     /// The plugin trapped (panic, stack overflow, invalid operation).
     Trap,
     /// The tool's output is not valid JSON or violates its output schema.
     InvalidOutput,
     /// The tool's output is larger than allowed.
     OutputTooLarge,
+    /// An upstream MCP server could not be reached or dropped the call.
+    UpstreamUnavailable,
     /// The audit record could not be written; the call is denied.
     AuditUnavailable,
     /// An unexpected host failure.
@@ -125,9 +137,11 @@ impl ErrorCode {
             ErrorCode::FuelExhausted => "fuel-exhausted",
             ErrorCode::PluginBusy => "plugin-busy",
             ErrorCode::MemoryLimit => "memory-limit",
+            ErrorCode::DiskQuota => "disk-quota",
             ErrorCode::Trap => "trap",
             ErrorCode::InvalidOutput => "invalid-output",
             ErrorCode::OutputTooLarge => "output-too-large",
+            ErrorCode::UpstreamUnavailable => "upstream-unavailable",
             ErrorCode::AuditUnavailable => "audit-unavailable",
             ErrorCode::Internal => "internal",
         }

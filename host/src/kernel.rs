@@ -21,7 +21,7 @@ use crate::config::{Config, PolicySettings};
 use crate::error::{CallError, ErrorCode, Result};
 use crate::policy::{BundleFiles, Decision, NarrowedLimits, PolicyBundle, Stage};
 use crate::principal::{Principal, Principals, sha256_hex};
-use crate::registry::{Registry, ToolEntry};
+use crate::registry::{Backend, Registry, ToolEntry};
 use crate::sandbox::Sandbox;
 use crate::session::{CallContext, Usage};
 
@@ -71,6 +71,7 @@ pub struct CallResponse {
 struct Trail {
     plugin: Option<String>,
     plugin_sha256: Option<String>,
+    upstream: Option<String>,
     decision: &'static str,
     reasons: Vec<String>,
     shadow: Option<String>,
@@ -272,8 +273,11 @@ impl Kernel {
                 format!("no tool named `{}`", request.tool),
             )
         })?;
-        trail.plugin = Some(tool.plugin.name.clone());
-        trail.plugin_sha256 = Some(tool.plugin.sha256.clone());
+        trail.plugin = Some(tool.provider().to_string());
+        trail.plugin_sha256 = tool.sha256().map(str::to_string);
+        if let Backend::Upstream(upstream) = &tool.backend {
+            trail.upstream = Some(upstream.identity_json.clone());
+        }
 
         // Validate.
         tool.input.check(&request.args).map_err(|m| {
@@ -334,7 +338,7 @@ impl Kernel {
         }
 
         // Run.
-        let capabilities = narrowed(&tool.plugin.capabilities, &decision.obligations.limits);
+        let capabilities = narrowed(tool.capabilities(), &decision.obligations.limits);
         let output = self
             .invoke(tool, &capabilities, request, decision.obligations.retries)
             .await;
@@ -368,8 +372,9 @@ impl Kernel {
         Ok(response["output"].take())
     }
 
-    /// Runs the tool within the plugin's concurrency limit, retrying
-    /// `tool-transient` failures as often as policy allows.
+    /// Runs the tool within its provider's concurrency limit, retrying
+    /// `tool-transient` failures as often as policy allows: in a fresh
+    /// sandbox for a plugin, forwarded for an upstream.
     async fn invoke(
         &self,
         tool: &ToolEntry,
@@ -377,33 +382,41 @@ impl Kernel {
         request: &CallRequest,
         retries: u8,
     ) -> std::result::Result<String, CallError> {
-        let plugin = &tool.plugin;
         let busy = || {
             CallError::new(
                 ErrorCode::PluginBusy,
                 format!(
-                    "plugin `{}` is running its maximum of {} concurrent calls",
-                    plugin.name, capabilities.max_concurrent
+                    "`{}` is running its maximum of {} concurrent calls",
+                    tool.provider(),
+                    capabilities.max_concurrent
                 ),
             )
         };
-        let _slot = tokio::time::timeout(capabilities.time_limit, plugin.slots.acquire())
+        let _slot = tokio::time::timeout(capabilities.time_limit, tool.slots().acquire())
             .await
             .map_err(|_| busy())?
             .map_err(|_| busy())?;
         let args = request.args.to_string();
         let mut attempt = 0;
         loop {
-            let result = self
-                .sandbox
-                .invoke(
-                    &plugin.name,
-                    &plugin.prepared,
-                    capabilities,
-                    &tool.local_name,
-                    &args,
-                )
-                .await;
+            let result = match &tool.backend {
+                Backend::Plugin(plugin) => {
+                    self.sandbox
+                        .invoke(
+                            &plugin.name,
+                            &plugin.prepared,
+                            capabilities,
+                            &tool.local_name,
+                            &args,
+                        )
+                        .await
+                }
+                Backend::Upstream(upstream) => {
+                    upstream
+                        .call(&tool.local_name, &request.args, capabilities.time_limit)
+                        .await
+                }
+            };
             match result {
                 Err(e)
                     if e.code == ErrorCode::ToolTransient && attempt < retries.min(MAX_RETRIES) =>
@@ -465,6 +478,7 @@ fn record(
         tool: request.tool.clone(),
         plugin: trail.plugin.clone(),
         plugin_sha256: trail.plugin_sha256.clone(),
+        upstream: trail.upstream.clone(),
         policy_hash: policy.hash().to_string(),
         decision: trail.decision.to_string(),
         reasons: trail.reasons.clone(),
@@ -612,6 +626,13 @@ fn policy_input(
     usage: Usage,
 ) -> Value {
     let now = chrono::Utc::now();
+    let (version, upstream) = match &tool.backend {
+        Backend::Plugin(plugin) => (plugin.manifest.version.clone(), Value::Null),
+        Backend::Upstream(upstream) => (
+            upstream.identity.server_version.clone().unwrap_or_default(),
+            json!(upstream.identity),
+        ),
+    };
     json!({
         "version": POLICY_INPUT_VERSION,
         "stage": "call",
@@ -621,14 +642,15 @@ fn policy_input(
             "kind": "tool",
             "name": tool.name,
             "tool": tool.local_name,
-            "plugin": tool.plugin.name,
-            "plugin_version": tool.plugin.manifest.version,
-            "plugin_sha256": tool.plugin.sha256,
+            "plugin": tool.provider(),
+            "plugin_version": version,
+            "plugin_sha256": tool.sha256(),
+            "upstream": upstream,
             "side_effects": tool.side_effects,
             "labels": tool.labels,
         },
         "args": request.args,
-        "capabilities": tool.plugin.capabilities.summary(),
+        "capabilities": tool.capabilities().summary(),
         "usage": {"tenant_calls": usage.tenant_calls, "principal_calls": usage.principal_calls},
         "time": {
             "rfc3339": now.to_rfc3339(),

@@ -25,6 +25,7 @@ pub mod sandbox;
 pub mod schema;
 pub mod server;
 pub mod session;
+pub mod upstream;
 
 pub use error::{CallError, Error, ErrorCode};
 pub use kernel::{CallRequest, CallResponse, Kernel};

@@ -325,7 +325,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let tools: Vec<_> = kernel
                 .registry()
                 .tools()
-                .filter(|t| t.plugin.name == name)
+                .filter(|t| t.provider() == name)
                 .map(|t| t.name.clone())
                 .collect();
             let mut granted = serde_json::to_value(&plugin.grants)?;

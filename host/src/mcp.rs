@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 
 use crate::kernel::{CallRequest, Kernel};
 use crate::principal::Principal;
-use crate::registry::ToolEntry;
+use crate::registry::{Backend, ToolEntry};
 
 /// Header carrying the MCP session id on streamable HTTP.
 const SESSION_HEADER: &str = "mcp-session-id";
@@ -89,7 +89,14 @@ fn to_mcp(tool: &ToolEntry) -> Tool {
         info.description.clone(),
         Arc::new(object(&info.input_schema)),
     );
-    mcp.output_schema = Some(Arc::new(object(&info.output_schema)));
+    mcp.output_schema = match &tool.backend {
+        Backend::Plugin(_) => Some(Arc::new(object(&info.output_schema))),
+        // Gateway tools answer with the upstream's result; its own schema
+        // describes the structured part, if it declared one.
+        Backend::Upstream(_) => info.output_schema["properties"]
+            .get("structuredContent")
+            .map(|schema| Arc::new(object(schema))),
+    };
     let mut annotations = ToolAnnotations::default();
     annotations.read_only_hint = Some(!info.side_effects);
     annotations.open_world_hint = Some(info.labels.iter().any(|l| l == "untrusted-content"));
@@ -132,6 +139,11 @@ impl ServerHandler for McpServer {
         let principal = self.principal(&context)?;
         let session = self.session(&context);
         let args = Value::Object(request.arguments.unwrap_or_default());
+        let gateway = self
+            .kernel
+            .registry()
+            .tool(&request.name)
+            .is_some_and(|tool| matches!(tool.backend, Backend::Upstream(_)));
         let response = self
             .kernel
             .call(CallRequest {
@@ -142,6 +154,7 @@ impl ServerHandler for McpServer {
             })
             .await;
         let result = match response.result {
+            Ok(output) if gateway => upstream_result(output),
             Ok(output) => CallToolResult::structured(output),
             Err(error) => CallToolResult::structured_error(json!({
                 "code": error.code,
@@ -152,6 +165,21 @@ impl ServerHandler for McpServer {
         };
         Ok(result.into())
     }
+}
+
+/// A gateway tool's output (`{"content": [...], "structuredContent": ...}`,
+/// after policy and redaction) as the MCP result it came from.
+fn upstream_result(mut output: Value) -> CallToolResult {
+    let content = output["content"].take();
+    // A redaction may have replaced the whole list: show what is left as text.
+    let content = serde_json::from_value(content.clone())
+        .unwrap_or_else(|_| vec![rmcp::model::ContentBlock::text(content.to_string())]);
+    let mut result = CallToolResult::success(content);
+    result.structured_content = output
+        .get_mut("structuredContent")
+        .map(Value::take)
+        .filter(|v| !v.is_null());
+    result
 }
 
 /// Largest JSON-RPC message accepted over stdio.

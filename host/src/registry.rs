@@ -1,6 +1,8 @@
-//! Resolve: the loaded plugins and the tools they offer, by qualified name
-//! (`plugin.tool`). Loading a plugin checks its manifest, pin, component and
-//! tool descriptors; any problem refuses the plugin with a message naming it.
+//! Resolve: the loaded plugins and upstream MCP servers and the tools they
+//! offer, by qualified name (`plugin.tool`, `upstream.tool`). Loading a plugin
+//! checks its manifest, pin, component and tool descriptors; connecting an
+//! upstream checks its tools' names and schemas; any problem refuses the load
+//! with a message naming it.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,6 +17,7 @@ use crate::manifest::{Manifest, validate_name};
 use crate::principal::sha256_hex;
 use crate::sandbox::{Prepared, Sandbox, ToolDescriptor};
 use crate::schema::Schema;
+use crate::upstream::{Upstream, UpstreamIdentity, UpstreamTool};
 
 /// A plugin ready to serve calls.
 #[derive(Debug)]
@@ -47,10 +50,19 @@ pub struct ToolEntry {
     pub side_effects: bool,
     /// Labels a call adds to its session.
     pub labels: Vec<String>,
-    /// The serving plugin.
-    pub plugin: Arc<LoadedPlugin>,
+    /// What serves it.
+    pub backend: Backend,
     pub(crate) input: Schema,
     pub(crate) output: Schema,
+}
+
+/// What runs a tool's calls.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    /// A WebAssembly plugin, in a fresh sandbox per call.
+    Plugin(Arc<LoadedPlugin>),
+    /// An upstream MCP server, through the gateway.
+    Upstream(Arc<Upstream>),
 }
 
 /// What clients see of a tool (`GET /v1/tools`, `warden tools`).
@@ -68,10 +80,13 @@ pub struct ToolInfo {
     pub side_effects: bool,
     /// Labels a call adds to its session.
     pub labels: Vec<String>,
-    /// Serving plugin and its identity.
+    /// Serving plugin or upstream.
     pub plugin: String,
-    /// SHA-256 of the plugin's component.
-    pub plugin_sha256: String,
+    /// SHA-256 of the plugin's component (none for upstream tools).
+    pub plugin_sha256: Option<String>,
+    /// The upstream MCP server that serves it, if it is not a plugin's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<UpstreamIdentity>,
 }
 
 impl ToolEntry {
@@ -84,8 +99,44 @@ impl ToolEntry {
             output_schema: self.output.document().clone(),
             side_effects: self.side_effects,
             labels: self.labels.clone(),
-            plugin: self.plugin.name.clone(),
-            plugin_sha256: self.plugin.sha256.clone(),
+            plugin: self.provider().to_string(),
+            plugin_sha256: self.sha256().map(str::to_string),
+            upstream: match &self.backend {
+                Backend::Plugin(_) => None,
+                Backend::Upstream(upstream) => Some(upstream.identity.clone()),
+            },
+        }
+    }
+
+    /// Name of the plugin or upstream that serves it.
+    pub fn provider(&self) -> &str {
+        match &self.backend {
+            Backend::Plugin(plugin) => &plugin.name,
+            Backend::Upstream(upstream) => &upstream.name,
+        }
+    }
+
+    /// SHA-256 of the serving plugin's component; `None` for upstream tools.
+    pub fn sha256(&self) -> Option<&str> {
+        match &self.backend {
+            Backend::Plugin(plugin) => Some(&plugin.sha256),
+            Backend::Upstream(_) => None,
+        }
+    }
+
+    /// The limits and capabilities its calls run with.
+    pub fn capabilities(&self) -> &Effective {
+        match &self.backend {
+            Backend::Plugin(plugin) => &plugin.capabilities,
+            Backend::Upstream(upstream) => &upstream.capabilities,
+        }
+    }
+
+    /// One permit per call of its provider allowed to run at once.
+    pub(crate) fn slots(&self) -> &tokio::sync::Semaphore {
+        match &self.backend {
+            Backend::Plugin(plugin) => &plugin.slots,
+            Backend::Upstream(upstream) => &upstream.slots,
         }
     }
 }
@@ -95,6 +146,7 @@ impl ToolEntry {
 pub struct Registry {
     tools: BTreeMap<String, Arc<ToolEntry>>,
     plugins: BTreeMap<String, Arc<LoadedPlugin>>,
+    upstreams: BTreeMap<String, Arc<Upstream>>,
 }
 
 impl Registry {
@@ -117,6 +169,15 @@ impl Registry {
             }
             registry.plugins.insert(name.clone(), plugin);
         }
+        for (name, upstream_config) in &config.upstreams {
+            let (upstream, tools) = Upstream::connect(name, upstream_config, config).await?;
+            let upstream = Arc::new(upstream);
+            for tool in tools {
+                let entry = upstream_tool_entry(&upstream, &upstream_config.labels, tool)?;
+                registry.tools.insert(entry.name.clone(), Arc::new(entry));
+            }
+            registry.upstreams.insert(name.clone(), upstream);
+        }
         Ok(registry)
     }
 
@@ -133,6 +194,11 @@ impl Registry {
     /// All plugins in name order.
     pub fn plugins(&self) -> impl Iterator<Item = &Arc<LoadedPlugin>> {
         self.plugins.values()
+    }
+
+    /// All upstream MCP servers in name order.
+    pub fn upstreams(&self) -> impl Iterator<Item = &Arc<Upstream>> {
+        self.upstreams.values()
     }
 }
 
@@ -230,7 +296,57 @@ fn tool_entry(plugin: &Arc<LoadedPlugin>, descriptor: ToolDescriptor) -> Result<
         description: descriptor.description,
         side_effects: descriptor.side_effects,
         labels: descriptor.labels,
-        plugin: plugin.clone(),
+        backend: Backend::Plugin(plugin.clone()),
+        input,
+        output,
+    })
+}
+
+/// Checks one upstream tool: a name MCP allows and an input schema that
+/// compiles. Its output is the MCP result itself, `{"content": [...]}` plus
+/// `structuredContent` valid against the tool's output schema when it has one.
+fn upstream_tool_entry(
+    upstream: &Arc<Upstream>,
+    labels: &[String],
+    tool: UpstreamTool,
+) -> Result<ToolEntry> {
+    let fail = |message: String| Error::Upstream {
+        upstream: upstream.name.clone(),
+        message: format!("tool `{}`: {message}", tool.name),
+    };
+    let valid_name = !tool.name.is_empty()
+        && tool.name.len() <= 128
+        && tool
+            .name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    if !valid_name {
+        return Err(fail(
+            "invalid name: MCP tool names are 1 to 128 characters of letters, digits, \
+             `_`, `-` or `.` (leave it out with `tools = [...]`)"
+                .into(),
+        ));
+    }
+    let input = Schema::from_value(tool.input_schema)
+        .map_err(|m| fail(format!("invalid input schema: {m}")))?;
+    let mut output_schema = serde_json::json!({
+        "type": "object",
+        "required": ["content"],
+        "properties": {"content": {"type": "array"}},
+    });
+    if let Some(structured) = tool.output_schema {
+        output_schema["required"] = serde_json::json!(["content", "structuredContent"]);
+        output_schema["properties"]["structuredContent"] = structured;
+    }
+    let output = Schema::from_value(output_schema)
+        .map_err(|m| fail(format!("invalid output schema: {m}")))?;
+    Ok(ToolEntry {
+        name: format!("{}.{}", upstream.name, tool.name),
+        local_name: tool.name,
+        description: tool.description,
+        side_effects: tool.side_effects,
+        labels: labels.to_vec(),
+        backend: Backend::Upstream(upstream.clone()),
         input,
         output,
     })

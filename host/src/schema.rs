@@ -20,6 +20,11 @@ impl Schema {
     /// Parses JSON text and compiles it as a JSON Schema.
     pub fn parse(text: &str) -> Result<Schema, String> {
         let document: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+        Schema::from_value(document)
+    }
+
+    /// Compiles a schema document.
+    pub fn from_value(document: Value) -> Result<Schema, String> {
         let validator = jsonschema::validator_for(&document).map_err(|e| e.to_string())?;
         Ok(Schema {
             document,

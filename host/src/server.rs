@@ -37,10 +37,13 @@ pub fn status_for(code: ErrorCode) -> StatusCode {
         ErrorCode::PolicyDenied | ErrorCode::PendingApproval => StatusCode::FORBIDDEN,
         ErrorCode::Timeout => StatusCode::GATEWAY_TIMEOUT,
         ErrorCode::PluginBusy => StatusCode::TOO_MANY_REQUESTS,
-        ErrorCode::ToolTransient | ErrorCode::AuditUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::ToolTransient | ErrorCode::AuditUnavailable | ErrorCode::UpstreamUnavailable => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
         ErrorCode::ToolFailed
         | ErrorCode::CapabilityDenied
         | ErrorCode::MemoryLimit
+        | ErrorCode::DiskQuota
         | ErrorCode::FuelExhausted
         | ErrorCode::Trap
         | ErrorCode::InvalidOutput

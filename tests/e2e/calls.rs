@@ -21,10 +21,7 @@ async fn allowed_call_is_answered_and_fully_audited(store: Store) {
     assert_eq!(r.tool, "text.transform");
     assert_eq!(r.plugin.as_deref(), Some("text"));
     let tool = host.kernel.registry().tool("text.transform").unwrap();
-    assert_eq!(
-        r.plugin_sha256.as_deref(),
-        Some(tool.plugin.sha256.as_str())
-    );
+    assert_eq!(r.plugin_sha256.as_deref(), tool.sha256());
     assert_eq!(r.plugin_sha256.as_ref().map(String::len), Some(64));
     assert_eq!(r.policy_hash, host.kernel.policy().hash());
     assert_eq!(r.decision, "allow");

@@ -110,12 +110,7 @@ async fn a_plugin_granted_nothing_gets_nothing() {
         .await;
     error(&response, ErrorCode::CapabilityDenied);
     assert_eq!(server.hits(), 0);
-    let caps = &host
-        .kernel
-        .registry()
-        .tool("fetch.get")
-        .unwrap()
-        .plugin
-        .capabilities;
+    let tool = host.kernel.registry().tool("fetch.get").unwrap();
+    let caps = tool.capabilities();
     assert!(caps.egress.origins.is_empty() && caps.directories.is_empty() && caps.env.is_empty());
 }

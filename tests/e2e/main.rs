@@ -14,6 +14,7 @@ mod audit;
 mod calls;
 mod cli;
 mod containment;
+mod gateway;
 mod hostile;
 mod http_api;
 mod loading;

@@ -15,7 +15,7 @@ const MCP_SDK: &str = "mcp==2.3.0";
 
 /// A virtualenv with the MCP Python SDK, made once (under the cargo target
 /// directory, so it survives between runs).
-fn python() -> PathBuf {
+pub(crate) fn python() -> PathBuf {
     static VENV: Mutex<Option<PathBuf>> = Mutex::new(None);
     let mut venv = VENV.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(python) = venv.as_ref() {
@@ -53,11 +53,17 @@ fn python() -> PathBuf {
     python
 }
 
-/// Runs the Python MCP client and returns its report.
+/// Runs the Python MCP client's governed-tools scenario and returns its report.
 fn client(args: &[&str]) -> Value {
+    client_scenario("governed", args)
+}
+
+/// Runs one scenario of the Python MCP client and returns its report.
+pub(crate) fn client_scenario(scenario: &str, args: &[&str]) -> Value {
     let python = python();
     let out = Command::new(python)
         .arg(repo().join("tests/e2e/mcp_client.py"))
+        .arg(scenario)
         .args(args)
         .output()
         .expect("run the Python MCP client");

@@ -1,9 +1,12 @@
 """An MCP client for Warden's end-to-end tests, written with the official
-Python SDK (`mcp` on PyPI): it lists tools, makes an allowed, a denied, an
-invalid and an unknown call, and prints what it saw as JSON.
+Python SDK (`mcp` on PyPI). It runs one scenario and prints what it saw as
+JSON:
 
-    python mcp_client.py stdio WARDEN_BINARY CONFIG PRINCIPAL
-    python mcp_client.py http URL TOKEN
+- governed: list tools, make an allowed, a denied, an invalid and an unknown call;
+- gateway: the same through Warden to the notes server behind it.
+
+    python mcp_client.py SCENARIO stdio WARDEN_BINARY CONFIG PRINCIPAL
+    python mcp_client.py SCENARIO http URL TOKEN
 """
 
 import asyncio
@@ -23,7 +26,7 @@ def summary(result):
     }
 
 
-async def exercise(read, write):
+async def governed(read, write):
     async with ClientSession(read, write) as session:
         initialized = await session.initialize()
         tools = await session.list_tools()
@@ -43,17 +46,34 @@ async def exercise(read, write):
         }
 
 
+async def gateway(read, write):
+    async with ClientSession(read, write) as session:
+        await session.initialize()
+        tools = await session.list_tools()
+        read_note = await session.call_tool("notes.read_note", {"name": "welcome"})
+        denied = await session.call_tool("notes.write_note", {"name": "system/motd", "text": "x"})
+        return {
+            "tools": sorted(tool.name for tool in tools.tools),
+            "read_schema": next(
+                t.output_schema["properties"] for t in tools.tools if t.name == "notes.read_note"
+            ),
+            "read": summary(read_note),
+            "denied": summary(denied),
+        }
+
+
 async def main():
-    mode = sys.argv[1]
+    exercise = {"governed": governed, "gateway": gateway}[sys.argv[1]]
+    mode = sys.argv[2]
     if mode == "stdio":
-        binary, config, principal = sys.argv[2:5]
+        binary, config, principal = sys.argv[3:6]
         params = StdioServerParameters(
             command=binary, args=["--config", config, "mcp", "--as", principal]
         )
         async with stdio_client(params) as (read, write):
             report = await exercise(read, write)
     else:
-        url, token = sys.argv[2:4]
+        url, token = sys.argv[3:5]
         client = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30)
         async with client, streamable_http_client(url, http_client=client) as (read, write):
             report = await exercise(read, write)

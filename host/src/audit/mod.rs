@@ -44,6 +44,10 @@ pub struct AuditRecord {
     pub plugin: Option<String>,
     /// SHA-256 of the plugin's component.
     pub plugin_sha256: Option<String>,
+    /// The upstream MCP server that served the call (JSON: transport,
+    /// endpoint, server name and version, protocol), for gateway tools.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<String>,
     /// Hash of the policy bundle that decided.
     pub policy_hash: String,
     /// `allow`, `deny`, or `none` when the call failed before policy.

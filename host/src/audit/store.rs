@@ -57,6 +57,7 @@ struct Row {
     policy_input: Option<String>,
     intent: bool,
     output_digest: Option<String>,
+    upstream: Option<String>,
 }
 
 impl From<Row> for StoredRecord {
@@ -76,6 +77,7 @@ impl From<Row> for StoredRecord {
                 tool: r.tool,
                 plugin: r.plugin,
                 plugin_sha256: r.plugin_sha256,
+                upstream: r.upstream,
                 policy_hash: r.policy_hash,
                 decision: r.decision,
                 reasons: r.reasons.0,
@@ -94,7 +96,7 @@ impl From<Row> for StoredRecord {
 
 const COLUMNS: &str = "id, chain_id, seq, prev_hash, hash, call_id, recorded_at, principal, \
     tenant, session, tool, plugin, plugin_sha256, policy_hash, decision, reasons, args_digest, \
-    outcome, error, duration_us, shadow, policy_input, intent, output_digest";
+    outcome, error, duration_us, shadow, policy_input, intent, output_digest, upstream";
 
 impl AuditStore {
     /// Opens a pool for `postgres://…` or `sqlite://…` (the SQLite file is
@@ -174,7 +176,7 @@ impl AuditStore {
                 "INSERT INTO audit_records (chain_id, seq, prev_hash, hash, call_id, recorded_at, \
                  principal, tenant, session, tool, plugin, plugin_sha256, policy_hash, decision, \
                  reasons, args_digest, outcome, error, duration_us, shadow, policy_input, intent, \
-                 output_digest) ",
+                 output_digest, upstream) ",
             );
             insert.push_values(rows, |mut b, row| {
                 let r = &row.record;
@@ -200,7 +202,8 @@ impl AuditStore {
                     .push_bind(&r.shadow)
                     .push_bind(&r.policy_input)
                     .push_bind(r.intent)
-                    .push_bind(&r.output_digest);
+                    .push_bind(&r.output_digest)
+                    .push_bind(&r.upstream);
             });
             if idempotent {
                 insert.push(" ON CONFLICT (chain_id, seq) DO NOTHING");

@@ -288,6 +288,7 @@ const INPUT_FIELDS: &[(&str, &[&str])] = &[
             "plugin",
             "plugin_version",
             "plugin_sha256",
+            "upstream",
             "side_effects",
             "labels",
         ],

@@ -1,0 +1,379 @@
+//! Gateway mode: a third-party MCP server (`notes_server.py`, written with the
+//! official Python SDK) behind Warden, over stdio and over streamable HTTP.
+//! Its tools are decided by Rego with their arguments and audited with the
+//! upstream's identity.
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+use warden::ErrorCode;
+
+use crate::harness::{Harness, Host, Store, error, output, repo, toml_path};
+use crate::mcp::{client_scenario, python};
+
+/// Notes are open to everyone except bob; writing under `system/` is denied
+/// whoever asks: a rule on an argument value.
+const POLICY: &str = r#"
+package warden.authz
+
+default allow := false
+
+allow if startswith(input.target.name, "notes.")
+allow if input.target.name == "text.transform"
+
+deny contains sprintf("notes under system/ are read-only (asked to write %q)", [input.args.name]) if {
+	input.target.name == "notes.write_note"
+	startswith(input.args.name, "system/")
+}
+
+deny contains "bob may not use upstream servers" if {
+	input.principal.id == "bob"
+	input.target.upstream != null
+}
+
+decision := {"allow": true, "reasons": []} if {
+	allow
+	count(deny) == 0
+}
+
+decision := {"allow": false, "reasons": sort(deny)} if count(deny) > 0
+
+decision := {"allow": false, "reasons": ["not allowed"]} if {
+	not allow
+	count(deny) == 0
+}
+"#;
+
+/// `[upstreams.notes]` running the Python server over stdio; each call it
+/// receives is appended to `calls_log`.
+fn stdio_upstream(calls_log: &Path, extra: &str) -> String {
+    format!(
+        "[upstreams.notes]\ncommand = [{}, {}, \"stdio\"]\nenv = {{ NOTES_CALL_LOG = {} }}\n{extra}\n",
+        toml_path(&python()),
+        toml_path(&repo().join("tests/e2e/notes_server.py")),
+        toml_path(calls_log),
+    )
+}
+
+async fn stdio_host(store: Store, extra: &str) -> (Host, tempfile::TempDir) {
+    let logs = tempfile::tempdir().unwrap();
+    let host = Harness::new(store)
+        .plugin("text", "{}")
+        .policy(POLICY)
+        .audit_settings("store_policy_input = true")
+        .extra_config(&stdio_upstream(&logs.path().join("calls.log"), extra))
+        .start()
+        .await;
+    (host, logs)
+}
+
+fn calls_received(logs: &tempfile::TempDir) -> String {
+    std::fs::read_to_string(logs.path().join("calls.log")).unwrap_or_default()
+}
+
+/// What every transport must do the same way.
+async fn assert_gateway_governs(host: &Host, logs: &tempfile::TempDir, transport: &str) {
+    let tools: Vec<_> = host
+        .kernel
+        .registry()
+        .tools()
+        .map(|t| (t.name.clone(), t.side_effects))
+        .collect();
+    for expected in [
+        ("notes.read_note".to_string(), false),
+        ("notes.write_note".to_string(), true),
+        ("text.transform".to_string(), false),
+    ] {
+        assert!(tools.contains(&expected), "{expected:?} in {tools:?}");
+    }
+
+    // Allowed: the upstream's result comes back as MCP has it.
+    let read = host
+        .call("alice", "notes.read_note", json!({"name": "welcome"}))
+        .await;
+    let out = output(&read);
+    assert_eq!(out["content"][0]["text"], "hello from the notes server");
+    assert_eq!(
+        out["structuredContent"],
+        json!({"result": "hello from the notes server"})
+    );
+
+    // Denied on an argument value, before the upstream sees anything.
+    let denied = host
+        .call(
+            "alice",
+            "notes.write_note",
+            json!({"name": "system/motd", "text": "pwned"}),
+        )
+        .await;
+    let e = error(&denied, ErrorCode::PolicyDenied);
+    assert_eq!(
+        e.reasons,
+        vec![r#"notes under system/ are read-only (asked to write "system/motd")"#.to_string()]
+    );
+    assert!(!calls_received(logs).contains("system/motd"));
+
+    // The same tool with another argument value is allowed and runs.
+    let written = host
+        .call(
+            "alice",
+            "notes.write_note",
+            json!({"name": "todo", "text": "buy milk"}),
+        )
+        .await;
+    assert_eq!(output(&written)["content"][0]["text"], "saved todo");
+    assert!(calls_received(logs).contains("write_note [('name', 'todo')"));
+
+    // bob is denied on the upstream's identity.
+    let bob = host
+        .call("bob", "notes.read_note", json!({"name": "welcome"}))
+        .await;
+    assert_eq!(
+        error(&bob, ErrorCode::PolicyDenied).reasons,
+        vec!["bob may not use upstream servers".to_string()]
+    );
+
+    // The upstream's input schema is enforced by Warden.
+    let invalid = host
+        .call("alice", "notes.read_note", json!({"name": 5}))
+        .await;
+    error(&invalid, ErrorCode::InvalidArgs);
+
+    // A tool error from the upstream is a failed call, with its message.
+    let missing = host
+        .call("alice", "notes.read_note", json!({"name": "nope"}))
+        .await;
+    let e = error(&missing, ErrorCode::ToolFailed);
+    assert!(e.message.contains("no note named 'nope'"), "{}", e.message);
+
+    // Every call is audited with the upstream's identity.
+    let record = host.record(&read.call_id).await.record;
+    assert_eq!(record.plugin.as_deref(), Some("notes"));
+    assert_eq!(record.plugin_sha256, None);
+    let upstream: Value = serde_json::from_str(record.upstream.as_deref().unwrap()).unwrap();
+    assert_eq!(upstream["transport"], transport);
+    assert_eq!(upstream["server_name"], "notes-server");
+    assert_eq!(upstream["server_version"], "1.4.2");
+    assert!(!upstream["protocol_version"].as_str().unwrap().is_empty());
+    let input: Value = serde_json::from_str(record.policy_input.as_deref().unwrap()).unwrap();
+    assert_eq!(input["target"]["upstream"], upstream);
+    assert_eq!(input["args"], json!({"name": "welcome"}));
+
+    let denied_record = host.record(&denied.call_id).await.record;
+    assert_eq!(denied_record.decision, "deny");
+    assert_eq!(denied_record.outcome, "policy-denied");
+    assert!(denied_record.upstream.is_some());
+
+    // The side-effecting call left an intent record before it ran.
+    let records = host.records().await;
+    let written_records: Vec<_> = records
+        .iter()
+        .filter(|r| r.record.call_id == written.call_id)
+        .collect();
+    assert_eq!(written_records.len(), 2);
+    assert!(written_records[0].record.intent);
+    assert_eq!(written_records[1].record.outcome, "ok");
+
+    // The chain holds.
+    assert!(host.cli(&["audit", "verify"]).status.success());
+}
+
+#[tokio::test]
+async fn a_stdio_mcp_server_behind_warden_is_decided_on_arguments_and_audited() {
+    let (host, logs) = stdio_host(Store::Sqlite, "").await;
+    assert_gateway_governs(&host, &logs, "stdio").await;
+}
+
+#[tokio::test]
+async fn an_http_mcp_server_behind_warden_is_decided_on_arguments_and_audited_in_postgres() {
+    let logs = tempfile::tempdir().unwrap();
+    let upstream = PythonHttpServer::start(&logs.path().join("calls.log")).await;
+    let host = Harness::new(Store::Postgres)
+        .plugin("text", "{}")
+        .policy(POLICY)
+        .audit_settings("store_policy_input = true")
+        .extra_config(&format!("[upstreams.notes]\nurl = \"{}\"\n", upstream.url))
+        .start()
+        .await;
+    assert_gateway_governs(&host, &logs, "http").await;
+    let record = host.records().await.pop().unwrap().record;
+    assert!(record.upstream.unwrap().contains(&upstream.url));
+}
+
+#[tokio::test]
+async fn gateway_tools_reach_mcp_clients_through_warden() {
+    let (host, logs) = stdio_host(Store::Sqlite, "").await;
+    let report = client_scenario(
+        "gateway",
+        &[
+            "stdio",
+            env!("CARGO_BIN_EXE_warden"),
+            host.config_path.to_str().unwrap(),
+            "alice",
+        ],
+    );
+    assert!(
+        report["tools"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("notes.read_note"))
+    );
+    assert_eq!(report["read"]["is_error"], false);
+    assert_eq!(
+        report["read"]["text"],
+        json!(["hello from the notes server"])
+    );
+    assert_eq!(
+        report["read"]["structured"],
+        json!({"result": "hello from the notes server"})
+    );
+    assert_eq!(report["read_schema"]["result"]["type"], "string");
+    assert_eq!(report["denied"]["is_error"], true);
+    assert_eq!(report["denied"]["structured"]["code"], "policy-denied");
+    assert!(!calls_received(&logs).contains("system/motd"));
+    // The `warden mcp` process wrote to the same trail.
+    let records = host.records().await;
+    assert!(
+        records
+            .iter()
+            .any(|r| r.record.tool == "notes.write_note" && r.record.outcome == "policy-denied")
+    );
+}
+
+#[tokio::test]
+async fn an_upstream_that_dies_or_hangs_fails_the_call_and_the_next_call_reconnects() {
+    let (host, logs) = stdio_host(Store::Sqlite, "time_limit_ms = 1500").await;
+
+    let crashed = host.call("alice", "notes.crash", json!({})).await;
+    let e = error(&crashed, ErrorCode::UpstreamUnavailable);
+    assert!(e.message.contains("upstream `notes`"), "{}", e.message);
+    assert_eq!(
+        host.record(&crashed.call_id).await.record.outcome,
+        "upstream-unavailable"
+    );
+
+    let again = host
+        .call("alice", "notes.read_note", json!({"name": "welcome"}))
+        .await;
+    assert_eq!(
+        output(&again)["content"][0]["text"],
+        "hello from the notes server"
+    );
+
+    let slow = host
+        .call("alice", "notes.sleep", json!({"seconds": 30}))
+        .await;
+    error(&slow, ErrorCode::Timeout);
+    let after = host
+        .call("alice", "notes.read_note", json!({"name": "welcome"}))
+        .await;
+    output(&after);
+    assert!(calls_received(&logs).contains("crash"));
+}
+
+#[tokio::test]
+async fn upstreams_that_cannot_serve_are_refused_at_start_with_their_name() {
+    let refused = |extra: String| async move {
+        match Harness::new(Store::Sqlite)
+            .policy(POLICY)
+            .extra_config(&extra)
+            .try_start()
+            .await
+        {
+            Ok(_) => panic!("started with {extra}"),
+            Err((e, _)) => e.to_string(),
+        }
+    };
+    let missing =
+        refused("[upstreams.ghost]\ncommand = [\"/nonexistent/mcp-server\"]\n".to_string()).await;
+    assert!(
+        missing.starts_with("upstream `ghost`: cannot start `/nonexistent/mcp-server`"),
+        "{missing}"
+    );
+
+    let logs = tempfile::tempdir().unwrap();
+    let unknown_tool = refused(stdio_upstream(
+        &logs.path().join("calls.log"),
+        "tools = [\"read_note\", \"format_disk\"]",
+    ))
+    .await;
+    assert!(
+        unknown_tool.contains("`tools` lists `format_disk`, which the server does not offer"),
+        "{unknown_tool}"
+    );
+
+    let not_mcp = refused(
+        "[upstreams.silent]\ncommand = [\"sh\", \"-c\", \"echo hello; exit 0\"]\n".to_string(),
+    )
+    .await;
+    assert!(
+        not_mcp.starts_with("upstream `silent`: MCP handshake failed"),
+        "{not_mcp}"
+    );
+}
+
+#[tokio::test]
+async fn only_the_listed_upstream_tools_are_served() {
+    let (host, _logs) = stdio_host(Store::Sqlite, "tools = [\"read_note\"]").await;
+    let names: Vec<_> = host
+        .kernel
+        .registry()
+        .tools()
+        .filter(|t| t.provider() == "notes")
+        .map(|t| t.name.clone())
+        .collect();
+    assert_eq!(names, vec!["notes.read_note".to_string()]);
+    let hidden = host
+        .call(
+            "alice",
+            "notes.write_note",
+            json!({"name": "a", "text": "b"}),
+        )
+        .await;
+    error(&hidden, ErrorCode::UnknownTool);
+}
+
+/// The notes server over streamable HTTP on a free port.
+struct PythonHttpServer {
+    child: std::process::Child,
+    url: String,
+}
+
+impl PythonHttpServer {
+    async fn start(calls_log: &Path) -> PythonHttpServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new(python())
+            .arg(repo().join("tests/e2e/notes_server.py"))
+            .args(["http", &port.to_string()])
+            .env("NOTES_CALL_LOG", calls_log)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let server = PythonHttpServer {
+            child,
+            url: format!("http://127.0.0.1:{port}/mcp"),
+        };
+        for _ in 0..300 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return server;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("the Python MCP server did not come up on port {port}");
+    }
+}
+
+impl Drop for PythonHttpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
