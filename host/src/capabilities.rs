@@ -82,6 +82,9 @@ pub struct Grants {
     /// Calls of this plugin that may run at once (capped by
     /// `limits.max_concurrent_per_plugin`).
     pub max_concurrent: Option<u32>,
+    /// Most bytes the plugin's read-write directories may hold, in MiB.
+    /// By default no quota beyond the host's disk.
+    pub disk_quota_mb: Option<u64>,
 }
 
 /// Binds a secret to a destination: the host adds `header: format` (with
@@ -305,6 +308,8 @@ pub struct Effective {
     pub max_concurrent: u32,
     /// Fuel per call, when the host meters fuel.
     pub fuel: Option<u64>,
+    /// Quota over the read-write directories, shared by the plugin's calls.
+    pub disk_quota: Option<Arc<crate::sandbox::DiskQuota>>,
 }
 
 impl Effective {
@@ -319,7 +324,7 @@ impl Effective {
         limits: &Limits,
         secrets: &BTreeMap<String, SecretValue>,
     ) -> Result<Effective, String> {
-        let directories = granted
+        let directories: Vec<GrantedDirectory> = granted
             .directories
             .iter()
             .filter_map(|grant| {
@@ -396,6 +401,14 @@ impl Effective {
             .unwrap_or(limits.default_time_limit_ms)
             .min(limits.max_time_limit_ms);
 
+        let disk_quota = granted.disk_quota_mb.map(|mb| {
+            let rw = directories
+                .iter()
+                .filter(|d| d.access == Access::Rw)
+                .map(|d| d.host.clone())
+                .collect();
+            Arc::new(crate::sandbox::DiskQuota::new(mb << 20, rw))
+        });
         Ok(Effective {
             directories,
             egress: Arc::new(EgressRules {
@@ -414,6 +427,7 @@ impl Effective {
                 .unwrap_or(limits.default_max_concurrent)
                 .clamp(1, limits.max_concurrent_per_plugin.max(1)),
             fuel: limits.fuel_per_call,
+            disk_quota,
         })
     }
 

@@ -569,3 +569,101 @@ async fn a_hundred_spinning_calls_do_not_stop_normal_calls() {
         assert!(record.outcome == "timeout" || record.outcome == "plugin-busy");
     }
 }
+
+/// Size of the regular files under `dir`.
+fn disk_usage(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| {
+            let entry = entry.unwrap();
+            let metadata = entry.metadata().unwrap();
+            if metadata.is_dir() {
+                disk_usage(&entry.path())
+            } else {
+                metadata.len()
+            }
+        })
+        .sum()
+}
+
+#[tokio::test]
+async fn writes_past_the_disk_quota_stop_the_call_and_never_reach_the_disk() {
+    const QUOTA: u64 = 4 << 20;
+    let dirs = Dirs::new();
+    // 1 MiB is already there: the quota covers what the directory holds.
+    std::fs::create_dir(dirs.rw.path().join("old")).unwrap();
+    std::fs::write(dirs.rw.path().join("old/existing.bin"), vec![7u8; 1 << 20]).unwrap();
+    let grants = crate::harness::hostile_grants(
+        dirs.rw.path(),
+        dirs.ro.path(),
+        "time_limit_ms = 5000, disk_quota_mb = 4",
+    );
+    let host = Harness::new(Store::Sqlite)
+        .plugin("hostile", &grants)
+        .plugin("text", "{}")
+        .policy(ALLOW_ALL)
+        .start()
+        .await;
+
+    // Streamed writes (std::fs::File::write_all) are stopped at the quota.
+    contained(
+        &host,
+        "hostile.fill_disk",
+        json!({"path": "/data/rw/fill.bin", "mb": 64}),
+        ErrorCode::DiskQuota,
+        "disk quota of 4194304 bytes",
+    )
+    .await;
+    let filled = std::fs::metadata(dirs.rw.path().join("fill.bin"))
+        .unwrap()
+        .len();
+    assert_eq!(filled, 3 << 20, "the three MiB that fit, nothing more");
+    assert!(disk_usage(dirs.rw.path()) <= QUOTA);
+
+    // Growing a file with set-size counts too, even though it writes nothing.
+    contained(
+        &host,
+        "hostile.grow_file",
+        json!({"path": "/data/rw/sparse.bin", "mb": 1024}),
+        ErrorCode::DiskQuota,
+        "disk quota",
+    )
+    .await;
+    assert_eq!(
+        std::fs::metadata(dirs.rw.path().join("sparse.bin"))
+            .unwrap()
+            .len(),
+        0
+    );
+
+    // Space freed on the host side is credited back at the next call.
+    std::fs::remove_file(dirs.rw.path().join("fill.bin")).unwrap();
+    let ok = host
+        .call(
+            "root",
+            "hostile.fill_disk",
+            json!({"path": "/data/rw/fits.bin", "mb": 2}),
+        )
+        .await;
+    assert_eq!(output(&ok)["written_mb"], 2);
+
+    // Concurrent writers share the quota: 1 + 2 MiB are used, 1 MiB is left.
+    let race = |i: u32| {
+        host.call(
+            "root",
+            "hostile.fill_disk",
+            json!({"path": format!("/data/rw/race-{i}.bin"), "mb": 1}),
+        )
+    };
+    let (a, b, c, d) = tokio::join!(race(0), race(1), race(2), race(3));
+    let results = [a, b, c, d];
+    let succeeded = results.iter().filter(|r| r.result.is_ok()).count();
+    assert!(
+        succeeded <= 1,
+        "{succeeded} of 4 concurrent 1 MiB writes fit in 1 MiB"
+    );
+    for refused in results.iter().filter(|r| r.result.is_err()) {
+        error(refused, ErrorCode::DiskQuota);
+    }
+    assert!(disk_usage(dirs.rw.path()) <= QUOTA);
+}

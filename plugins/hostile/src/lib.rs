@@ -112,6 +112,10 @@ impl Guest for Hostile {
                 "Plants a symlink to {target} in /data/rw and reads through it.",
             ),
             misbehaviour("fill_disk", "Writes {mb} MiB into {path}."),
+            misbehaviour(
+                "grow_file",
+                "Extends {path} to {mb} MiB with set-size, writing nothing.",
+            ),
             misbehaviour("read_env", "Returns every environment variable it can see."),
             misbehaviour("exit", "Calls exit(3) in the middle of a call."),
             misbehaviour("sleep", "Sleeps for a minute inside a host call."),
@@ -197,6 +201,14 @@ impl Guest for Hostile {
                     written += 1;
                 }
                 output(&json!({ "written_mb": written }))
+            }
+            "grow_file" => {
+                let a: FillArgs = parse_args(&args)?;
+                let file = std::fs::File::create(&a.path)
+                    .map_err(|e| ToolError::Failed(format!("{}: {e}", a.path)))?;
+                file.set_len(a.mb << 20)
+                    .map_err(|e| ToolError::Failed(format!("set_len: {e}")))?;
+                output(&json!({ "written_mb": a.mb }))
             }
             "read_env" => {
                 let vars: std::collections::BTreeMap<String, String> = std::env::vars().collect();
