@@ -22,6 +22,7 @@ const SEQUENTIAL: usize = 3_000;
 const CONCURRENT_TASKS: usize = 64;
 const CONCURRENT_CALLS: usize = 20_000;
 const MCP_HTTP_SESSIONS: usize = 32;
+const HTTP_CONNECTIONS: usize = 64;
 
 fn request(host: &Host) -> CallRequest {
     CallRequest {
@@ -344,34 +345,105 @@ async fn mcp_http(host: &Host, label: &str) {
     );
 }
 
+/// The HTTP API under load: `HTTP_CONNECTIONS` keep-alive clients posting
+/// `text.transform` invocations to a `warden serve` process; each response
+/// follows its committed audit record.
+async fn http_api(host: &Host, label: &str) {
+    let server = harness::Server::start(host).await;
+    let url = format!("http://{}/v1/tools/text.transform/invoke", server.addr);
+    let body = json!({"args": {"text": "benchmark", "op": "upper"}}).to_string();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(HTTP_CONNECTIONS)
+        .build()
+        .expect("HTTP client");
+    let call = |client: reqwest::Client, url: String, body: String| async move {
+        let started = Instant::now();
+        let response = client
+            .post(url)
+            .bearer_auth(harness::token("alice"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("HTTP call");
+        assert!(response.status().is_success(), "{}", response.status());
+        response.bytes().await.expect("HTTP body");
+        started.elapsed()
+    };
+    for _ in 0..WARMUP {
+        call(client.clone(), url.clone(), body.clone()).await;
+    }
+    let per_connection = CONCURRENT_CALLS / HTTP_CONNECTIONS;
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..HTTP_CONNECTIONS {
+        let (client, url, body) = (client.clone(), url.clone(), body.clone());
+        tasks.spawn(async move {
+            let mut latencies = Vec::with_capacity(per_connection);
+            for _ in 0..per_connection {
+                latencies.push(call(client.clone(), url.clone(), body.clone()).await);
+            }
+            latencies
+        });
+    }
+    let mut latencies: Vec<Duration> = tasks.join_all().await.into_iter().flatten().collect();
+    let elapsed = started.elapsed();
+    latencies.sort();
+    println!(
+        "{label:<44} {:>8.0} calls/s   median {:>8.1} µs   p99 {:>8.1} µs   ({HTTP_CONNECTIONS} connections)",
+        latencies.len() as f64 / elapsed.as_secs_f64(),
+        percentile(&latencies, 0.5).as_secs_f64() * 1e6,
+        percentile(&latencies, 0.99).as_secs_f64() * 1e6,
+    );
+}
+
+/// Whether to run the measurement named `label`: all of them, unless
+/// `WARDEN_BENCH_ONLY` names a part of the label (for profiling one).
+fn selected(label: &str) -> bool {
+    std::env::var("WARDEN_BENCH_ONLY").map_or(true, |only| label.contains(&only))
+}
+
 fn main() {
-    policy_decisions();
+    if selected("policy decision") {
+        policy_decisions();
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        sandbox_calls().await;
-        cold_start().await;
+        if selected("sandbox") {
+            sandbox_calls().await;
+        }
+        if selected("host start") {
+            cold_start().await;
+        }
         for (store, name) in [(Store::Sqlite, "SQLite"), (Store::Postgres, "PostgreSQL")] {
             let host = Arc::new(Harness::new(store).plugin("text", "{}").start().await);
-            audit_commits(&host, &format!("durable audit commit, {name}")).await;
-            mcp_stdio(
-                &host,
-                &format!("MCP tools/call over stdio, audit in {name}"),
-            )
-            .await;
-            mcp_http(&host, &format!("MCP tools/call over HTTP, audit in {name}")).await;
-            sequential(
-                &host,
-                &format!("text.transform, audit in {name}, sequential"),
-            )
-            .await;
-            concurrent(
-                host,
-                &format!("text.transform, audit in {name}, concurrent"),
-            )
-            .await;
+            let label = format!("durable audit commit, {name}");
+            if selected(&label) {
+                audit_commits(&host, &label).await;
+            }
+            let label = format!("MCP tools/call over stdio, audit in {name}");
+            if selected(&label) {
+                mcp_stdio(&host, &label).await;
+            }
+            let label = format!("MCP tools/call over HTTP, audit in {name}");
+            if selected(&label) {
+                mcp_http(&host, &label).await;
+            }
+            let label = format!("HTTP API invoke, audit in {name}");
+            if selected(&label) {
+                http_api(&host, &label).await;
+            }
+            let label = format!("text.transform, audit in {name}, sequential");
+            if selected(&label) {
+                sequential(&host, &label).await;
+            }
+            let label = format!("text.transform, audit in {name}, concurrent");
+            if selected(&label) {
+                concurrent(host, &label).await;
+            }
         }
     });
 }
