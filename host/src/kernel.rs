@@ -627,9 +627,13 @@ fn policy_input(
 ) -> Value {
     let now = chrono::Utc::now();
     let (version, upstream) = match &tool.backend {
-        Backend::Plugin(plugin) => (plugin.manifest.version.clone(), Value::Null),
+        Backend::Plugin(plugin) => (plugin.manifest.version.as_str(), Value::Null),
         Backend::Upstream(upstream) => (
-            upstream.identity.server_version.clone().unwrap_or_default(),
+            upstream
+                .identity
+                .server_version
+                .as_deref()
+                .unwrap_or_default(),
             json!(upstream.identity),
         ),
     };

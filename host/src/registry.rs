@@ -174,6 +174,12 @@ impl Registry {
             let upstream = Arc::new(upstream);
             for tool in tools {
                 let entry = upstream_tool_entry(&upstream, &upstream_config.labels, tool)?;
+                if registry.tools.contains_key(&entry.name) {
+                    return Err(Error::Upstream {
+                        upstream: name.clone(),
+                        message: format!("lists tool `{}` twice", entry.local_name),
+                    });
+                }
                 registry.tools.insert(entry.name.clone(), Arc::new(entry));
             }
             registry.upstreams.insert(name.clone(), upstream);
