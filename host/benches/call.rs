@@ -1,9 +1,12 @@
-//! Per-call cost of a governed call, in process: resolve, schema check, policy
-//! decision, fresh sandbox, output check, and the audit record committed.
+//! End-to-end cost of governed calls, each answered after its audit record is
+//! committed: host start, the commit alone, MCP over stdio and streamable
+//! HTTP, the HTTP API under load, and in-process calls sequential and
+//! concurrent (whose records share group commits), on SQLite and PostgreSQL.
 //!
-//! Run with `cargo xtask bench` (builds the plugins first). Prints median and
-//! p99 for sequential calls on SQLite and PostgreSQL, and the throughput of
-//! concurrent calls, whose audit records share group commits.
+//! Run with `cargo xtask bench` (builds the plugins first; also runs the
+//! per-stage criterion suite, `benches/stages.rs`). Prints median and p99, or
+//! throughput, per line; `WARDEN_BENCH_ONLY` runs the lines whose label
+//! contains it.
 
 #![allow(clippy::expect_used, reason = "a benchmark stops at the first failure")]
 
@@ -124,84 +127,6 @@ async fn concurrent(host: Arc<Host>, label: &str) {
     );
 }
 
-/// Policy decisions alone: the default bundle on a realistic input.
-fn policy_decisions() {
-    use warden::policy::{LoadOptions, PolicyBundle, Stage};
-    let bundle = PolicyBundle::load(&harness::repo().join("policies"), &LoadOptions::default())
-        .expect("default bundle");
-    let input = json!({
-        "version": 1, "stage": "call",
-        "principal": {"id": "bob", "roles": ["researcher"], "tenant": "acme", "attributes": {}},
-        "session": {"id": "s", "labels": []},
-        "target": {"kind": "tool", "name": "fetch.get", "tool": "get", "plugin": "fetch",
-                   "plugin_version": "0.1.0", "plugin_sha256": "0".repeat(64), "upstream": null,
-                   "side_effects": false, "labels": ["untrusted-content"]},
-        "args": {"url": "https://example.com/some/page?q=1"},
-        "capabilities": {"directories": [], "outbound_http": ["https://example.com:443"],
-                         "private_ranges": [], "secrets": [], "env": [], "memory_mb": 64,
-                         "time_limit_ms": 10000, "max_concurrent": 16},
-        "usage": {"tenant_calls": 1, "principal_calls": 1},
-        "time": {"rfc3339": "2026-11-29T00:00:00Z", "unix_ns": 0}
-    });
-    for _ in 0..WARMUP {
-        bundle.decide(Stage::Call, &input).expect("decision");
-    }
-    let mut samples = Vec::with_capacity(20_000);
-    for _ in 0..20_000 {
-        let started = Instant::now();
-        let decision = bundle.decide(Stage::Call, &input).expect("decision");
-        samples.push(started.elapsed());
-        assert!(decision.allow);
-    }
-    samples.sort();
-    println!(
-        "{:<44} median {:>8.1} µs   p99 {:>8.1} µs   (20000 decisions)",
-        "policy decision (default bundle, RVM)",
-        percentile(&samples, 0.5).as_secs_f64() * 1e6,
-        percentile(&samples, 0.99).as_secs_f64() * 1e6,
-    );
-}
-
-/// A fresh sandbox instance plus one call of `text.transform`, nothing else.
-async fn sandbox_calls() {
-    use warden::capabilities::{Effective, Grants, Limits, Requested};
-    let limits = Limits::default();
-    let sandbox = warden::sandbox::Sandbox::new(&limits).expect("sandbox");
-    let bytes = std::fs::read(
-        harness::repo().join("plugins/target/wasm32-wasip2/release/warden_text.wasm"),
-    )
-    .expect("text component (run `cargo xtask plugins`)");
-    let prepared = sandbox
-        .load("text", &bytes, &warden::principal::sha256_hex(&bytes), None)
-        .expect("load");
-    let caps = Effective::intersect(
-        &Requested::default(),
-        &Grants::default(),
-        &limits,
-        &Default::default(),
-    )
-    .expect("capabilities");
-    let args = r#"{"text":"benchmark","op":"upper"}"#;
-    let mut samples = Vec::with_capacity(20_000);
-    for i in 0..(WARMUP + 20_000) {
-        let started = Instant::now();
-        sandbox
-            .invoke("text", &prepared, &caps, "transform", args)
-            .await
-            .expect("invoke");
-        if i >= WARMUP {
-            samples.push(started.elapsed());
-        }
-    }
-    samples.sort();
-    println!(
-        "{:<44} median {:>8.1} µs   p99 {:>8.1} µs   (20000 calls)",
-        "sandbox: fresh instance + call",
-        percentile(&samples, 0.5).as_secs_f64() * 1e6,
-        percentile(&samples, 0.99).as_secs_f64() * 1e6,
-    );
-}
-
 /// Host start (config, policy bundle, plugins, audit store) with an empty and
 /// with a warm precompiled-component cache.
 async fn cold_start() {
@@ -239,6 +164,96 @@ async fn cold_start() {
         cold.as_secs_f64() * 1e3,
         warm[2].as_secs_f64() * 1e3,
     );
+}
+
+/// Plugins in the restart measurement: distinct Rust components besides the
+/// Python and the JavaScript one.
+const RESTART_RUST_PLUGINS: usize = 18;
+
+/// Host restart with 20 plugins, each its own component (so each is compiled,
+/// cached and loaded on its own): 18 Rust components (`text` with a distinct
+/// custom section each), the Python `pytext` and the JavaScript `jstext`.
+/// Measured from config to ready (every plugin loaded and described), with
+/// an empty and then a warm precompiled-component cache.
+async fn restart_20_plugins() {
+    let cache = tempfile::tempdir().expect("cache dir");
+    let components = tempfile::tempdir().expect("component dir");
+    let text = std::fs::read(
+        harness::repo().join("plugins/target/wasm32-wasip2/release/warden_text.wasm"),
+    )
+    .expect("text component (run `cargo xtask plugins`)");
+    let text_manifest = harness::toml_path(&harness::manifest("text"));
+    let mut entries = Vec::new();
+    for i in 0..RESTART_RUST_PLUGINS {
+        let path = components.path().join(format!("text{i}.wasm"));
+        std::fs::write(&path, with_custom_section(&text, &format!("variant {i}")))
+            .expect("write component");
+        entries.push((
+            format!("text{i}"),
+            format!(
+                "manifest = {text_manifest}\ncomponent = {}\ngrants = {{}}",
+                harness::toml_path(&path)
+            ),
+        ));
+    }
+    for plugin in ["pytext", "jstext"] {
+        entries.push((
+            plugin.to_string(),
+            format!(
+                "manifest = {}\ngrants = {{}}",
+                harness::toml_path(&harness::manifest(plugin))
+            ),
+        ));
+    }
+    let settings = format!("[cache]\ndir = {}\n", harness::toml_path(cache.path()));
+    let start = || async {
+        let mut harness = Harness::new(Store::Sqlite).extra_config(&settings);
+        for (name, body) in &entries {
+            harness = harness.plugin_entry(name, body);
+        }
+        let started = Instant::now();
+        let host = harness.start().await;
+        let elapsed = started.elapsed();
+        assert_eq!(host.kernel.registry().plugins().count(), 20);
+        drop(host);
+        elapsed
+    };
+    let cold = start().await;
+    let mut warm: Vec<_> = Vec::new();
+    for _ in 0..5 {
+        warm.push(start().await);
+    }
+    warm.sort();
+    println!(
+        "{:<44} cold {:>8.1} ms   warm median {:>6.1} ms   max {:>6.1} ms",
+        "host restart, 20 plugins incl. Python + JS",
+        cold.as_secs_f64() * 1e3,
+        warm[2].as_secs_f64() * 1e3,
+        warm[4].as_secs_f64() * 1e3,
+    );
+}
+
+/// `component` with a custom section appended: the same code, another sha256.
+fn with_custom_section(component: &[u8], name: &str) -> Vec<u8> {
+    fn leb128(mut n: usize, out: &mut Vec<u8>) {
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    let mut payload = Vec::new();
+    leb128(name.len(), &mut payload);
+    payload.extend_from_slice(name.as_bytes());
+    let mut out = component.to_vec();
+    out.push(0); // custom section id
+    leb128(payload.len(), &mut out);
+    out.extend_from_slice(&payload);
+    out
 }
 
 /// MCP `tools/call` round trips over stdio: a minimal JSON-RPC client talking
@@ -404,19 +419,16 @@ fn selected(label: &str) -> bool {
 }
 
 fn main() {
-    if selected("policy decision") {
-        policy_decisions();
-    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        if selected("sandbox") {
-            sandbox_calls().await;
-        }
         if selected("host start") {
             cold_start().await;
+        }
+        if selected("host restart") {
+            restart_20_plugins().await;
         }
         for (store, name) in [(Store::Sqlite, "SQLite"), (Store::Postgres, "PostgreSQL")] {
             let host = Arc::new(Harness::new(store).plugin("text", "{}").start().await);

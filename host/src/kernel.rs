@@ -19,7 +19,9 @@ use crate::audit::{AuditLog, AuditRecord};
 use crate::capabilities::Effective;
 use crate::config::{Config, PolicySettings};
 use crate::error::{CallError, ErrorCode, Result};
-use crate::policy::{BundleFiles, Decision, NarrowedLimits, PolicyBundle, Stage};
+use crate::policy::{
+    BundleFiles, Decision, NarrowedLimits, PolicyBundle, PolicyInput, Stage, json_value,
+};
 use crate::principal::{Principal, Principals, sha256_hex};
 use crate::registry::{Backend, Registry, ToolEntry};
 use crate::sandbox::Sandbox;
@@ -114,6 +116,11 @@ impl Kernel {
     /// Known principals.
     pub fn principals(&self) -> &Principals {
         &self.principals
+    }
+
+    /// The sandbox every plugin call runs in.
+    pub fn sandbox(&self) -> &Sandbox {
+        &self.sandbox
     }
 
     /// The audit log.
@@ -292,13 +299,13 @@ impl Kernel {
         let usage = self
             .context
             .count_call(&request.principal.tenant, &request.principal.id);
-        let mut input = policy_input(request, tool, self.context.labels(session), usage);
+        let input = policy_input(request, tool, self.context.labels(session), usage);
         let verdict = policy.decide(Stage::Call, &input);
         if let Some(shadow) = self.shadow_policy() {
             trail.shadow = disagreement(&shadow, &input, &verdict);
         }
         if self.store_policy_input {
-            let mut stored = input.clone();
+            let mut stored = input.to_json();
             if let Ok(decision) = &verdict {
                 for pointer in &decision.obligations.redact {
                     redact(&mut stored, pointer);
@@ -349,10 +356,8 @@ impl Kernel {
         let output = check_output(tool, &capabilities, &output?)?;
 
         // Decide, after the call, on its output.
-        input["stage"] = json!("output");
-        input["output"] = output.clone();
         let after = judge(
-            policy.decide(Stage::Output, &input),
+            policy.decide(Stage::Output, &input.with_output(&output)),
             Stage::Output,
             trail,
             tool,
@@ -499,7 +504,7 @@ const MAX_RETRIES: u8 = 5;
 /// How the shadow bundle's decision differs from the active one, if it does.
 fn disagreement(
     shadow: &PolicyBundle,
-    input: &Value,
+    input: &PolicyInput,
     active: &std::result::Result<Decision, String>,
 ) -> Option<String> {
     let candidate = shadow.decide(Stage::Call, input);
@@ -580,7 +585,7 @@ fn narrowed<'a>(capabilities: &'a Effective, limits: &NarrowedLimits) -> Cow<'a,
 }
 
 /// Size, JSON and schema checks of a tool's output.
-fn check_output(
+pub fn check_output(
     tool: &ToolEntry,
     capabilities: &Effective,
     output: &str,
@@ -618,14 +623,73 @@ fn redact(document: &mut Value, pointer: &str) {
     }
 }
 
-/// The policy input document, version [`POLICY_INPUT_VERSION`].
-fn policy_input(
+/// The policy input document, version [`POLICY_INPUT_VERSION`], of the call
+/// stage. Built directly in the evaluator's value type; the parts that never
+/// change (principal, target, capabilities) are built once and shared.
+pub fn policy_input(
     request: &CallRequest,
     tool: &ToolEntry,
     session_labels: Vec<String>,
     usage: Usage,
-) -> Value {
+) -> PolicyInput {
+    use regorus::Value as Rego;
     let now = chrono::Utc::now();
+    let [target, capabilities] = tool.policy_parts.get_or_init(|| {
+        [
+            json_value(&policy_target(tool)),
+            json_value(&tool.capabilities().summary()),
+        ]
+    });
+    let principal = request
+        .principal
+        .policy_document
+        .get_or_init(|| json_value(&json!(&*request.principal)));
+    let object = |fields: Vec<(&str, Rego)>| {
+        Rego::from(
+            fields
+                .into_iter()
+                .map(|(k, v)| (Rego::from(k), v))
+                .collect::<std::collections::BTreeMap<_, _>>(),
+        )
+    };
+    let session_id = request.session.as_deref().map_or(Rego::Null, Rego::from);
+    let labels = session_labels
+        .into_iter()
+        .map(Rego::from)
+        .collect::<Vec<_>>();
+    PolicyInput::new(object(vec![
+        ("version", Rego::from(u64::from(POLICY_INPUT_VERSION))),
+        ("stage", Rego::from("call")),
+        ("principal", principal.clone()),
+        (
+            "session",
+            object(vec![("id", session_id), ("labels", Rego::from(labels))]),
+        ),
+        ("target", target.clone()),
+        ("args", json_value(&request.args)),
+        ("capabilities", capabilities.clone()),
+        (
+            "usage",
+            object(vec![
+                ("tenant_calls", Rego::from(usage.tenant_calls)),
+                ("principal_calls", Rego::from(usage.principal_calls)),
+            ]),
+        ),
+        (
+            "time",
+            object(vec![
+                ("rfc3339", Rego::from(now.to_rfc3339())),
+                (
+                    "unix_ns",
+                    now.timestamp_nanos_opt().map_or(Rego::Null, Rego::from),
+                ),
+            ]),
+        ),
+    ]))
+}
+
+/// `input.target`: what is being called.
+fn policy_target(tool: &ToolEntry) -> Value {
     let (version, upstream) = match &tool.backend {
         Backend::Plugin(plugin) => (plugin.manifest.version.as_str(), Value::Null),
         Backend::Upstream(upstream) => (
@@ -638,56 +702,42 @@ fn policy_input(
         ),
     };
     json!({
-        "version": POLICY_INPUT_VERSION,
-        "stage": "call",
-        "principal": &*request.principal,
-        "session": {"id": request.session, "labels": session_labels},
-        "target": {
-            "kind": "tool",
-            "name": tool.name,
-            "tool": tool.local_name,
-            "plugin": tool.provider(),
-            "plugin_version": version,
-            "plugin_sha256": tool.sha256(),
-            "upstream": upstream,
-            "side_effects": tool.side_effects,
-            "labels": tool.labels,
-        },
-        "args": request.args,
-        "capabilities": tool.capabilities().summary(),
-        "usage": {"tenant_calls": usage.tenant_calls, "principal_calls": usage.principal_calls},
-        "time": {
-            "rfc3339": now.to_rfc3339(),
-            "unix_ns": now.timestamp_nanos_opt(),
-        },
+        "kind": "tool",
+        "name": tool.name,
+        "tool": tool.local_name,
+        "plugin": tool.provider(),
+        "plugin_version": version,
+        "plugin_sha256": tool.sha256(),
+        "upstream": upstream,
+        "side_effects": tool.side_effects,
+        "labels": tool.labels,
     })
 }
 
 /// JSON with object keys sorted at every level, so equal documents digest equally.
+///
+/// serde_json keeps object keys in a sorted map (its `preserve_order` feature
+/// is off in this build; a unit test fails if a dependency ever turns it on),
+/// so its plain serialisation is already canonical.
 pub fn canonical_json(value: &Value) -> String {
-    fn sorted(value: &Value) -> Value {
-        match value {
-            Value::Object(map) => {
-                let mut entries: Vec<_> = map.iter().collect();
-                entries.sort_by(|a, b| a.0.cmp(b.0));
-                Value::Object(
-                    entries
-                        .into_iter()
-                        .map(|(k, v)| (k.clone(), sorted(v)))
-                        .collect(),
-                )
-            }
-            Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
-            other => other.clone(),
-        }
-    }
-    sorted(value).to_string()
+    value.to_string()
 }
 
 #[cfg(test)]
 mod tests {
-    use super::redact;
+    use super::{canonical_json, redact};
     use serde_json::json;
+
+    #[test]
+    fn canonical_json_sorts_keys_at_every_level() {
+        let document: serde_json::Value =
+            serde_json::from_str(r#"{"b": {"z": 1, "a": [{"y": 2, "x": 3}]}, "a": null}"#)
+                .expect("json");
+        assert_eq!(
+            canonical_json(&document),
+            r#"{"a":null,"b":{"a":[{"x":3,"y":2}],"z":1}}"#
+        );
+    }
 
     #[test]
     fn redaction_replaces_values_and_ignores_missing_pointers() {

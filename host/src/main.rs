@@ -392,7 +392,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         &policy,
                         &warden::policy::LoadOptions::default(),
                     )?;
-                    let replayed = bundle.decide(warden::policy::Stage::Call, &input);
+                    let replayed = bundle.decide(
+                        warden::policy::Stage::Call,
+                        &warden::policy::PolicyInput::from_json(&input),
+                    );
                     let (decision, reasons) = match &replayed {
                         Ok(d) => (if d.allow { "allow" } else { "deny" }, d.reasons.clone()),
                         Err(e) => ("error", vec![e.clone()]),
@@ -497,7 +500,7 @@ fn policy(command: &PolicyCommand) -> anyhow::Result<ExitCode> {
             } else {
                 Stage::Call
             };
-            match bundle.decide(stage, &input) {
+            match bundle.decide(stage, &warden::policy::PolicyInput::from_json(&input)) {
                 Ok(decision) => {
                     let report = serde_json::json!({
                         "allow": decision.allow,

@@ -19,6 +19,10 @@ pub struct Principal {
     pub tenant: String,
     /// Operator-defined attributes (`input.principal.attributes`).
     pub attributes: std::collections::BTreeMap<String, serde_json::Value>,
+    /// `input.principal` in the policy evaluator's value type, built at the
+    /// principal's first call.
+    #[serde(skip)]
+    pub(crate) policy_document: std::sync::OnceLock<regorus::Value>,
 }
 
 /// Lookup of principals by bearer token or by id.
@@ -38,6 +42,7 @@ impl Principals {
                 roles: config.roles.clone(),
                 tenant: config.tenant.clone(),
                 attributes: config.attributes.clone(),
+                policy_document: std::sync::OnceLock::new(),
             });
             if let Some(digest) = token_digest(config) {
                 principals.by_token_digest.insert(digest, principal.clone());

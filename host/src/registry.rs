@@ -34,7 +34,8 @@ pub struct LoadedPlugin {
     pub grants: crate::capabilities::Grants,
     /// One permit per call allowed to run at once.
     pub(crate) slots: Arc<tokio::sync::Semaphore>,
-    pub(crate) prepared: Prepared,
+    /// The component, compiled and pre-linked for fresh instances.
+    pub prepared: Prepared,
 }
 
 /// A tool as the host knows it.
@@ -52,8 +53,13 @@ pub struct ToolEntry {
     pub labels: Vec<String>,
     /// What serves it.
     pub backend: Backend,
-    pub(crate) input: Schema,
-    pub(crate) output: Schema,
+    /// Schema the arguments must satisfy.
+    pub input: Schema,
+    /// Schema a successful output must satisfy.
+    pub output: Schema,
+    /// The constant parts of its policy input (`target`, `capabilities`),
+    /// built at its first call.
+    pub(crate) policy_parts: std::sync::OnceLock<[regorus::Value; 2]>,
 }
 
 /// What runs a tool's calls.
@@ -305,6 +311,7 @@ fn tool_entry(plugin: &Arc<LoadedPlugin>, descriptor: ToolDescriptor) -> Result<
         backend: Backend::Plugin(plugin.clone()),
         input,
         output,
+        policy_parts: std::sync::OnceLock::new(),
     })
 }
 
@@ -355,5 +362,6 @@ fn upstream_tool_entry(
         backend: Backend::Upstream(upstream.clone()),
         input,
         output,
+        policy_parts: std::sync::OnceLock::new(),
     })
 }

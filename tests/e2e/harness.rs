@@ -81,18 +81,31 @@ pub struct Host {
     pub db: Option<TestDb>,
 }
 
-/// Path of a first-party plugin's manifest; fails with a fix if it was not built.
+/// Path of the manifest of the first-party plugin named `plugin` (the `name` in
+/// a `plugins/*/plugin.toml`: `text` in `plugins/text`, `pytext` in
+/// `plugins/py-text`); fails with a fix if its component was not built.
 pub fn manifest(plugin: &str) -> PathBuf {
-    let component = repo()
-        .join("plugins/target/wasm32-wasip2/release")
-        .join(format!("warden_{plugin}.wasm"));
+    let plugins = repo().join("plugins");
+    let found = std::fs::read_dir(&plugins)
+        .expect("plugins folder")
+        .filter_map(|entry| Some(entry.ok()?.path().join("plugin.toml")))
+        .filter(|path| path.exists())
+        .map(|path| {
+            let loaded = warden::manifest::Manifest::load(&path)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            (path, loaded)
+        })
+        .find(|(_, loaded)| loaded.name == plugin);
+    let Some((path, loaded)) = found else {
+        panic!("no plugins/*/plugin.toml names a plugin `{plugin}`");
+    };
     assert!(
-        component.exists(),
+        loaded.component.exists(),
         "{} is missing: build the plugins first with `cargo xtask plugins` \
          (or run the suite with `cargo xtask test`)",
-        component.display()
+        loaded.component.display()
     );
-    repo().join("plugins").join(plugin).join("plugin.toml")
+    path
 }
 
 impl Harness {

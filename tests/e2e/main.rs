@@ -17,6 +17,7 @@ mod containment;
 mod gateway;
 mod hostile;
 mod http_api;
+mod languages;
 mod loading;
 mod mcp;
 mod policy;

@@ -1,13 +1,17 @@
 //! Project tasks: `cargo xtask <task>`.
 //!
-//! - `plugins`: build the guest components (adds the wasm32-wasip2 target if missing).
+//! - `plugins`: build the guest components: the Rust ones (adds the wasm32-wasip2
+//!   target if missing), `py-text` with componentize-py (in a venv it creates) and
+//!   `js-text` with componentize-js (after `npm ci`). Needs python3 and npm.
 //! - `test`: build the plugins, then run every test. Needs PostgreSQL (see README).
 //! - `lint`: rustfmt and clippy (`-D warnings`) over the host and the plugins.
 //! - `quickstart`: build everything and run a few governed calls on the embedded store.
-//! - `bench`: the per-call benchmark (writes nothing; prints figures).
+//! - `bench`: the per-stage criterion suite, then the end-to-end benchmark
+//!   (prints figures; criterion keeps its history under `target/criterion`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Instant, SystemTime};
 
 use anyhow::{Context, bail};
 
@@ -24,7 +28,9 @@ fn main() -> anyhow::Result<()> {
         "quickstart" => quickstart(&root),
         "bench" => {
             plugins(&root)?;
-            run(cargo(&root).args(["bench", "-p", "warden", "--bench", "call", "--locked"]))
+            run(cargo(&root).args([
+                "bench", "-p", "warden", "--locked", "--bench", "stages", "--bench", "call",
+            ]))
         }
         _ => bail!("usage: cargo xtask <plugins|test|lint|quickstart|bench>"),
     }
@@ -56,6 +62,12 @@ fn run(command: &mut Command) -> anyhow::Result<()> {
 
 /// Builds every guest component into `plugins/target`, where their manifests point.
 fn plugins(root: &Path) -> anyhow::Result<()> {
+    rust_plugins(root)?;
+    python_plugin(root)?;
+    javascript_plugin(root)
+}
+
+fn rust_plugins(root: &Path) -> anyhow::Result<()> {
     let installed = Command::new("rustup")
         .args(["target", "list", "--installed"])
         .output()
@@ -74,6 +86,206 @@ fn plugins(root: &Path) -> anyhow::Result<()> {
             "--target-dir",
         ])
         .arg(plugins.join("target")))
+}
+
+/// `plugins/py-text` -> `plugins/target/py/pytext.wasm` with componentize-py,
+/// pinned (with hashes) in the plugin's `requirements.txt` and installed into
+/// `plugins/target/py-venv`. Skipped while the component is newer than its inputs.
+fn python_plugin(root: &Path) -> anyhow::Result<()> {
+    let source = root.join("plugins/py-text");
+    let target = root.join("plugins/target");
+    let output = target.join("py/pytext.wasm");
+    let wit = root.join("wit/plugin.wit");
+    let mut inputs = build_inputs(&source)?;
+    inputs.push(wit.clone());
+    if is_fresh(&output, &inputs)? {
+        return Ok(());
+    }
+    let componentize_py = python_venv(&target.join("py-venv"), &source.join("requirements.txt"))?;
+    let started = Instant::now();
+    let partial = output.with_extension("wasm.partial");
+    std::fs::create_dir_all(target.join("py"))?;
+    let mut command = Command::new(componentize_py);
+    command
+        .current_dir(&source)
+        // componentize-py adds an active venv's site-packages to the app's path;
+        // the component must depend on nothing but this folder.
+        .env_remove("VIRTUAL_ENV")
+        .arg("--quiet")
+        .arg("--wit-path")
+        .arg(&wit)
+        .args(["--world", "tool", "componentize"])
+        // Without this the component imports every WASI interface, wasi:sockets
+        // included, which the host refuses by design. With it, the imports are
+        // `warden:plugin/log` and `types` only: WASI calls trap (CPython's
+        // startup ran at build time, so its random hash seed is fixed there).
+        .arg("--stub-wasi")
+        .args(["--python-path", ".", "app", "--output"])
+        .arg(&partial);
+    run(&mut command).context(
+        "building plugins/py-text with componentize-py; if the venv is broken, \
+         delete plugins/target/py-venv and run `cargo xtask plugins` again",
+    )?;
+    finish(&partial, &output, started)
+}
+
+/// Creates `venv` with componentize-py installed from `requirements` unless
+/// it already holds exactly that; returns the path of the `componentize-py` program.
+fn python_venv(venv: &Path, requirements: &Path) -> anyhow::Result<PathBuf> {
+    let bin = venv.join(if cfg!(windows) { "Scripts" } else { "bin" });
+    let program = bin.join("componentize-py");
+    // A copy of the requirements it was made from: reinstall when the pin changes.
+    let stamp = venv.join("installed-requirements.txt");
+    let wanted = std::fs::read(requirements)
+        .with_context(|| format!("reading {}", requirements.display()))?;
+    if program.exists() && std::fs::read(&stamp).ok().as_ref() == Some(&wanted) {
+        return Ok(program);
+    }
+    if venv.exists() {
+        std::fs::remove_dir_all(venv)
+            .with_context(|| format!("removing the outdated {}", venv.display()))?;
+    }
+    let python = std::env::var("WARDEN_PYTHON").unwrap_or_else(|_| "python3".into());
+    run_program(
+        Command::new(&python).args(["-m", "venv"]).arg(venv),
+        &format!(
+            "`{python}` was not found: building plugins/py-text needs Python 3 with its venv \
+             module (Debian/Ubuntu: `apt-get install python3 python3-venv`), or set WARDEN_PYTHON \
+             to an interpreter"
+        ),
+        &format!(
+            "creating the venv {} (Debian/Ubuntu without the venv module: \
+             `apt-get install python3-venv`)",
+            venv.display()
+        ),
+    )?;
+    run(Command::new(bin.join("python"))
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--require-hashes",
+            "--requirement",
+        ])
+        .arg(requirements))
+    .with_context(|| {
+        format!(
+            "installing componentize-py from PyPI into {} (needs PyPI to be reachable)",
+            venv.display()
+        )
+    })?;
+    std::fs::write(&stamp, wanted)?;
+    Ok(program)
+}
+
+/// `plugins/js-text` -> `plugins/target/js/jstext.wasm` with componentize-js,
+/// pinned with its dependencies in the plugin's `package-lock.json`. Skipped
+/// while the component is newer than its inputs.
+fn javascript_plugin(root: &Path) -> anyhow::Result<()> {
+    let source = root.join("plugins/js-text");
+    let output = root.join("plugins/target/js/jstext.wasm");
+    let mut inputs = build_inputs(&source)?;
+    inputs.push(root.join("wit/plugin.wit"));
+    if is_fresh(&output, &inputs)? {
+        return Ok(());
+    }
+    let lock = source.join("package-lock.json");
+    // npm rewrites this copy of the lock file on every install.
+    let installed = source.join("node_modules/.package-lock.json");
+    if !is_fresh(&installed, &[lock, source.join("package.json")])? {
+        run_program(
+            Command::new("npm").current_dir(&source).args([
+                "ci",
+                "--ignore-scripts",
+                "--no-audit",
+                "--no-fund",
+            ]),
+            "npm was not found: building plugins/js-text needs Node.js 20 or later with npm \
+             (Debian/Ubuntu: `apt-get install nodejs npm`)",
+            "installing plugins/js-text's build tools from its package-lock.json \
+             (needs the npm registry to be reachable)",
+        )?;
+    }
+    let started = Instant::now();
+    let partial = output.with_extension("wasm.partial");
+    run_program(
+        Command::new("node")
+            .current_dir(&source)
+            .arg("build.mjs")
+            .arg(&partial),
+        "node was not found: building plugins/js-text needs Node.js 20 or later \
+         (Debian/Ubuntu: `apt-get install nodejs npm`)",
+        "building plugins/js-text with componentize-js (plugins/js-text/build.mjs)",
+    )?;
+    finish(&partial, &output, started)
+}
+
+/// The files under a non-Rust plugin's folder that its component is built
+/// from: everything but installed dependencies, caches and the manifest.
+fn build_inputs(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    let entries = std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?;
+    for entry in entries {
+        let path = entry?.path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if matches!(name, "node_modules" | "__pycache__" | "plugin.toml") {
+            continue;
+        }
+        if path.is_dir() {
+            files.extend(build_inputs(&path)?);
+        } else {
+            files.push(path);
+        }
+    }
+    Ok(files)
+}
+
+/// Whether `output` exists and is newer than every one of `inputs`.
+fn is_fresh(output: &Path, inputs: &[PathBuf]) -> anyhow::Result<bool> {
+    let modified = |path: &Path| -> anyhow::Result<SystemTime> {
+        std::fs::metadata(path)
+            .and_then(|m| m.modified())
+            .with_context(|| format!("reading the modification time of {}", path.display()))
+    };
+    let Ok(built) = modified(output) else {
+        return Ok(false);
+    };
+    for input in inputs {
+        if modified(input)? > built {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Moves a finished build into place (an interrupted build never leaves a
+/// partial component that looks up to date) and says what it built.
+fn finish(partial: &Path, output: &Path, started: Instant) -> anyhow::Result<()> {
+    std::fs::rename(partial, output)
+        .with_context(|| format!("moving {} into place", partial.display()))?;
+    let size = std::fs::metadata(output)?.len();
+    println!(
+        "built {} ({:.1} MB) in {:.1} s",
+        output.display(),
+        size as f64 / 1e6,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Runs a program from outside the Rust toolchain: `missing` is the error
+/// when it is not installed, `failed` says what it was doing when it fails.
+fn run_program(command: &mut Command, missing: &str, failed: &str) -> anyhow::Result<()> {
+    match command.status() {
+        Ok(status) if status.success() => Ok(()),
+        Ok(status) => bail!("{failed}: {command:?} failed with {status}"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!("{missing}"),
+        Err(e) => Err(e).with_context(|| format!("{failed}: running {command:?}")),
+    }
 }
 
 fn lint(root: &Path) -> anyhow::Result<()> {

@@ -176,19 +176,38 @@ impl AuditLog {
     /// Appends a record and waits until it is durably committed.
     /// An `Err` means the record is not in the trail: the caller must fail closed.
     pub async fn append(&self, record: AuditRecord) -> std::result::Result<(), String> {
+        self.enqueue(record).await?.committed().await
+    }
+
+    /// Hands a record to the writer (waiting only while the queue is full) and
+    /// returns the [`Commit`] to await; the record is in the trail only once
+    /// that resolves `Ok`.
+    pub async fn enqueue(&self, record: AuditRecord) -> std::result::Result<Commit, String> {
         let (done, committed) = oneshot::channel();
         self.queue
             .send(Pending { record, done })
             .await
             .map_err(|_| "audit writer has stopped".to_string())?;
-        committed
-            .await
-            .map_err(|_| "audit writer has stopped".to_string())?
+        Ok(Commit(committed))
     }
 
     /// The underlying store, for queries and verification.
     pub fn store(&self) -> &AuditStore {
         &self.store
+    }
+}
+
+/// A queued record's commit, from [`AuditLog::enqueue`].
+#[derive(Debug)]
+pub struct Commit(oneshot::Receiver<std::result::Result<(), String>>);
+
+impl Commit {
+    /// Waits until the record is durably committed (or spooled); `Err` means
+    /// it is not in the trail.
+    pub async fn committed(self) -> std::result::Result<(), String> {
+        self.0
+            .await
+            .map_err(|_| "audit writer has stopped".to_string())?
     }
 }
 

@@ -233,7 +233,7 @@ impl PolicyBundle {
     pub fn decide(
         &self,
         stage: Stage,
-        input: &serde_json::Value,
+        input: &PolicyInput,
     ) -> std::result::Result<Decision, String> {
         if stage == Stage::Output && !self.has_output_decision {
             return Ok(Decision {
@@ -243,7 +243,8 @@ impl PolicyBundle {
         }
         let entrypoint = stage.entrypoint();
         let mut vm = self.vm()?;
-        vm.set_input(regorus::Value::from(input.clone()));
+        // A cheap handle copy: the document is reference-counted.
+        vm.set_input(input.0.clone());
         let value = vm
             .execute_entry_point_by_name(entrypoint)
             .map_err(|e| format!("evaluating `{entrypoint}`: {e}"))?;
@@ -255,6 +256,51 @@ impl PolicyBundle {
         }
         parse_decision(entrypoint, &value)
     }
+}
+
+/// A policy input document (`input`), held in the evaluator's own value type:
+/// built or converted once per call and shared by every decision point
+/// (call, shadow, output) without another copy.
+#[derive(Debug, Clone)]
+pub struct PolicyInput(regorus::Value);
+
+impl PolicyInput {
+    /// Wraps a document built in the evaluator's value type.
+    pub fn new(document: regorus::Value) -> PolicyInput {
+        PolicyInput(document)
+    }
+
+    /// Converts a JSON document (for inputs read from files or requests).
+    pub fn from_json(document: &serde_json::Value) -> PolicyInput {
+        PolicyInput(json_value(document))
+    }
+
+    /// The document as JSON.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(&self.0).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// The input of the output decision: this call's document with
+    /// `stage = "output"` and the tool's `output`.
+    pub fn with_output(&self, output: &serde_json::Value) -> PolicyInput {
+        let mut document = self.0.clone();
+        if let Ok(fields) = document.as_object_mut() {
+            fields.insert(
+                regorus::Value::from("stage"),
+                regorus::Value::from("output"),
+            );
+            fields.insert(regorus::Value::from("output"), json_value(output));
+        }
+        PolicyInput(document)
+    }
+}
+
+/// A JSON value in the evaluator's value type, read in place (no copy of
+/// the JSON first).
+pub fn json_value(value: &serde_json::Value) -> regorus::Value {
+    use serde::Deserialize;
+    // Every JSON value has a Rego counterpart, so this cannot fail.
+    regorus::Value::deserialize(value).unwrap_or(regorus::Value::Undefined)
 }
 
 fn parse_decision(
