@@ -66,33 +66,14 @@ async fn sequential(host: &Host, label: &str) {
 
 /// The durable commit alone: one audit record appended and committed.
 async fn audit_commits(host: &Host, label: &str) {
-    let record = |i: usize| warden::audit::AuditRecord {
-        call_id: format!("bench-{i}"),
-        recorded_at: warden::audit::AuditRecord::now(),
-        principal: "alice".into(),
-        tenant: "acme".into(),
-        session: None,
-        tool: "text.transform".into(),
-        plugin: Some("text".into()),
-        plugin_sha256: Some("0".repeat(64)),
-        upstream: None,
-        policy_hash: "0".repeat(64),
-        decision: "allow".into(),
-        reasons: Vec::new(),
-        args_digest: "0".repeat(64),
-        outcome: "ok".into(),
-        output_digest: None,
-        error: None,
-        duration_us: 10,
-        intent: false,
-        shadow: None,
-        policy_input: None,
-    };
     let audit = host.kernel.audit();
     let mut samples = Vec::with_capacity(SEQUENTIAL);
     for i in 0..SEQUENTIAL {
         let started = Instant::now();
-        audit.append(record(i)).await.expect("commit");
+        audit
+            .append(harness::sample_record(format!("bench-{i}")))
+            .await
+            .expect("commit");
         samples.push(started.elapsed());
     }
     samples.sort();
@@ -152,6 +133,16 @@ async fn cold_start() {
         drop(host);
         elapsed
     };
+    cold_and_warm("host start, 3 plugins (empty / warm cache)", start).await;
+}
+
+/// Times `start` once with its cache empty, then five times warm, and prints
+/// the cold time and the warm median and maximum.
+async fn cold_and_warm<F, Fut>(label: &str, start: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Duration>,
+{
     let cold = start().await;
     let mut warm: Vec<_> = Vec::new();
     for _ in 0..5 {
@@ -159,10 +150,10 @@ async fn cold_start() {
     }
     warm.sort();
     println!(
-        "{:<44} cold {:>8.1} ms   warm median {:>6.1} ms",
-        "host start, 3 plugins (empty / warm cache)",
+        "{label:<44} cold {:>8.1} ms   warm median {:>6.1} ms   max {:>6.1} ms",
         cold.as_secs_f64() * 1e3,
         warm[2].as_secs_f64() * 1e3,
+        warm[4].as_secs_f64() * 1e3,
     );
 }
 
@@ -218,19 +209,7 @@ async fn restart_20_plugins() {
         drop(host);
         elapsed
     };
-    let cold = start().await;
-    let mut warm: Vec<_> = Vec::new();
-    for _ in 0..5 {
-        warm.push(start().await);
-    }
-    warm.sort();
-    println!(
-        "{:<44} cold {:>8.1} ms   warm median {:>6.1} ms   max {:>6.1} ms",
-        "host restart, 20 plugins incl. Python + JS",
-        cold.as_secs_f64() * 1e3,
-        warm[2].as_secs_f64() * 1e3,
-        warm[4].as_secs_f64() * 1e3,
-    );
+    cold_and_warm("host restart, 20 plugins incl. Python + JS", start).await;
 }
 
 /// `component` with a custom section appended: the same code, another sha256.

@@ -17,9 +17,9 @@ mod harness;
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use harness::{Harness, Store};
+use harness::{Harness, Store, sample_record};
 use serde_json::json;
-use warden::audit::{AuditRecord, chain_hash};
+use warden::audit::chain_hash;
 use warden::kernel::{CallRequest, canonical_json, check_output, policy_input};
 use warden::policy::Stage;
 use warden::principal::sha256_hex;
@@ -94,7 +94,7 @@ fn stages(c: &mut Criterion) {
         b.iter(|| check_output(&tool, tool.capabilities(), black_box(output)).expect("output"))
     });
     group.bench_function("audit digests (args, output) + chain hash", |b| {
-        let mut record = audit_record();
+        let mut record = sample_record(uuid::Uuid::new_v4().to_string());
         b.iter(|| {
             record.args_digest = sha256_hex(canonical_json(black_box(&request.args)).as_bytes());
             record.output_digest = Some(sha256_hex(black_box(output).as_bytes()));
@@ -115,7 +115,12 @@ fn stages(c: &mut Criterion) {
                     let mut commits = Vec::with_capacity(batch as usize);
                     let started = std::time::Instant::now();
                     for _ in 0..batch {
-                        commits.push(audit.enqueue(audit_record()).await.expect("enqueue"));
+                        commits.push(
+                            audit
+                                .enqueue(sample_record(uuid::Uuid::new_v4().to_string()))
+                                .await
+                                .expect("enqueue"),
+                        );
                     }
                     elapsed += started.elapsed();
                     for commit in commits {
@@ -137,31 +142,6 @@ fn stages(c: &mut Criterion) {
         })
     });
     group.finish();
-}
-
-fn audit_record() -> AuditRecord {
-    AuditRecord {
-        call_id: uuid::Uuid::new_v4().to_string(),
-        recorded_at: AuditRecord::now(),
-        principal: "alice".into(),
-        tenant: "acme".into(),
-        session: None,
-        tool: TOOL.into(),
-        plugin: Some("text".into()),
-        plugin_sha256: Some("0".repeat(64)),
-        upstream: None,
-        policy_hash: "0".repeat(64),
-        decision: "allow".into(),
-        reasons: Vec::new(),
-        args_digest: "0".repeat(64),
-        outcome: "ok".into(),
-        output_digest: None,
-        error: None,
-        duration_us: 10,
-        intent: false,
-        shadow: None,
-        policy_input: None,
-    }
 }
 
 criterion_group!(benches, stages);

@@ -357,7 +357,7 @@ impl Kernel {
 
         // Decide, after the call, on its output.
         let after = judge(
-            policy.decide(Stage::Output, &input.with_output(&output)),
+            policy.decide_output(&input, &output),
             Stage::Output,
             trail,
             tool,

@@ -359,6 +359,33 @@ impl Host {
     }
 }
 
+/// A plausible audit record of an allowed `text.transform` call, for
+/// measuring the audit path alone.
+pub fn sample_record(call_id: String) -> warden::audit::AuditRecord {
+    warden::audit::AuditRecord {
+        call_id,
+        recorded_at: warden::audit::AuditRecord::now(),
+        principal: "alice".into(),
+        tenant: "acme".into(),
+        session: None,
+        tool: "text.transform".into(),
+        plugin: Some("text".into()),
+        plugin_sha256: Some("0".repeat(64)),
+        upstream: None,
+        policy_hash: "0".repeat(64),
+        decision: "allow".into(),
+        reasons: Vec::new(),
+        args_digest: "0".repeat(64),
+        outcome: "ok".into(),
+        output_digest: None,
+        error: None,
+        duration_us: 10,
+        intent: false,
+        shadow: None,
+        policy_input: None,
+    }
+}
+
 /// The output of a successful call, or a panic showing the error.
 pub fn output(response: &CallResponse) -> &Value {
     match &response.result {

@@ -226,6 +226,19 @@ impl PolicyBundle {
         self.has_output_decision
     }
 
+    /// The output decision on `output`, for the call whose input is `input`.
+    /// A bundle without `output_decision` allows without building its input.
+    pub fn decide_output(
+        &self,
+        input: &PolicyInput,
+        output: &serde_json::Value,
+    ) -> std::result::Result<Decision, String> {
+        if !self.has_output_decision {
+            return self.decide(Stage::Output, input);
+        }
+        self.decide(Stage::Output, &input.with_output(output))
+    }
+
     /// Evaluates the decision at `stage` for `input`. Any failure (evaluation
     /// error or timeout, undefined or malformed decision) is an `Err`, which
     /// callers treat as deny. A bundle without an output decision allows every
