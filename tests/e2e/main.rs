@@ -11,9 +11,11 @@
 mod harness;
 
 mod audit;
+mod bounds;
 mod calls;
 mod cli;
 mod containment;
+mod fuzz;
 mod gateway;
 mod hostile;
 mod http_api;
@@ -21,3 +23,4 @@ mod languages;
 mod loading;
 mod mcp;
 mod policy;
+mod sessions;
