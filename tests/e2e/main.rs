@@ -11,6 +11,7 @@
 mod harness;
 
 mod audit;
+mod audit_faults;
 mod calls;
 mod cli;
 mod containment;
