@@ -24,8 +24,8 @@ pub struct Config {
     pub policy: PolicySettings,
     /// Store each call's policy input in its audit record (for `audit replay`).
     pub audit_store_policy_input: bool,
-    /// Local spool file for records the audit store cannot take (resolved).
-    pub audit_spool: Option<PathBuf>,
+    /// Audit writer settings: spool, commit time-out, checkpoints (paths resolved).
+    pub audit: crate::audit::AuditOptions,
     /// Audit store URL (`sqlite://…` paths resolved, or `postgres://…`).
     pub audit_url: String,
     /// Who may call, and as what.
@@ -287,6 +287,22 @@ struct AuditSection {
     store_policy_input: bool,
     /// By default none: when the store is unreachable, calls are denied.
     spool: Option<PathBuf>,
+    /// By default 2000: a commit taking longer counts as a store failure.
+    #[serde(default = "default_commit_timeout_ms")]
+    commit_timeout_ms: u64,
+    /// By default none: no signed checkpoints.
+    checkpoint_key: Option<PathBuf>,
+    /// By default 60000.
+    #[serde(default = "default_checkpoint_interval_ms")]
+    checkpoint_interval_ms: u64,
+}
+
+fn default_commit_timeout_ms() -> u64 {
+    2000
+}
+
+fn default_checkpoint_interval_ms() -> u64 {
+    60_000
 }
 
 impl Config {
@@ -552,7 +568,16 @@ impl Config {
                     .then(|| std::time::Duration::from_millis(file.policy.reload_interval_ms)),
             },
             audit_store_policy_input: file.audit.store_policy_input,
-            audit_spool: file.audit.spool.as_ref().map(|p| base.join(p)),
+            audit: crate::audit::AuditOptions {
+                spool: file.audit.spool.as_ref().map(|p| base.join(p)),
+                commit_timeout: std::time::Duration::from_millis(
+                    file.audit.commit_timeout_ms.max(1),
+                ),
+                checkpoint_key: file.audit.checkpoint_key.as_ref().map(|p| base.join(p)),
+                checkpoint_interval: std::time::Duration::from_millis(
+                    file.audit.checkpoint_interval_ms.max(100),
+                ),
+            },
             cache_dir: match (file.cache.enabled, &file.cache.dir) {
                 (Some(false), _) => None,
                 (_, Some(dir)) => Some(base.join(dir)),

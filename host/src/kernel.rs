@@ -95,7 +95,7 @@ impl Kernel {
             None => None,
         };
         let registry = Registry::load(config, &sandbox).await?;
-        let audit = AuditLog::open(&config.audit_url, config.audit_spool.as_deref()).await?;
+        let audit = AuditLog::open(&config.audit_url, &config.audit).await?;
         Ok(Kernel {
             registry,
             policy: RwLock::new(Arc::new(policy)),

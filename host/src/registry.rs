@@ -224,7 +224,9 @@ async fn load_plugin(
         plugin: name.to_string(),
         message,
     };
-    let manifest = Manifest::load(&plugin_config.manifest)?;
+    // Named once, as this plugin's problem (an I/O error's source would repeat the message).
+    let manifest =
+        Manifest::load(&plugin_config.manifest).map_err(|e| fail(format!("manifest {e}")))?;
     let component_path = plugin_config
         .component
         .clone()

@@ -214,12 +214,23 @@ async fn invoke(
     Path(name): Path<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let principal = authenticate(&kernel, &headers)?;
     // The body is JSON whatever its `Content-Type` says (`curl -d` sends
     // form encoding): the bearer token, not the header, is what keeps
     // browsers from posting here.
-    let body = body.map_err(|e| ApiError::new(ErrorCode::InvalidRequest, e.body_text()))?;
+    let body = match body {
+        Ok(body) => body,
+        // Over the body limit: say so with its own status, not a plain 400.
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            let error = CallError::new(
+                ErrorCode::InvalidRequest,
+                format!("request body: {}", e.body_text()),
+            );
+            return Ok((e.status(), Json(json!({ "error": error }))).into_response());
+        }
+        Err(e) => return Err(ApiError::new(ErrorCode::InvalidRequest, e.body_text())),
+    };
     let body: InvokeBody = serde_json::from_slice(&body).map_err(|e| {
         ApiError::new(
             ErrorCode::InvalidRequest,
@@ -238,7 +249,8 @@ async fn invoke(
     match response.result {
         Ok(output) => Ok(Json(
             json!({ "call_id": response.call_id, "session": session, "output": output }),
-        )),
+        )
+        .into_response()),
         Err(error) => Err(ApiError {
             error,
             call_id: Some(response.call_id),
@@ -287,11 +299,13 @@ async fn audit_records(
         )
     })?;
     filter.limit = Some(filter.limit.unwrap_or(1000).clamp(1, AUDIT_PAGE_MAX));
-    let records = kernel
-        .audit()
-        .store()
-        .query(&filter)
-        .await
-        .map_err(|e| ApiError::new(ErrorCode::AuditUnavailable, e.to_string()))?;
+    let records = kernel.audit().store().query(&filter).await.map_err(|e| {
+        // The store's own message may name hosts, users or tables: log it, do not return it.
+        tracing::error!(error = %e, "reading the audit trail failed");
+        ApiError::new(
+            ErrorCode::AuditUnavailable,
+            "the audit store is unavailable",
+        )
+    })?;
     Ok(Json(json!({ "records": records })))
 }

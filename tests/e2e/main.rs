@@ -11,6 +11,7 @@
 mod harness;
 
 mod audit;
+mod audit_faults;
 mod bounds;
 mod calls;
 mod cli;
