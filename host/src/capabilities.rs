@@ -294,6 +294,8 @@ impl std::fmt::Debug for BoundSecret {
 pub struct Effective {
     /// Preopened directories.
     pub directories: Vec<GrantedDirectory>,
+    /// The same directories, opened once at load; calls never re-open them by path.
+    pub preopens: crate::sandbox::Preopens,
     /// Outbound HTTP rules.
     pub egress: Arc<EgressRules>,
     /// Environment variables visible to the plugin.
@@ -401,6 +403,7 @@ impl Effective {
             .unwrap_or(limits.default_time_limit_ms)
             .min(limits.max_time_limit_ms);
 
+        let preopens = crate::sandbox::Preopens::open(&directories)?;
         let disk_quota = granted.disk_quota_mb.map(|mb| {
             let rw = directories
                 .iter()
@@ -411,6 +414,7 @@ impl Effective {
         });
         Ok(Effective {
             directories,
+            preopens,
             egress: Arc::new(EgressRules {
                 origins,
                 private_ranges,

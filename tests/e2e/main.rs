@@ -15,6 +15,7 @@ mod calls;
 mod cli;
 mod containment;
 mod gateway;
+mod grants;
 mod hostile;
 mod http_api;
 mod languages;
