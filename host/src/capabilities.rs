@@ -594,10 +594,12 @@ mod tests {
             memory_mb: Some(128),
             time_limit_ms: None,
         };
+        // Granted directories are opened while intersecting: they must exist.
+        let d = tempfile::tempdir().unwrap();
         let granted = Grants {
             directories: vec![
                 GrantedDirectory {
-                    host: "/srv/d".into(),
+                    host: d.path().into(),
                     guest: "/data".into(),
                     access: Access::Ro,
                 },
