@@ -404,14 +404,9 @@ impl Effective {
             .min(limits.max_time_limit_ms);
 
         let preopens = crate::sandbox::Preopens::open(&directories)?;
-        let disk_quota = granted.disk_quota_mb.map(|mb| {
-            let rw = directories
-                .iter()
-                .filter(|d| d.access == Access::Rw)
-                .map(|d| d.host.clone())
-                .collect();
-            Arc::new(crate::sandbox::DiskQuota::new(mb << 20, rw))
-        });
+        let disk_quota = granted
+            .disk_quota_mb
+            .map(|mb| Arc::new(crate::sandbox::DiskQuota::new(mb << 20, &preopens)));
         Ok(Effective {
             directories,
             preopens,

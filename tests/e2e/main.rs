@@ -14,6 +14,7 @@ mod audit;
 mod calls;
 mod cli;
 mod containment;
+mod exhaustion;
 mod gateway;
 mod grants;
 mod hostile;

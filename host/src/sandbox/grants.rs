@@ -24,6 +24,8 @@ use crate::capabilities::{Access, GrantedDirectory};
 pub struct Preopens {
     /// The preopens exactly as a call's WASI context holds them.
     filesystem: WasiFilesystemCtx,
+    /// The read-write directories, for the disk quota's measurement.
+    rw: Vec<Arc<std::fs::File>>,
 }
 
 impl std::fmt::Debug for Preopens {
@@ -52,7 +54,7 @@ impl Preopens {
         let mut filesystem = std::mem::take(builder.build().filesystem());
 
         // Take the handles back out (wasmtime keeps them private) to check
-        // their identity.
+        // their identity and to give the quota its read-write ones.
         let mut table = ResourceTable::new();
         let handles = WasiFilesystemCtxView {
             ctx: &mut filesystem,
@@ -60,19 +62,28 @@ impl Preopens {
         }
         .get_directories()
         .map_err(|e| format!("cannot list the granted directories: {e}"))?;
+        let mut rw = Vec::new();
         for ((resource, _), dir) in handles.into_iter().zip(directories) {
             let handle = match table.get(&resource) {
                 Ok(Descriptor::Dir(opened)) => Arc::clone(&opened.dir),
                 _ => return Err(format!("{} is not a directory", dir.host.display())),
             };
             same_file(&handle, &dir.host)?;
+            if dir.access == Access::Rw {
+                rw.push(handle);
+            }
         }
-        Ok(Preopens { filesystem })
+        Ok(Preopens { filesystem, rw })
     }
 
     /// The preopens for one call's WASI context.
     pub(super) fn filesystem(&self) -> WasiFilesystemCtx {
         self.filesystem.clone()
+    }
+
+    /// Handles on the read-write directories.
+    pub(super) fn rw(&self) -> &[Arc<std::fs::File>] {
+        &self.rw
     }
 }
 

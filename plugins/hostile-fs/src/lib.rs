@@ -72,8 +72,9 @@ struct DeepArgs {
     root: String,
     depth: u64,
     name_len: usize,
-    /// Bytes written into a file at the bottom.
+    /// Bytes written into `file` at the bottom.
     bytes: u64,
+    file: String,
 }
 
 fn tool(name: &str, description: &str) -> ToolDescriptor {
@@ -253,7 +254,7 @@ fn deep(args: &DeepArgs) -> Result<serde_json::Value, ToolError> {
             }
         };
     }
-    let file = create_file(&dir, "bottom.bin")?;
+    let file = create_file(&dir, &args.file)?;
     let chunk = vec![9u8; 64 << 10];
     let mut written = 0u64;
     while written < args.bytes {
