@@ -146,6 +146,15 @@ pub struct Limits {
     pub fuel_per_call: Option<u64>,
 }
 
+impl Limits {
+    /// Calls of a plugin that may run at once, given its grant's `max_concurrent`.
+    pub fn concurrency(&self, granted: Option<u32>) -> u32 {
+        granted
+            .unwrap_or(self.default_max_concurrent)
+            .clamp(1, self.max_concurrent_per_plugin.max(1))
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {
@@ -421,10 +430,7 @@ impl Effective {
             memory_bytes: memory_mb << 20,
             time_limit: Duration::from_millis(time_limit_ms),
             output_max_bytes: limits.output_max_bytes,
-            max_concurrent: granted
-                .max_concurrent
-                .unwrap_or(limits.default_max_concurrent)
-                .clamp(1, limits.max_concurrent_per_plugin.max(1)),
+            max_concurrent: limits.concurrency(granted.max_concurrent),
             fuel: limits.fuel_per_call,
             disk_quota,
         })

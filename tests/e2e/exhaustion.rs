@@ -153,3 +153,222 @@ async fn a_tree_too_deep_to_measure_refuses_writes() {
     assert!(!q.rw.path().join("small.txt").exists());
     assert_host_still_serves(&q.host).await;
 }
+
+/// Appends one byte-less core module and `idle` core instances of it to a
+/// component: it still implements the tool world, and each call would take
+/// `idle` more core instances from the engine's pool.
+fn padded(component: &[u8], idle: usize) -> Vec<u8> {
+    fn leb(mut n: usize, out: &mut Vec<u8>) {
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    fn read_leb(bytes: &[u8], pos: &mut usize) -> usize {
+        let (mut n, mut shift) = (0, 0);
+        loop {
+            let byte = bytes[*pos];
+            *pos += 1;
+            n |= usize::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return n;
+            }
+            shift += 7;
+        }
+    }
+    // The appended module's index: one per core module section before it.
+    let (mut pos, mut modules) = (8, 0);
+    while pos < component.len() {
+        let id = component[pos];
+        pos += 1;
+        let size = read_leb(component, &mut pos);
+        modules += usize::from(id == 1);
+        pos += size;
+    }
+    let mut out = component.to_vec();
+    let empty_module = b"\0asm\x01\0\0\0";
+    out.push(1);
+    leb(empty_module.len(), &mut out);
+    out.extend(empty_module);
+    let mut instances = Vec::new();
+    leb(idle, &mut instances);
+    for _ in 0..idle {
+        instances.push(0x00); // instantiate
+        leb(modules, &mut instances);
+        instances.push(0x00); // no arguments
+    }
+    out.push(2);
+    leb(instances.len(), &mut out);
+    out.extend(instances);
+    out
+}
+
+#[tokio::test]
+async fn idle_core_instances_cannot_take_the_pool_from_other_plugins() {
+    let text = crate::harness::repo().join("plugins/target/wasm32-wasip2/release/warden_text.wasm");
+    let bytes = std::fs::read(&text).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for idle in [70, 900] {
+        let path = dir.path().join(format!("padded-{idle}.wasm"));
+        std::fs::write(&path, padded(&bytes, idle)).unwrap();
+        let harness = Harness::new(Store::Sqlite)
+            .plugin_entry(
+                "padded",
+                &format!(
+                    "manifest = {}\ncomponent = {}\n",
+                    toml_path(&manifest("text")),
+                    toml_path(&path)
+                ),
+            )
+            .policy(ALLOW_ALL);
+        match harness.try_start().await {
+            Ok(_) => panic!("a component with {idle} idle core instances was loaded"),
+            Err((e, _)) => {
+                let message = e.to_string();
+                assert!(
+                    message.contains("padded") && message.contains("core module instances"),
+                    "{message}"
+                );
+            }
+        }
+    }
+    // Padded to just under the limit, it loads; 64 calls of it at once
+    // (4000 core instances) leave the pool to other plugins.
+    let hostile =
+        crate::harness::repo().join("plugins/target/wasm32-wasip2/release/warden_hostile.wasm");
+    let path = dir.path().join("hostile-padded.wasm");
+    std::fs::write(&path, padded(&std::fs::read(&hostile).unwrap(), 55)).unwrap();
+    let (rw, ro) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let host = Harness::new(Store::Sqlite)
+        .plugin_entry(
+            "hostile",
+            &format!(
+                "manifest = {}
+component = {}
+grants = {}",
+                toml_path(&manifest("hostile")),
+                toml_path(&path),
+                crate::harness::hostile_grants(
+                    rw.path(),
+                    ro.path(),
+                    "max_concurrent = 64, time_limit_ms = 2000"
+                )
+            ),
+        )
+        .plugin("text", "{}")
+        .policy(ALLOW_ALL)
+        .start()
+        .await;
+    let sleepers: Vec<_> = (0..64)
+        .map(|_| host.call("bob", "hostile.sleep", json!({})))
+        .collect();
+    let others = async {
+        tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+        for _ in 0..5 {
+            assert_host_still_serves(&host).await;
+        }
+    };
+    let (sleepers, ()) = tokio::join!(join_all(sleepers), others);
+    for response in &sleepers {
+        error(response, ErrorCode::Timeout);
+    }
+}
+
+#[tokio::test]
+async fn two_plugins_at_full_concurrency_leave_the_pool_to_others() {
+    let dirs: Vec<tempfile::TempDir> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+    let grants = |i: usize| {
+        crate::harness::hostile_grants(
+            dirs[2 * i].path(),
+            dirs[2 * i + 1].path(),
+            "max_concurrent = 256, time_limit_ms = 3000",
+        )
+    };
+    let host = Harness::new(Store::Sqlite)
+        .plugin("hostile", &grants(0))
+        .plugin_entry(
+            "hostile2",
+            &format!(
+                "manifest = {}\ngrants = {}",
+                toml_path(&manifest("hostile")),
+                grants(1)
+            ),
+        )
+        .plugin("text", "{}")
+        .policy(ALLOW_ALL)
+        .start()
+        .await;
+    let started = std::time::Instant::now();
+    let sleepers: Vec<_> = (0..512)
+        .map(|i| {
+            let tool = if i % 2 == 0 {
+                "hostile.sleep"
+            } else {
+                "hostile2.sleep"
+            };
+            host.call("bob", tool, json!({}))
+        })
+        .collect();
+    let others = async {
+        tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+        for _ in 0..5 {
+            assert_host_still_serves(&host).await;
+        }
+        started.elapsed()
+    };
+    let (sleepers, others_done) = tokio::join!(join_all(sleepers), others);
+    assert!(
+        others_done < std::time::Duration::from_millis(2900),
+        "{others_done:?}"
+    );
+    for response in &sleepers {
+        error(response, ErrorCode::Timeout);
+    }
+}
+
+/// Awaits every future (the test crate has no `futures` dependency).
+async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut pinned: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = (0..pinned.len()).map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, future) in pinned.iter_mut().enumerate() {
+            if outputs[i].is_none() {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => outputs[i] = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
+}
+
+#[tokio::test]
+async fn a_configuration_the_instance_pool_cannot_hold_is_refused() {
+    let harness = Harness::new(Store::Sqlite)
+        .plugin("text", "{ max_concurrent = 20000 }")
+        .limits("max_concurrent_per_plugin = 20000")
+        .policy(ALLOW_ALL);
+    match harness.try_start().await {
+        Ok(_) => panic!("a pool for 20000 concurrent calls was reserved"),
+        Err((e, _)) => {
+            let message = e.to_string();
+            assert!(
+                message.contains("20000 calls at once") && message.contains("max_concurrent"),
+                "{message}"
+            );
+        }
+    }
+}

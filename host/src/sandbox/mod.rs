@@ -17,11 +17,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
-use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
+use wasmtime::{Engine, InstanceAllocationStrategy, PoolConcurrencyLimitError, Store, Trap};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-use crate::capabilities::{Effective, Limits};
+use crate::capabilities::Effective;
+use crate::config::Config;
 use crate::error::{CallError, Error, ErrorCode, Result};
 use egress::Egress;
 use limits::CallLimiter;
@@ -146,18 +147,26 @@ enum Response {
 }
 
 impl Sandbox {
-    /// Creates the engine (pooling allocator, epoch interruption) and links the
-    /// host imports: WASI p2, `wasi:http`, and `warden:plugin/log`.
-    pub fn new(limits: &Limits) -> Result<Sandbox> {
+    /// Creates the engine (pooling allocator sized for the configured
+    /// plugins, epoch interruption) and links the host imports: WASI p2,
+    /// `wasi:http`, and `warden:plugin/log`.
+    pub fn new(config: &Config) -> Result<Sandbox> {
         let sandbox_error = |e: wasmtime::Error| Error::Sandbox(e.to_string());
-        let mut pool = PoolingAllocationConfig::default();
+        let limits = &config.limits;
+        let slots: u64 = config
+            .plugins
+            .values()
+            .map(|p| u64::from(limits.concurrency(p.grants.max_concurrent)))
+            .sum::<u64>()
+            .max(1);
+        let mut pool = limits::instance_pool(slots, limits.max_memory_mb.saturating_mul(1 << 20))
+            .map_err(Error::Sandbox)?;
         // Small guests keep their first MiB resident so instantiation does not
         // pay page faults on every call (measured in ../shared/FIELD-NOTES.md).
         pool.linear_memory_keep_resident(1 << 20)
             .table_keep_resident(1 << 20)
             // Reset only the pages a call dirtied (Linux 6.7+; ignored elsewhere).
-            .pagemap_scan(wasmtime::Enabled::Auto)
-            .max_memory_size(usize::try_from(limits.max_memory_mb << 20).unwrap_or(usize::MAX));
+            .pagemap_scan(wasmtime::Enabled::Auto);
         let mut config = wasmtime::Config::new();
         config
             .wasm_component_model(true)
@@ -469,6 +478,16 @@ fn classify_trap(
                         .downcast_ref::<DiskQuotaExceeded>()
                         .map(ToString::to_string)
                         .unwrap_or_default()
+                ),
+            );
+        }
+        // The pool is sized so this cannot happen while per-plugin limits
+        // hold; if it does, the call can be retried, it is not the plugin's fault.
+        _ if error.downcast_ref::<PoolConcurrencyLimitError>().is_some() => {
+            return CallError::new(
+                ErrorCode::PluginBusy,
+                format!(
+                    "plugin `{plugin}` could not start: the host's instance pool is full ({error})"
                 ),
             );
         }
