@@ -146,6 +146,15 @@ pub struct Limits {
     pub fuel_per_call: Option<u64>,
 }
 
+impl Limits {
+    /// Calls of a plugin that may run at once, given its grant's `max_concurrent`.
+    pub fn concurrency(&self, granted: Option<u32>) -> u32 {
+        granted
+            .unwrap_or(self.default_max_concurrent)
+            .clamp(1, self.max_concurrent_per_plugin.max(1))
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {
@@ -294,6 +303,8 @@ impl std::fmt::Debug for BoundSecret {
 pub struct Effective {
     /// Preopened directories.
     pub directories: Vec<GrantedDirectory>,
+    /// The same directories, opened once at load; calls never re-open them by path.
+    pub preopens: crate::sandbox::Preopens,
     /// Outbound HTTP rules.
     pub egress: Arc<EgressRules>,
     /// Environment variables visible to the plugin.
@@ -401,16 +412,13 @@ impl Effective {
             .unwrap_or(limits.default_time_limit_ms)
             .min(limits.max_time_limit_ms);
 
-        let disk_quota = granted.disk_quota_mb.map(|mb| {
-            let rw = directories
-                .iter()
-                .filter(|d| d.access == Access::Rw)
-                .map(|d| d.host.clone())
-                .collect();
-            Arc::new(crate::sandbox::DiskQuota::new(mb << 20, rw))
-        });
+        let preopens = crate::sandbox::Preopens::open(&directories)?;
+        let disk_quota = granted
+            .disk_quota_mb
+            .map(|mb| Arc::new(crate::sandbox::DiskQuota::new(mb << 20, &preopens)));
         Ok(Effective {
             directories,
+            preopens,
             egress: Arc::new(EgressRules {
                 origins,
                 private_ranges,
@@ -422,10 +430,7 @@ impl Effective {
             memory_bytes: memory_mb << 20,
             time_limit: Duration::from_millis(time_limit_ms),
             output_max_bytes: limits.output_max_bytes,
-            max_concurrent: granted
-                .max_concurrent
-                .unwrap_or(limits.default_max_concurrent)
-                .clamp(1, limits.max_concurrent_per_plugin.max(1)),
+            max_concurrent: limits.concurrency(granted.max_concurrent),
             fuel: limits.fuel_per_call,
             disk_quota,
         })
@@ -590,10 +595,12 @@ mod tests {
             memory_mb: Some(128),
             time_limit_ms: None,
         };
+        // Granted directories are opened while intersecting: they must exist.
+        let d = tempfile::tempdir().unwrap();
         let granted = Grants {
             directories: vec![
                 GrantedDirectory {
-                    host: "/srv/d".into(),
+                    host: d.path().into(),
                     guest: "/data".into(),
                     access: Access::Ro,
                 },

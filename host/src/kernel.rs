@@ -85,7 +85,7 @@ impl Kernel {
     /// Builds the kernel from a config: sandbox engine, policy bundle, audit
     /// store (migrated) and every plugin. Any failure names what to fix.
     pub async fn start(config: &Config) -> Result<Kernel> {
-        let sandbox = Sandbox::new(&config.limits)?;
+        let sandbox = Sandbox::new(config)?;
         if let Some(dir) = &config.cache_dir {
             prepare_cache_dir(dir)?;
         }

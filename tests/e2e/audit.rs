@@ -81,11 +81,11 @@ async fn query_export_and_the_http_endpoint_filter_the_trail() {
 
 #[tokio::test]
 async fn side_effecting_calls_commit_an_intent_record_first() {
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, ro) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let host = Harness::new(Store::Sqlite)
         .plugin(
             "hostile",
-            &crate::harness::hostile_grants(dir.path(), dir.path(), ""),
+            &crate::harness::hostile_grants(dir.path(), ro.path(), ""),
         )
         .policy(crate::harness::ALLOW_ALL)
         .start()
@@ -207,12 +207,12 @@ async fn invoke(server: &Server, who: &str, tool: &str, args: Value) -> Option<(
 #[tokio::test]
 async fn a_host_killed_mid_call_leaves_every_answered_call_recorded_and_the_interrupted_one_incomplete()
  {
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, ro) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let host = Harness::new(Store::Postgres)
         .plugin("text", "{}")
         .plugin(
             "hostile",
-            &crate::harness::hostile_grants(dir.path(), dir.path(), ""),
+            &crate::harness::hostile_grants(dir.path(), ro.path(), ""),
         )
         .policy(crate::harness::ALLOW_ALL)
         .start()
