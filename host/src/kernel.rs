@@ -78,6 +78,8 @@ struct Trail {
     reasons: Vec<String>,
     shadow: Option<String>,
     policy_input: Option<String>,
+    /// What the sandbox refused the call, even if the plugin went on.
+    refusals: Vec<String>,
 }
 
 impl Kernel {
@@ -347,7 +349,13 @@ impl Kernel {
         // Run.
         let capabilities = narrowed(tool.capabilities(), &decision.obligations.limits);
         let output = self
-            .invoke(tool, &capabilities, request, decision.obligations.retries)
+            .invoke(
+                tool,
+                &capabilities,
+                request,
+                decision.obligations.retries,
+                &mut trail.refusals,
+            )
             .await;
         // The tool ran, or tried to: whatever it read now marks the session.
         self.context.add_labels(session, &tool.labels);
@@ -386,6 +394,7 @@ impl Kernel {
         capabilities: &Effective,
         request: &CallRequest,
         retries: u8,
+        refusals: &mut Vec<String>,
     ) -> std::result::Result<String, CallError> {
         let busy = || {
             CallError::new(
@@ -406,15 +415,18 @@ impl Kernel {
         loop {
             let result = match &tool.backend {
                 Backend::Plugin(plugin) => {
-                    self.sandbox
-                        .invoke(
+                    let invocation = self
+                        .sandbox
+                        .invocation(
                             &plugin.name,
                             &plugin.prepared,
                             capabilities,
                             &tool.local_name,
                             &args,
                         )
-                        .await
+                        .await;
+                    refusals.extend(invocation.refusals);
+                    invocation.output
                 }
                 Backend::Upstream(upstream) => {
                     upstream
@@ -495,6 +507,7 @@ fn record(
         intent: false,
         shadow: trail.shadow.clone(),
         policy_input: trail.policy_input.clone(),
+        refusals: trail.refusals.clone(),
     }
 }
 

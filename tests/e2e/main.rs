@@ -21,3 +21,4 @@ mod languages;
 mod loading;
 mod mcp;
 mod policy;
+mod refusals;

@@ -53,6 +53,34 @@ impl Egress {
     }
 }
 
+/// Refusals kept per call, and the longest one kept: they go into the audit
+/// record, and a plugin can provoke as many as it likes.
+const REFUSALS_MAX: usize = 32;
+const REFUSAL_MAX_BYTES: usize = 512;
+
+/// Remembers one refusal, bounded in number and length.
+fn remember(refusals: &Mutex<Vec<String>>, mut reason: String) {
+    let Ok(mut refusals) = refusals.lock() else {
+        return;
+    };
+    if refusals.len() > REFUSALS_MAX {
+        return;
+    }
+    if refusals.len() == REFUSALS_MAX {
+        refusals.push("further refusals of this call were not recorded".to_string());
+        return;
+    }
+    if reason.len() > REFUSAL_MAX_BYTES {
+        let mut end = REFUSAL_MAX_BYTES;
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        reason.truncate(end);
+        reason.push('…');
+    }
+    refusals.push(reason);
+}
+
 enum Outcome {
     Refused(String),
     Failed(Error),
@@ -77,10 +105,8 @@ impl WasiHttpHooks for Egress {
             match send(&rules, request, options, &refusals).await {
                 Ok(response) => Ok(response),
                 Err(Outcome::Refused(reason)) => {
-                    tracing::warn!(%reason, "outbound request refused");
-                    if let Ok(mut r) = refusals.lock() {
-                        r.push(reason);
-                    }
+                    tracing::warn!(reason = %reason.escape_debug(), "outbound request refused");
+                    remember(&refusals, reason);
                     Err(Error::HttpRequestDenied)
                 }
                 Err(Outcome::Failed(e)) => Err(e),
@@ -176,12 +202,13 @@ async fn send(
     let response = response.map(move |body| {
         Limited::new(body, usize::try_from(response_limit).unwrap_or(usize::MAX))
             .map_err(move |e| {
-                if e.is::<LengthLimitError>()
-                    && let Ok(mut r) = refusals.lock()
-                {
-                    r.push(format!(
-                        "the response body from {origin} exceeded the limit of {response_limit} bytes"
-                    ));
+                if e.is::<LengthLimitError>() {
+                    remember(
+                        &refusals,
+                        format!(
+                            "the response body from {origin} exceeded the limit of {response_limit} bytes"
+                        ),
+                    );
                 }
                 body_error(e, Error::HttpResponseBodySize(Some(response_limit)))
             })
