@@ -264,6 +264,10 @@ pub struct EgressRules {
     pub request_body_max: u64,
     /// Largest response body a plugin may receive.
     pub response_body_max: u64,
+    /// Only GET, HEAD and OPTIONS may leave: set for the calls of a tool that
+    /// claims no side effects (unless the operator pinned that claim). By
+    /// default false: any method.
+    pub safe_methods_only: bool,
 }
 
 /// A secret the host adds to requests for one origin.
@@ -417,6 +421,7 @@ impl Effective {
                 secrets: bound,
                 request_body_max: limits.http_request_body_max,
                 response_body_max: limits.http_response_body_max,
+                safe_methods_only: false,
             }),
             env,
             memory_bytes: memory_mb << 20,
@@ -483,6 +488,11 @@ impl Effective {
                 .map(|d| serde_json::json!({"guest": d.guest, "access": d.access}))
                 .collect::<Vec<_>>(),
             "outbound_http": self.egress.origins.iter().map(|o| o.to_string()).collect::<Vec<_>>(),
+            "outbound_methods": if self.egress.safe_methods_only {
+                serde_json::json!(["GET", "HEAD", "OPTIONS"])
+            } else {
+                serde_json::Value::Null
+            },
             "private_ranges": self.egress.private_ranges.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
             "secrets": self.egress.secrets.iter()
                 .map(|s| serde_json::json!({"secret": s.name, "origin": s.origin.to_string(), "header": s.header.as_str()}))

@@ -22,3 +22,4 @@ mod loading;
 mod mcp;
 mod policy;
 mod refusals;
+mod side_effects;

@@ -359,6 +359,7 @@ const INPUT_FIELDS: &[(&str, &[&str])] = &[
         &[
             "directories",
             "outbound_http",
+            "outbound_methods",
             "private_ranges",
             "secrets",
             "env",

@@ -8,8 +8,9 @@
 //!    link-local and cloud-metadata addresses are refused by default);
 //! 3. the connection goes to a vetted address, never to a second lookup (no DNS
 //!    rebinding between check and connect);
-//! 4. secrets bound to the origin are injected as headers (the guest never sees them);
-//! 5. request and response bodies are bounded.
+//! 4. a tool that claims no side effects sends only GET, HEAD and OPTIONS;
+//! 5. secrets bound to the origin are injected as headers (the guest never sees them);
+//! 6. request and response bodies are bounded.
 //!
 //! Redirects are not followed here: a plugin that follows one makes a new
 //! request, which is checked from step 1 again. Refusals are remembered so the
@@ -19,6 +20,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use http::Method;
 use http::uri::Scheme;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper_util::rt::TokioIo;
@@ -135,6 +137,13 @@ async fn send(
         .trim_start_matches('[')
         .trim_end_matches(']');
     let port = authority.port_u16().unwrap_or(if https { 443 } else { 80 });
+    let method = request.method();
+    if rules.safe_methods_only && !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        return Err(Outcome::Refused(format!(
+            "{method} {scheme}://{host}:{port}: the tool claims no side effects, so only \
+             GET, HEAD and OPTIONS may leave"
+        )));
+    }
     if !rules.origins.iter().any(|o| o.allows(scheme, host, port)) {
         return Err(Outcome::Refused(format!(
             "origin {scheme}://{host}:{port} is not granted"
