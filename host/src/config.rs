@@ -447,6 +447,9 @@ impl Config {
                         format!("`{}` is not a header name", binding.header),
                     )
                 })?;
+                binding
+                    .validate()
+                    .map_err(|m| invalid(f("methods/path_prefixes"), m))?;
             }
             plugins.insert(name, plugin);
         }

@@ -22,4 +22,5 @@ mod loading;
 mod mcp;
 mod policy;
 mod refusals;
+mod secrets;
 mod side_effects;
