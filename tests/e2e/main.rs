@@ -24,3 +24,4 @@ mod policy;
 mod refusals;
 mod secrets;
 mod side_effects;
+mod url_parsing;

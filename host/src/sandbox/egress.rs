@@ -2,7 +2,9 @@
 //! requests leave the sandbox.
 //!
 //! For every request, before any byte leaves the host:
-//! 1. the URL must name a granted origin (scheme, host, port) and carry no userinfo;
+//! 1. the URL, read by [`parse_url`] (the parser policy gets as
+//!    `warden.parse_url`), must name a granted origin (scheme, host, port) and
+//!    carry no userinfo;
 //! 2. the host resolves the name itself, and every address it resolves to must be
 //!    public unless the operator granted that private range (loopback, private,
 //!    link-local and cloud-metadata addresses are refused by default);
@@ -23,7 +25,6 @@ use std::sync::{Arc, Mutex, Once, OnceLock};
 use std::time::Duration;
 
 use http::Method;
-use http::uri::Scheme;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper_util::rt::TokioIo;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
@@ -126,8 +127,7 @@ async fn send(
     refusals: &Arc<Mutex<Vec<String>>>,
 ) -> Result<(http::Response<WasiBody>, IoFuture), Outcome> {
     let uri = request.uri().clone();
-    let https = uri.scheme() == Some(&Scheme::HTTPS);
-    let scheme = if https { "https" } else { "http" };
+    let scheme = uri.scheme_str().unwrap_or("http");
     let authority = uri.authority().ok_or(Error::HttpRequestUriInvalid)?;
     // The request line carries only the path; the origin is in the Host header.
     let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
@@ -136,11 +136,18 @@ async fn send(
             "{scheme}://{authority}: URLs with userinfo are refused"
         )));
     }
-    let host = authority
-        .host()
-        .trim_start_matches('[')
-        .trim_end_matches(']');
-    let port = authority.port_u16().unwrap_or(if https { 443 } else { 80 });
+    // Read the destination with the same parser policy uses
+    // (`warden.parse_url`): what policy allowed is where this connects.
+    let target = parse_url(&format!("{scheme}://{authority}{path}"))
+        .filter(|t| matches!(t.scheme.as_str(), "http" | "https"))
+        .ok_or_else(|| {
+            Outcome::Refused(format!(
+                "{scheme}://{authority}: not an http(s) URL the host can read"
+            ))
+        })?;
+    let https = target.scheme == "https";
+    let scheme = target.scheme.as_str();
+    let (host, port) = (target.host.as_str(), target.port);
     let method = request.method().clone();
     if forbidden_method(method.as_str()) {
         return Err(Outcome::Refused(format!(
@@ -552,6 +559,61 @@ fn server_name(host: &str) -> Result<rustls::pki_types::ServerName<'static>, Out
     })
 }
 
+/// Longest URL [`parse_url`] reads; longer text is not a URL.
+const URL_MAX_BYTES: usize = 64 * 1024;
+
+/// A URL as Warden reads it, for egress and for policy (`warden.parse_url`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ParsedUrl {
+    /// Lowercase scheme, e.g. `https`.
+    pub scheme: String,
+    /// Normalised host: lowercase ASCII (IDNA), IPv4 in dotted decimal,
+    /// IPv6 without brackets, no trailing dot.
+    pub host: String,
+    /// The port, explicit or the scheme's default.
+    pub port: u16,
+    /// Path, percent-encoded as sent.
+    pub path: String,
+    /// Query without `?`, if any.
+    pub query: Option<String>,
+    /// Fragment without `#`, if any (never sent).
+    pub fragment: Option<String>,
+    /// User name of the userinfo; empty when there is none.
+    pub username: String,
+    /// Whether the userinfo has a password.
+    pub has_password: bool,
+}
+
+/// Parses `text` as the WHATWG URL standard does (the `url` crate: what
+/// browsers and the fetch plugin do), or `None` when it is not a URL with a
+/// host and a known default port. `http://a#@b`, `http://a?@b` and
+/// `http://a\@b` all have host `a`; `http://2130706433` and `http://0x7f.1`
+/// have host `127.0.0.1`.
+pub fn parse_url(text: &str) -> Option<ParsedUrl> {
+    if text.len() > URL_MAX_BYTES {
+        return None;
+    }
+    let url = url::Url::parse(text).ok()?;
+    let host = match url.host()? {
+        url::Host::Domain(domain) => domain.strip_suffix('.').unwrap_or(domain).to_string(),
+        url::Host::Ipv4(ip) => ip.to_string(),
+        url::Host::Ipv6(ip) => ip.to_string(),
+    };
+    if host.is_empty() {
+        return None;
+    }
+    Some(ParsedUrl {
+        scheme: url.scheme().to_string(),
+        port: url.port_or_known_default()?,
+        path: url.path().to_string(),
+        query: url.query().map(str::to_string),
+        fragment: url.fragment().map(str::to_string),
+        username: url.username().to_string(),
+        has_password: url.password().is_some(),
+        host,
+    })
+}
+
 /// Why an address is not reachable without an explicit grant, or `None` if it is public.
 pub fn restricted(ip: IpAddr) -> Option<&'static str> {
     match ip {
@@ -604,7 +666,33 @@ pub fn restricted(ip: IpAddr) -> Option<&'static str> {
 
 #[cfg(test)]
 mod tests {
-    use super::restricted;
+    use super::{parse_url, restricted};
+
+    #[test]
+    fn urls_are_read_as_browsers_read_them() {
+        for (url, host, port) in [
+            ("http://127.0.0.1:8080#@example.com", "127.0.0.1", 8080),
+            ("http://127.0.0.1:8080?@example.com", "127.0.0.1", 8080),
+            ("http://example.com@127.0.0.1:8080/", "127.0.0.1", 8080),
+            ("http://127.0.0.1:8080\\@example.com/", "127.0.0.1", 8080),
+            ("HTTP://EXAMPLE.COM./", "example.com", 80),
+            ("https://Bücher.example/", "xn--bcher-kva.example", 443),
+            ("http://2130706433/", "127.0.0.1", 80),
+            ("http://0x7f.1/", "127.0.0.1", 80),
+            ("http://[::FFFF:127.0.0.1]:81/", "::ffff:127.0.0.1", 81),
+        ] {
+            let parsed = parse_url(url).unwrap_or_else(|| panic!("{url}"));
+            assert_eq!((parsed.host.as_str(), parsed.port), (host, port), "{url}");
+        }
+        for bad in [
+            "http://example.com%40127.0.0.1/",
+            "not a url",
+            "mailto:a@b.c",
+            "http://./",
+        ] {
+            assert_eq!(parse_url(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn restricted_addresses_are_classified() {
