@@ -47,10 +47,24 @@ fn parse_url(url: &Value) -> Value {
     let Ok(text) = url.as_string() else {
         return Value::Null;
     };
-    match crate::sandbox::parse_url(text) {
-        Some(parsed) => serde_json::to_value(parsed)
-            .map(|json| super::json_value(&json))
-            .unwrap_or(Value::Null),
-        None => Value::Null,
-    }
+    let Some(url) = crate::sandbox::parse_url(text) else {
+        return Value::Null;
+    };
+    let optional = |part: Option<String>| part.map_or(Value::Null, Value::from);
+    // Built directly in the evaluator's type: this runs inside a decision.
+    Value::from(
+        [
+            ("scheme", Value::from(url.scheme)),
+            ("host", Value::from(url.host)),
+            ("port", Value::from(u64::from(url.port))),
+            ("path", Value::from(url.path)),
+            ("query", optional(url.query)),
+            ("fragment", optional(url.fragment)),
+            ("username", Value::from(url.username)),
+            ("has_password", Value::from(url.has_password)),
+        ]
+        .into_iter()
+        .map(|(key, value)| (Value::from(key), value))
+        .collect::<std::collections::BTreeMap<_, _>>(),
+    )
 }
