@@ -5,22 +5,18 @@ package warden.authz
 # read by `warden.parse_url`, the host's own URL parser (the one egress uses):
 # the host checked here is the host the sandbox connects to, whatever
 # `#@`, `?@`, `\@`, userinfo, case, trailing dot or IP spelling the URL uses.
-deny contains sprintf("host %q is not on the fetch allow-list", [url.host]) if {
-	input.target.name == "fetch.get"
-	url := warden.parse_url(input.args.url)
-	url != null
-	not url.host in data.fetch.allowed_hosts
+deny contains sprintf("host %q is not on the fetch allow-list", [fetch_url.host]) if {
+	fetch_url != null
+	not fetch_url.host in data.fetch.allowed_hosts
 }
 
 deny contains sprintf("url %q is not an http or https URL", [input.args.url]) if {
 	input.target.name == "fetch.get"
-	not web_url(input.args.url)
+	not fetch_url.scheme in {"http", "https"}
 }
 
-web_url(text) if {
-	url := warden.parse_url(text)
-	url.scheme in {"http", "https"}
-}
+# The URL of a fetch, parsed once per decision.
+fetch_url := warden.parse_url(input.args.url) if input.target.name == "fetch.get"
 
 # Defence in depth: the sandbox already confines the files plugin, but a path
 # that tries to climb out says something about the caller.
