@@ -328,12 +328,14 @@ async fn open(name: &str, config: &UpstreamConfig) -> std::result::Result<Client
     }
 }
 
-/// Logs what a child server writes to stderr, line by line.
+/// Logs what a child server writes to stderr, line by line, each line as
+/// one escaped field: a server cannot forge host log lines (`\r`, ANSI
+/// escapes) any more than a plugin can.
 fn forward_stderr(upstream: String, stderr: tokio::process::ChildStderr) {
     tokio::spawn(async move {
         let mut lines = tokio::io::BufReader::new(stderr).lines();
         while let Ok(Some(line)) = lines.next_line().await {
-            tracing::info!(upstream = %upstream, "{line}");
+            tracing::info!(upstream = %upstream, stderr = %line.escape_debug());
         }
     });
 }

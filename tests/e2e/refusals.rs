@@ -165,3 +165,36 @@ async fn plugin_log_messages_cannot_forge_host_log_lines() {
     assert!(log.contains(r"ok\n2020-01-01"), "{log}");
     assert!(log.contains("[truncated]"), "{log}");
 }
+
+/// An upstream MCP server's stderr reaches the host log escaped too.
+#[tokio::test]
+async fn upstream_stderr_cannot_forge_host_log_lines() {
+    let script = format!(
+        "printf 'ok\\r2020-01-01T00:00:00.000000Z  INFO warden::kernel: FORGED\\033[2J\\n' >&2; exec {} {} stdio",
+        toml_path(&crate::mcp::python()).trim_matches('"'),
+        toml_path(&crate::harness::repo().join("tests/e2e/notes_server.py")).trim_matches('"'),
+    );
+    let host = Harness::new(Store::Sqlite)
+        .plugin("text", "{}")
+        .policy(ALLOW_ALL)
+        .extra_config(&format!(
+            "[upstreams.notes]\ncommand = [\"sh\", \"-c\", {script:?}]\n"
+        ))
+        .start()
+        .await;
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
+        .arg("--config")
+        .arg(&host.config_path)
+        .args(["call", "notes.stats", "{}", "--as", "root"])
+        .env("NO_COLOR", "1")
+        .env("WARDEN_LOG", "info")
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{run:?}");
+    let log = String::from_utf8(run.stderr).unwrap();
+    assert!(log.contains("FORGED"), "{log}");
+    assert!(!log.contains('\x1b') && !log.contains('\r'), "{log}");
+    for line in log.lines() {
+        assert!(!line.starts_with("2020-01-01"), "forged: {line}");
+    }
+}
