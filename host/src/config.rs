@@ -143,6 +143,29 @@ pub struct PluginConfig {
     /// with the reduced set. By default such a plugin is refused.
     #[serde(default)]
     pub allow_reduced: bool,
+    /// The operator's word on each tool (`[plugins.NAME.tools.TOOL]`), which
+    /// overrides what the plugin claims. By default none.
+    #[serde(default)]
+    pub tools: BTreeMap<String, ToolPin>,
+}
+
+/// What the operator pins about one tool, over the plugin's or upstream's
+/// claims (`[plugins.NAME.tools.TOOL]`, `[upstreams.NAME.pins.TOOL]`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToolPin {
+    /// Whether calls may have side effects. By default derived from what the
+    /// tool can do; `false` accepts a claim of none that the tool's
+    /// capabilities would contradict.
+    pub side_effects: Option<bool>,
+    /// Labels every call adds to its session, besides the tool's own. By
+    /// default none.
+    #[serde(default)]
+    pub labels: Vec<String>,
+    /// Use `labels` instead of the tool's own labels. By default false: the
+    /// operator's labels only add.
+    #[serde(default)]
+    pub replace_labels: bool,
 }
 
 /// An MCP server behind Warden (`[upstreams.NAME]`), resolved.
@@ -154,6 +177,9 @@ pub struct UpstreamConfig {
     pub tools: Option<Vec<String>>,
     /// Labels every call of its tools adds to the session.
     pub labels: Vec<String>,
+    /// The operator's word on single tools (`[upstreams.NAME.pins.TOOL]`).
+    /// An upstream tool has side effects unless pinned `side_effects = false`.
+    pub pins: BTreeMap<String, ToolPin>,
     /// Time limit per call; by default `limits.default_time_limit_ms`.
     pub time_limit_ms: Option<u64>,
     /// Calls that may run at once; by default `limits.default_max_concurrent`.
@@ -204,6 +230,8 @@ struct UpstreamSection {
     tools: Option<Vec<String>>,
     #[serde(default)]
     labels: Vec<String>,
+    #[serde(default)]
+    pins: BTreeMap<String, ToolPin>,
     time_limit_ms: Option<u64>,
     max_concurrent: Option<u32>,
 }
@@ -452,6 +480,9 @@ impl Config {
                         format!("`{}` is not a header name", binding.header),
                     )
                 })?;
+                binding
+                    .validate()
+                    .map_err(|m| invalid(f("methods/path_prefixes"), m))?;
             }
             plugins.insert(name, plugin);
         }
@@ -528,6 +559,7 @@ impl Config {
                     transport,
                     tools: upstream.tools,
                     labels: upstream.labels,
+                    pins: upstream.pins,
                     time_limit_ms: upstream.time_limit_ms,
                     max_concurrent: upstream.max_concurrent,
                 },

@@ -26,4 +26,8 @@ mod languages;
 mod loading;
 mod mcp;
 mod policy;
+mod refusals;
+mod secrets;
 mod sessions;
+mod side_effects;
+mod url_parsing;
