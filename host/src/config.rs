@@ -41,6 +41,8 @@ pub struct Config {
     pub cache_dir: Option<PathBuf>,
     /// Secret values by name, resolved at load. Never shown, logged or audited.
     pub secrets: BTreeMap<String, SecretValue>,
+    /// How sessions and labels are kept (`[sessions]`).
+    pub sessions: crate::session::SessionSettings,
 }
 
 /// Policy bundle settings (`[policy]`).
@@ -225,6 +227,21 @@ struct ConfigFile {
     secrets: BTreeMap<String, SecretConfig>,
     #[serde(default)]
     cache: CacheSection,
+    #[serde(default)]
+    sessions: SessionsSection,
+}
+
+/// `[sessions]`: how long labels stick to a principal, which always do, and
+/// how many sessions one principal may hold.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct SessionsSection {
+    /// By default 3600.
+    label_ttl_s: Option<u64>,
+    /// By default `["untrusted-content"]`.
+    sticky_labels: Option<Vec<String>>,
+    /// By default 1000.
+    max_per_principal: Option<usize>,
 }
 
 /// `[cache]`: where precompiled components are kept.
@@ -516,6 +533,27 @@ impl Config {
             );
         }
 
+        let defaults = crate::session::SessionSettings::default();
+        let sessions = crate::session::SessionSettings {
+            label_ttl: file
+                .sessions
+                .label_ttl_s
+                .map_or(defaults.label_ttl, std::time::Duration::from_secs),
+            sticky_labels: file
+                .sessions
+                .sticky_labels
+                .unwrap_or(defaults.sticky_labels),
+            max_per_principal: match file.sessions.max_per_principal {
+                Some(0) => {
+                    return Err(invalid(
+                        "sessions.max_per_principal".into(),
+                        "must be at least 1".into(),
+                    ));
+                }
+                Some(n) => n,
+                None => defaults.max_per_principal,
+            },
+        };
         Ok(Config {
             path: path.to_path_buf(),
             server: file.server,
@@ -551,6 +589,7 @@ impl Config {
             upstreams,
             limits: file.limits,
             secrets,
+            sessions,
         })
     }
 }

@@ -48,12 +48,10 @@ enum Command {
         tool: String,
         /// Arguments as JSON.
         args: String,
-        /// Principal id to call as.
+        /// Principal id to call as. The call has no session: labels it adds
+        /// stick to the principal (`[sessions]` in docs/policy.md).
         #[arg(long = "as")]
         principal: String,
-        /// Session or trace id to record.
-        #[arg(long)]
-        session: Option<String>,
     },
     /// Serve MCP over stdio as one principal (for desktop and IDE MCP clients).
     Mcp {
@@ -278,7 +276,6 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             tool,
             args,
             principal,
-            session,
         } => {
             let args: serde_json::Value =
                 serde_json::from_str(&args).context("ARGS is not valid JSON")?;
@@ -291,7 +288,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     principal,
                     tool,
                     args,
-                    session,
+                    session: None,
                 })
                 .await;
             match response.result {
@@ -632,9 +629,24 @@ fn write_secret(path: &std::path::Path, secret: &str) -> anyhow::Result<()> {
 fn exit_code(code: ErrorCode) -> u8 {
     match code {
         ErrorCode::PolicyDenied | ErrorCode::PolicyError | ErrorCode::PendingApproval => 3,
-        ErrorCode::UnknownTool | ErrorCode::InvalidArgs | ErrorCode::InvalidRequest => 4,
+        ErrorCode::UnknownTool
+        | ErrorCode::UnknownSession
+        | ErrorCode::InvalidArgs
+        | ErrorCode::InvalidRequest => 4,
         ErrorCode::AuditUnavailable => 6,
         ErrorCode::Unauthenticated | ErrorCode::Forbidden | ErrorCode::Internal => 2,
-        _ => 5,
+        ErrorCode::ToolInvalidInput
+        | ErrorCode::ToolFailed
+        | ErrorCode::ToolTransient
+        | ErrorCode::CapabilityDenied
+        | ErrorCode::Timeout
+        | ErrorCode::FuelExhausted
+        | ErrorCode::PluginBusy
+        | ErrorCode::MemoryLimit
+        | ErrorCode::DiskQuota
+        | ErrorCode::Trap
+        | ErrorCode::InvalidOutput
+        | ErrorCode::OutputTooLarge
+        | ErrorCode::UpstreamUnavailable => 5,
     }
 }

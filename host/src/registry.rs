@@ -293,13 +293,46 @@ async fn load_plugin(
     Ok((plugin, descriptors))
 }
 
-/// Checks one descriptor: a valid name and two schemas that compile.
+/// Most labels one tool may declare, and their longest spelling: they are
+/// copied into every session the tool runs in.
+const LABELS_MAX: usize = 16;
+const LABEL_MAX: usize = 64;
+/// Longest tool description kept (it is shown to every MCP client).
+const DESCRIPTION_MAX: usize = 4096;
+
+/// A tool's labels: at most [`LABELS_MAX`], each 1 to [`LABEL_MAX`] bytes of
+/// ASCII letters, digits, `-`, `_`, `.` or `:`.
+fn validate_labels(labels: &[String]) -> std::result::Result<(), String> {
+    if labels.len() > LABELS_MAX {
+        return Err(format!(
+            "declares {} labels; at most {LABELS_MAX} are allowed",
+            labels.len()
+        ));
+    }
+    for label in labels {
+        let valid = !label.is_empty()
+            && label.len() <= LABEL_MAX
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
+        if !valid {
+            return Err(format!(
+                "label {:?} must be 1 to {LABEL_MAX} ASCII letters, digits, `-`, `_`, `.` or `:`",
+                crate::bounds::bounded(label, LABEL_MAX)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks one descriptor: a valid name, bounded labels and two schemas that compile.
 fn tool_entry(plugin: &Arc<LoadedPlugin>, descriptor: ToolDescriptor) -> Result<ToolEntry> {
     let fail = |message: String| Error::Plugin {
         plugin: plugin.name.clone(),
         message: format!("tool `{}`: {message}", descriptor.name),
     };
     validate_name(&descriptor.name).map_err(|m| fail(format!("invalid name: {m}")))?;
+    validate_labels(&descriptor.labels).map_err(fail)?;
     let input = Schema::parse(&descriptor.input_schema)
         .map_err(|m| fail(format!("invalid input schema: {m}")))?;
     let output = Schema::parse(&descriptor.output_schema)
@@ -307,7 +340,7 @@ fn tool_entry(plugin: &Arc<LoadedPlugin>, descriptor: ToolDescriptor) -> Result<
     Ok(ToolEntry {
         name: format!("{}.{}", plugin.name, descriptor.name),
         local_name: descriptor.name,
-        description: descriptor.description,
+        description: crate::bounds::bounded(&descriptor.description, DESCRIPTION_MAX).into_owned(),
         side_effects: descriptor.side_effects,
         labels: descriptor.labels,
         backend: Backend::Plugin(plugin.clone()),
@@ -358,7 +391,7 @@ fn upstream_tool_entry(
     Ok(ToolEntry {
         name: format!("{}.{}", upstream.name, tool.name),
         local_name: tool.name,
-        description: tool.description,
+        description: crate::bounds::bounded(&tool.description, DESCRIPTION_MAX).into_owned(),
         side_effects: tool.side_effects,
         labels: labels.to_vec(),
         backend: Backend::Upstream(upstream.clone()),

@@ -16,10 +16,17 @@ async fn query_export_and_the_http_endpoint_filter_the_trail() {
         .plugin("text", "{}")
         .start()
         .await;
+    let session = host.open_session("alice");
     for (principal, op) in [("alice", "upper"), ("bob", "lower"), ("alice", "reverse")] {
+        let session = (principal == "alice").then_some(session.as_str());
         output(
             &host
-                .call(principal, "text.transform", json!({"text": "x", "op": op}))
+                .call_in(
+                    principal,
+                    session,
+                    "text.transform",
+                    json!({"text": "x", "op": op}),
+                )
                 .await,
         );
     }
@@ -37,8 +44,11 @@ async fn query_export_and_the_http_endpoint_filter_the_trail() {
     assert_eq!(String::from_utf8_lossy(&denials.stdout).lines().count(), 1);
     let future = host.cli(&["audit", "export", "--since", "2999-01-01T00:00:00Z"]);
     assert_eq!(String::from_utf8_lossy(&future.stdout).lines().count(), 0);
-    let all = host.cli(&["audit", "export", "--session", "test-session"]);
-    assert_eq!(String::from_utf8_lossy(&all.stdout).lines().count(), 4);
+    let in_session = host.cli(&["audit", "export", "--session", &session]);
+    assert_eq!(
+        String::from_utf8_lossy(&in_session.stdout).lines().count(),
+        2
+    );
 
     let app = warden::server::router(Arc::new(host.kernel), &Default::default());
     let get = |who: &str, query: &str| {

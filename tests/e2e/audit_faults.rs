@@ -39,8 +39,8 @@ fn transform(text: &str) -> Value {
 
 /// Makes the test's database refuse audit records on demand: every record
 /// while `refuse_all` is on (an error that is not about the data: the store
-/// counts as unavailable), and any record whose session is `poison` with a
-/// data exception (SQLSTATE 22000), as PostgreSQL does for a NUL.
+/// counts as unavailable), and any record of the principal `bob` (the
+/// poisoner) with a data exception (SQLSTATE 22000), as PostgreSQL does for a NUL.
 async fn install_faults(host: &Host) -> sqlx::PgPool {
     let db = host.postgres().await;
     sqlx::raw_sql(
@@ -48,7 +48,7 @@ async fn install_faults(host: &Host) -> sqlx::PgPool {
          INSERT INTO fault_switch VALUES (false);
          CREATE FUNCTION fault_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
          BEGIN
-           IF NEW.session = 'poison' THEN
+           IF NEW.principal = 'bob' THEN
              RAISE EXCEPTION 'poisoned record' USING ERRCODE = '22000';
            END IF;
            IF (SELECT refuse_all FROM fault_switch) THEN
@@ -194,7 +194,8 @@ async fn a_nul_in_any_string_field_is_stored_escaped_and_denies_nobody() {
         None,
     )
     .await;
-    output(&session);
+    // A session id with a NUL is refused and stored only as its digest.
+    crate::harness::error(&session, ErrorCode::InvalidRequest);
     output(&args);
     crate::harness::error(&tool, ErrorCode::UnknownTool);
     crate::harness::error(&reason, ErrorCode::PolicyDenied);
@@ -209,7 +210,8 @@ async fn a_nul_in_any_string_field_is_stored_escaped_and_denies_nobody() {
         }
     }
     let stored = host.record(&session.call_id).await;
-    assert_eq!(stored.record.session.as_deref(), Some("s\\u00001"));
+    let stored = stored.record.session.unwrap();
+    assert!(stored.starts_with("invalid:"), "{stored}");
     assert_eq!(
         host.record(&tool.call_id).await.record.tool,
         "text.trans\\u0000form"
@@ -295,7 +297,8 @@ async fn a_nul_over_http_and_mcp_is_recorded_and_the_host_keeps_serving() {
         json!({"args": transform("x"), "session": "a\u{0}b"}),
     )
     .await;
-    assert_eq!(status, 200, "{body}");
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "invalid-request");
     let (status, body) = invoke("text%00transform", json!({"args": transform("x")})).await;
     assert_eq!(status, 404, "{body}");
     assert_eq!(body["error"]["code"], "unknown-tool");
@@ -351,12 +354,13 @@ async fn a_record_the_store_refuses_fails_alone_and_the_rest_of_its_batch_commit
                 for i in 0..25 {
                     let n = w * 25 + i;
                     let session = if n % 100 == 7 { "poison" } else { "fine" };
+                    let principal = if session == "poison" { "bob" } else { "alice" };
                     let response = call_in(
                         &host.kernel,
-                        "alice",
+                        principal,
                         "text.transform",
                         transform(&format!("{n}")),
-                        Some(session),
+                        None,
                     )
                     .await;
                     responses.push((session, response));
@@ -396,13 +400,13 @@ async fn a_spooled_record_the_store_refuses_is_set_aside_and_never_blocks_the_dr
     refuse_all(&db, true).await;
     let mut answered = Vec::new();
     for i in 0..10 {
-        let session = if i == 4 { "poison" } else { "fine" };
+        let principal = if i == 4 { "bob" } else { "alice" };
         let response = call_in(
             &host.kernel,
-            "alice",
+            principal,
             "text.transform",
             transform(&format!("{i}")),
-            Some(session),
+            None,
         )
         .await;
         output(&response);

@@ -12,9 +12,11 @@ mod harness;
 
 mod audit;
 mod audit_faults;
+mod bounds;
 mod calls;
 mod cli;
 mod containment;
+mod fuzz;
 mod gateway;
 mod hostile;
 mod http_api;
@@ -22,3 +24,4 @@ mod languages;
 mod loading;
 mod mcp;
 mod policy;
+mod sessions;

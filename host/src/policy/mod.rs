@@ -336,7 +336,10 @@ fn parse_decision(
 const INPUT_FIELDS: &[(&str, &[&str])] = &[
     ("version", &[]),
     ("stage", &[]),
-    ("principal", &["id", "roles", "tenant", "attributes"]),
+    (
+        "principal",
+        &["id", "roles", "tenant", "attributes", "labels"],
+    ),
     ("session", &["id", "labels"]),
     (
         "target",
