@@ -11,7 +11,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use warden::audit::AuditRecord;
 use warden::{CallRequest, CallResponse, ErrorCode, Kernel};
 
 use crate::harness::{Harness, Host, Server, Store, TestDb, http, output, sample_record, token};
@@ -529,17 +528,43 @@ async fn a_torn_spool_line_and_a_restart_lose_no_acknowledged_record() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn processes_sharing_a_spool_path_never_drain_each_others_records() {
+    // `warden serve` (A) reaches PostgreSQL through a relay that fails, so it
+    // spools under load; `warden call`s with the same spool path but a direct
+    // URL (their own config) reach the store, slowed by a trigger, while A
+    // keeps appending. A call must not drain, clear or take A's spool.
     let dir = tempfile::tempdir().unwrap();
+    let mut relay = Relay::new().await;
+    relay.up().await;
+    let mut db = TestDb::create().await;
+    let direct_url = db.url.clone();
+    db.url = relay.url(&db.url);
     let host = Arc::new(
         Harness::new(Store::Postgres)
+            .database(db)
             .plugin("text", "{}")
             .audit_settings(&spool_setting(dir.path()))
             .start()
             .await,
     );
-    let db = install_faults(&host).await;
-    refuse_all(&db, true).await;
+    let direct = sqlx::PgPool::connect(&direct_url).await.unwrap();
+    sqlx::raw_sql(
+        "CREATE FUNCTION slow_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN PERFORM pg_sleep(0.003); RETURN NEW; END $$;
+         CREATE TRIGGER slow_insert BEFORE INSERT ON audit_records
+           FOR EACH ROW EXECUTE FUNCTION slow_insert();",
+    )
+    .execute(&direct)
+    .await
+    .unwrap();
+    let relayed_config = std::fs::read_to_string(&host.config_path).unwrap();
+    let direct_config = host.dir.path().join("direct.toml");
+    std::fs::write(
+        &direct_config,
+        relayed_config.replace(&relay.url(&direct_url), &direct_url),
+    )
+    .unwrap();
     let server = Server::start(&host).await;
+    relay.refuse();
     let running = Arc::new(AtomicBool::new(true));
     let load: Vec<_> = (0..4)
         .map(|w| {
@@ -566,46 +591,52 @@ async fn processes_sharing_a_spool_path_never_drain_each_others_records() {
             })
         })
         .collect();
-    // One-off `warden call`s with the same config, while the store refuses
-    // and while it drains.
-    let cli_host = host.clone();
-    let db_switch = db.clone();
-    let cli = tokio::spawn(async move {
-        let mut answered = Vec::new();
-        for i in 0..8 {
-            if i == 4 {
-                refuse_all(&db_switch, false).await;
-            }
-            let host = cli_host.clone();
-            let out = tokio::task::spawn_blocking(move || {
-                host.cli(&[
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut answered = Vec::new();
+    for i in 0..3 {
+        let config = direct_config.clone();
+        let out = tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
+                .arg("--config")
+                .arg(&config)
+                .args([
                     "call",
                     "text.transform",
                     &transform(&format!("cli{i}")).to_string(),
                     "--as",
                     "alice",
                 ])
-            })
-            .await
-            .unwrap();
-            let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-            assert_eq!(out.status.code(), Some(0), "{stderr}");
-            let line = stderr.lines().find(|l| l.starts_with("call ")).unwrap();
-            answered.push(line["call ".len()..].split(':').next().unwrap().to_string());
-        }
-        answered
-    });
-    let mut answered = cli.await.unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        let line = stderr.lines().find(|l| l.starts_with("call ")).unwrap();
+        answered.push(line["call ".len()..].split(':').next().unwrap().to_string());
+    }
     running.store(false, Ordering::SeqCst);
     for worker in load {
         answered.extend(worker.await.unwrap());
     }
-    drop(server); // SIGKILL: whatever it still spooled stays for the next process
-    // A new process takes over whatever the others left.
+    drop(server); // SIGKILL: what it spooled stays for the next process
+    sqlx::query("DROP TRIGGER slow_insert ON audit_records")
+        .execute(&direct)
+        .await
+        .unwrap();
+    relay.up().await;
+    // A new process with A's config takes over whatever is left.
     let config = warden::config::Config::load(&host.config_path).unwrap();
     let next = Kernel::start(&config).await.unwrap();
-    output(&call_in(&next, "alice", "text.transform", transform("last"), None).await);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        output(&call_in(&next, "alice", "text.transform", transform("last"), None).await);
+        if spooled_bytes(dir.path()) == 0 || Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert_eq!(spooled_bytes(dir.path()), 0);
     assert_recorded(&host, &answered).await;
     assert_verifies(&host).await;
@@ -749,6 +780,8 @@ async fn a_locked_table_without_a_spool_denies_within_the_commit_timeout() {
 struct Relay {
     port: u16,
     task: Option<tokio::task::JoinHandle<()>>,
+    forward: Arc<AtomicBool>,
+    cut: Arc<tokio::sync::Notify>,
 }
 
 impl Relay {
@@ -758,28 +791,65 @@ impl Relay {
             .local_addr()
             .unwrap()
             .port();
-        Relay { port, task: None }
+        Relay {
+            port,
+            task: None,
+            forward: Arc::new(AtomicBool::new(true)),
+            cut: Arc::new(tokio::sync::Notify::new()),
+        }
     }
 
+    /// Relays again (binding the port if it was closed).
     async fn up(&mut self) {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port))
-            .await
-            .unwrap();
+        self.forward.store(true, Ordering::SeqCst);
+        if self.task.is_some() {
+            return;
+        }
+        // The port is free again once the closed relay's sockets are gone.
+        let mut attempts = 0;
+        let listener = loop {
+            match tokio::net::TcpListener::bind(("127.0.0.1", self.port)).await {
+                Ok(listener) => break listener,
+                Err(e) if attempts < 100 => {
+                    attempts += 1;
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => panic!("relay port {}: {e}", self.port),
+            }
+        };
+        let (forward, cut) = (self.forward.clone(), self.cut.clone());
         self.task = Some(tokio::spawn(async move {
             let mut connections = tokio::task::JoinSet::new();
             while let Ok((mut inbound, _)) = listener.accept().await {
+                if !forward.load(Ordering::SeqCst) {
+                    continue; // dropped: closed at once
+                }
+                let cut = cut.clone();
                 connections.spawn(async move {
                     if let Ok(mut outbound) = tokio::net::TcpStream::connect("127.0.0.1:5432").await
                     {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                        tokio::select! {
+                            _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                            () = cut.notified() => {}
+                        }
                     }
                 });
             }
         }));
     }
 
+    /// Cuts every relayed connection and then accepts and closes each new
+    /// one at once: the store fails fast, as after a reset, instead of a
+    /// refused port's connect retries.
+    fn refuse(&mut self) {
+        self.forward.store(false, Ordering::SeqCst);
+        self.cut.notify_waiters();
+    }
+
     /// Closes the port and every relayed connection.
     fn down(&mut self) {
+        self.cut.notify_waiters();
         if let Some(task) = self.task.take() {
             task.abort();
         }
@@ -1315,15 +1385,4 @@ async fn verify_of_a_hundred_thousand_records_prints_no_driver_warning() {
     assert_eq!(verify.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("100000 records"), "{stdout}");
     assert!(stderr.trim().is_empty(), "verify printed: {stderr}");
-}
-
-#[test]
-fn a_record_with_every_field_set_round_trips_through_the_spool_format() {
-    // The spool stores `StoredRecord` as JSON lines: a NUL survives the
-    // round trip, so escaping at enqueue, not JSON, is what makes it storable.
-    let mut record: AuditRecord = sample_record("x".into());
-    record.session = Some("a\u{0}b".into());
-    let text = serde_json::to_string(&record).unwrap();
-    let back: AuditRecord = serde_json::from_str(&text).unwrap();
-    assert_eq!(back, record);
 }

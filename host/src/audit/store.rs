@@ -136,12 +136,20 @@ impl AuditStore {
         }
     }
 
-    /// Whether the store answers.
+    /// Whether the store would take records now: on PostgreSQL, whether the
+    /// lock an insert needs is free (`NOWAIT`: a table locked by someone else
+    /// fails the probe at once instead of stalling it).
     pub(super) async fn ping(&self) -> Result<(), sqlx::Error> {
-        on_pool!(self, pool => {
-            sqlx::query("SELECT 1").execute(pool).await?;
-        });
-        Ok(())
+        match self {
+            AuditStore::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                sqlx::query("LOCK TABLE audit_records IN ROW EXCLUSIVE MODE NOWAIT")
+                    .execute(&mut *tx)
+                    .await?;
+                tx.rollback().await
+            }
+            AuditStore::Sqlite(pool) => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()),
+        }
     }
 
     /// Applies pending migrations.

@@ -10,10 +10,10 @@
 //! - Every commit is bounded by `commit_timeout`. A commit that times out, or
 //!   a store that cannot be reached, counts as *unavailable*: the batch goes
 //!   to the spool if there is one, else its callers are denied.
-//! - After an unavailable store the writer backs off (100 ms doubling to 5 s):
-//!   until the next attempt, batches go straight to the spool (or are denied
-//!   at once) instead of each waiting for a time-out, and the spool is read
-//!   only when the store answers a probe.
+//! - After an unavailable store the writer backs off (100 ms doubling to 5 s)
+//!   and then probes the store in a task of its own: until a probe answers,
+//!   batches go straight to the spool (or are denied at once) instead of each
+//!   waiting for a time-out, and the spool is read only after one does.
 //! - Callers are told `the audit store is unavailable` or `the audit record
 //!   could not be stored`; the store's own error is logged, never returned.
 
@@ -35,6 +35,8 @@ const UNSTORABLE: &str = "the audit record could not be stored";
 /// First and longest wait before retrying a store that failed.
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// How often a writer whose store is failing looks for its probe's answer.
+const PROBE_POLL: Duration = Duration::from_millis(20);
 /// How often a writer with an idle, empty spool looks for files left by dead processes.
 const ADOPT_INTERVAL: Duration = Duration::from_secs(30);
 
@@ -89,6 +91,8 @@ pub(super) struct Writer {
     backoff: Duration,
     /// Whether a commit of unknown fate means the head must be re-read first.
     head_unknown: bool,
+    /// The answer of a probe of a failing store, while it runs.
+    probe: Option<oneshot::Receiver<Reply>>,
 }
 
 impl Writer {
@@ -110,9 +114,11 @@ impl Writer {
             migrated,
             spool,
             commit_timeout,
-            retry_at: None,
+            // A store not yet migrated is probed (and migrated) before its first use.
+            retry_at: (!migrated).then(Instant::now),
             backoff: BACKOFF_MIN,
             head_unknown: false,
+            probe: None,
         }
     }
 
@@ -120,18 +126,14 @@ impl Writer {
         let mut batch: Vec<Pending> = Vec::with_capacity(MAX_BATCH);
         let mut next_adopt = Instant::now() + ADOPT_INTERVAL;
         loop {
-            if self.spool_waiting() && self.store_due() {
+            if self.spool_waiting() && self.store_ready() {
                 self.drain().await;
             }
-            let wait = if self.spool_waiting() {
-                // Wake up for the next drain attempt.
-                Some(
-                    self.retry_at
-                        .map_or(BACKOFF_MIN, |at| {
-                            at.saturating_duration_since(Instant::now())
-                        })
-                        .max(Duration::from_millis(1)),
-                )
+            let wait = if self.retry_at.is_some() {
+                // The store is failing: look at the probe's answer now and then.
+                Some(PROBE_POLL)
+            } else if self.spool_waiting() {
+                Some(BACKOFF_MIN)
             } else if self.spool.is_some() {
                 Some(next_adopt.saturating_duration_since(Instant::now()))
             } else {
@@ -167,9 +169,51 @@ impl Writer {
         self.spool.as_ref().is_some_and(|s| !s.is_empty())
     }
 
-    /// Whether the store may be tried now (it is not in a back-off after a failure).
-    fn store_due(&self) -> bool {
-        self.retry_at.is_none_or(|at| Instant::now() >= at)
+    /// Whether the store may be used now: it has not failed, or a probe
+    /// since has found it answering. A probe runs in its own task once the
+    /// back-off is over, so waiting for an unreachable server never holds up
+    /// the writer: meanwhile batches are spooled, or denied at once.
+    fn store_ready(&mut self) -> bool {
+        let Some(retry_at) = self.retry_at else {
+            return true;
+        };
+        if let Some(probe) = &mut self.probe {
+            let answer = match probe.try_recv() {
+                Err(oneshot::error::TryRecvError::Empty) => return false,
+                Err(oneshot::error::TryRecvError::Closed) => Err("the probe stopped".to_string()),
+                Ok(answer) => answer,
+            };
+            self.probe = None;
+            return match answer {
+                Ok(()) => {
+                    self.migrated = true;
+                    self.store_answered();
+                    true
+                }
+                Err(e) => {
+                    self.store_failed(&e);
+                    false
+                }
+            };
+        }
+        if Instant::now() >= retry_at {
+            let (answer, probe) = oneshot::channel();
+            let (store, migrated, bound) = (self.store.clone(), self.migrated, self.commit_timeout);
+            tokio::spawn(async move {
+                let attempt = async {
+                    if !migrated {
+                        store.migrate().await.map_err(|e| e.to_string())?;
+                    }
+                    store.ping().await.map_err(|e| e.to_string())
+                };
+                let result = tokio::time::timeout(bound, attempt)
+                    .await
+                    .unwrap_or_else(|_| Err("the probe timed out".to_string()));
+                let _ = answer.send(result);
+            });
+            self.probe = Some(probe);
+        }
+        false
     }
 
     fn store_failed(&mut self, error: &str) {
@@ -207,8 +251,11 @@ impl Writer {
             let reply = self.fallback(&records, "earlier records are still spooled");
             return vec![reply; batch.len()];
         }
-        if !self.store_due() {
-            let reply = self.fallback(&records, "the store is in back-off after a failure");
+        if !self.store_ready() {
+            let reply = self.fallback(
+                &records,
+                "the store is failing; waiting for a probe to answer",
+            );
             return vec![reply; batch.len()];
         }
         match self.commit(&records).await {
@@ -407,19 +454,6 @@ impl Writer {
     /// record the store refuses for its contents is set aside in the
     /// rejected file; anything else leaves the spool as it is, for later.
     async fn drain(&mut self) {
-        // A cheap probe first: an unreachable store costs no read of the spool.
-        let probe = tokio::time::timeout(self.commit_timeout, async {
-            if !self.migrated {
-                self.store.migrate().await.map_err(|e| e.to_string())?;
-            }
-            self.store.ping().await.map_err(|e| e.to_string())
-        })
-        .await;
-        match probe {
-            Ok(Ok(())) => self.migrated = true,
-            Ok(Err(e)) => return self.store_failed(&e),
-            Err(_) => return self.store_failed("probe timed out"),
-        }
         let Some(spool) = self.spool.as_mut() else {
             return;
         };
