@@ -256,7 +256,7 @@ grants = {}",
                 crate::harness::hostile_grants(
                     rw.path(),
                     ro.path(),
-                    "max_concurrent = 64, time_limit_ms = 2000"
+                    "max_concurrent = 64, time_limit_ms = 5000"
                 )
             ),
         )
@@ -264,6 +264,7 @@ grants = {}",
         .policy(ALLOW_ALL)
         .start()
         .await;
+    let started = std::time::Instant::now();
     let sleepers: Vec<_> = (0..64)
         .map(|_| host.call("bob", "hostile.sleep", json!({})))
         .collect();
@@ -272,8 +273,14 @@ grants = {}",
         for _ in 0..5 {
             assert_host_still_serves(&host).await;
         }
+        started.elapsed()
     };
-    let (sleepers, ()) = tokio::join!(join_all(sleepers), others);
+    let (sleepers, others_done) = tokio::join!(join_all(sleepers), others);
+    // The others were served while every sleeper still held its instance.
+    assert!(
+        others_done < std::time::Duration::from_millis(4500),
+        "{others_done:?}"
+    );
     for response in &sleepers {
         error(response, ErrorCode::Timeout);
     }
@@ -286,7 +293,7 @@ async fn two_plugins_at_full_concurrency_leave_the_pool_to_others() {
         crate::harness::hostile_grants(
             dirs[2 * i].path(),
             dirs[2 * i + 1].path(),
-            "max_concurrent = 256, time_limit_ms = 3000",
+            "max_concurrent = 256, time_limit_ms = 10000",
         )
     };
     let host = Harness::new(Store::Sqlite)
@@ -371,4 +378,160 @@ async fn a_configuration_the_instance_pool_cannot_hold_is_refused() {
             );
         }
     }
+}
+
+/// POSTs a tool call to a served host; `None` if the connection failed.
+async fn invoke_http(
+    server: &crate::harness::Server,
+    who: &str,
+    tool: &str,
+    args: Value,
+) -> Option<(u16, Value)> {
+    let body = json!({ "args": args }).to_string();
+    crate::harness::http(
+        &server.addr,
+        "POST",
+        &format!("/v1/tools/{tool}/invoke"),
+        Some(&crate::harness::token(who)),
+        &body,
+    )
+    .await
+}
+
+/// Another principal's call over HTTP, a new connection each time, succeeds.
+async fn others_are_served(server: &crate::harness::Server) {
+    let response = invoke_http(
+        server,
+        "alice",
+        "text.transform",
+        json!({"text": "still here", "op": "upper"}),
+    )
+    .await;
+    let Some((status, body)) = response else {
+        panic!("the host refused a new connection");
+    };
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["output"]["text"], "STILL HERE");
+}
+
+#[tokio::test]
+async fn calls_holding_thousands_of_open_files_leave_descriptors_for_the_host() {
+    let (rw, ro) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    std::fs::write(ro.path().join("f.txt"), "x").unwrap();
+    let host = Harness::new(Store::Sqlite)
+        .plugin_entry("hostile-fs", &hostile_fs(rw.path(), ro.path(), ""))
+        .plugin("text", "{}")
+        .policy(ALLOW_ALL)
+        .start()
+        .await;
+    let server = crate::harness::Server::start(&host).await;
+    // Sixteen calls (the plugin's whole concurrency) each try to hold 20,000
+    // descriptors on one file of a read-only grant, twice over.
+    for _ in 0..2 {
+        let attackers: Vec<_> = (0..16)
+            .map(|_| {
+                invoke_http(
+                    &server,
+                    "bob",
+                    "hostile-fs.open_many",
+                    json!({"path": "/ro/f.txt", "count": 20_000}),
+                )
+            })
+            .collect();
+        let others = async {
+            for _ in 0..10 {
+                others_are_served(&server).await;
+            }
+        };
+        let (attacks, ()) = tokio::join!(join_all(attackers), others);
+        for attack in attacks {
+            let (_, body) = attack.expect("the host refused a connection");
+            assert_eq!(body["error"]["code"], "trap", "{body}");
+            let message = body["error"]["message"].as_str().unwrap();
+            assert!(message.contains("open resources"), "{message}");
+        }
+    }
+    others_are_served(&server).await;
+    // The audit trail kept up: every call is recorded and the chain verifies.
+    let verify = host.cli(&["audit", "verify"]);
+    assert_eq!(
+        verify.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+}
+
+/// A server that accepts connections and never answers; counts them.
+async fn stalling_server() -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = accepted.clone();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            held.push(socket);
+        }
+    });
+    (addr, accepted)
+}
+
+#[tokio::test]
+async fn calls_flooding_a_stalling_origin_hold_few_connections_each() {
+    let (addr, accepted) = stalling_server().await;
+    let (rw, ro) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let host = Harness::new(Store::Sqlite)
+        .plugin_entry(
+            "hostile-fs",
+            &hostile_fs(
+                rw.path(),
+                ro.path(),
+                &format!(
+                    ", outbound_http = [\"http://127.0.0.1:{}\"], private_ranges = [\"127.0.0.1/32\"], \
+                     time_limit_ms = 4000",
+                    addr.port()
+                ),
+            ),
+        )
+        .plugin("text", "{}")
+        .policy(ALLOW_ALL)
+        .start()
+        .await;
+    let server = crate::harness::Server::start(&host).await;
+    // Four calls: two below the per-call resource cap (they wait for answers
+    // that never come), two far above it.
+    let attackers: Vec<_> = [100, 100, 5000, 5000]
+        .into_iter()
+        .map(|count| {
+            invoke_http(
+                &server,
+                "bob",
+                "hostile-fs.flood",
+                json!({"url": format!("http://127.0.0.1:{}/", addr.port()), "count": count, "hold": true}),
+            )
+        })
+        .collect();
+    let others = async {
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        for _ in 0..10 {
+            others_are_served(&server).await;
+        }
+    };
+    let (attacks, ()) = tokio::join!(join_all(attackers), others);
+    for (i, attack) in attacks.into_iter().enumerate() {
+        let (_, body) = attack.expect("the host refused a connection");
+        let expected = if i < 2 { "timeout" } else { "trap" };
+        assert_eq!(body["error"]["code"], expected, "{body}");
+    }
+    // 32 requests in flight per call, four calls.
+    let connections = accepted.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        connections <= 4 * 32,
+        "{connections} connections to the stalling origin"
+    );
 }

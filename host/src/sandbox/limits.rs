@@ -1,6 +1,14 @@
-//! Per-call resource limits enforced through wasmtime's `ResourceLimiter`.
+//! Per-call resource limits: memory and tables through wasmtime's
+//! `ResourceLimiter`, the engine's instance pool, the resources (and so host
+//! descriptors) a call may hold, and its outgoing requests in flight.
+
+use std::sync::Arc;
 
 use wasmtime::ResourceLimiter;
+use wasmtime_wasi_http::p2::bindings::http::types::ErrorCode as P2ErrorCode;
+use wasmtime_wasi_http::{
+    Error as HttpError, ForbiddenHeaderFilter, RequestOptions, WasiBody, WasiHttpHooks,
+};
 
 /// Table elements a plugin may allocate; generous for real guests, bounded for hostile ones.
 const MAX_TABLE_ELEMENTS: usize = 100_000;
@@ -119,5 +127,142 @@ impl ResourceLimiter for CallLimiter {
 
     fn memories(&self) -> usize {
         MAX_MEMORIES as usize
+    }
+}
+
+/// Descriptors kept back for the host itself when sizing per-call caps: the
+/// listener's connections, the audit store's pool and spool, upstream pipes,
+/// precompiled components, logs.
+const DESCRIPTOR_RESERVE: u64 = 1024;
+/// Resources (open files and directories, streams, HTTP requests and
+/// responses, pollables) one call may hold at once, at most and at least.
+const MAX_RESOURCES_PER_CALL: u64 = 1024;
+const MIN_RESOURCES_PER_CALL: u64 = 32;
+/// Outgoing HTTP requests one call may have in flight (connecting, waiting
+/// for an answer or streaming its body) at once.
+pub(super) const MAX_REQUESTS_IN_FLIGHT: usize = 32;
+
+/// Raises the soft limit on open descriptors to the hard limit and returns
+/// the limit now in force (the soft one if it cannot be raised).
+pub(super) fn raise_descriptor_limit() -> u64 {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let Some(hard) = limit.maximum else {
+        return limit.current.unwrap_or(u64::MAX);
+    };
+    if limit.current.is_some_and(|soft| soft < hard) {
+        let raised = Rlimit {
+            current: Some(hard),
+            maximum: Some(hard),
+        };
+        if let Err(e) = setrlimit(Resource::Nofile, raised) {
+            tracing::warn!(error = %e, hard, "cannot raise the open-descriptor limit");
+            return limit.current.unwrap_or(hard);
+        }
+    }
+    hard
+}
+
+/// Resources one call may hold so that `slots` calls at once, each at its
+/// cap, leave [`DESCRIPTOR_RESERVE`] of `descriptors` to the host. Every
+/// descriptor a call can open is one of its resources, so the host cannot run
+/// out of descriptors because of plugins. Refuses a configuration that would
+/// leave calls fewer than [`MIN_RESOURCES_PER_CALL`].
+pub(super) fn resources_per_call(descriptors: u64, slots: u64) -> Result<usize, String> {
+    let per_call = descriptors.saturating_sub(DESCRIPTOR_RESERVE) / slots.max(1);
+    if per_call < MIN_RESOURCES_PER_CALL {
+        return Err(format!(
+            "plugins may run {slots} calls at once (the sum of their max_concurrent), but \
+             the process may open only {descriptors} descriptors: keeping {DESCRIPTOR_RESERVE} \
+             for the host leaves {per_call} per call, fewer than {MIN_RESOURCES_PER_CALL}; \
+             raise the hard limit (`ulimit -Hn`) or lower `max_concurrent`"
+        ));
+    }
+    Ok(usize::try_from(per_call.min(MAX_RESOURCES_PER_CALL)).unwrap_or(usize::MAX))
+}
+
+/// The call's HTTP hooks with at most [`MAX_REQUESTS_IN_FLIGHT`] requests in
+/// flight; everything else is `inner`'s (egress) decision.
+pub(super) struct RequestLimit<H> {
+    pub(super) inner: H,
+    in_flight: Arc<tokio::sync::Semaphore>,
+}
+
+impl<H> RequestLimit<H> {
+    pub(super) fn new(inner: H) -> RequestLimit<H> {
+        RequestLimit {
+            inner,
+            in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_REQUESTS_IN_FLIGHT)),
+        }
+    }
+}
+
+type IoFuture = Box<dyn Future<Output = Result<(), HttpError>> + Send>;
+
+impl<H: WasiHttpHooks> WasiHttpHooks for RequestLimit<H> {
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        response_errors: IoFuture,
+    ) -> Box<dyn Future<Output = Result<(http::Response<WasiBody>, IoFuture), HttpError>> + Send>
+    {
+        let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
+            tracing::warn!(
+                limit = MAX_REQUESTS_IN_FLIGHT,
+                "outbound request refused: too many in flight"
+            );
+            return Box::new(async { Err(HttpError::ConnectionLimitReached) });
+        };
+        let sending = Box::into_pin(self.inner.send_request(request, options, response_errors));
+        Box::new(async move {
+            let (response, connection) = sending.await?;
+            // The request stays in flight until its connection is done.
+            let connection: IoFuture = Box::new(async move {
+                let _permit = permit;
+                Box::into_pin(connection).await
+            });
+            Ok((response, connection))
+        })
+    }
+
+    fn is_forbidden_header(&mut self, name: &http::HeaderName) -> bool {
+        self.inner.is_forbidden_header(name)
+    }
+
+    fn forbidden_header_filter(&mut self) -> ForbiddenHeaderFilter {
+        self.inner.forbidden_header_filter()
+    }
+
+    fn is_supported_scheme(&mut self, scheme: &http::uri::Scheme) -> bool {
+        self.inner.is_supported_scheme(scheme)
+    }
+
+    fn set_host_header(&mut self) -> bool {
+        self.inner.set_host_header()
+    }
+
+    fn default_scheme(&mut self) -> Option<http::uri::Scheme> {
+        self.inner.default_scheme()
+    }
+
+    fn p2_outgoing_body_buffer_chunks(&mut self) -> usize {
+        self.inner.p2_outgoing_body_buffer_chunks()
+    }
+
+    fn p2_outgoing_body_chunk_size(&mut self) -> usize {
+        self.inner.p2_outgoing_body_chunk_size()
+    }
+
+    fn p2_error_from_hyper(&mut self, err: &hyper::Error) -> P2ErrorCode {
+        self.inner.p2_error_from_hyper(err)
+    }
+
+    fn p2_error_from_connect(&mut self, err: &std::io::Error) -> P2ErrorCode {
+        self.inner.p2_error_from_connect(err)
+    }
+
+    fn p2_error_from_tls(&mut self, err: &std::io::Error) -> P2ErrorCode {
+        self.inner.p2_error_from_tls(err)
     }
 }

@@ -16,7 +16,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable, ResourceTableError};
 use wasmtime::{Engine, InstanceAllocationStrategy, PoolConcurrencyLimitError, Store, Trap};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
@@ -25,7 +25,7 @@ use crate::capabilities::Effective;
 use crate::config::Config;
 use crate::error::{CallError, Error, ErrorCode, Result};
 use egress::Egress;
-use limits::CallLimiter;
+use limits::{CallLimiter, RequestLimit};
 use output::CapturedOutput;
 
 pub use egress::{ParsedUrl, parse_url, restricted};
@@ -56,6 +56,8 @@ const LOG_MESSAGE_MAX: usize = 4096;
 pub struct Sandbox {
     engine: Engine,
     linker: Arc<Linker<CallState>>,
+    /// Resources one call may hold (see `limits::resources_per_call`).
+    resources_per_call: usize,
 }
 
 impl std::fmt::Debug for Sandbox {
@@ -81,7 +83,8 @@ pub struct CallState {
     wasi: WasiCtx,
     http: WasiHttpCtx,
     table: ResourceTable,
-    egress: Egress,
+    /// Egress, behind the cap on requests in flight.
+    egress: RequestLimit<Egress>,
     limiter: CallLimiter,
     plugin: Arc<str>,
     log_budget: u32,
@@ -198,6 +201,9 @@ impl Sandbox {
             .max(1);
         let mut pool = limits::instance_pool(slots, limits.max_memory_mb.saturating_mul(1 << 20))
             .map_err(Error::Sandbox)?;
+        let descriptors = limits::raise_descriptor_limit();
+        let resources_per_call =
+            limits::resources_per_call(descriptors, slots).map_err(Error::Sandbox)?;
         // Small guests keep their first MiB resident so instantiation does not
         // pay page faults on every call (measured in ../shared/FIELD-NOTES.md).
         pool.linear_memory_keep_resident(1 << 20)
@@ -218,6 +224,7 @@ impl Sandbox {
         Ok(Sandbox {
             engine,
             linker: Arc::new(linker),
+            resources_per_call,
         })
     }
 
@@ -378,7 +385,7 @@ impl Sandbox {
         // one plugin's loop never starves other calls of a worker thread.
         let result = tokio::time::timeout(limit, run).await;
         let state = store.data();
-        let refusals = state.egress.refusals();
+        let refusals = state.egress.inner.refusals();
         let response = match result {
             Ok(Ok(Response::Output(Err(_)))) if !refusals.is_empty() => Err(CallError::new(
                 ErrorCode::CapabilityDenied,
@@ -412,11 +419,15 @@ impl Sandbox {
         let mut wasi = wasi.build();
         // The grants opened at load, never re-opened by path (see grants.rs).
         *wasi.filesystem() = caps.preopens.filesystem();
+        // Every host descriptor a call opens is one of its resources: capping
+        // them keeps the host's descriptors for the host (limits.rs).
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(self.resources_per_call);
         let state = CallState {
             wasi,
             http: WasiHttpCtx::new(),
-            table: ResourceTable::new(),
-            egress: Egress::new(caps.egress.clone()),
+            table,
+            egress: RequestLimit::new(Egress::new(caps.egress.clone())),
             limiter: CallLimiter::new(caps.memory_bytes),
             plugin: Arc::from(plugin),
             log_budget: LOG_BUDGET,
@@ -552,6 +563,16 @@ fn classify_trap(
                     "plugin `{plugin}` could not start: the host's instance pool is full ({error})"
                 ),
             );
+        }
+        _ if matches!(
+            error.downcast_ref::<ResourceTableError>(),
+            Some(ResourceTableError::Full)
+        ) =>
+        {
+            format!(
+                "plugin `{plugin}` held more open resources (files, streams, requests) at once \
+                 than a call may"
+            )
         }
         Some(trap) => format!("plugin `{plugin}` trapped: {trap}"),
         None => format!("plugin `{plugin}` failed: {error:#}"),
