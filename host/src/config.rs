@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::capabilities::{Grants, Limits, Origin, SecretValue};
+use crate::capabilities::{Access, Grants, Limits, Origin, SecretValue};
 use crate::error::{Error, Result};
 use crate::manifest::validate_name;
 
@@ -143,6 +143,29 @@ pub struct PluginConfig {
     /// with the reduced set. By default such a plugin is refused.
     #[serde(default)]
     pub allow_reduced: bool,
+    /// The operator's word on each tool (`[plugins.NAME.tools.TOOL]`), which
+    /// overrides what the plugin claims. By default none.
+    #[serde(default)]
+    pub tools: BTreeMap<String, ToolPin>,
+}
+
+/// What the operator pins about one tool, over the plugin's or upstream's
+/// claims (`[plugins.NAME.tools.TOOL]`, `[upstreams.NAME.pins.TOOL]`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToolPin {
+    /// Whether calls may have side effects. By default derived from what the
+    /// tool can do; `false` accepts a claim of none that the tool's
+    /// capabilities would contradict.
+    pub side_effects: Option<bool>,
+    /// Labels every call adds to its session, besides the tool's own. By
+    /// default none.
+    #[serde(default)]
+    pub labels: Vec<String>,
+    /// Use `labels` instead of the tool's own labels. By default false: the
+    /// operator's labels only add.
+    #[serde(default)]
+    pub replace_labels: bool,
 }
 
 /// An MCP server behind Warden (`[upstreams.NAME]`), resolved.
@@ -154,6 +177,9 @@ pub struct UpstreamConfig {
     pub tools: Option<Vec<String>>,
     /// Labels every call of its tools adds to the session.
     pub labels: Vec<String>,
+    /// The operator's word on single tools (`[upstreams.NAME.pins.TOOL]`).
+    /// An upstream tool has side effects unless pinned `side_effects = false`.
+    pub pins: BTreeMap<String, ToolPin>,
     /// Time limit per call; by default `limits.default_time_limit_ms`.
     pub time_limit_ms: Option<u64>,
     /// Calls that may run at once; by default `limits.default_max_concurrent`.
@@ -204,6 +230,8 @@ struct UpstreamSection {
     tools: Option<Vec<String>>,
     #[serde(default)]
     labels: Vec<String>,
+    #[serde(default)]
+    pins: BTreeMap<String, ToolPin>,
     time_limit_ms: Option<u64>,
     max_concurrent: Option<u32>,
 }
@@ -452,9 +480,13 @@ impl Config {
                         format!("`{}` is not a header name", binding.header),
                     )
                 })?;
+                binding
+                    .validate()
+                    .map_err(|m| invalid(f("methods/path_prefixes"), m))?;
             }
             plugins.insert(name, plugin);
         }
+        check_grant_overlap(&plugins).map_err(|(field, message)| invalid(field, message))?;
 
         let mut upstreams = BTreeMap::new();
         for (name, upstream) in file.upstreams {
@@ -527,6 +559,7 @@ impl Config {
                     transport,
                     tools: upstream.tools,
                     labels: upstream.labels,
+                    pins: upstream.pins,
                     time_limit_ms: upstream.time_limit_ms,
                     max_concurrent: upstream.max_concurrent,
                 },
@@ -592,6 +625,108 @@ impl Config {
             sessions,
         })
     }
+}
+
+/// A granted directory as the overlap check sees it.
+struct GrantPath {
+    field: String,
+    access: Access,
+    /// Every directory that opening the path walks through (lexically and
+    /// with symbolic links resolved), the directory itself last.
+    walked: Vec<PathBuf>,
+    /// The directory itself, lexically and resolved.
+    forms: Vec<PathBuf>,
+}
+
+/// Refuses grants whose host paths lie inside, equal or contain a read-write
+/// grant, within one plugin or across plugins: the holder of the read-write
+/// grant could otherwise replace a directory on the other grant's path (a
+/// relative symbolic link suffices) before the host next opens it.
+fn check_grant_overlap(
+    plugins: &BTreeMap<String, PluginConfig>,
+) -> std::result::Result<(), (String, String)> {
+    let mut grants = Vec::new();
+    for (name, plugin) in plugins {
+        for (i, dir) in plugin.grants.directories.iter().enumerate() {
+            let field = format!("plugins.{name}.grants.directories[{i}].host");
+            let absolute = std::path::absolute(&dir.host)
+                .map_err(|e| (field.clone(), format!("{}: {e}", dir.host.display())))?;
+            let walked = walked_directories(&absolute);
+            let mut forms = vec![lexical(&absolute)];
+            forms.extend(std::fs::canonicalize(&absolute).ok());
+            grants.push(GrantPath {
+                field,
+                access: dir.access,
+                walked,
+                forms,
+            });
+        }
+    }
+    for (i, a) in grants.iter().enumerate() {
+        for (j, b) in grants.iter().enumerate() {
+            if i == j || b.access != Access::Rw {
+                continue;
+            }
+            // `a` walks through `b` (lies inside or equals it), or `b` walks
+            // through `a` (`a` contains it).
+            let inside = |x: &GrantPath, y: &GrantPath| {
+                x.walked
+                    .iter()
+                    .any(|w| y.forms.iter().any(|f| w.starts_with(f)))
+            };
+            if inside(a, b) || inside(b, a) {
+                return Err((
+                    a.field.clone(),
+                    format!(
+                        "{} overlaps the read-write grant `{}` ({}): a granted directory may \
+                         not lie inside, equal or contain a read-write one, or the plugin \
+                         holding it could redirect the other grant",
+                        a.forms[0].display(),
+                        b.field,
+                        b.forms[0].display()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `path` with `.` removed and `..` applied to the components before it.
+fn lexical(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// The directories opening `path` walks through below the root, each as
+/// written (with `..` applied) and, where it exists, with symbolic links
+/// resolved. `/a/b/../c` walks `/a`, `/a/b`, `/a` and `/a/c`.
+fn walked_directories(path: &Path) -> Vec<PathBuf> {
+    let mut walked = Vec::new();
+    let mut current = PathBuf::new();
+    for component in path.components() {
+        match component {
+            std::path::Component::CurDir => continue,
+            std::path::Component::ParentDir => {
+                current.pop();
+            }
+            other => current.push(other),
+        }
+        if current.parent().is_some() {
+            walked.push(current.clone());
+            walked.extend(std::fs::canonicalize(&current).ok());
+        }
+    }
+    walked
 }
 
 /// `sqlite://relative.db` is taken relative to the config file; PostgreSQL URLs pass through.

@@ -79,13 +79,15 @@ struct Trail {
     reasons: Vec<String>,
     shadow: Option<String>,
     policy_input: Option<String>,
+    /// What the sandbox refused the call, even if the plugin went on.
+    refusals: Vec<String>,
 }
 
 impl Kernel {
     /// Builds the kernel from a config: sandbox engine, policy bundle, audit
     /// store (migrated) and every plugin. Any failure names what to fix.
     pub async fn start(config: &Config) -> Result<Kernel> {
-        let sandbox = Sandbox::new(&config.limits)?;
+        let sandbox = Sandbox::new(config)?;
         if let Some(dir) = &config.cache_dir {
             prepare_cache_dir(dir)?;
         }
@@ -365,7 +367,13 @@ impl Kernel {
         // Run.
         let capabilities = narrowed(tool.capabilities(), &decision.obligations.limits);
         let output = self
-            .invoke(tool, &capabilities, request, decision.obligations.retries)
+            .invoke(
+                tool,
+                &capabilities,
+                request,
+                decision.obligations.retries,
+                &mut trail.refusals,
+            )
             .await;
         // The tool ran, or tried to: whatever it read now marks the session.
         let principal = &request.principal;
@@ -406,6 +414,7 @@ impl Kernel {
         capabilities: &Effective,
         request: &CallRequest,
         retries: u8,
+        refusals: &mut Vec<String>,
     ) -> std::result::Result<String, CallError> {
         let busy = || {
             CallError::new(
@@ -426,15 +435,18 @@ impl Kernel {
         loop {
             let result = match &tool.backend {
                 Backend::Plugin(plugin) => {
-                    self.sandbox
-                        .invoke(
+                    let invocation = self
+                        .sandbox
+                        .invocation(
                             &plugin.name,
                             &plugin.prepared,
                             capabilities,
                             &tool.local_name,
                             &args,
                         )
-                        .await
+                        .await;
+                    refusals.extend(invocation.refusals);
+                    invocation.output
                 }
                 Backend::Upstream(upstream) => {
                     upstream
@@ -524,6 +536,7 @@ fn record(
         intent: false,
         shadow: trail.shadow.clone(),
         policy_input: trail.policy_input.clone(),
+        refusals: trail.refusals.clone(),
     }
 }
 

@@ -79,9 +79,9 @@ pub struct UpstreamTool {
     /// JSON Schema of the arguments.
     pub input_schema: Value,
     /// JSON Schema of `structuredContent`, when the upstream declares one.
+    /// (Its annotations, `readOnlyHint` included, are claims and not kept:
+    /// side effects are the operator's to pin.)
     pub output_schema: Option<Value>,
-    /// True unless the upstream marks the tool read-only.
-    pub side_effects: bool,
 }
 
 impl Upstream {
@@ -155,10 +155,6 @@ impl Upstream {
                 description: tool.description.map(Cow::into_owned).unwrap_or_default(),
                 input_schema: Value::Object((*tool.input_schema).clone()),
                 output_schema: tool.output_schema.map(|s| Value::Object((*s).clone())),
-                side_effects: tool
-                    .annotations
-                    .and_then(|a| a.read_only_hint)
-                    .is_none_or(|read_only| !read_only),
             });
         }
         if let Some(exposed) = &upstream_config.tools {

@@ -81,11 +81,15 @@ async fn query_export_and_the_http_endpoint_filter_the_trail() {
 
 #[tokio::test]
 async fn side_effecting_calls_commit_an_intent_record_first() {
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, ro) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let host = Harness::new(Store::Sqlite)
-        .plugin(
+        .plugin_entry(
             "hostile",
-            &crate::harness::hostile_grants(dir.path(), dir.path(), ""),
+            &format!(
+                "manifest = {}\ngrants = {}\n[plugins.hostile.tools.read_env]\nside_effects = false",
+                crate::harness::toml_path(&crate::harness::manifest("hostile")),
+                crate::harness::hostile_grants(dir.path(), ro.path(), "")
+            ),
         )
         .policy(crate::harness::ALLOW_ALL)
         .start()
@@ -120,7 +124,7 @@ async fn side_effecting_calls_commit_an_intent_record_first() {
             .unwrap()
             .is_empty()
     );
-    // Tools without side effects write one record.
+    // Tools without side effects (here by the operator's pin) write one record.
     let read = host.call("root", "hostile.read_env", json!({})).await;
     output(&read);
     let count = host
@@ -207,12 +211,12 @@ async fn invoke(server: &Server, who: &str, tool: &str, args: Value) -> Option<(
 #[tokio::test]
 async fn a_host_killed_mid_call_leaves_every_answered_call_recorded_and_the_interrupted_one_incomplete()
  {
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, ro) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let host = Harness::new(Store::Postgres)
         .plugin("text", "{}")
         .plugin(
             "hostile",
-            &crate::harness::hostile_grants(dir.path(), dir.path(), ""),
+            &crate::harness::hostile_grants(dir.path(), ro.path(), ""),
         )
         .policy(crate::harness::ALLOW_ALL)
         .start()

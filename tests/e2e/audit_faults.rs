@@ -129,10 +129,14 @@ async fn assert_recorded(host: &Host, answered: &[String]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_nul_in_any_string_field_is_stored_escaped_and_denies_nobody() {
     let dir = tempfile::tempdir().unwrap();
+    let read_only = tempfile::tempdir().unwrap();
     let host = Arc::new(
         Harness::new(Store::Postgres)
             .plugin("text", "{}")
-            .plugin("hostile", &crate::harness::hostile_grants(dir.path(), dir.path(), ""))
+            .plugin(
+                "hostile",
+                &crate::harness::hostile_grants(dir.path(), read_only.path(), ""),
+            )
             .policy(
                 "package warden.authz\n\n\
                  default decision := {\"allow\": true, \"reasons\": []}\n\
@@ -230,7 +234,9 @@ async fn a_nul_in_any_string_field_is_stored_escaped_and_denies_nobody() {
             .contains("x\\u0000y"),
         "{failed:?}"
     );
-    assert_eq!(host.records().await.len(), 205);
+    // 200 clean calls, 5 poisoned ones, and the intent record of the
+    // hostile call (its plugin holds a read-write grant: it has side effects).
+    assert_eq!(host.records().await.len(), 206);
 
     // Every string field at once, straight through the writer.
     let mut record = sample_record("every-field".into());
@@ -1032,9 +1038,11 @@ async fn an_unreachable_store_with_a_spool_keeps_answering_at_speed() {
     for task in tasks {
         answered.extend(task.await.unwrap());
     }
-    // Before: a drain retried before every batch, ~13 calls/s.
+    // Before: a drain retried before every batch, ~13 calls/s (about 40 in
+    // this window). Three times that tells the fix from the bug even on a
+    // loaded machine (~250 under a parallel build, ~1,000 idle).
     assert!(
-        answered.len() > 300,
+        answered.len() > 120,
         "{} calls answered in 3 s of outage",
         answered.len()
     );

@@ -407,6 +407,7 @@ pub fn sample_record(call_id: String) -> warden::audit::AuditRecord {
         intent: false,
         shadow: None,
         policy_input: None,
+        refusals: Vec::new(),
     }
 }
 

@@ -80,6 +80,11 @@ pub struct AuditRecord {
     /// the policy asked to redact are replaced.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy_input: Option<String>,
+    /// What the sandbox refused the call (outbound requests, response bodies
+    /// cut or scrubbed), even when the plugin swallowed the refusal. Empty for
+    /// most calls, and then left out of the hash, so older chains verify.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refusals: Vec<String>,
 }
 
 impl AuditRecord {
@@ -535,6 +540,7 @@ pub(crate) mod tests {
             intent: false,
             shadow: Some(v()),
             policy_input: Some(v()),
+            refusals: vec![v()],
         }
     }
 }

@@ -65,8 +65,8 @@ pub(super) fn make_storable(record: &mut AuditRecord) -> bool {
     {
         changed |= escape_nul(value);
     }
-    for reason in &mut record.reasons {
-        changed |= escape_nul(reason);
+    for text in record.reasons.iter_mut().chain(record.refusals.iter_mut()) {
+        changed |= escape_nul(text);
     }
     changed
 }

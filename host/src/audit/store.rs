@@ -59,6 +59,7 @@ struct Row {
     intent: bool,
     output_digest: Option<String>,
     upstream: Option<String>,
+    refusals: Option<Json<Vec<String>>>,
 }
 
 impl From<Row> for StoredRecord {
@@ -90,6 +91,7 @@ impl From<Row> for StoredRecord {
                 intent: r.intent,
                 shadow: r.shadow,
                 policy_input: r.policy_input,
+                refusals: r.refusals.map(|r| r.0).unwrap_or_default(),
             },
         }
     }
@@ -97,7 +99,7 @@ impl From<Row> for StoredRecord {
 
 const COLUMNS: &str = "id, chain_id, seq, prev_hash, hash, call_id, recorded_at, principal, \
     tenant, session, tool, plugin, plugin_sha256, policy_hash, decision, reasons, args_digest, \
-    outcome, error, duration_us, shadow, policy_input, intent, output_digest, upstream";
+    outcome, error, duration_us, shadow, policy_input, intent, output_digest, upstream, refusals";
 
 impl AuditStore {
     /// Opens a pool for `postgres://…` or `sqlite://…` (the SQLite file is
@@ -199,7 +201,7 @@ impl AuditStore {
                 "INSERT INTO audit_records (chain_id, seq, prev_hash, hash, call_id, recorded_at, \
                  principal, tenant, session, tool, plugin, plugin_sha256, policy_hash, decision, \
                  reasons, args_digest, outcome, error, duration_us, shadow, policy_input, intent, \
-                 output_digest, upstream) ",
+                 output_digest, upstream, refusals) ",
             );
             insert.push_values(rows, |mut b, row| {
                 let r = &row.record;
@@ -226,7 +228,9 @@ impl AuditStore {
                     .push_bind(&r.policy_input)
                     .push_bind(r.intent)
                     .push_bind(&r.output_digest)
-                    .push_bind(&r.upstream);
+                    .push_bind(&r.upstream)
+                    // NULL, not `[]`, when nothing was refused.
+                    .push_bind((!r.refusals.is_empty()).then_some(Json(&r.refusals)));
             });
             if idempotent {
                 insert.push(" ON CONFLICT (chain_id, seq) DO NOTHING");
