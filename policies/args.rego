@@ -1,12 +1,22 @@
 # Constraints on arguments, checked before any tool runs.
 package warden.authz
 
-# Outbound fetches only to hosts on the allow-list in data.json.
-deny contains sprintf("host %q is not on the fetch allow-list", [host]) if {
-	input.target.name == "fetch.get"
-	host := url_host(input.args.url)
-	not host in data.fetch.allowed_hosts
+# Outbound fetches only to hosts on the allow-list in data.json. The URL is
+# read by `warden.parse_url`, the host's own URL parser (the one egress uses):
+# the host checked here is the host the sandbox connects to, whatever
+# `#@`, `?@`, `\@`, userinfo, case, trailing dot or IP spelling the URL uses.
+deny contains sprintf("host %q is not on the fetch allow-list", [fetch_url.host]) if {
+	fetch_url != null
+	not fetch_url.host in data.fetch.allowed_hosts
 }
+
+deny contains sprintf("url %q is not an http or https URL", [input.args.url]) if {
+	input.target.name == "fetch.get"
+	not fetch_url.scheme in {"http", "https"}
+}
+
+# The URL of a fetch, parsed once per decision.
+fetch_url := warden.parse_url(input.args.url) if input.target.name == "fetch.get"
 
 # Defence in depth: the sandbox already confines the files plugin, but a path
 # that tries to climb out says something about the caller.
@@ -14,12 +24,4 @@ deny contains sprintf("path %q climbs out of the data directory", [input.args.pa
 	input.target.plugin == "files"
 	some part in split(input.args.path, "/")
 	part == ".."
-}
-
-# The host part of an http(s) URL, without userinfo or port.
-url_host(url) := host if {
-	rest := trim_prefix(trim_prefix(url, "https://"), "http://")
-	authority := split(rest, "/")[0]
-	hostport := regex.replace(authority, "^.*@", "")
-	host := lower(split(hostport, ":")[0])
 }

@@ -52,6 +52,59 @@ test_userinfo_does_not_fool_the_allow_list if {
 	d.reasons == [`host "evil.net" is not on the fetch allow-list`]
 }
 
+# The allow-list reads URLs with the host's own parser (`warden.parse_url`),
+# so each spelling below names the host the sandbox would connect to.
+test_fragment_and_query_at_signs_do_not_fool_the_allow_list if {
+	every url in [
+		"http://127.0.0.2:8080#@example.com",
+		"http://127.0.0.2:8080?@example.com",
+		"http://127.0.0.2:8080/#@example.com",
+		"http://127.0.0.2:8080\\@example.com/",
+		"http://example.com@127.0.0.2:8080/",
+		"http://example.com:80@127.0.0.2/",
+	] {
+		d := authz.decision with input as call(bob, "fetch.get", {"url": url})
+		d.reasons == [`host "127.0.0.2" is not on the fetch allow-list`]
+	}
+}
+
+test_a_backslash_before_an_at_sign_ends_the_host if {
+	authz.decision.allow with input as call(bob, "fetch.get", {"url": "http://example.com\\@127.0.0.2/"})
+}
+
+test_ip_spellings_are_normalised if {
+	every url in ["http://2130706434/", "http://0x7f.2/", "http://0177.0.0.2/", "http://127.2/"] {
+		d := authz.decision with input as call(bob, "fetch.get", {"url": url})
+		d.reasons == [`host "127.0.0.2" is not on the fetch allow-list`]
+	}
+	authz.decision.allow with input as call(bob, "fetch.get", {"url": "http://2130706433:9/"})
+	d := authz.decision with input as call(bob, "fetch.get", {"url": "http://[::ffff:127.0.0.1]/"})
+	d.reasons == [`host "::ffff:127.0.0.1" is not on the fetch allow-list`]
+}
+
+test_case_and_a_trailing_dot_do_not_matter if {
+	authz.decision.allow with input as call(bob, "fetch.get", {"url": "HTTPS://EXAMPLE.COM./"})
+	authz.decision.allow with input as call(bob, "fetch.get", {"url": "https://Example.Com.:443/x"})
+}
+
+test_urls_the_host_cannot_read_are_denied if {
+	every url in ["http://example.com%40127.0.0.2/", "not a url", "file:///etc/passwd", "ftp://example.com/"] {
+		d := authz.decision with input as call(bob, "fetch.get", {"url": url})
+		not d.allow
+	}
+	d := authz.decision with input as call(bob, "fetch.get", {"url": "file:///etc/passwd"})
+	d.reasons == [`url "file:///etc/passwd" is not an http or https URL`]
+}
+
+test_parse_url_returns_the_parts if {
+	warden.parse_url("https://u:p@Example.com:8443/a/b?q=1#f") == {
+		"scheme": "https", "host": "example.com", "port": 8443, "path": "/a/b",
+		"query": "q=1", "fragment": "f", "username": "u", "has_password": true,
+	}
+	warden.parse_url("no") == null
+	warden.parse_url(42) == null
+}
+
 test_hosts_are_compared_case_insensitively if {
 	authz.decision.allow with input as call(bob, "fetch.get", {"url": "https://EXAMPLE.com/"})
 }

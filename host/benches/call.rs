@@ -108,6 +108,37 @@ async fn concurrent(host: Arc<Host>, label: &str) {
     );
 }
 
+/// As [`concurrent`], with one call in `poison_every` carrying a session that
+/// PostgreSQL `text` refuses unless the record is escaped (a NUL): the
+/// poisoned record must cost its batch nothing.
+async fn concurrent_poisoned(host: Arc<Host>, label: &str, poison_every: usize) {
+    let started = Instant::now();
+    let per_task = CONCURRENT_CALLS / CONCURRENT_TASKS;
+    let tasks: Vec<_> = (0..CONCURRENT_TASKS)
+        .map(|t| {
+            let host = host.clone();
+            tokio::spawn(async move {
+                for i in 0..per_task {
+                    let mut request = request(&host);
+                    if (t * per_task + i).is_multiple_of(poison_every) {
+                        request.session = Some(format!("poisoned\u{0}{t}-{i}"));
+                    }
+                    host.kernel.call(request).await.result.expect("call");
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("task");
+    }
+    let elapsed = started.elapsed();
+    let calls = per_task * CONCURRENT_TASKS;
+    println!(
+        "{label:<44} {:>8.0} calls/s ({calls} calls, {CONCURRENT_TASKS} concurrent, 1 in {poison_every} with a NUL)",
+        calls as f64 / elapsed.as_secs_f64()
+    );
+}
+
 /// Host start (config, policy bundle, plugins, audit store) with an empty and
 /// with a warm precompiled-component cache.
 async fn cold_start() {
@@ -430,6 +461,10 @@ fn main() {
             let label = format!("text.transform, audit in {name}, sequential");
             if selected(&label) {
                 sequential(&host, &label).await;
+            }
+            let label = format!("text.transform, audit in {name}, concurrent, 1 in 1000 poisoned");
+            if selected(&label) {
+                concurrent_poisoned(host.clone(), &label, 1000).await;
             }
             let label = format!("text.transform, audit in {name}, concurrent");
             if selected(&label) {

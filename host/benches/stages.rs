@@ -24,7 +24,7 @@ use warden::kernel::{CallRequest, canonical_json, check_output, policy_input};
 use warden::policy::Stage;
 use warden::principal::sha256_hex;
 use warden::registry::Backend;
-use warden::session::Usage;
+use warden::session::{CallLabels, Usage};
 
 /// The tool every stage works on.
 const TOOL: &str = "text.transform";
@@ -50,12 +50,16 @@ fn stages(c: &mut Criterion) {
     let Backend::Plugin(plugin) = &tool.backend else {
         panic!("text.transform is served by a plugin")
     };
-    let usage = Usage {
-        tenant_calls: 1,
-        principal_calls: 1,
+    let context = CallLabels {
+        session: Vec::new(),
+        principal: Vec::new(),
+        usage: Usage {
+            tenant_calls: 1,
+            principal_calls: 1,
+        },
     };
     let policy = kernel.policy();
-    let input = policy_input(&request, &tool, Vec::new(), usage);
+    let input = policy_input(&request, &tool, context.clone());
     let args = request.args.to_string();
     let output = r#"{"text":"BENCHMARK"}"#;
 
@@ -67,7 +71,7 @@ fn stages(c: &mut Criterion) {
         b.iter(|| tool.input.check(black_box(&request.args)))
     });
     group.bench_function("policy input", |b| {
-        b.iter(|| policy_input(black_box(&request), &tool, Vec::new(), usage))
+        b.iter(|| policy_input(black_box(&request), &tool, context.clone()))
     });
     group.bench_function("policy decision (default bundle, RVM)", |b| {
         b.iter(|| {
@@ -91,7 +95,11 @@ fn stages(c: &mut Criterion) {
         })
     });
     group.bench_function("output checks (size, JSON, schema)", |b| {
-        b.iter(|| check_output(&tool, tool.capabilities(), black_box(output)).expect("output"))
+        b.to_async(&runtime).iter(|| async {
+            check_output(&tool, tool.capabilities(), black_box(output))
+                .await
+                .expect("output")
+        })
     });
     group.bench_function("audit digests (args, output) + chain hash", |b| {
         let mut record = sample_record(uuid::Uuid::new_v4().to_string());

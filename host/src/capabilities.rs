@@ -101,6 +101,55 @@ pub struct SecretBinding {
     /// Header value template. By default `{secret}`.
     #[serde(default = "default_secret_format")]
     pub format: String,
+    /// Methods whose requests carry the secret, e.g. `["GET"]`. By default
+    /// every method egress lets out.
+    pub methods: Option<Vec<String>>,
+    /// Path prefixes whose requests carry the secret, e.g. `["/v1/"]`; a
+    /// prefix matches whole segments. By default every path.
+    pub path_prefixes: Option<Vec<String>>,
+}
+
+impl SecretBinding {
+    /// Checks `methods` and `path_prefixes`: method tokens (never TRACE,
+    /// TRACK or CONNECT, which egress refuses), and prefixes that are plain
+    /// absolute paths (no dot segments, percent-escapes, backslashes, query
+    /// or fragment), so that they mean the same to Warden and to the server.
+    pub fn validate(&self) -> Result<(), String> {
+        for method in self.methods.iter().flatten() {
+            if http::Method::from_bytes(method.as_bytes()).is_err() || forbidden_method(method) {
+                return Err(format!(
+                    "`{method}` is not a method a secret can be sent with"
+                ));
+            }
+        }
+        for prefix in self.path_prefixes.iter().flatten() {
+            if !prefix.starts_with('/') || !plain_path(prefix) || prefix.contains(['?', '#']) {
+                return Err(format!(
+                    "`{prefix}` must be an absolute path without `.` or `..` segments, \
+                     `%`, `\\`, `?` or `#`"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Methods egress always refuses: TRACE and TRACK echo the request (with any
+/// injected secret) back to the plugin; CONNECT opens a tunnel past every check.
+pub fn forbidden_method(method: &str) -> bool {
+    ["TRACE", "TRACK", "CONNECT"]
+        .iter()
+        .any(|m| m.eq_ignore_ascii_case(method))
+}
+
+/// Whether `path` means the same to every server: no dot segments, no
+/// percent-escapes (an encoded `/`, `.` or `\` is read differently by
+/// different servers), no backslashes.
+pub fn plain_path(path: &str) -> bool {
+    !path.contains(['%', '\\'])
+        && path
+            .split('/')
+            .all(|segment| segment != "." && segment != "..")
 }
 
 fn default_secret_format() -> String {
@@ -273,6 +322,10 @@ pub struct EgressRules {
     pub request_body_max: u64,
     /// Largest response body a plugin may receive.
     pub response_body_max: u64,
+    /// Only GET, HEAD and OPTIONS may leave: set for the calls of a tool that
+    /// claims no side effects (unless the operator pinned that claim). By
+    /// default false: any method but TRACE and CONNECT.
+    pub safe_methods_only: bool,
 }
 
 /// A secret the host adds to requests for one origin.
@@ -286,6 +339,35 @@ pub struct BoundSecret {
     pub header: http::HeaderName,
     /// Header value, with the secret already substituted.
     pub value: http::HeaderValue,
+    /// The secret's value alone, masked in whatever comes back.
+    pub secret: Vec<u8>,
+    /// Methods that carry it; `None` for all.
+    pub methods: Option<Vec<http::Method>>,
+    /// Path prefixes that carry it; `None` for all.
+    pub path_prefixes: Option<Vec<String>>,
+}
+
+impl BoundSecret {
+    /// Whether a request with this method and path (and query) carries the
+    /// secret. A path that could be read two ways never does when prefixes
+    /// are set.
+    pub fn applies(&self, method: &http::Method, path_and_query: &str) -> bool {
+        if let Some(methods) = &self.methods
+            && !methods.contains(method)
+        {
+            return false;
+        }
+        let Some(prefixes) = &self.path_prefixes else {
+            return true;
+        };
+        let path = path_and_query.split(['?', '#']).next().unwrap_or_default();
+        plain_path(path)
+            && prefixes.iter().any(|prefix| {
+                path.strip_prefix(prefix.as_str()).is_some_and(|rest| {
+                    prefix.ends_with('/') || rest.is_empty() || rest.starts_with('/')
+                })
+            })
+    }
 }
 
 impl std::fmt::Debug for BoundSecret {
@@ -389,12 +471,26 @@ impl Effective {
                 )
             })?;
             header_value.set_sensitive(true);
+            binding.validate()?;
+            let methods = binding
+                .methods
+                .as_ref()
+                .map(|methods| {
+                    methods
+                        .iter()
+                        .map(|m| http::Method::from_bytes(m.as_bytes()).map_err(|e| e.to_string()))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .transpose()?;
             bound.push(BoundSecret {
                 name: binding.secret.clone(),
                 origin: Origin::parse(&binding.origin)?,
                 header: http::HeaderName::from_bytes(binding.header.as_bytes())
                     .map_err(|_| format!("`{}` is not a valid header name", binding.header))?,
                 value: header_value,
+                secret: value.expose().as_bytes().to_vec(),
+                methods,
+                path_prefixes: binding.path_prefixes.clone(),
             });
         }
 
@@ -425,6 +521,7 @@ impl Effective {
                 secrets: bound,
                 request_body_max: limits.http_request_body_max,
                 response_body_max: limits.http_response_body_max,
+                safe_methods_only: false,
             }),
             env,
             memory_bytes: memory_mb << 20,
@@ -488,9 +585,20 @@ impl Effective {
                 .map(|d| serde_json::json!({"guest": d.guest, "access": d.access}))
                 .collect::<Vec<_>>(),
             "outbound_http": self.egress.origins.iter().map(|o| o.to_string()).collect::<Vec<_>>(),
+            "outbound_methods": if self.egress.safe_methods_only {
+                serde_json::json!(["GET", "HEAD", "OPTIONS"])
+            } else {
+                serde_json::Value::Null
+            },
             "private_ranges": self.egress.private_ranges.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
             "secrets": self.egress.secrets.iter()
-                .map(|s| serde_json::json!({"secret": s.name, "origin": s.origin.to_string(), "header": s.header.as_str()}))
+                .map(|s| serde_json::json!({
+                    "secret": s.name,
+                    "origin": s.origin.to_string(),
+                    "header": s.header.as_str(),
+                    "methods": s.methods.as_ref().map(|m| m.iter().map(http::Method::as_str).collect::<Vec<_>>()),
+                    "path_prefixes": s.path_prefixes,
+                }))
                 .collect::<Vec<_>>(),
             "env": self.env.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>(),
             "memory_mb": self.memory_bytes >> 20,

@@ -24,8 +24,8 @@ pub struct Config {
     pub policy: PolicySettings,
     /// Store each call's policy input in its audit record (for `audit replay`).
     pub audit_store_policy_input: bool,
-    /// Local spool file for records the audit store cannot take (resolved).
-    pub audit_spool: Option<PathBuf>,
+    /// Audit writer settings: spool, commit time-out, checkpoints (paths resolved).
+    pub audit: crate::audit::AuditOptions,
     /// Audit store URL (`sqlite://…` paths resolved, or `postgres://…`).
     pub audit_url: String,
     /// Who may call, and as what.
@@ -41,6 +41,8 @@ pub struct Config {
     pub cache_dir: Option<PathBuf>,
     /// Secret values by name, resolved at load. Never shown, logged or audited.
     pub secrets: BTreeMap<String, SecretValue>,
+    /// How sessions and labels are kept (`[sessions]`).
+    pub sessions: crate::session::SessionSettings,
 }
 
 /// Policy bundle settings (`[policy]`).
@@ -141,6 +143,29 @@ pub struct PluginConfig {
     /// with the reduced set. By default such a plugin is refused.
     #[serde(default)]
     pub allow_reduced: bool,
+    /// The operator's word on each tool (`[plugins.NAME.tools.TOOL]`), which
+    /// overrides what the plugin claims. By default none.
+    #[serde(default)]
+    pub tools: BTreeMap<String, ToolPin>,
+}
+
+/// What the operator pins about one tool, over the plugin's or upstream's
+/// claims (`[plugins.NAME.tools.TOOL]`, `[upstreams.NAME.pins.TOOL]`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToolPin {
+    /// Whether calls may have side effects. By default derived from what the
+    /// tool can do; `false` accepts a claim of none that the tool's
+    /// capabilities would contradict.
+    pub side_effects: Option<bool>,
+    /// Labels every call adds to its session, besides the tool's own. By
+    /// default none.
+    #[serde(default)]
+    pub labels: Vec<String>,
+    /// Use `labels` instead of the tool's own labels. By default false: the
+    /// operator's labels only add.
+    #[serde(default)]
+    pub replace_labels: bool,
 }
 
 /// An MCP server behind Warden (`[upstreams.NAME]`), resolved.
@@ -152,6 +177,9 @@ pub struct UpstreamConfig {
     pub tools: Option<Vec<String>>,
     /// Labels every call of its tools adds to the session.
     pub labels: Vec<String>,
+    /// The operator's word on single tools (`[upstreams.NAME.pins.TOOL]`).
+    /// An upstream tool has side effects unless pinned `side_effects = false`.
+    pub pins: BTreeMap<String, ToolPin>,
     /// Time limit per call; by default `limits.default_time_limit_ms`.
     pub time_limit_ms: Option<u64>,
     /// Calls that may run at once; by default `limits.default_max_concurrent`.
@@ -202,6 +230,8 @@ struct UpstreamSection {
     tools: Option<Vec<String>>,
     #[serde(default)]
     labels: Vec<String>,
+    #[serde(default)]
+    pins: BTreeMap<String, ToolPin>,
     time_limit_ms: Option<u64>,
     max_concurrent: Option<u32>,
 }
@@ -225,6 +255,21 @@ struct ConfigFile {
     secrets: BTreeMap<String, SecretConfig>,
     #[serde(default)]
     cache: CacheSection,
+    #[serde(default)]
+    sessions: SessionsSection,
+}
+
+/// `[sessions]`: how long labels stick to a principal, which always do, and
+/// how many sessions one principal may hold.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct SessionsSection {
+    /// By default 3600.
+    label_ttl_s: Option<u64>,
+    /// By default `["untrusted-content"]`.
+    sticky_labels: Option<Vec<String>>,
+    /// By default 1000.
+    max_per_principal: Option<usize>,
 }
 
 /// `[cache]`: where precompiled components are kept.
@@ -270,6 +315,22 @@ struct AuditSection {
     store_policy_input: bool,
     /// By default none: when the store is unreachable, calls are denied.
     spool: Option<PathBuf>,
+    /// By default 2000: a commit taking longer counts as a store failure.
+    #[serde(default = "default_commit_timeout_ms")]
+    commit_timeout_ms: u64,
+    /// By default none: no signed checkpoints.
+    checkpoint_key: Option<PathBuf>,
+    /// By default 60000.
+    #[serde(default = "default_checkpoint_interval_ms")]
+    checkpoint_interval_ms: u64,
+}
+
+fn default_commit_timeout_ms() -> u64 {
+    2000
+}
+
+fn default_checkpoint_interval_ms() -> u64 {
+    60_000
 }
 
 impl Config {
@@ -419,6 +480,9 @@ impl Config {
                         format!("`{}` is not a header name", binding.header),
                     )
                 })?;
+                binding
+                    .validate()
+                    .map_err(|m| invalid(f("methods/path_prefixes"), m))?;
             }
             plugins.insert(name, plugin);
         }
@@ -495,12 +559,34 @@ impl Config {
                     transport,
                     tools: upstream.tools,
                     labels: upstream.labels,
+                    pins: upstream.pins,
                     time_limit_ms: upstream.time_limit_ms,
                     max_concurrent: upstream.max_concurrent,
                 },
             );
         }
 
+        let defaults = crate::session::SessionSettings::default();
+        let sessions = crate::session::SessionSettings {
+            label_ttl: file
+                .sessions
+                .label_ttl_s
+                .map_or(defaults.label_ttl, std::time::Duration::from_secs),
+            sticky_labels: file
+                .sessions
+                .sticky_labels
+                .unwrap_or(defaults.sticky_labels),
+            max_per_principal: match file.sessions.max_per_principal {
+                Some(0) => {
+                    return Err(invalid(
+                        "sessions.max_per_principal".into(),
+                        "must be at least 1".into(),
+                    ));
+                }
+                Some(n) => n,
+                None => defaults.max_per_principal,
+            },
+        };
         Ok(Config {
             path: path.to_path_buf(),
             server: file.server,
@@ -515,7 +601,16 @@ impl Config {
                     .then(|| std::time::Duration::from_millis(file.policy.reload_interval_ms)),
             },
             audit_store_policy_input: file.audit.store_policy_input,
-            audit_spool: file.audit.spool.as_ref().map(|p| base.join(p)),
+            audit: crate::audit::AuditOptions {
+                spool: file.audit.spool.as_ref().map(|p| base.join(p)),
+                commit_timeout: std::time::Duration::from_millis(
+                    file.audit.commit_timeout_ms.max(1),
+                ),
+                checkpoint_key: file.audit.checkpoint_key.as_ref().map(|p| base.join(p)),
+                checkpoint_interval: std::time::Duration::from_millis(
+                    file.audit.checkpoint_interval_ms.max(100),
+                ),
+            },
             cache_dir: match (file.cache.enabled, &file.cache.dir) {
                 (Some(false), _) => None,
                 (_, Some(dir)) => Some(base.join(dir)),
@@ -527,6 +622,7 @@ impl Config {
             upstreams,
             limits: file.limits,
             secrets,
+            sessions,
         })
     }
 }

@@ -77,6 +77,8 @@ pub enum ErrorCode {
     Forbidden,
     /// No tool has the requested name.
     UnknownTool,
+    /// The session named is not an open session of this principal on this host.
+    UnknownSession,
     /// The arguments do not satisfy the tool's input schema.
     InvalidArgs,
     /// Policy denied the call.
@@ -125,6 +127,7 @@ impl ErrorCode {
             ErrorCode::Unauthenticated => "unauthenticated",
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::UnknownTool => "unknown-tool",
+            ErrorCode::UnknownSession => "unknown-session",
             ErrorCode::InvalidArgs => "invalid-args",
             ErrorCode::PolicyDenied => "policy-denied",
             ErrorCode::PolicyError => "policy-error",

@@ -16,6 +16,7 @@ use std::time::Instant;
 use serde_json::{Value, json};
 
 use crate::audit::{AuditLog, AuditRecord};
+use crate::bounds::bounded;
 use crate::capabilities::Effective;
 use crate::config::{Config, PolicySettings};
 use crate::error::{CallError, ErrorCode, Result};
@@ -25,7 +26,7 @@ use crate::policy::{
 use crate::principal::{Principal, Principals, sha256_hex};
 use crate::registry::{Backend, Registry, ToolEntry};
 use crate::sandbox::Sandbox;
-use crate::session::{CallContext, Usage};
+use crate::session::{CallContext, CallLabels, Usage, check_session_id};
 
 /// Version of the policy input document (`input.version`); see `docs/policy.md`.
 pub const POLICY_INPUT_VERSION: u32 = 1;
@@ -78,6 +79,8 @@ struct Trail {
     reasons: Vec<String>,
     shadow: Option<String>,
     policy_input: Option<String>,
+    /// What the sandbox refused the call, even if the plugin went on.
+    refusals: Vec<String>,
 }
 
 impl Kernel {
@@ -94,14 +97,14 @@ impl Kernel {
             None => None,
         };
         let registry = Registry::load(config, &sandbox).await?;
-        let audit = AuditLog::open(&config.audit_url, config.audit_spool.as_deref()).await?;
+        let audit = AuditLog::open(&config.audit_url, &config.audit).await?;
         Ok(Kernel {
             registry,
             policy: RwLock::new(Arc::new(policy)),
             shadow: RwLock::new(shadow),
             policy_settings: config.policy.clone(),
             store_policy_input: config.audit_store_policy_input,
-            context: CallContext::default(),
+            context: CallContext::new(config.sessions.clone()),
             audit,
             sandbox,
             principals: Principals::new(&config.principals),
@@ -121,6 +124,11 @@ impl Kernel {
     /// The sandbox every plugin call runs in.
     pub fn sandbox(&self) -> &Sandbox {
         &self.sandbox
+    }
+
+    /// Sessions, sticky labels and usage counters: faces open sessions here.
+    pub fn sessions(&self) -> &CallContext {
+        &self.context
     }
 
     /// The audit log.
@@ -224,11 +232,15 @@ impl Kernel {
             args: json!({}),
             session: None,
         };
-        let usage = Usage {
-            tenant_calls: 0,
-            principal_calls: 0,
+        let context = CallLabels {
+            session: Vec::new(),
+            principal: Vec::new(),
+            usage: Usage {
+                tenant_calls: 0,
+                principal_calls: 0,
+            },
         };
-        let input = policy_input(&request, tool, Vec::new(), usage);
+        let input = policy_input(&request, tool, context);
         self.policy()
             .decide(Stage::Call, &input)
             .is_ok_and(|decision| decision.allow)
@@ -243,7 +255,10 @@ impl Kernel {
             ..Trail::default()
         };
         let policy = self.policy();
-        let result = self.run(&request, &call_id, &policy, &mut trail).await;
+        let result = self
+            .run(&request, &call_id, &policy, &mut trail)
+            .await
+            .map_err(bounded_error);
         let duration_us = i64::try_from(started.elapsed().as_micros()).unwrap_or(i64::MAX);
         let mut record = record(
             &request,
@@ -277,7 +292,7 @@ impl Kernel {
         let tool = self.registry.tool(&request.tool).ok_or_else(|| {
             CallError::new(
                 ErrorCode::UnknownTool,
-                format!("no tool named `{}`", request.tool),
+                format!("no tool named `{}`", bounded(&request.tool, NAME_SHOWN_MAX)),
             )
         })?;
         trail.plugin = Some(tool.provider().to_string());
@@ -286,20 +301,11 @@ impl Kernel {
             trail.upstream = Some(upstream.identity_json.clone());
         }
 
-        // Validate.
-        tool.input.check(&request.args).map_err(|m| {
-            CallError::new(
-                ErrorCode::InvalidArgs,
-                format!("arguments for `{}` {m}", tool.name),
-            )
-        })?;
-
-        // Decide, before the call.
+        // Decide, before the call and before its arguments are validated: a
+        // principal whom policy denies the tool costs no schema validation.
         let session = request.session.as_deref();
-        let usage = self
-            .context
-            .count_call(&request.principal.tenant, &request.principal.id);
-        let input = policy_input(request, tool, self.context.labels(session), usage);
+        let context = self.context.begin_call(&request.principal, session)?;
+        let input = policy_input(request, tool, context);
         let verdict = policy.decide(Stage::Call, &input);
         if let Some(shadow) = self.shadow_policy() {
             trail.shadow = disagreement(&shadow, &input, &verdict);
@@ -314,6 +320,20 @@ impl Kernel {
             trail.policy_input = Some(stored.to_string());
         }
         let decision = judge(verdict, Stage::Call, trail, tool, request)?;
+
+        // Validate. A call runs only if it is both allowed and valid, so the
+        // order costs nothing in safety; deciding first means a principal whom
+        // policy denies the tool never makes the host validate its arguments.
+        tool.input
+            .check_within(&request.args, tool.capabilities().time_limit)
+            .await
+            .map_err(|m| {
+                CallError::new(
+                    ErrorCode::InvalidArgs,
+                    format!("arguments for `{}` {m}", tool.name),
+                )
+            })?;
+
         if let Some(reason) = &decision.obligations.require_approval {
             return Err(CallError {
                 reasons: vec![reason.clone()],
@@ -347,13 +367,20 @@ impl Kernel {
         // Run.
         let capabilities = narrowed(tool.capabilities(), &decision.obligations.limits);
         let output = self
-            .invoke(tool, &capabilities, request, decision.obligations.retries)
+            .invoke(
+                tool,
+                &capabilities,
+                request,
+                decision.obligations.retries,
+                &mut trail.refusals,
+            )
             .await;
         // The tool ran, or tried to: whatever it read now marks the session.
-        self.context.add_labels(session, &tool.labels);
+        let principal = &request.principal;
+        self.context.add_labels(principal, session, &tool.labels)?;
         self.context
-            .add_labels(session, &decision.obligations.labels);
-        let output = check_output(tool, &capabilities, &output?)?;
+            .add_labels(principal, session, &decision.obligations.labels)?;
+        let output = check_output(tool, &capabilities, &output?).await?;
 
         // Decide, after the call, on its output.
         let after = judge(
@@ -363,7 +390,8 @@ impl Kernel {
             tool,
             request,
         )?;
-        self.context.add_labels(session, &after.obligations.labels);
+        self.context
+            .add_labels(principal, session, &after.obligations.labels)?;
 
         let mut response = json!({ "output": output });
         for pointer in decision
@@ -386,6 +414,7 @@ impl Kernel {
         capabilities: &Effective,
         request: &CallRequest,
         retries: u8,
+        refusals: &mut Vec<String>,
     ) -> std::result::Result<String, CallError> {
         let busy = || {
             CallError::new(
@@ -406,15 +435,18 @@ impl Kernel {
         loop {
             let result = match &tool.backend {
                 Backend::Plugin(plugin) => {
-                    self.sandbox
-                        .invoke(
+                    let invocation = self
+                        .sandbox
+                        .invocation(
                             &plugin.name,
                             &plugin.prepared,
                             capabilities,
                             &tool.local_name,
                             &args,
                         )
-                        .await
+                        .await;
+                    refusals.extend(invocation.refusals);
+                    invocation.output
                 }
                 Backend::Upstream(upstream) => {
                     upstream
@@ -474,13 +506,22 @@ fn record(
         Some(Ok(())) => ("ok".to_string(), None),
         Some(Err(e)) => (e.code.as_str().to_string(), Some(e.message.clone())),
     };
+    // The session id and tool name are the caller's words: an invalid session
+    // is stored as its digest, a tool name that resolved nothing is cut.
+    let session = request
+        .session
+        .as_deref()
+        .map(|id| match check_session_id(id) {
+            Ok(()) => id.to_string(),
+            Err(_) => format!("invalid:{}", &sha256_hex(id.as_bytes())[..16]),
+        });
     AuditRecord {
         call_id: call_id.to_string(),
         recorded_at: AuditRecord::now(),
         principal: request.principal.id.clone(),
         tenant: request.principal.tenant.clone(),
-        session: request.session.clone(),
-        tool: request.tool.clone(),
+        session,
+        tool: bounded(&request.tool, NAME_SHOWN_MAX).into_owned(),
         plugin: trail.plugin.clone(),
         plugin_sha256: trail.plugin_sha256.clone(),
         upstream: trail.upstream.clone(),
@@ -495,6 +536,41 @@ fn record(
         intent: false,
         shadow: trail.shadow.clone(),
         policy_input: trail.policy_input.clone(),
+        refusals: trail.refusals.clone(),
+    }
+}
+
+/// Longest tool name shown in errors and stored in the audit record; real
+/// names are far shorter (`manifest::validate_name`).
+const NAME_SHOWN_MAX: usize = 256;
+/// Longest error message returned or stored; plugins, upstreams and
+/// callers all put text into error messages.
+const ERROR_MESSAGE_MAX: usize = 4096;
+/// Most policy reasons returned or stored, and the longest of each: a
+/// policy may quote the caller's arguments in a reason.
+const REASONS_MAX: usize = 16;
+const REASON_MAX: usize = 8192;
+
+/// `error` with its message and reasons bounded, as it may leave the host
+/// and enter the audit trail.
+fn bounded_error(mut error: CallError) -> CallError {
+    if error.message.len() > ERROR_MESSAGE_MAX {
+        error.message = bounded(&error.message, ERROR_MESSAGE_MAX).into_owned();
+    }
+    bound_reasons(&mut error.reasons);
+    error
+}
+
+fn bound_reasons(reasons: &mut Vec<String>) {
+    if reasons.len() > REASONS_MAX {
+        let dropped = reasons.len() - REASONS_MAX + 1;
+        reasons.truncate(REASONS_MAX - 1);
+        reasons.push(format!("…and {dropped} more reasons"));
+    }
+    for reason in reasons.iter_mut() {
+        if reason.len() > REASON_MAX {
+            *reason = bounded(reason, REASON_MAX).into_owned();
+        }
     }
 }
 
@@ -540,6 +616,7 @@ fn judge(
         )
     })?;
     trail.reasons.extend(decision.reasons.iter().cloned());
+    bound_reasons(&mut trail.reasons);
     if decision.allow {
         trail.decision = "allow";
         return Ok(decision);
@@ -584,8 +661,9 @@ fn narrowed<'a>(capabilities: &'a Effective, limits: &NarrowedLimits) -> Cow<'a,
     Cow::Owned(narrowed)
 }
 
-/// Size, JSON and schema checks of a tool's output.
-pub fn check_output(
+/// Size, JSON and schema checks of a tool's output (the schema check within
+/// the call's time limit: see [`crate::schema`]).
+pub async fn check_output(
     tool: &ToolEntry,
     capabilities: &Effective,
     output: &str,
@@ -607,12 +685,15 @@ pub fn check_output(
             format!("`{}` returned output that is not JSON: {e}", tool.name),
         )
     })?;
-    tool.output.check(&output).map_err(|m| {
-        CallError::new(
-            ErrorCode::InvalidOutput,
-            format!("output of `{}` violates its schema {m}", tool.name),
-        )
-    })?;
+    tool.output
+        .check_within(&output, capabilities.time_limit)
+        .await
+        .map_err(|m| {
+            CallError::new(
+                ErrorCode::InvalidOutput,
+                format!("output of `{}` violates its schema {m}", tool.name),
+            )
+        })?;
     Ok(output)
 }
 
@@ -626,12 +707,7 @@ fn redact(document: &mut Value, pointer: &str) {
 /// The policy input document, version [`POLICY_INPUT_VERSION`], of the call
 /// stage. Built directly in the evaluator's value type; the parts that never
 /// change (principal, target, capabilities) are built once and shared.
-pub fn policy_input(
-    request: &CallRequest,
-    tool: &ToolEntry,
-    session_labels: Vec<String>,
-    usage: Usage,
-) -> PolicyInput {
+pub fn policy_input(request: &CallRequest, tool: &ToolEntry, context: CallLabels) -> PolicyInput {
     use regorus::Value as Rego;
     let now = chrono::Utc::now();
     let [target, capabilities] = tool.policy_parts.get_or_init(|| {
@@ -640,10 +716,21 @@ pub fn policy_input(
             json_value(&tool.capabilities().summary()),
         ]
     });
-    let principal = request
+    let mut principal = request
         .principal
         .policy_document
-        .get_or_init(|| json_value(&json!(&*request.principal)));
+        .get_or_init(|| {
+            let mut document = json!(&*request.principal);
+            document["labels"] = json!([]);
+            json_value(&document)
+        })
+        .clone();
+    if !context.principal.is_empty()
+        && let Ok(fields) = principal.as_object_mut()
+    {
+        let labels: Vec<Rego> = context.principal.into_iter().map(Rego::from).collect();
+        fields.insert(Rego::from("labels"), Rego::from(labels));
+    }
     let object = |fields: Vec<(&str, Rego)>| {
         Rego::from(
             fields
@@ -653,14 +740,16 @@ pub fn policy_input(
         )
     };
     let session_id = request.session.as_deref().map_or(Rego::Null, Rego::from);
-    let labels = session_labels
+    let labels = context
+        .session
         .into_iter()
         .map(Rego::from)
         .collect::<Vec<_>>();
+    let usage = context.usage;
     PolicyInput::new(object(vec![
         ("version", Rego::from(u64::from(POLICY_INPUT_VERSION))),
         ("stage", Rego::from("call")),
-        ("principal", principal.clone()),
+        ("principal", principal),
         (
             "session",
             object(vec![("id", session_id), ("labels", Rego::from(labels))]),

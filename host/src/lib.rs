@@ -12,6 +12,7 @@
 #![deny(missing_docs)]
 
 pub mod audit;
+pub mod bounds;
 pub mod capabilities;
 pub mod config;
 pub mod error;

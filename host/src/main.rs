@@ -48,12 +48,10 @@ enum Command {
         tool: String,
         /// Arguments as JSON.
         args: String,
-        /// Principal id to call as.
+        /// Principal id to call as. The call has no session: labels it adds
+        /// stick to the principal (`[sessions]` in docs/policy.md).
         #[arg(long = "as")]
         principal: String,
-        /// Session or trace id to record.
-        #[arg(long)]
-        session: Option<String>,
     },
     /// Serve MCP over stdio as one principal (for desktop and IDE MCP clients).
     Mcp {
@@ -206,6 +204,21 @@ enum AuditCommand {
         /// Only records recorded before (RFC 3339).
         #[arg(long)]
         until: Option<chrono::DateTime<chrono::Utc>>,
+        /// Also prove that nothing this exported checkpoint attests was
+        /// removed (a file from `warden audit checkpoint`).
+        #[arg(long, value_name = "CHECKPOINT", conflicts_with_all = ["since", "until"])]
+        against: Option<PathBuf>,
+        /// Hex ed25519 public key that signed the checkpoint (by default the
+        /// key of `audit.checkpoint_key`).
+        #[arg(long, requires = "against")]
+        public_key: Option<String>,
+    },
+    /// Print the latest signed checkpoint of every chain head as JSON, to keep
+    /// somewhere the database's writers cannot reach.
+    Checkpoint {
+        /// Sign a new one now (needs `audit.checkpoint_key`) instead of printing the latest.
+        #[arg(long)]
+        new: bool,
     },
     /// Re-decide a recorded call under another bundle and show any difference
     /// (needs `audit.store_policy_input = true` when the call was made).
@@ -263,7 +276,6 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             tool,
             args,
             principal,
-            session,
         } => {
             let args: serde_json::Value =
                 serde_json::from_str(&args).context("ARGS is not valid JSON")?;
@@ -276,7 +288,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     principal,
                     tool,
                     args,
-                    session,
+                    session: None,
                 })
                 .await;
             match response.result {
@@ -349,13 +361,27 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Policy { command } => policy(&command),
         Command::Migrate => {
-            let store = warden::audit::AuditStore::connect(&config.audit_url).await?;
+            let store = warden::audit::AuditStore::connect(
+                &config.audit_url,
+                config
+                    .audit
+                    .commit_timeout
+                    .max(std::time::Duration::from_secs(5)),
+            )
+            .await?;
             store.migrate().await?;
             println!("audit store is up to date");
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit { command } => {
-            let store = warden::audit::AuditStore::connect(&config.audit_url).await?;
+            let store = warden::audit::AuditStore::connect(
+                &config.audit_url,
+                config
+                    .audit
+                    .commit_timeout
+                    .max(std::time::Duration::from_secs(5)),
+            )
+            .await?;
             store.migrate().await?;
             match command {
                 AuditCommand::Query { filter, limit } => {
@@ -419,9 +445,29 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     println!("{}", serde_json::to_string_pretty(&report)?);
                     Ok(ExitCode::from(u8::from(differs)))
                 }
-                AuditCommand::Verify { since, until } => {
-                    let range = warden::audit::VerifyRange { since, until };
-                    let report = warden::audit::verify_range(&store, range).await?;
+                AuditCommand::Verify {
+                    since,
+                    until,
+                    against,
+                    public_key,
+                } => {
+                    let report = match against {
+                        Some(path) => {
+                            let key = checkpoint_public_key(&config, public_key.as_deref())?;
+                            let text = std::fs::read_to_string(&path)
+                                .with_context(|| format!("reading {}", path.display()))?;
+                            let checkpoint: warden::audit::checkpoint::Checkpoint =
+                                serde_json::from_str(&text).with_context(|| {
+                                    format!("{} is not a checkpoint", path.display())
+                                })?;
+                            warden::audit::checkpoint::verify_against(&store, &checkpoint, &key)
+                                .await?
+                        }
+                        None => {
+                            let range = warden::audit::VerifyRange { since, until };
+                            warden::audit::verify_range(&store, range).await?
+                        }
+                    };
                     match report.failure {
                         None => {
                             println!(
@@ -436,9 +482,44 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         }
                     }
                 }
+                AuditCommand::Checkpoint { new } => {
+                    let checkpoint = if new {
+                        let path = config.audit.checkpoint_key.as_ref().with_context(|| {
+                            format!("set `audit.checkpoint_key` in {}", config.path.display())
+                        })?;
+                        let key = warden::audit::checkpoint::load_signing_key(path)?;
+                        let signer = format!("warden audit checkpoint/{}", std::process::id());
+                        warden::audit::checkpoint::create(&store, &key, &signer).await?
+                    } else {
+                        store.latest_checkpoint().await?.with_context(|| {
+                            "no checkpoint yet: set `audit.checkpoint_key`, or run \
+                             `warden audit checkpoint --new`"
+                        })?
+                    };
+                    println!("{}", serde_json::to_string(&checkpoint)?);
+                    Ok(ExitCode::SUCCESS)
+                }
             }
         }
     }
+}
+
+/// The key checkpoints are verified with: `--public-key`, else the public half
+/// of `audit.checkpoint_key`.
+fn checkpoint_public_key(
+    config: &Config,
+    hex_key: Option<&str>,
+) -> anyhow::Result<ed25519_dalek::VerifyingKey> {
+    if let Some(hex_key) = hex_key {
+        return warden::policy::signature::public_key(hex_key).map_err(|m| anyhow::anyhow!(m));
+    }
+    let path = config.audit.checkpoint_key.as_ref().with_context(|| {
+        format!(
+            "pass --public-key, or set `audit.checkpoint_key` in {}",
+            config.path.display()
+        )
+    })?;
+    Ok(warden::audit::checkpoint::load_signing_key(path)?.verifying_key())
 }
 
 fn policy(command: &PolicyCommand) -> anyhow::Result<ExitCode> {
@@ -548,9 +629,24 @@ fn write_secret(path: &std::path::Path, secret: &str) -> anyhow::Result<()> {
 fn exit_code(code: ErrorCode) -> u8 {
     match code {
         ErrorCode::PolicyDenied | ErrorCode::PolicyError | ErrorCode::PendingApproval => 3,
-        ErrorCode::UnknownTool | ErrorCode::InvalidArgs | ErrorCode::InvalidRequest => 4,
+        ErrorCode::UnknownTool
+        | ErrorCode::UnknownSession
+        | ErrorCode::InvalidArgs
+        | ErrorCode::InvalidRequest => 4,
         ErrorCode::AuditUnavailable => 6,
         ErrorCode::Unauthenticated | ErrorCode::Forbidden | ErrorCode::Internal => 2,
-        _ => 5,
+        ErrorCode::ToolInvalidInput
+        | ErrorCode::ToolFailed
+        | ErrorCode::ToolTransient
+        | ErrorCode::CapabilityDenied
+        | ErrorCode::Timeout
+        | ErrorCode::FuelExhausted
+        | ErrorCode::PluginBusy
+        | ErrorCode::MemoryLimit
+        | ErrorCode::DiskQuota
+        | ErrorCode::Trap
+        | ErrorCode::InvalidOutput
+        | ErrorCode::OutputTooLarge
+        | ErrorCode::UpstreamUnavailable => 5,
     }
 }

@@ -7,11 +7,15 @@
 //! schema, policy, sandbox, audit. A failed call is a tool error (`isError`)
 //! whose structured content carries the error code, message, reasons and call id.
 //!
-//! The call's session (policy's `input.session.id`, the audit record's
-//! `session`) is the W3C trace id of the request's `_meta.traceparent` when it
-//! has one, else the streamable HTTP session id, else one id per connection.
+//! The call's session (policy's `input.session`, the audit record's
+//! `session`) is the connection: a stdio process, or one streamable HTTP
+//! session. Each principal using the connection gets its own session, minted
+//! by the kernel, so a client can neither choose a clean session (a fresh
+//! `_meta.traceparent` is trace context, not a session) nor reach another
+//! principal's by sending its `mcp-session-id`.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, ListToolsResult,
@@ -25,17 +29,14 @@ use crate::kernel::{CallRequest, Kernel};
 use crate::principal::Principal;
 use crate::registry::{Backend, ToolEntry};
 
-/// Header carrying the MCP session id on streamable HTTP.
-const SESSION_HEADER: &str = "mcp-session-id";
-
 /// One MCP connection's view of the kernel.
 #[derive(Debug, Clone)]
 pub struct McpServer {
     kernel: Arc<Kernel>,
     /// The principal for stdio, where there is no token; HTTP requests carry theirs.
     principal: Option<Arc<Principal>>,
-    /// Session id of this connection, when the request names none.
-    connection: String,
+    /// The kernel session of each principal on this connection.
+    sessions: Arc<Mutex<HashMap<String, String>>>,
 }
 
 impl McpServer {
@@ -44,7 +45,7 @@ impl McpServer {
         McpServer {
             kernel,
             principal,
-            connection: uuid::Uuid::new_v4().to_string(),
+            sessions: Arc::default(),
         }
     }
 
@@ -59,22 +60,21 @@ impl McpServer {
             .ok_or_else(|| ErrorData::invalid_request("unauthenticated", None))
     }
 
-    fn session(&self, context: &RequestContext<RoleServer>) -> String {
-        // rmcp moves the request's `_meta` into the context.
-        let trace_id = context
-            .meta
-            .get_traceparent()
-            .and_then(|traceparent| traceparent.split('-').nth(1))
-            .filter(|id| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()));
-        if let Some(trace_id) = trace_id {
-            return trace_id.to_string();
-        }
-        context
-            .extensions
-            .get::<http::request::Parts>()
-            .and_then(|parts| parts.headers.get(SESSION_HEADER))
-            .and_then(|v| v.to_str().ok())
-            .map_or_else(|| self.connection.clone(), str::to_string)
+    /// The principal's session on this connection, opened at its first call
+    /// (and again if the kernel closed it; its labels then stick to the principal).
+    fn session(&self, principal: &Principal) -> Result<String, ErrorData> {
+        let mut sessions = self
+            .sessions
+            .lock()
+            .map_err(|_| ErrorData::internal_error("session state is unusable", None))?;
+        let current = sessions.get(&principal.id).map(String::as_str);
+        let session = self
+            .kernel
+            .sessions()
+            .resume_or_open(principal, current)
+            .map_err(|e| ErrorData::internal_error(e.message, None))?;
+        sessions.insert(principal.id.clone(), session.clone());
+        Ok(session)
     }
 }
 
@@ -137,7 +137,7 @@ impl ServerHandler for McpServer {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let principal = self.principal(&context)?;
-        let session = self.session(&context);
+        let session = self.session(&principal)?;
         let args = Value::Object(request.arguments.unwrap_or_default());
         let gateway = self
             .kernel

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::capabilities::Effective;
-use crate::config::{Config, PluginConfig};
+use crate::capabilities::{Access, Effective, EgressRules};
+use crate::config::{Config, PluginConfig, ToolPin, UpstreamConfig};
 use crate::error::{Error, Result};
 use crate::manifest::{Manifest, validate_name};
 use crate::principal::sha256_hex;
@@ -60,6 +60,9 @@ pub struct ToolEntry {
     /// The constant parts of its policy input (`target`, `capabilities`),
     /// built at its first call.
     pub(crate) policy_parts: std::sync::OnceLock<[regorus::Value; 2]>,
+    /// This tool's capabilities when they are narrower than its plugin's: a
+    /// tool that claims no side effects sends only safe HTTP methods.
+    narrowed: Option<Effective>,
 }
 
 /// What runs a tool's calls.
@@ -132,6 +135,9 @@ impl ToolEntry {
 
     /// The limits and capabilities its calls run with.
     pub fn capabilities(&self) -> &Effective {
+        if let Some(narrowed) = &self.narrowed {
+            return narrowed;
+        }
         match &self.backend {
             Backend::Plugin(plugin) => &plugin.capabilities,
             Backend::Upstream(upstream) => &upstream.capabilities,
@@ -163,8 +169,18 @@ impl Registry {
         for (name, plugin_config) in &config.plugins {
             let (plugin, descriptors) = load_plugin(name, plugin_config, config, sandbox).await?;
             let plugin = Arc::new(plugin);
+            check_pins(
+                name,
+                &plugin_config.tools,
+                descriptors.iter().map(|d| d.name.as_str()),
+            )
+            .map_err(|message| Error::Plugin {
+                plugin: name.clone(),
+                message,
+            })?;
             for descriptor in descriptors {
-                let entry = tool_entry(&plugin, descriptor)?;
+                let pin = plugin_config.tools.get(&descriptor.name);
+                let entry = tool_entry(&plugin, descriptor, pin)?;
                 if registry.tools.contains_key(&entry.name) {
                     return Err(Error::Plugin {
                         plugin: name.clone(),
@@ -178,8 +194,17 @@ impl Registry {
         for (name, upstream_config) in &config.upstreams {
             let (upstream, tools) = Upstream::connect(name, upstream_config, config).await?;
             let upstream = Arc::new(upstream);
+            check_pins(
+                name,
+                &upstream_config.pins,
+                tools.iter().map(|t| t.name.as_str()),
+            )
+            .map_err(|message| Error::Upstream {
+                upstream: name.clone(),
+                message,
+            })?;
             for tool in tools {
-                let entry = upstream_tool_entry(&upstream, &upstream_config.labels, tool)?;
+                let entry = upstream_tool_entry(&upstream, upstream_config, tool)?;
                 if registry.tools.contains_key(&entry.name) {
                     return Err(Error::Upstream {
                         upstream: name.clone(),
@@ -224,7 +249,9 @@ async fn load_plugin(
         plugin: name.to_string(),
         message,
     };
-    let manifest = Manifest::load(&plugin_config.manifest)?;
+    // Named once, as this plugin's problem (an I/O error's source would repeat the message).
+    let manifest =
+        Manifest::load(&plugin_config.manifest).map_err(|e| fail(format!("manifest {e}")))?;
     let component_path = plugin_config
         .component
         .clone()
@@ -291,36 +318,164 @@ async fn load_plugin(
     Ok((plugin, descriptors))
 }
 
-/// Checks one descriptor: a valid name and two schemas that compile.
-fn tool_entry(plugin: &Arc<LoadedPlugin>, descriptor: ToolDescriptor) -> Result<ToolEntry> {
+/// Most labels one tool may declare, and their longest spelling: they are
+/// copied into every session the tool runs in.
+const LABELS_MAX: usize = 16;
+const LABEL_MAX: usize = 64;
+/// Longest tool description kept (it is shown to every MCP client).
+const DESCRIPTION_MAX: usize = 4096;
+
+/// A tool's labels: at most [`LABELS_MAX`], each 1 to [`LABEL_MAX`] bytes of
+/// ASCII letters, digits, `-`, `_`, `.` or `:`.
+fn validate_labels(labels: &[String]) -> std::result::Result<(), String> {
+    if labels.len() > LABELS_MAX {
+        return Err(format!(
+            "declares {} labels; at most {LABELS_MAX} are allowed",
+            labels.len()
+        ));
+    }
+    for label in labels {
+        let valid = !label.is_empty()
+            && label.len() <= LABEL_MAX
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
+        if !valid {
+            return Err(format!(
+                "label {:?} must be 1 to {LABEL_MAX} ASCII letters, digits, `-`, `_`, `.` or `:`",
+                crate::bounds::bounded(label, LABEL_MAX)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Refuses pins for tools that `owner` does not offer: a misspelt pin would
+/// silently pin nothing.
+fn check_pins<'a>(
+    owner: &str,
+    pins: &BTreeMap<String, ToolPin>,
+    offered: impl Iterator<Item = &'a str> + Clone,
+) -> std::result::Result<(), String> {
+    for (tool, pin) in pins {
+        if !offered.clone().any(|name| name == tool) {
+            return Err(format!(
+                "the config pins tool `{tool}`, which `{owner}` does not offer"
+            ));
+        }
+        if pin.labels.len() > PIN_LABELS_MAX
+            || pin
+                .labels
+                .iter()
+                .any(|l| l.is_empty() || l.len() > 64 || l.chars().any(char::is_control))
+        {
+            return Err(format!(
+                "tool `{tool}`: pinned labels must be at most {PIN_LABELS_MAX}, each 1 to 64 \
+                 characters without control characters"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Most labels an operator may pin on one tool.
+const PIN_LABELS_MAX: usize = 32;
+
+/// What any call of a plugin can change outside the sandbox whatever its
+/// tools claim, or `None`. Outbound HTTP is not listed: a tool that claims no
+/// side effects is narrowed to safe methods instead (see [`tool_entry`]).
+fn capability_effects(capabilities: &Effective) -> Option<String> {
+    let writable: Vec<&str> = capabilities
+        .directories
+        .iter()
+        .filter(|d| d.access == Access::Rw)
+        .map(|d| d.guest.as_str())
+        .collect();
+    (!writable.is_empty())
+        .then(|| format!("it holds a read-write grant on {}", writable.join(", ")))
+}
+
+/// The labels a tool's calls add: its own plus the operator's, or only the
+/// operator's when the pin says `replace_labels`.
+fn pinned_labels(own: Vec<String>, pin: Option<&ToolPin>) -> Vec<String> {
+    let Some(pin) = pin else {
+        return own;
+    };
+    let mut labels = if pin.replace_labels { Vec::new() } else { own };
+    for label in &pin.labels {
+        if !labels.contains(label) {
+            labels.push(label.clone());
+        }
+    }
+    labels
+}
+
+/// Checks one descriptor (a valid name, bounded labels, two schemas that compile) and
+/// decides the tool's side effects: the operator's pin if there is one, else
+/// what the tool claims, refused when its capabilities contradict a claim of
+/// none. A tool left claiming none keeps outbound HTTP only for safe methods
+/// (GET, HEAD, OPTIONS).
+fn tool_entry(
+    plugin: &Arc<LoadedPlugin>,
+    descriptor: ToolDescriptor,
+    pin: Option<&ToolPin>,
+) -> Result<ToolEntry> {
     let fail = |message: String| Error::Plugin {
         plugin: plugin.name.clone(),
         message: format!("tool `{}`: {message}", descriptor.name),
     };
     validate_name(&descriptor.name).map_err(|m| fail(format!("invalid name: {m}")))?;
+    validate_labels(&descriptor.labels).map_err(fail)?;
     let input = Schema::parse(&descriptor.input_schema)
         .map_err(|m| fail(format!("invalid input schema: {m}")))?;
     let output = Schema::parse(&descriptor.output_schema)
         .map_err(|m| fail(format!("invalid output schema: {m}")))?;
+    let pinned = pin.and_then(|p| p.side_effects);
+    if pinned.is_none()
+        && !descriptor.side_effects
+        && let Some(why) = capability_effects(&plugin.capabilities)
+    {
+        return Err(fail(format!(
+            "declares no side effects, but {why}; pin `[plugins.{}.tools.{}] side_effects = \
+             false` to accept the claim, or `true`",
+            plugin.name, descriptor.name
+        )));
+    }
+    let side_effects = pinned.unwrap_or(descriptor.side_effects);
+    let narrowed = (pinned.is_none()
+        && !side_effects
+        && !plugin.capabilities.egress.origins.is_empty())
+    .then(|| Effective {
+        egress: Arc::new(EgressRules {
+            safe_methods_only: true,
+            ..(*plugin.capabilities.egress).clone()
+        }),
+        ..plugin.capabilities.clone()
+    });
     Ok(ToolEntry {
         name: format!("{}.{}", plugin.name, descriptor.name),
         local_name: descriptor.name,
-        description: descriptor.description,
-        side_effects: descriptor.side_effects,
-        labels: descriptor.labels,
+        description: crate::bounds::bounded(&descriptor.description, DESCRIPTION_MAX).into_owned(),
+        side_effects,
+        labels: pinned_labels(descriptor.labels, pin),
         backend: Backend::Plugin(plugin.clone()),
         input,
         output,
         policy_parts: std::sync::OnceLock::new(),
+        narrowed,
     })
 }
 
 /// Checks one upstream tool: a name MCP allows and an input schema that
 /// compiles. Its output is the MCP result itself, `{"content": [...]}` plus
 /// `structuredContent` valid against the tool's output schema when it has one.
+///
+/// Its side effects are the operator's word alone: an upstream's
+/// `readOnlyHint` is a claim nobody checked, so a tool has side effects
+/// unless `[upstreams.NAME.pins.TOOL]` says `side_effects = false`.
 fn upstream_tool_entry(
     upstream: &Arc<Upstream>,
-    labels: &[String],
+    config: &UpstreamConfig,
     tool: UpstreamTool,
 ) -> Result<ToolEntry> {
     let fail = |message: String| Error::Upstream {
@@ -353,15 +508,17 @@ fn upstream_tool_entry(
     }
     let output = Schema::from_value(output_schema)
         .map_err(|m| fail(format!("invalid output schema: {m}")))?;
+    let pin = config.pins.get(&tool.name);
     Ok(ToolEntry {
         name: format!("{}.{}", upstream.name, tool.name),
+        side_effects: pin.and_then(|p| p.side_effects).unwrap_or(true),
+        labels: pinned_labels(config.labels.clone(), pin),
         local_name: tool.name,
-        description: tool.description,
-        side_effects: tool.side_effects,
-        labels: labels.to_vec(),
+        description: crate::bounds::bounded(&tool.description, DESCRIPTION_MAX).into_owned(),
         backend: Backend::Upstream(upstream.clone()),
         input,
         output,
         policy_parts: std::sync::OnceLock::new(),
+        narrowed: None,
     })
 }

@@ -12,7 +12,8 @@
 
 use std::sync::Arc;
 
-use axum::extract::rejection::JsonRejection;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -32,7 +33,7 @@ pub fn status_for(code: ErrorCode) -> StatusCode {
         ErrorCode::InvalidRequest => StatusCode::BAD_REQUEST,
         ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
         ErrorCode::Forbidden => StatusCode::FORBIDDEN,
-        ErrorCode::UnknownTool => StatusCode::NOT_FOUND,
+        ErrorCode::UnknownTool | ErrorCode::UnknownSession => StatusCode::NOT_FOUND,
         ErrorCode::InvalidArgs | ErrorCode::ToolInvalidInput => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorCode::PolicyDenied | ErrorCode::PendingApproval => StatusCode::FORBIDDEN,
         ErrorCode::Timeout => StatusCode::GATEWAY_TIMEOUT,
@@ -86,6 +87,7 @@ pub fn router(kernel: Arc<Kernel>, settings: &ServerConfig) -> Router {
         )
         .route("/v1/tools", get(list_tools))
         .route("/v1/tools/{name}/invoke", post(invoke))
+        .route("/v1/sessions", post(open_session))
         .route("/v1/audit", get(audit_records))
         .nest_service("/mcp", mcp_router(kernel.clone(), settings))
         .with_state(kernel)
@@ -211,15 +213,31 @@ async fn invoke(
     State(kernel): State<Arc<Kernel>>,
     Path(name): Path<String>,
     headers: HeaderMap,
-    body: Result<Json<InvokeBody>, JsonRejection>,
-) -> Result<Json<Value>, ApiError> {
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
     let principal = authenticate(&kernel, &headers)?;
-    let Json(body) = body.map_err(|e| {
+    // The body is JSON whatever its `Content-Type` says (`curl -d` sends
+    // form encoding): the bearer token, not the header, is what keeps
+    // browsers from posting here.
+    let body = match body {
+        Ok(body) => body,
+        // Over the body limit: say so with its own status, not a plain 400.
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            let error = CallError::new(
+                ErrorCode::InvalidRequest,
+                format!("request body: {}", e.body_text()),
+            );
+            return Ok((e.status(), Json(json!({ "error": error }))).into_response());
+        }
+        Err(e) => return Err(ApiError::new(ErrorCode::InvalidRequest, e.body_text())),
+    };
+    let body: InvokeBody = serde_json::from_slice(&body).map_err(|e| {
         ApiError::new(
             ErrorCode::InvalidRequest,
-            format!("request body: {}", e.body_text()),
+            format!("request body: expected {{\"args\": {{...}}, \"session\"?: \"...\"}}: {e}"),
         )
     })?;
+    let session = body.session.clone();
     let response = kernel
         .call(CallRequest {
             principal,
@@ -230,13 +248,31 @@ async fn invoke(
         .await;
     match response.result {
         Ok(output) => Ok(Json(
-            json!({ "call_id": response.call_id, "output": output }),
-        )),
+            json!({ "call_id": response.call_id, "session": session, "output": output }),
+        )
+        .into_response()),
         Err(error) => Err(ApiError {
             error,
             call_id: Some(response.call_id),
         }),
     }
+}
+
+/// Mints a session for the caller: `{"session": "s_…"}`. Later calls that
+/// send it back share its labels; no other principal can use it.
+async fn open_session(
+    State(kernel): State<Arc<Kernel>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let principal = authenticate(&kernel, &headers)?;
+    let session = kernel
+        .sessions()
+        .open(&principal)
+        .map_err(|error| ApiError {
+            error,
+            call_id: None,
+        })?;
+    Ok(Json(json!({ "session": session })))
 }
 
 /// Role that may read the audit trail over HTTP.
@@ -263,11 +299,13 @@ async fn audit_records(
         )
     })?;
     filter.limit = Some(filter.limit.unwrap_or(1000).clamp(1, AUDIT_PAGE_MAX));
-    let records = kernel
-        .audit()
-        .store()
-        .query(&filter)
-        .await
-        .map_err(|e| ApiError::new(ErrorCode::AuditUnavailable, e.to_string()))?;
+    let records = kernel.audit().store().query(&filter).await.map_err(|e| {
+        // The store's own message may name hosts, users or tables: log it, do not return it.
+        tracing::error!(error = %e, "reading the audit trail failed");
+        ApiError::new(
+            ErrorCode::AuditUnavailable,
+            "the audit store is unavailable",
+        )
+    })?;
     Ok(Json(json!({ "records": records })))
 }

@@ -1,28 +1,95 @@
-//! Call context kept by this host: session labels and usage counters, both
-//! visible to policy (`input.session.labels`, `input.usage`).
+//! Call context kept by this host: sessions with their labels, labels that
+//! stick to a principal, and usage counters — all visible to policy
+//! (`input.session`, `input.principal.labels`, `input.usage`).
 //!
 //! Labels let a policy express flow rules: a tool whose output comes from the
-//! open web labels its session `untrusted-content`, and a later call in that
-//! session can be denied ("no outbound email after reading a web page").
+//! open web labels its context `untrusted-content`, and a later side effect
+//! can be denied ("no outbound email after reading a web page"). The caller is
+//! not trusted to name its own context, so:
+//!
+//! - session ids are minted here ([`CallContext::open`]) and bound to the
+//!   (tenant, principal) that opened them; an id this host did not mint for
+//!   the caller is refused (`unknown-session`), so no caller can pick a clean
+//!   id or reach another principal's session;
+//! - labels of a call made without a session stick to the principal for
+//!   `sessions.label_ttl_s`, and so do the `sessions.sticky_labels` (by default
+//!   `untrusted-content`) from any call: leaving the session out, or opening a
+//!   fresh one, does not wash the taint off;
+//! - a session is never forgotten silently: when a principal holds
+//!   `sessions.max_per_principal` sessions, opening another evicts the least
+//!   recently used one and its labels move to the principal (for the TTL).
+//!
 //! This state lives in the host process: replicas do not share it.
 
-use std::collections::{BTreeSet, HashMap};
-use std::sync::Mutex;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
-/// Sessions remembered at once; past this, the oldest half is forgotten.
-const MAX_SESSIONS: usize = 100_000;
+use crate::error::{CallError, ErrorCode};
+use crate::principal::Principal;
 
-/// Labels per session and call counters per tenant and principal.
+/// Longest session id accepted; minted ids are 34 bytes.
+pub const SESSION_ID_MAX: usize = 64;
+/// Longest label kept; longer ones are cut (on a character boundary).
+pub const LABEL_MAX: usize = 128;
+/// Most labels one session or principal holds. Past this, further labels are
+/// dropped with a warning — except sticky ones, which are always kept.
+const LABELS_MAX: usize = 256;
+
+/// `[sessions]` settings, validated.
+#[derive(Debug, Clone)]
+pub struct SessionSettings {
+    /// How long labels stay on a principal. By default one hour.
+    pub label_ttl: Duration,
+    /// Labels that stick to the principal from every call, in a session or
+    /// not. By default `["untrusted-content"]`.
+    pub sticky_labels: Vec<String>,
+    /// Sessions one principal may hold at once. By default 1000.
+    pub max_per_principal: usize,
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        SessionSettings {
+            label_ttl: Duration::from_secs(3600),
+            sticky_labels: vec!["untrusted-content".to_string()],
+            max_per_principal: 1000,
+        }
+    }
+}
+
+/// (tenant, principal id): who owns a session or carries sticky labels.
+type Owner = (String, String);
+
+/// Sessions, sticky labels and usage counters of this host.
 #[derive(Debug, Default)]
 pub struct CallContext {
-    sessions: Mutex<Sessions>,
-    usage: Mutex<HashMap<(bool, String), u64>>,
+    settings: SessionSettings,
+    state: Mutex<State>,
 }
 
 #[derive(Debug, Default)]
-struct Sessions {
-    labels: HashMap<String, (u64, BTreeSet<String>)>,
+struct State {
+    sessions: HashMap<String, Session>,
+    principals: HashMap<Owner, PrincipalState>,
+    tenant_calls: HashMap<String, u64>,
     clock: u64,
+}
+
+#[derive(Debug)]
+struct Session {
+    owner: Owner,
+    labels: BTreeSet<String>,
+    last_used: u64,
+}
+
+#[derive(Debug, Default)]
+struct PrincipalState {
+    /// Label -> when it stops sticking.
+    sticky: BTreeMap<String, Instant>,
+    /// Ids of the sessions this principal holds.
+    sessions: BTreeSet<String>,
+    calls: u64,
 }
 
 /// Calls seen by this host, including the current one.
@@ -34,85 +101,419 @@ pub struct Usage {
     pub principal_calls: u64,
 }
 
+/// What policy sees of a call's context.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallLabels {
+    /// `input.session.labels`: the session's own labels and the principal's.
+    pub session: Vec<String>,
+    /// `input.principal.labels`: the labels sticking to the principal.
+    pub principal: Vec<String>,
+    /// Counters including this call.
+    pub usage: Usage,
+}
+
 impl CallContext {
-    /// The labels of `session` so far.
-    pub fn labels(&self, session: Option<&str>) -> Vec<String> {
-        let Some(session) = session else {
-            return Vec::new();
-        };
-        self.sessions
-            .lock()
-            .ok()
-            .and_then(|s| {
-                s.labels
-                    .get(session)
-                    .map(|(_, l)| l.iter().cloned().collect())
-            })
-            .unwrap_or_default()
-    }
-
-    /// Adds `labels` to `session`.
-    pub fn add_labels(&self, session: Option<&str>, labels: &[String]) {
-        let (Some(session), false) = (session, labels.is_empty()) else {
-            return;
-        };
-        let Ok(mut sessions) = self.sessions.lock() else {
-            return;
-        };
-        sessions.clock += 1;
-        let now = sessions.clock;
-        if sessions.labels.len() >= MAX_SESSIONS && !sessions.labels.contains_key(session) {
-            let horizon = now - (MAX_SESSIONS as u64 / 2).min(now);
-            sessions.labels.retain(|_, (used, _)| *used > horizon);
+    /// A context with these settings.
+    pub fn new(settings: SessionSettings) -> CallContext {
+        CallContext {
+            settings,
+            state: Mutex::default(),
         }
-        let entry = sessions
-            .labels
-            .entry(session.to_string())
-            .or_insert_with(|| (now, BTreeSet::new()));
-        entry.0 = now;
-        entry.1.extend(labels.iter().cloned());
     }
 
-    /// Counts one call by `principal` of `tenant` and returns the totals.
-    pub fn count_call(&self, tenant: &str, principal: &str) -> Usage {
-        let Ok(mut usage) = self.usage.lock() else {
-            return Usage {
-                tenant_calls: 0,
-                principal_calls: 0,
-            };
+    /// Locks the state. A panic while holding the lock leaves it poisoned:
+    /// then every call fails closed (`internal`) rather than see no labels.
+    fn lock(&self) -> Result<MutexGuard<'_, State>, CallError> {
+        self.state.lock().map_err(|_| {
+            CallError::new(
+                ErrorCode::Internal,
+                "session state is unusable after a host fault; calls are denied",
+            )
+        })
+    }
+
+    /// Mints a new session for `principal` and returns its id. When the
+    /// principal already holds its maximum, its least recently used session
+    /// is closed first and that session's labels move to the principal.
+    pub fn open(&self, principal: &Principal) -> Result<String, CallError> {
+        let owner = owner(principal);
+        let id = format!("s_{}", uuid::Uuid::new_v4().simple());
+        let mut state = self.lock()?;
+        state.clock += 1;
+        let now = state.clock;
+        let held = state.principals.get(&owner).map_or(0, |p| p.sessions.len());
+        if held >= self.settings.max_per_principal.max(1) {
+            state.evict_oldest(&owner, &self.settings);
+        }
+        state.sessions.insert(
+            id.clone(),
+            Session {
+                owner: owner.clone(),
+                labels: BTreeSet::new(),
+                last_used: now,
+            },
+        );
+        state
+            .principals
+            .entry(owner)
+            .or_default()
+            .sessions
+            .insert(id.clone());
+        Ok(id)
+    }
+
+    /// `session` if it is a live session of `principal`, otherwise a new one:
+    /// for faces whose sessions are their connections (MCP).
+    pub fn resume_or_open(
+        &self,
+        principal: &Principal,
+        session: Option<&str>,
+    ) -> Result<String, CallError> {
+        if let Some(id) = session {
+            let state = self.lock()?;
+            if state
+                .sessions
+                .get(id)
+                .is_some_and(|s| s.owner == owner(principal))
+            {
+                return Ok(id.to_string());
+            }
+        }
+        self.open(principal)
+    }
+
+    /// Counts one call by `principal` and returns what policy sees of its
+    /// context. Fails with `unknown-session` when `session` is not a live
+    /// session of this principal, and `invalid-request` when it is malformed.
+    pub fn begin_call(
+        &self,
+        principal: &Principal,
+        session: Option<&str>,
+    ) -> Result<CallLabels, CallError> {
+        if let Some(id) = session {
+            check_session_id(id)?;
+        }
+        let owner = owner(principal);
+        let mut state = self.lock()?;
+        state.clock += 1;
+        let now = state.clock;
+        let mut session_labels = match session {
+            Some(id) => {
+                let live = state.sessions.get_mut(id).filter(|s| s.owner == owner);
+                let Some(live) = live else {
+                    return Err(unknown_session(id));
+                };
+                live.last_used = now;
+                live.labels.clone()
+            }
+            None => BTreeSet::new(),
         };
-        let mut bump = |key: (bool, String)| {
-            let n = usage.entry(key).or_insert(0);
+        let tenant_calls = {
+            let n = state.tenant_calls.entry(owner.0.clone()).or_insert(0);
             *n += 1;
             *n
         };
-        Usage {
-            tenant_calls: bump((true, tenant.to_string())),
-            principal_calls: bump((false, principal.to_string())),
+        let record = state.principals.entry(owner).or_default();
+        record.calls += 1;
+        let clock = Instant::now();
+        record.sticky.retain(|_, until| *until > clock);
+        let principal_labels: Vec<String> = record.sticky.keys().cloned().collect();
+        session_labels.extend(principal_labels.iter().cloned());
+        Ok(CallLabels {
+            session: session_labels.into_iter().collect(),
+            principal: principal_labels,
+            usage: Usage {
+                tenant_calls,
+                principal_calls: record.calls,
+            },
+        })
+    }
+
+    /// Adds `labels` to the call's context: to `session` when there is one,
+    /// and to the principal (for the TTL) when there is none or the label is
+    /// sticky. A session closed meanwhile hands its labels to the principal.
+    pub fn add_labels(
+        &self,
+        principal: &Principal,
+        session: Option<&str>,
+        labels: &[String],
+    ) -> Result<(), CallError> {
+        if labels.is_empty() {
+            return Ok(());
+        }
+        let owner = owner(principal);
+        let until = Instant::now() + self.settings.label_ttl;
+        let mut state = self.lock()?;
+        let mut to_principal = Vec::new();
+        match session.and_then(|id| state.sessions.get_mut(id)) {
+            Some(live) if live.owner == owner => {
+                for label in labels {
+                    let label = bounded(label);
+                    if self.is_sticky(&label) {
+                        to_principal.push(label.clone());
+                    }
+                    insert_bounded(&mut live.labels, label, &self.settings);
+                }
+            }
+            _ => to_principal.extend(labels.iter().map(|l| bounded(l))),
+        }
+        let record = state.principals.entry(owner).or_default();
+        for label in to_principal {
+            if record.sticky.len() < LABELS_MAX || self.is_sticky(&label) {
+                record.sticky.insert(label, until);
+            } else {
+                tracing::warn!(%label, "principal holds {LABELS_MAX} labels; label dropped");
+            }
+        }
+        Ok(())
+    }
+
+    fn is_sticky(&self, label: &str) -> bool {
+        self.settings.sticky_labels.iter().any(|s| s == label)
+    }
+}
+
+impl State {
+    /// Closes `owner`'s least recently used session; its labels move to the
+    /// principal so the taint outlives the session.
+    fn evict_oldest(&mut self, owner: &Owner, settings: &SessionSettings) {
+        let Some(principal) = self.principals.get(owner) else {
+            return;
+        };
+        let oldest = principal
+            .sessions
+            .iter()
+            .min_by_key(|id| self.sessions.get(*id).map_or(0, |s| s.last_used))
+            .cloned();
+        let Some(oldest) = oldest else {
+            return;
+        };
+        let labels = self
+            .sessions
+            .remove(&oldest)
+            .map(|s| s.labels)
+            .unwrap_or_default();
+        let until = Instant::now() + settings.label_ttl;
+        if let Some(principal) = self.principals.get_mut(owner) {
+            principal.sessions.remove(&oldest);
+            if !labels.is_empty() {
+                tracing::info!(
+                    principal = %owner.1,
+                    session = %oldest,
+                    labels = ?labels,
+                    "session limit reached: oldest session closed, its labels now stick to the principal"
+                );
+            }
+            for label in labels {
+                principal.sticky.insert(label, until);
+            }
         }
     }
 }
 
+fn owner(principal: &Principal) -> Owner {
+    (principal.tenant.clone(), principal.id.clone())
+}
+
+fn insert_bounded(labels: &mut BTreeSet<String>, label: String, settings: &SessionSettings) {
+    if labels.len() < LABELS_MAX || settings.sticky_labels.contains(&label) {
+        labels.insert(label);
+    } else {
+        tracing::warn!(%label, "session holds {LABELS_MAX} labels; label dropped");
+    }
+}
+
+/// `label` cut to [`LABEL_MAX`] bytes on a character boundary.
+fn bounded(label: &str) -> String {
+    let mut end = label.len().min(LABEL_MAX);
+    while !label.is_char_boundary(end) {
+        end -= 1;
+    }
+    label[..end].to_string()
+}
+
+/// A session id is at most [`SESSION_ID_MAX`] bytes of ASCII letters, digits,
+/// `-` and `_`: it is stored in every audit record of the session.
+pub fn check_session_id(id: &str) -> Result<(), CallError> {
+    let valid = !id.is_empty()
+        && id.len() <= SESSION_ID_MAX
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if valid {
+        Ok(())
+    } else {
+        Err(CallError::new(
+            ErrorCode::InvalidRequest,
+            format!(
+                "session: expected an id minted by this host (1 to {SESSION_ID_MAX} ASCII \
+                 letters, digits, `-` or `_`)"
+            ),
+        ))
+    }
+}
+
+fn unknown_session(id: &str) -> CallError {
+    CallError::new(
+        ErrorCode::UnknownSession,
+        format!(
+            "session `{id}` is not an open session of this principal; open one with \
+             POST /v1/sessions, or call without a session"
+        ),
+    )
+}
+
 #[cfg(test)]
 mod tests {
-    use super::CallContext;
+    use super::{CallContext, SessionSettings};
+    use crate::error::ErrorCode;
+    use crate::principal::Principal;
+
+    fn principal(id: &str, tenant: &str) -> Principal {
+        Principal {
+            id: id.into(),
+            roles: Vec::new(),
+            tenant: tenant.into(),
+            attributes: Default::default(),
+            policy_document: Default::default(),
+        }
+    }
+
+    fn labels(l: &[&str]) -> Vec<String> {
+        l.iter().map(|s| s.to_string()).collect()
+    }
 
     #[test]
-    fn labels_accumulate_per_session() {
+    fn labels_accumulate_per_session_and_sticky_ones_follow_the_principal() {
         let context = CallContext::default();
-        context.add_labels(Some("s1"), &["untrusted-content".into()]);
-        context.add_labels(Some("s1"), &["pii".into()]);
-        context.add_labels(None, &["ignored".into()]);
-        assert_eq!(context.labels(Some("s1")), vec!["pii", "untrusted-content"]);
-        assert!(context.labels(Some("s2")).is_empty());
-        assert!(context.labels(None).is_empty());
+        let alice = principal("alice", "acme");
+        let s1 = context.open(&alice).unwrap();
+        let s2 = context.open(&alice).unwrap();
+        context
+            .add_labels(&alice, Some(&s1), &labels(&["pii"]))
+            .unwrap();
+        assert_eq!(
+            context.begin_call(&alice, Some(&s1)).unwrap().session,
+            ["pii"]
+        );
+        assert!(
+            context
+                .begin_call(&alice, Some(&s2))
+                .unwrap()
+                .session
+                .is_empty()
+        );
+        context
+            .add_labels(&alice, Some(&s1), &labels(&["untrusted-content"]))
+            .unwrap();
+        let fresh = context.begin_call(&alice, Some(&s2)).unwrap();
+        assert_eq!(fresh.session, ["untrusted-content"]);
+        assert_eq!(fresh.principal, ["untrusted-content"]);
+        let sessionless = context.begin_call(&alice, None).unwrap();
+        assert_eq!(sessionless.session, ["untrusted-content"]);
+    }
+
+    #[test]
+    fn sessionless_labels_stick_to_the_principal_and_expire() {
+        let context = CallContext::new(SessionSettings {
+            label_ttl: std::time::Duration::from_millis(50),
+            sticky_labels: Vec::new(),
+            max_per_principal: 10,
+        });
+        let alice = principal("alice", "acme");
+        context.add_labels(&alice, None, &labels(&["pii"])).unwrap();
+        let s = context.open(&alice).unwrap();
+        assert_eq!(
+            context.begin_call(&alice, Some(&s)).unwrap().principal,
+            ["pii"]
+        );
+        std::thread::sleep(std::time::Duration::from_millis(80));
+        assert!(context.begin_call(&alice, None).unwrap().session.is_empty());
+    }
+
+    #[test]
+    fn sessions_belong_to_their_principal() {
+        let context = CallContext::default();
+        let alice = principal("alice", "acme");
+        let mallory = principal("mallory", "evil");
+        let alice_in_other_tenant = principal("alice", "other");
+        let s = context.open(&alice).unwrap();
+        for who in [&mallory, &alice_in_other_tenant] {
+            let e = context.begin_call(who, Some(&s)).unwrap_err();
+            assert_eq!(e.code, ErrorCode::UnknownSession);
+            // Tainting through someone else's id lands on the caller, not the owner.
+            context
+                .add_labels(who, Some(&s), &labels(&["untrusted-content"]))
+                .unwrap();
+        }
+        assert!(
+            context
+                .begin_call(&alice, Some(&s))
+                .unwrap()
+                .session
+                .is_empty()
+        );
+        let made_up = context.begin_call(&alice, Some("s_0123")).unwrap_err();
+        assert_eq!(made_up.code, ErrorCode::UnknownSession);
+        for bad in ["", "a b", "x\u{0}", &"a".repeat(65), "é"] {
+            let e = context.begin_call(&alice, Some(bad)).unwrap_err();
+            assert_eq!(e.code, ErrorCode::InvalidRequest, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn an_evicted_session_hands_its_labels_to_the_principal() {
+        let context = CallContext::new(SessionSettings {
+            sticky_labels: Vec::new(),
+            max_per_principal: 2,
+            ..SessionSettings::default()
+        });
+        let alice = principal("alice", "acme");
+        let tainted = context.open(&alice).unwrap();
+        context
+            .add_labels(&alice, Some(&tainted), &labels(&["untrusted-content"]))
+            .unwrap();
+        let _second = context.open(&alice).unwrap();
+        let third = context.open(&alice).unwrap();
+        let e = context.begin_call(&alice, Some(&tainted)).unwrap_err();
+        assert_eq!(e.code, ErrorCode::UnknownSession);
+        let after = context.begin_call(&alice, Some(&third)).unwrap();
+        assert_eq!(after.principal, ["untrusted-content"]);
+        // Another principal's flood does not evict alice's sessions.
+        let bob = principal("bob", "acme");
+        for _ in 0..10 {
+            context.open(&bob).unwrap();
+        }
+        assert!(context.begin_call(&alice, Some(&third)).is_ok());
+    }
+
+    #[test]
+    fn labels_are_bounded() {
+        let context = CallContext::new(SessionSettings {
+            sticky_labels: Vec::new(),
+            ..SessionSettings::default()
+        });
+        let alice = principal("alice", "acme");
+        let s = context.open(&alice).unwrap();
+        let many: Vec<String> = (0..1000)
+            .map(|i| format!("{i}{}", "x".repeat(1000)))
+            .collect();
+        context.add_labels(&alice, Some(&s), &many).unwrap();
+        let seen = context.begin_call(&alice, Some(&s)).unwrap().session;
+        assert_eq!(seen.len(), super::LABELS_MAX);
+        assert!(seen.iter().all(|l| l.len() <= super::LABEL_MAX));
     }
 
     #[test]
     fn usage_counts_tenants_and_principals() {
         let context = CallContext::default();
-        context.count_call("acme", "alice");
-        let usage = context.count_call("acme", "bob");
+        context
+            .begin_call(&principal("alice", "acme"), None)
+            .unwrap();
+        let usage = context
+            .begin_call(&principal("bob", "acme"), None)
+            .unwrap()
+            .usage;
         assert_eq!((usage.tenant_calls, usage.principal_calls), (2, 1));
     }
 }

@@ -25,7 +25,6 @@ use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use serde::Serialize;
 use serde_json::{Value, json};
-use tokio::io::AsyncBufReadExt;
 
 use crate::capabilities::{Effective, Grants, Requested};
 use crate::config::{Config, UpstreamConfig, UpstreamTransport};
@@ -80,9 +79,9 @@ pub struct UpstreamTool {
     /// JSON Schema of the arguments.
     pub input_schema: Value,
     /// JSON Schema of `structuredContent`, when the upstream declares one.
+    /// (Its annotations, `readOnlyHint` included, are claims and not kept:
+    /// side effects are the operator's to pin.)
     pub output_schema: Option<Value>,
-    /// True unless the upstream marks the tool read-only.
-    pub side_effects: bool,
 }
 
 impl Upstream {
@@ -156,10 +155,6 @@ impl Upstream {
                 description: tool.description.map(Cow::into_owned).unwrap_or_default(),
                 input_schema: Value::Object((*tool.input_schema).clone()),
                 output_schema: tool.output_schema.map(|s| Value::Object((*s).clone())),
-                side_effects: tool
-                    .annotations
-                    .and_then(|a| a.read_only_hint)
-                    .is_none_or(|read_only| !read_only),
             });
         }
         if let Some(exposed) = &upstream_config.tools {
@@ -332,12 +327,36 @@ async fn open(name: &str, config: &UpstreamConfig) -> std::result::Result<Client
     }
 }
 
-/// Logs what a child server writes to stderr, line by line.
+/// Longest stderr line of a child server that is logged; the rest of a
+/// longer line is skipped, never buffered.
+const STDERR_LINE_MAX: usize = 4096;
+
+/// Logs what a child server writes to stderr, line by line, each line
+/// bounded and logged as an escaped field (a line cannot forge log lines).
 fn forward_stderr(upstream: String, stderr: tokio::process::ChildStderr) {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt};
     tokio::spawn(async move {
-        let mut lines = tokio::io::BufReader::new(stderr).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            tracing::info!(upstream = %upstream, "{line}");
+        let mut reader = tokio::io::BufReader::new(stderr);
+        let mut line = Vec::with_capacity(256);
+        let mut skipping = false;
+        loop {
+            line.clear();
+            let limit = (STDERR_LINE_MAX + 1) as u64;
+            match (&mut reader).take(limit).read_until(b'\n', &mut line).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+            let complete = line.last() == Some(&b'\n');
+            if !skipping {
+                let text = String::from_utf8_lossy(&line);
+                let text = text.trim_end_matches(['\n', '\r']);
+                if complete {
+                    tracing::info!(upstream = %upstream, line = ?text, "upstream stderr");
+                } else {
+                    tracing::info!(upstream = %upstream, line = ?text, "upstream stderr (line cut at {STDERR_LINE_MAX} bytes)");
+                }
+            }
+            skipping = !complete;
         }
     });
 }

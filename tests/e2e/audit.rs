@@ -16,10 +16,17 @@ async fn query_export_and_the_http_endpoint_filter_the_trail() {
         .plugin("text", "{}")
         .start()
         .await;
+    let session = host.open_session("alice");
     for (principal, op) in [("alice", "upper"), ("bob", "lower"), ("alice", "reverse")] {
+        let session = (principal == "alice").then_some(session.as_str());
         output(
             &host
-                .call(principal, "text.transform", json!({"text": "x", "op": op}))
+                .call_in(
+                    principal,
+                    session,
+                    "text.transform",
+                    json!({"text": "x", "op": op}),
+                )
                 .await,
         );
     }
@@ -37,8 +44,11 @@ async fn query_export_and_the_http_endpoint_filter_the_trail() {
     assert_eq!(String::from_utf8_lossy(&denials.stdout).lines().count(), 1);
     let future = host.cli(&["audit", "export", "--since", "2999-01-01T00:00:00Z"]);
     assert_eq!(String::from_utf8_lossy(&future.stdout).lines().count(), 0);
-    let all = host.cli(&["audit", "export", "--session", "test-session"]);
-    assert_eq!(String::from_utf8_lossy(&all.stdout).lines().count(), 4);
+    let in_session = host.cli(&["audit", "export", "--session", &session]);
+    assert_eq!(
+        String::from_utf8_lossy(&in_session.stdout).lines().count(),
+        2
+    );
 
     let app = warden::server::router(Arc::new(host.kernel), &Default::default());
     let get = |who: &str, query: &str| {
@@ -73,9 +83,13 @@ async fn query_export_and_the_http_endpoint_filter_the_trail() {
 async fn side_effecting_calls_commit_an_intent_record_first() {
     let (dir, ro) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let host = Harness::new(Store::Sqlite)
-        .plugin(
+        .plugin_entry(
             "hostile",
-            &crate::harness::hostile_grants(dir.path(), ro.path(), ""),
+            &format!(
+                "manifest = {}\ngrants = {}\n[plugins.hostile.tools.read_env]\nside_effects = false",
+                crate::harness::toml_path(&crate::harness::manifest("hostile")),
+                crate::harness::hostile_grants(dir.path(), ro.path(), "")
+            ),
         )
         .policy(crate::harness::ALLOW_ALL)
         .start()
@@ -110,7 +124,7 @@ async fn side_effecting_calls_commit_an_intent_record_first() {
             .unwrap()
             .is_empty()
     );
-    // Tools without side effects write one record.
+    // Tools without side effects (here by the operator's pin) write one record.
     let read = host.call("root", "hostile.read_env", json!({})).await;
     output(&read);
     let count = host
@@ -423,13 +437,21 @@ async fn postgres_restart_under_load(spool: bool) {
     }
     if spool {
         assert_eq!(denied, 0, "with a spool no call is denied");
-        assert!(
+        // The writer retries a failed store with a back-off (up to 5 s).
+        let spooled = || {
             std::fs::metadata(dir.path().join("audit.spool"))
                 .unwrap()
                 .len()
-                == 0,
-            "the spool drained"
-        );
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while spooled() > 0 && std::time::Instant::now() < deadline {
+            let probe = host.transform("alice", "probe", "upper").await;
+            if probe.result.is_ok() {
+                answered.push(probe.call_id);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        assert_eq!(spooled(), 0, "the spool drained");
     }
     // Without a spool, calls caught by the outage are denied (how many depends
     // on whether they waited out the restart for a connection); either way the

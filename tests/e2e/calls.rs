@@ -17,7 +17,7 @@ async fn allowed_call_is_answered_and_fully_audited(store: Store) {
     let r = &stored.record;
     assert_eq!(r.principal, "alice");
     assert_eq!(r.tenant, "acme");
-    assert_eq!(r.session.as_deref(), Some("test-session"));
+    assert_eq!(r.session, None);
     assert_eq!(r.tool, "text.transform");
     assert_eq!(r.plugin.as_deref(), Some("text"));
     let tool = host.kernel.registry().tool("text.transform").unwrap();
@@ -135,8 +135,8 @@ async fn schema_violations_name_the_json_path_and_are_audited() {
         let record = host.record(&response.call_id).await.record;
         assert_eq!(record.outcome, "invalid-args");
         assert_eq!(
-            record.decision, "none",
-            "policy is not consulted for invalid args"
+            record.decision, "allow",
+            "policy decides before the arguments are validated"
         );
         assert_eq!(record.error.as_deref(), Some(e.message.as_str()));
     }

@@ -44,11 +44,15 @@ decision := {"allow": false, "reasons": ["not allowed"]} if {
 }
 "#;
 
+/// The operator vouches that `read_note` only reads: an upstream's
+/// `readOnlyHint` alone does not make a tool free of side effects.
+const READ_NOTE_PIN: &str = "[upstreams.notes.pins.read_note]\nside_effects = false\n";
+
 /// `[upstreams.notes]` running the Python server over stdio; each call it
 /// receives is appended to `calls_log`.
 fn stdio_upstream(calls_log: &Path, extra: &str) -> String {
     format!(
-        "[upstreams.notes]\ncommand = [{}, {}, \"stdio\"]\nenv = {{ NOTES_CALL_LOG = {} }}\n{extra}\n",
+        "[upstreams.notes]\ncommand = [{}, {}, \"stdio\"]\nenv = {{ NOTES_CALL_LOG = {} }}\n{extra}\n{READ_NOTE_PIN}",
         toml_path(&python()),
         toml_path(&repo().join("tests/e2e/notes_server.py")),
         toml_path(calls_log),
@@ -192,7 +196,10 @@ async fn an_http_mcp_server_behind_warden_is_decided_on_arguments_and_audited_in
         .plugin("text", "{}")
         .policy(POLICY)
         .audit_settings("store_policy_input = true")
-        .extra_config(&format!("[upstreams.notes]\nurl = \"{}\"\n", upstream.url))
+        .extra_config(&format!(
+            "[upstreams.notes]\nurl = \"{}\"\n{READ_NOTE_PIN}",
+            upstream.url
+        ))
         .start()
         .await;
     assert_gateway_governs(&host, &logs, "http").await;

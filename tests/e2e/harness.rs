@@ -292,8 +292,19 @@ pub fn toml_path(path: &Path) -> String {
 }
 
 impl Host {
-    /// Calls `tool` as the principal `principal`.
+    /// Calls `tool` as the principal `principal`, without a session.
     pub async fn call(&self, principal: &str, tool: &str, args: Value) -> CallResponse {
+        self.call_in(principal, None, tool, args).await
+    }
+
+    /// Calls `tool` as `principal` in `session` (from [`Host::open_session`]).
+    pub async fn call_in(
+        &self,
+        principal: &str,
+        session: Option<&str>,
+        tool: &str,
+        args: Value,
+    ) -> CallResponse {
         let principal = self
             .kernel
             .principals()
@@ -304,9 +315,22 @@ impl Host {
                 principal,
                 tool: tool.to_string(),
                 args,
-                session: Some("test-session".into()),
+                session: session.map(str::to_string),
             })
             .await
+    }
+
+    /// Opens a session for `principal`.
+    pub fn open_session(&self, principal: &str) -> String {
+        let principal = self
+            .kernel
+            .principals()
+            .by_id(principal)
+            .expect("known principal");
+        self.kernel
+            .sessions()
+            .open(&principal)
+            .expect("open a session")
     }
 
     /// Runs the `warden` binary with this host's config.
@@ -383,6 +407,7 @@ pub fn sample_record(call_id: String) -> warden::audit::AuditRecord {
         intent: false,
         shadow: None,
         policy_input: None,
+        refusals: Vec::new(),
     }
 }
 
@@ -696,10 +721,15 @@ pub struct StdioSession {
 
 impl StdioSession {
     pub async fn start(host: &Host) -> StdioSession {
+        StdioSession::start_as(host, "alice").await
+    }
+
+    /// `warden mcp --as principal`, initialised.
+    pub async fn start_as(host: &Host, principal: &str) -> StdioSession {
         let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_warden"))
             .arg("--config")
             .arg(&host.config_path)
-            .args(["mcp", "--as", "alice"])
+            .args(["mcp", "--as", principal])
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())

@@ -60,7 +60,7 @@ async fn http_api_serves_governed_calls_with_stable_errors() {
         json!(["text", "op"])
     );
 
-    let args = r#"{"args": {"text": "abc", "op": "reverse"}, "session": "s-1"}"#;
+    let args = r#"{"args": {"text": "abc", "op": "reverse"}}"#;
     let (status, body) = send(&app, invoke("text.transform", Some(&alice), args)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["output"], json!({"text": "cba"}));

@@ -140,7 +140,7 @@ async fn runs_through_the_pipeline(case: Case) {
         let record = host.record(&response.call_id).await.record;
         assert_eq!(
             (record.decision.as_str(), record.outcome.as_str()),
-            ("none", "invalid-args"),
+            ("allow", "invalid-args"),
             "{name} {args}"
         );
     }

@@ -11,10 +11,13 @@
 mod harness;
 
 mod audit;
+mod audit_faults;
+mod bounds;
 mod calls;
 mod cli;
 mod containment;
 mod exhaustion;
+mod fuzz;
 mod gateway;
 mod grants;
 mod hostile;
@@ -23,3 +26,8 @@ mod languages;
 mod loading;
 mod mcp;
 mod policy;
+mod refusals;
+mod secrets;
+mod sessions;
+mod side_effects;
+mod url_parsing;

@@ -382,7 +382,7 @@ fn quickstart(root: &Path) -> anyhow::Result<()> {
             3,
         ),
         (
-            "bad arguments are rejected before policy or plugin",
+            "bad arguments are rejected before the plugin runs",
             &[
                 "call",
                 "text.transform",

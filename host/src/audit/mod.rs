@@ -6,8 +6,11 @@
 //! Each host process writes its own chain, so replicas can share a database.
 //! [`verify`] recomputes every chain and names the first record that does not match.
 
+pub mod checkpoint;
 mod spool;
+mod storable;
 mod store;
+mod writer;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
@@ -77,6 +80,11 @@ pub struct AuditRecord {
     /// the policy asked to redact are replaced.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy_input: Option<String>,
+    /// What the sandbox refused the call (outbound requests, response bodies
+    /// cut or scrubbed), even when the plugin swallowed the refusal. Empty for
+    /// most calls, and then left out of the hash, so older chains verify.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refusals: Vec<String>,
 }
 
 impl AuditRecord {
@@ -131,46 +139,117 @@ pub fn chain_hash(chain_id: &str, seq: i64, prev_hash: &str, record: &AuditRecor
     hex::encode(Sha256::digest(bytes))
 }
 
-struct Pending {
-    record: AuditRecord,
-    done: oneshot::Sender<std::result::Result<(), String>>,
+/// How the audit writer behaves. See docs/audit.md.
+#[derive(Debug, Clone)]
+pub struct AuditOptions {
+    /// Local spool for records the store cannot take. By default none: when
+    /// the store is unavailable, calls are denied.
+    pub spool: Option<std::path::PathBuf>,
+    /// Longest a commit may take before the store counts as unavailable (the
+    /// batch is then spooled, or denied). By default 2 s.
+    pub commit_timeout: std::time::Duration,
+    /// Secret ed25519 key file for signed checkpoints. By default none: no checkpoints.
+    pub checkpoint_key: Option<std::path::PathBuf>,
+    /// How often a checkpoint is signed when a key is set. By default every 60 s.
+    pub checkpoint_interval: std::time::Duration,
+}
+
+impl Default for AuditOptions {
+    fn default() -> Self {
+        AuditOptions {
+            spool: None,
+            commit_timeout: std::time::Duration::from_secs(2),
+            checkpoint_key: None,
+            checkpoint_interval: std::time::Duration::from_secs(60),
+        }
+    }
 }
 
 /// Handle to the audit writer. Cloning is cheap; all clones feed one chain.
 #[derive(Debug, Clone)]
 pub struct AuditLog {
-    queue: mpsc::Sender<Pending>,
+    queue: mpsc::Sender<writer::Pending>,
     store: AuditStore,
+    /// Background tasks (checkpoints) stop when the last handle is gone.
+    _alive: std::sync::Arc<()>,
 }
 
 impl AuditLog {
     /// Connects to `url`, applies migrations, and starts the writer task for
-    /// a new chain. With `spool`, records that cannot be committed go to that
+    /// a new chain. With a spool, records that cannot be committed go to that
     /// local file and are drained into the store when it is back; records a
-    /// previous process left there are drained first.
-    pub async fn open(url: &str, spool: Option<&std::path::Path>) -> Result<AuditLog> {
-        let store = AuditStore::connect(url).await?;
-        store.migrate().await?;
+    /// previous process left there are drained first. With a spool the host
+    /// also starts while PostgreSQL is unreachable: migrations are applied
+    /// once it answers.
+    pub async fn open(url: &str, options: &AuditOptions) -> Result<AuditLog> {
+        // Waiting for a connection is bounded more tightly than a commit: an
+        // unreachable server then costs each attempt at most a second.
+        let acquire = options
+            .commit_timeout
+            .min(std::time::Duration::from_secs(1));
+        let store = AuditStore::connect(url, acquire).await?;
+        // Connecting is bounded by the commit time-out; migrating a new
+        // database may take longer than one commit.
+        let bound = options
+            .commit_timeout
+            .max(std::time::Duration::from_secs(30));
+        let migrated = match tokio::time::timeout(bound, store.migrate()).await {
+            Ok(Ok(())) => true,
+            Ok(Err(e)) if options.spool.is_none() => return Err(e),
+            Err(_) if options.spool.is_none() => {
+                return Err(Error::Audit(format!(
+                    "cannot open {}: no answer within {} ms",
+                    store::redact(url),
+                    bound.as_millis()
+                )));
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "audit store unavailable at start; records are spooled until it answers");
+                false
+            }
+            Err(_) => {
+                tracing::warn!(
+                    "audit store did not answer at start; records are spooled until it does"
+                );
+                false
+            }
+        };
         let spool =
-            match spool {
+            match &options.spool {
                 Some(path) => Some(spool::Spool::open(path).map_err(|e| {
                     Error::Audit(format!("cannot open spool {}: {e}", path.display()))
                 })?),
                 None => None,
             };
+        let signing_key = match &options.checkpoint_key {
+            Some(path) => Some(checkpoint::load_signing_key(path)?),
+            None => None,
+        };
         let chain_id = uuid::Uuid::new_v4().to_string();
         let (queue, receiver) = mpsc::channel(QUEUE_DEPTH);
-        let writer = Writer {
-            store: store.clone(),
-            chain_id: chain_id.clone(),
-            host: host_label(),
-            head_seq: -1,
-            head_hash: GENESIS_HASH.to_string(),
-            registered: false,
+        let writer = writer::Writer::new(
+            store.clone(),
+            chain_id,
+            host_label(),
             spool,
-        };
+            options.commit_timeout,
+            migrated,
+        );
         tokio::spawn(writer.run(receiver));
-        Ok(AuditLog { queue, store })
+        let alive = std::sync::Arc::new(());
+        if let Some(key) = signing_key {
+            tokio::spawn(checkpoints(
+                store.clone(),
+                key,
+                options.checkpoint_interval,
+                std::sync::Arc::downgrade(&alive),
+            ));
+        }
+        Ok(AuditLog {
+            queue,
+            store,
+            _alive: alive,
+        })
     }
 
     /// Appends a record and waits until it is durably committed.
@@ -181,11 +260,15 @@ impl AuditLog {
 
     /// Hands a record to the writer (waiting only while the queue is full) and
     /// returns the [`Commit`] to await; the record is in the trail only once
-    /// that resolves `Ok`.
-    pub async fn enqueue(&self, record: AuditRecord) -> std::result::Result<Commit, String> {
+    /// that resolves `Ok`. The record is first made storable (NULs escaped,
+    /// indexed values bounded), so what is hashed is what is stored.
+    pub async fn enqueue(&self, mut record: AuditRecord) -> std::result::Result<Commit, String> {
+        if storable::make_storable(&mut record) {
+            tracing::debug!(call_id = %record.call_id, "audit record escaped to be storable");
+        }
         let (done, committed) = oneshot::channel();
         self.queue
-            .send(Pending { record, done })
+            .send(writer::Pending { record, done })
             .await
             .map_err(|_| "audit writer has stopped".to_string())?;
         Ok(Commit(committed))
@@ -211,174 +294,41 @@ impl Commit {
     }
 }
 
-/// How often a spooling writer retries the store while idle.
-const DRAIN_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
-
-/// The single writer of one chain.
-struct Writer {
+/// Signs a checkpoint every `interval` while the audit log lives, skipping
+/// moments when no chain head moved.
+async fn checkpoints(
     store: AuditStore,
-    chain_id: String,
-    host: String,
-    head_seq: i64,
-    head_hash: String,
-    /// Whether the chain row exists in the store.
-    registered: bool,
-    spool: Option<spool::Spool>,
-}
-
-impl Writer {
-    async fn run(mut self, mut queue: mpsc::Receiver<Pending>) {
-        let mut batch: Vec<Pending> = Vec::with_capacity(MAX_BATCH);
-        loop {
-            let spooled = self.spool.as_ref().is_some_and(|s| !s.is_empty());
-            if spooled {
-                self.drain().await;
-            }
-            let received = if self.spool.as_ref().is_some_and(|s| !s.is_empty()) {
-                match tokio::time::timeout(DRAIN_INTERVAL, queue.recv_many(&mut batch, MAX_BATCH))
-                    .await
-                {
-                    Ok(n) => n,
-                    Err(_) => continue,
-                }
-            } else {
-                queue.recv_many(&mut batch, MAX_BATCH).await
-            };
-            if received == 0 {
-                return;
-            }
-            let reply = self.write(&batch).await;
-            for pending in batch.drain(..) {
-                // The caller may have gone away; its record is committed regardless.
-                let _ = pending.done.send(reply.clone());
-            }
-        }
-    }
-
-    /// Chains, then commits (or spools) one batch; `Ok` means every record is durable.
-    async fn write(&mut self, batch: &[Pending]) -> std::result::Result<(), String> {
-        let mut rows = Vec::with_capacity(batch.len());
-        let (mut seq, mut prev) = (self.head_seq, self.head_hash.clone());
-        for pending in batch {
-            seq += 1;
-            let hash = chain_hash(&self.chain_id, seq, &prev, &pending.record);
-            rows.push(StoredRecord {
-                id: 0,
-                chain_id: self.chain_id.clone(),
-                seq,
-                prev_hash: std::mem::replace(&mut prev, hash.clone()),
-                hash,
-                record: pending.record.clone(),
-            });
-        }
-        let spooling = self.spool.as_ref().is_some_and(|s| !s.is_empty());
-        let committed = if spooling {
-            // Order matters: while older records wait in the spool, newer ones join them.
-            Err("earlier records are still spooled".to_string())
-        } else {
-            self.commit(&rows).await
-        };
-        let result = match (committed, self.spool.as_mut()) {
-            (Ok(()), _) => Ok(()),
-            (Err(e), Some(spool)) => {
-                if !spooling {
-                    tracing::warn!(error = %e, "audit store unavailable; spooling records locally");
-                }
-                spool
-                    .append(&self.host, &rows)
-                    .map_err(|io| format!("audit store: {e}; spool: {io}"))
-            }
-            (Err(e), None) => {
-                tracing::error!(error = %e, records = rows.len(), "audit commit failed");
-                // The commit may have landed before the error was reported:
-                // continue from whatever head the store really has.
-                if let Ok((seq, hash)) = self.store.chain_head(&self.chain_id).await {
-                    self.head_seq = seq;
-                    self.head_hash = hash;
-                }
-                Err(e)
-            }
-        };
-        if result.is_ok() {
-            self.head_seq = seq;
-            self.head_hash = prev;
-        }
-        result
-    }
-
-    async fn commit(&mut self, rows: &[StoredRecord]) -> std::result::Result<(), String> {
-        // The chain is registered with its first record, so processes that
-        // never record anything (`warden tools`) leave no empty chains behind.
-        if !self.registered {
-            let started = rows
-                .first()
-                .map(|r| r.record.recorded_at)
-                .unwrap_or_else(chrono::Utc::now);
-            self.store
-                .begin_chain(&self.chain_id, &self.host, started)
-                .await
-                .map_err(|e| format!("registering audit chain: {e}"))?;
-            self.registered = true;
-        }
-        self.store
-            .append(&self.chain_id, rows, false)
-            .await
-            .map_err(|e| format!("audit store: {e}"))
-    }
-
-    /// Moves spooled records into the store, chain by chain, in order.
-    async fn drain(&mut self) {
-        let Some(spool) = self.spool.as_mut() else {
+    key: ed25519_dalek::SigningKey,
+    interval: std::time::Duration,
+    alive: std::sync::Weak<()>,
+) {
+    let signer = host_label();
+    let mut last: Option<Vec<ChainHead>> = None;
+    loop {
+        tokio::time::sleep(interval).await;
+        if alive.strong_count() == 0 {
             return;
-        };
-        let records = match spool.read() {
-            Ok(records) => records,
+        }
+        let heads = match store.chains().await {
+            Ok(heads) => heads,
             Err(e) => {
-                tracing::error!(error = %e, "cannot read the audit spool");
-                return;
+                tracing::warn!(error = %e, "cannot read chain heads for a checkpoint");
+                continue;
             }
         };
-        let mut chains: Vec<(String, String, Vec<StoredRecord>)> = Vec::new();
-        for spooled in records {
-            match chains
-                .iter_mut()
-                .find(|(id, _, _)| *id == spooled.row.chain_id)
-            {
-                Some((_, _, rows)) => rows.push(spooled.row),
-                None => chains.push((
-                    spooled.row.chain_id.clone(),
-                    spooled.host,
-                    vec![spooled.row],
-                )),
-            }
+        let unchanged = last.as_ref().is_some_and(|l| {
+            l.len() == heads.len()
+                && l.iter()
+                    .zip(&heads)
+                    .all(|(a, b)| a.chain_id == b.chain_id && a.head_seq == b.head_seq)
+        });
+        // Nothing recorded yet, or nothing since the last one: nothing to attest.
+        if unchanged || heads.is_empty() {
+            continue;
         }
-        for (chain_id, host, rows) in &chains {
-            let started = rows
-                .first()
-                .map(|r| r.record.recorded_at)
-                .unwrap_or_else(chrono::Utc::now);
-            let drained = async {
-                self.store.begin_chain(chain_id, host, started).await?;
-                for chunk in rows.chunks(MAX_BATCH) {
-                    self.store.append(chain_id, chunk, true).await?;
-                }
-                Ok::<(), Error>(())
-            };
-            if let Err(e) = drained.await {
-                tracing::debug!(error = %e, "audit store still unavailable; records stay spooled");
-                return;
-            }
-            if *chain_id == self.chain_id {
-                self.registered = true;
-            }
-        }
-        if let Some(spool) = self.spool.as_mut() {
-            match spool.clear() {
-                Ok(()) => {
-                    tracing::info!(chains = chains.len(), "audit spool drained into the store")
-                }
-                Err(e) => tracing::error!(error = %e, "cannot clear the drained audit spool"),
-            }
+        match checkpoint::create(&store, &key, &signer).await {
+            Ok(_) => last = Some(heads),
+            Err(e) => tracing::warn!(error = %e, "cannot write an audit checkpoint"),
         }
     }
 }
@@ -417,8 +367,17 @@ pub async fn verify(store: &AuditStore) -> Result<VerifyReport> {
     verify_range(store, VerifyRange::default()).await
 }
 
+/// Records read per query while verifying: bounded memory and no query that
+/// runs for long on a large trail.
+const VERIFY_PAGE: i64 = 5_000;
+
 /// [`verify`] limited to a time range. A range starting after a chain's first
 /// record trusts the `prev_hash` of the range's first record.
+///
+/// Chain heads are read first and each chain is checked up to the head read:
+/// records committed while verification runs lie beyond those heads and are
+/// left for the next run, so a trail being written verifies without false
+/// alarms (a head and its records are committed in one transaction).
 pub async fn verify_range(store: &AuditStore, range: VerifyRange) -> Result<VerifyReport> {
     let chains = store.chains().await?;
     let mut report = VerifyReport {
@@ -427,18 +386,31 @@ pub async fn verify_range(store: &AuditStore, range: VerifyRange) -> Result<Veri
         failure: None,
     };
     for chain in &chains {
-        let records: Vec<StoredRecord> = store
-            .chain_records(&chain.chain_id)
-            .await?
-            .into_iter()
-            .filter(|r| range.since.is_none_or(|s| r.record.recorded_at >= s))
-            .filter(|r| range.until.is_none_or(|u| r.record.recorded_at < u))
-            .collect();
-        if records.is_empty() && (range.since.is_some() || range.until.is_some()) {
-            continue;
+        let mut check = ChainCheck::new(chain, range);
+        let mut after = -1;
+        loop {
+            let page = store
+                .chain_records(&chain.chain_id, after, chain.head_seq, VERIFY_PAGE)
+                .await?;
+            let Some(last) = page.last() else {
+                break;
+            };
+            after = last.seq;
+            for record in page.iter().filter(|r| {
+                range.since.is_none_or(|s| r.record.recorded_at >= s)
+                    && range.until.is_none_or(|u| r.record.recorded_at < u)
+            }) {
+                report.records += 1;
+                if let Some(failure) = check.record(record) {
+                    report.failure = Some(failure);
+                    return Ok(report);
+                }
+            }
+            if i64::try_from(page.len()).unwrap_or(i64::MAX) < VERIFY_PAGE {
+                break;
+            }
         }
-        report.records += records.len();
-        if let Some(failure) = verify_chain(chain, &records, range) {
+        if let Some(failure) = check.finish() {
             report.failure = Some(failure);
             return Ok(report);
         }
@@ -465,12 +437,30 @@ pub struct ChainHead {
     pub head_hash: String,
 }
 
-fn verify_chain(chain: &ChainHead, records: &[StoredRecord], range: VerifyRange) -> Option<String> {
-    let (mut expected_seq, mut prev) = match (range.since, records.first()) {
-        (Some(_), Some(first)) => (first.seq, first.prev_hash.clone()),
-        _ => (0, GENESIS_HASH.to_string()),
-    };
-    for r in records {
+/// Checks one chain's records as they are read, in seq order.
+struct ChainCheck<'a> {
+    chain: &'a ChainHead,
+    range: VerifyRange,
+    /// Seq and hash the next record must follow; `None` before the first.
+    expected: Option<(i64, String)>,
+}
+
+impl<'a> ChainCheck<'a> {
+    fn new(chain: &'a ChainHead, range: VerifyRange) -> ChainCheck<'a> {
+        ChainCheck {
+            chain,
+            range,
+            expected: None,
+        }
+    }
+
+    fn record(&mut self, r: &StoredRecord) -> Option<String> {
+        let (expected_seq, prev) = match self.expected.take() {
+            Some(expected) => expected,
+            // A range starting later trusts its first record's link.
+            None if self.range.since.is_some() => (r.seq, r.prev_hash.clone()),
+            None => (0, GENESIS_HASH.to_string()),
+        };
         let name = format!(
             "record id {} (chain {}, seq {}, call {})",
             r.id, r.chain_id, r.seq, r.record.call_id
@@ -490,23 +480,67 @@ fn verify_chain(chain: &ChainHead, records: &[StoredRecord], range: VerifyRange)
         if hash != r.hash {
             return Some(format!("{name}: contents do not match its hash (edited)"));
         }
-        prev = hash;
-        expected_seq += 1;
+        self.expected = Some((r.seq + 1, hash));
+        None
     }
-    if range.until.is_none() && (expected_seq - 1 != chain.head_seq || prev != chain.head_hash) {
-        return Some(format!(
-            "chain {} ({}): head says seq {} but the last record is seq {}; records were deleted from its end",
-            chain.chain_id,
-            chain.host,
-            chain.head_seq,
-            expected_seq - 1
-        ));
+
+    /// After the last record: an open-ended check must end exactly at the head.
+    fn finish(self) -> Option<String> {
+        let ranged = self.range.since.is_some() || self.range.until.is_some();
+        if self.range.until.is_some() || (ranged && self.expected.is_none()) {
+            return None;
+        }
+        let (next, prev) = self
+            .expected
+            .unwrap_or_else(|| (0, GENESIS_HASH.to_string()));
+        if next - 1 != self.chain.head_seq || prev != self.chain.head_hash {
+            return Some(format!(
+                "chain {} ({}): head says seq {} but the last record is seq {}; records were deleted from its end",
+                self.chain.chain_id,
+                self.chain.host,
+                self.chain.head_seq,
+                next - 1
+            ));
+        }
+        None
     }
-    None
 }
 
 impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
         Error::Audit(e.to_string())
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::AuditRecord;
+
+    /// A record whose every string field (and reason) is `value`.
+    pub(crate) fn record_with_every_field(value: &str) -> AuditRecord {
+        let v = || value.to_string();
+        AuditRecord {
+            call_id: v(),
+            recorded_at: AuditRecord::now(),
+            principal: v(),
+            tenant: v(),
+            session: Some(v()),
+            tool: v(),
+            plugin: Some(v()),
+            plugin_sha256: Some(v()),
+            upstream: Some(v()),
+            policy_hash: v(),
+            decision: v(),
+            reasons: vec![v()],
+            args_digest: v(),
+            outcome: v(),
+            output_digest: Some(v()),
+            error: Some(v()),
+            duration_us: 1,
+            intent: false,
+            shadow: Some(v()),
+            policy_input: Some(v()),
+            refusals: vec![v()],
+        }
     }
 }

@@ -3,7 +3,8 @@
 
 use std::str::FromStr;
 
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::ConnectOptions;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -58,6 +59,7 @@ struct Row {
     intent: bool,
     output_digest: Option<String>,
     upstream: Option<String>,
+    refusals: Option<Json<Vec<String>>>,
 }
 
 impl From<Row> for StoredRecord {
@@ -89,6 +91,7 @@ impl From<Row> for StoredRecord {
                 intent: r.intent,
                 shadow: r.shadow,
                 policy_input: r.policy_input,
+                refusals: r.refusals.map(|r| r.0).unwrap_or_default(),
             },
         }
     }
@@ -96,20 +99,25 @@ impl From<Row> for StoredRecord {
 
 const COLUMNS: &str = "id, chain_id, seq, prev_hash, hash, call_id, recorded_at, principal, \
     tenant, session, tool, plugin, plugin_sha256, policy_hash, decision, reasons, args_digest, \
-    outcome, error, duration_us, shadow, policy_input, intent, output_digest, upstream";
+    outcome, error, duration_us, shadow, policy_input, intent, output_digest, upstream, refusals";
 
 impl AuditStore {
     /// Opens a pool for `postgres://…` or `sqlite://…` (the SQLite file is
-    /// created if missing, in WAL mode with full fsync on commit).
-    pub async fn connect(url: &str) -> Result<AuditStore> {
+    /// created if missing, in WAL mode with full fsync on commit). PostgreSQL
+    /// connections are made on first use, so a host with a spool can start
+    /// while the server is down; waiting for a connection is bounded by
+    /// `acquire_timeout`. Statement logging is off: the writer reports slow
+    /// commits itself, and `verify` reads in pages.
+    pub async fn connect(url: &str, acquire_timeout: std::time::Duration) -> Result<AuditStore> {
         let fail = |e: sqlx::Error| Error::Audit(format!("cannot open {}: {e}", redact(url)));
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let options = PgConnectOptions::from_str(url)
+                .map_err(fail)?
+                .disable_statement_logging();
             let pool = PgPoolOptions::new()
                 .max_connections(8)
-                .acquire_timeout(std::time::Duration::from_secs(5))
-                .connect(url)
-                .await
-                .map_err(fail)?;
+                .acquire_timeout(acquire_timeout)
+                .connect_lazy_with(options);
             Ok(AuditStore::Postgres(pool))
         } else {
             let options = SqliteConnectOptions::from_str(url)
@@ -117,13 +125,30 @@ impl AuditStore {
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Full)
-                .busy_timeout(std::time::Duration::from_secs(5));
+                .busy_timeout(std::time::Duration::from_secs(5))
+                .disable_statement_logging();
             let pool = SqlitePoolOptions::new()
                 .max_connections(4)
                 .connect_with(options)
                 .await
                 .map_err(fail)?;
             Ok(AuditStore::Sqlite(pool))
+        }
+    }
+
+    /// Whether the store would take records now: on PostgreSQL, whether the
+    /// lock an insert needs is free (`NOWAIT`: a table locked by someone else
+    /// fails the probe at once instead of stalling it).
+    pub(super) async fn ping(&self) -> Result<(), sqlx::Error> {
+        match self {
+            AuditStore::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                sqlx::query("LOCK TABLE audit_records IN ROW EXCLUSIVE MODE NOWAIT")
+                    .execute(&mut *tx)
+                    .await?;
+                tx.rollback().await
+            }
+            AuditStore::Sqlite(pool) => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()),
         }
     }
 
@@ -142,7 +167,7 @@ impl AuditStore {
         chain_id: &str,
         host: &str,
         started_at: chrono::DateTime<chrono::Utc>,
-    ) -> Result<()> {
+    ) -> Result<(), sqlx::Error> {
         on_pool!(self, pool => {
             sqlx::query(
                 "INSERT INTO audit_chains (chain_id, host, started_at, head_seq, head_hash) \
@@ -176,7 +201,7 @@ impl AuditStore {
                 "INSERT INTO audit_records (chain_id, seq, prev_hash, hash, call_id, recorded_at, \
                  principal, tenant, session, tool, plugin, plugin_sha256, policy_hash, decision, \
                  reasons, args_digest, outcome, error, duration_us, shadow, policy_input, intent, \
-                 output_digest, upstream) ",
+                 output_digest, upstream, refusals) ",
             );
             insert.push_values(rows, |mut b, row| {
                 let r = &row.record;
@@ -203,7 +228,9 @@ impl AuditStore {
                     .push_bind(&r.policy_input)
                     .push_bind(r.intent)
                     .push_bind(&r.output_digest)
-                    .push_bind(&r.upstream);
+                    .push_bind(&r.upstream)
+                    // NULL, not `[]`, when nothing was refused.
+                    .push_bind((!r.refusals.is_empty()).then_some(Json(&r.refusals)));
             });
             if idempotent {
                 insert.push(" ON CONFLICT (chain_id, seq) DO NOTHING");
@@ -219,11 +246,14 @@ impl AuditStore {
         })
     }
 
-    pub(super) async fn chain_head(&self, chain_id: &str) -> Result<(i64, String)> {
-        let head: (i64, String) = on_pool!(self, pool => {
+    pub(super) async fn chain_head(
+        &self,
+        chain_id: &str,
+    ) -> Result<Option<(i64, String)>, sqlx::Error> {
+        let head: Option<(i64, String)> = on_pool!(self, pool => {
             sqlx::query_as("SELECT head_seq, head_hash FROM audit_chains WHERE chain_id = $1")
                 .bind(chain_id)
-                .fetch_one(pool)
+                .fetch_optional(pool)
                 .await?
         });
         Ok(head)
@@ -249,14 +279,79 @@ impl AuditStore {
             .collect())
     }
 
-    /// All records of one chain, in chain order.
-    pub async fn chain_records(&self, chain_id: &str) -> Result<Vec<StoredRecord>> {
-        let sql =
-            format!("SELECT {COLUMNS} FROM audit_records WHERE chain_id = $1 ORDER BY seq, id");
+    /// Up to `limit` records of one chain with `after < seq <= up_to`, in chain order.
+    pub async fn chain_records(
+        &self,
+        chain_id: &str,
+        after: i64,
+        up_to: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredRecord>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM audit_records WHERE chain_id = $1 AND seq > $2 AND seq <= $3 \
+             ORDER BY seq, id LIMIT $4"
+        );
         let rows: Vec<Row> = on_pool!(self, pool => {
-            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(chain_id).fetch_all(pool).await?
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(chain_id)
+                .bind(after)
+                .bind(up_to)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
         });
         Ok(rows.into_iter().map(StoredRecord::from).collect())
+    }
+
+    /// The record at `seq` in `chain_id`.
+    pub async fn chain_record(&self, chain_id: &str, seq: i64) -> Result<Option<StoredRecord>> {
+        let sql = format!("SELECT {COLUMNS} FROM audit_records WHERE chain_id = $1 AND seq = $2");
+        let row: Option<Row> = on_pool!(self, pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(chain_id)
+                .bind(seq)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(row.map(StoredRecord::from))
+    }
+
+    /// Stores a signed checkpoint.
+    pub(super) async fn insert_checkpoint(
+        &self,
+        checkpoint: &super::checkpoint::Checkpoint,
+    ) -> Result<()> {
+        on_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO audit_checkpoints (created_at, body, signature, public_key) \
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .bind(chrono::Utc::now())
+            .bind(&checkpoint.body)
+            .bind(&checkpoint.signature)
+            .bind(&checkpoint.public_key)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// The most recent checkpoint, if any was written.
+    pub async fn latest_checkpoint(&self) -> Result<Option<super::checkpoint::Checkpoint>> {
+        let row: Option<(String, String, String)> = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT body, signature, public_key FROM audit_checkpoints ORDER BY id DESC LIMIT 1",
+            )
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(row.map(
+            |(body, signature, public_key)| super::checkpoint::Checkpoint {
+                body,
+                signature,
+                public_key,
+            },
+        ))
     }
 
     /// The most recent `limit` records, oldest first.
@@ -361,7 +456,7 @@ impl AuditStore {
 }
 
 /// A URL with any password replaced, for error messages.
-fn redact(url: &str) -> String {
+pub(super) fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
             let userinfo = &url[scheme_end + 3..at];

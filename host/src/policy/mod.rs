@@ -11,6 +11,7 @@
 //! Evaluation runs on a pool of RVM instances: each call takes one, sets the
 //! input, runs the compiled program under a time limit, and returns it.
 
+pub mod builtins;
 pub mod signature;
 pub mod testing;
 
@@ -18,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use regorus::rvm::vm::{ExecutionMode, ExecutionState, SuspendReason};
 use regorus::rvm::{Program, RegoVM};
 use regorus::utils::limits::ExecutionTimerConfig;
 use serde::Deserialize;
@@ -47,6 +49,8 @@ impl Default for LoadOptions {
 }
 /// Idle VMs kept for reuse.
 const POOL_MAX: usize = 64;
+/// Host builtin calls one decision may make (the time limit bounds them too).
+const HOST_CALLS_MAX: u32 = 10_000;
 
 /// The rule every bundle must define: the decision before a call runs.
 pub const ENTRYPOINT: &str = "data.warden.authz.decision";
@@ -167,11 +171,13 @@ impl PolicyBundle {
         } else {
             &[ENTRYPOINT]
         };
-        let program = regorus::languages::rego::compiler::Compiler::compile_from_policy(
-            &compiled,
-            entrypoints,
-        )
-        .map_err(|e| fail(format!("cannot compile the bundle for the VM: {e}")))?;
+        let program =
+            regorus::languages::rego::compiler::Compiler::compile_from_policy_with_host_await(
+                &compiled,
+                entrypoints,
+                builtins::HOST_AWAIT,
+            )
+            .map_err(|e| fail(format!("cannot compile the bundle for the VM: {e}")))?;
         files.check_input_references().map_err(fail)?;
         if files.has_tests() {
             let report = testing::run(&files).map_err(fail)?;
@@ -218,6 +224,10 @@ impl PolicyBundle {
             limit: self.timeout,
             check_interval,
         }));
+        // Only a bundle that calls a host builtin pays for suspendable runs.
+        if self.program.has_host_await {
+            vm.set_execution_mode(ExecutionMode::Suspendable);
+        }
         Ok(vm)
     }
 
@@ -258,9 +268,29 @@ impl PolicyBundle {
         let mut vm = self.vm()?;
         // A cheap handle copy: the document is reference-counted.
         vm.set_input(input.0.clone());
-        let value = vm
-            .execute_entry_point_by_name(entrypoint)
-            .map_err(|e| format!("evaluating `{entrypoint}`: {e}"))?;
+        let failed = |e: regorus::rvm::vm::VmError| format!("evaluating `{entrypoint}`: {e}");
+        let mut value = vm.execute_entry_point_by_name(entrypoint).map_err(failed)?;
+        // Answer the policy's calls of host builtins until it completes.
+        let mut answered = 0;
+        while let ExecutionState::Suspended { reason, .. } = vm.execution_state() {
+            let SuspendReason::HostAwait {
+                identifier,
+                argument,
+                ..
+            } = reason
+            else {
+                return Err(format!("evaluating `{entrypoint}`: suspended: {reason:?}"));
+            };
+            answered += 1;
+            if answered > HOST_CALLS_MAX {
+                return Err(format!(
+                    "evaluating `{entrypoint}`: more than {HOST_CALLS_MAX} builtin calls"
+                ));
+            }
+            let answer = builtins::answer(identifier, argument)
+                .map_err(|e| format!("evaluating `{entrypoint}`: {e}"))?;
+            value = vm.resume(Some(answer)).map_err(failed)?;
+        }
         // Only a VM that finished cleanly goes back to the pool.
         if let Ok(mut idle) = self.idle.lock()
             && idle.len() < POOL_MAX
@@ -336,7 +366,10 @@ fn parse_decision(
 const INPUT_FIELDS: &[(&str, &[&str])] = &[
     ("version", &[]),
     ("stage", &[]),
-    ("principal", &["id", "roles", "tenant", "attributes"]),
+    (
+        "principal",
+        &["id", "roles", "tenant", "attributes", "labels"],
+    ),
     ("session", &["id", "labels"]),
     (
         "target",
@@ -359,6 +392,7 @@ const INPUT_FIELDS: &[(&str, &[&str])] = &[
         &[
             "directories",
             "outbound_http",
+            "outbound_methods",
             "private_ranges",
             "secrets",
             "env",
@@ -458,12 +492,14 @@ impl BundleFiles {
             .map(|(n, t)| (n.as_str(), t.as_str()))
     }
 
-    /// Adds the policies (and, with `with_tests`, the tests) and data to `engine`.
+    /// Adds the host's builtins, the policies (and, with `with_tests`, the
+    /// tests) and data to `engine`.
     pub fn add_to(
         &self,
         engine: &mut regorus::Engine,
         with_tests: bool,
     ) -> std::result::Result<(), String> {
+        builtins::register(engine)?;
         for (name, text) in &self.files {
             if is_policy(name) || (with_tests && is_test(name)) {
                 engine

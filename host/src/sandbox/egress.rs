@@ -2,29 +2,34 @@
 //! requests leave the sandbox.
 //!
 //! For every request, before any byte leaves the host:
-//! 1. the URL must name a granted origin (scheme, host, port) and carry no userinfo;
+//! 1. the URL, read by [`parse_url`] (the parser policy gets as
+//!    `warden.parse_url`), must name a granted origin (scheme, host, port) and
+//!    carry no userinfo;
 //! 2. the host resolves the name itself, and every address it resolves to must be
 //!    public unless the operator granted that private range (loopback, private,
 //!    link-local and cloud-metadata addresses are refused by default);
 //! 3. the connection goes to a vetted address, never to a second lookup (no DNS
 //!    rebinding between check and connect);
-//! 4. secrets bound to the origin are injected as headers (the guest never sees them);
-//! 5. request and response bodies are bounded.
+//! 4. a tool that claims no side effects sends only GET, HEAD and OPTIONS;
+//! 5. secrets bound to the origin (and to the binding's methods and paths) are
+//!    injected as headers, and scrubbed from whatever comes back: the guest
+//!    never sees them; TRACE, TRACK and CONNECT are never sent;
+//! 6. request and response bodies are bounded.
 //!
 //! Redirects are not followed here: a plugin that follows one makes a new
 //! request, which is checked from step 1 again. Refusals are remembered so the
 //! call is reported as `capability-denied`.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, Once, OnceLock};
 use std::time::Duration;
 
-use http::uri::Scheme;
+use http::Method;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper_util::rt::TokioIo;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
-use crate::capabilities::EgressRules;
+use crate::capabilities::{BoundSecret, EgressRules, forbidden_method};
 
 type IoFuture = Box<dyn Future<Output = Result<(), Error>> + Send>;
 type SendFuture =
@@ -53,6 +58,34 @@ impl Egress {
     }
 }
 
+/// Refusals kept per call, and the longest one kept: they go into the audit
+/// record, and a plugin can provoke as many as it likes.
+const REFUSALS_MAX: usize = 32;
+const REFUSAL_MAX_BYTES: usize = 512;
+
+/// Remembers one refusal, bounded in number and length.
+fn remember(refusals: &Mutex<Vec<String>>, mut reason: String) {
+    let Ok(mut refusals) = refusals.lock() else {
+        return;
+    };
+    if refusals.len() > REFUSALS_MAX {
+        return;
+    }
+    if refusals.len() == REFUSALS_MAX {
+        refusals.push("further refusals of this call were not recorded".to_string());
+        return;
+    }
+    if reason.len() > REFUSAL_MAX_BYTES {
+        let mut end = REFUSAL_MAX_BYTES;
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        reason.truncate(end);
+        reason.push('…');
+    }
+    refusals.push(reason);
+}
+
 enum Outcome {
     Refused(String),
     Failed(Error),
@@ -77,10 +110,8 @@ impl WasiHttpHooks for Egress {
             match send(&rules, request, options, &refusals).await {
                 Ok(response) => Ok(response),
                 Err(Outcome::Refused(reason)) => {
-                    tracing::warn!(%reason, "outbound request refused");
-                    if let Ok(mut r) = refusals.lock() {
-                        r.push(reason);
-                    }
+                    tracing::warn!(reason = %reason.escape_debug(), "outbound request refused");
+                    remember(&refusals, reason);
                     Err(Error::HttpRequestDenied)
                 }
                 Err(Outcome::Failed(e)) => Err(e),
@@ -96,19 +127,40 @@ async fn send(
     refusals: &Arc<Mutex<Vec<String>>>,
 ) -> Result<(http::Response<WasiBody>, IoFuture), Outcome> {
     let uri = request.uri().clone();
-    let https = uri.scheme() == Some(&Scheme::HTTPS);
-    let scheme = if https { "https" } else { "http" };
+    let scheme = uri.scheme_str().unwrap_or("http");
     let authority = uri.authority().ok_or(Error::HttpRequestUriInvalid)?;
+    // The request line carries only the path; the origin is in the Host header.
+    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     if authority.as_str().contains('@') {
         return Err(Outcome::Refused(format!(
             "{scheme}://{authority}: URLs with userinfo are refused"
         )));
     }
-    let host = authority
-        .host()
-        .trim_start_matches('[')
-        .trim_end_matches(']');
-    let port = authority.port_u16().unwrap_or(if https { 443 } else { 80 });
+    // Read the destination with the same parser policy uses
+    // (`warden.parse_url`): what policy allowed is where this connects.
+    let target = parse_url(&format!("{scheme}://{authority}{path}"))
+        .filter(|t| matches!(t.scheme.as_str(), "http" | "https"))
+        .ok_or_else(|| {
+            Outcome::Refused(format!(
+                "{scheme}://{authority}: not an http(s) URL the host can read"
+            ))
+        })?;
+    let https = target.scheme == "https";
+    let scheme = target.scheme.as_str();
+    let (host, port) = (target.host.as_str(), target.port);
+    let method = request.method().clone();
+    if forbidden_method(method.as_str()) {
+        return Err(Outcome::Refused(format!(
+            "{method} {scheme}://{host}:{port}: TRACE, TRACK and CONNECT are never sent \
+             (they echo injected secrets or open tunnels)"
+        )));
+    }
+    if rules.safe_methods_only && !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        return Err(Outcome::Refused(format!(
+            "{method} {scheme}://{host}:{port}: the tool claims no side effects, so only \
+             GET, HEAD and OPTIONS may leave"
+        )));
+    }
     if !rules.origins.iter().any(|o| o.allows(scheme, host, port)) {
         return Err(Outcome::Refused(format!(
             "origin {scheme}://{host}:{port} is not granted"
@@ -130,15 +182,22 @@ async fn send(
         }
     }
 
+    let mut sent = Vec::new();
     for secret in &rules.secrets {
-        if secret.origin.allows(scheme, host, port) {
+        if secret.origin.allows(scheme, host, port) && secret.applies(&method, path) {
             request
                 .headers_mut()
                 .insert(secret.header.clone(), secret.value.clone());
+            sent.push(secret);
         }
     }
-    // The request line carries only the path; the origin is in the Host header.
-    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    if !sent.is_empty() {
+        // A compressed echo of the secret could not be scrubbed: ask for none.
+        request.headers_mut().insert(
+            http::header::ACCEPT_ENCODING,
+            http::HeaderValue::from_static("identity"),
+        );
+    }
     *request.uri_mut() = http::Uri::try_from(path).map_err(|_| Error::HttpRequestUriInvalid)?;
 
     let connect_timeout = options
@@ -162,33 +221,244 @@ async fn send(
         handshake(TokioIo::new(Box::new(stream) as Box<dyn Stream>)).await?
     };
     let mut connection = Box::pin(connection);
+    let mut answer = Box::pin(sender.send_request(request));
     let response = tokio::select! {
-        response = sender.send_request(request) => response.map_err(Error::from)?,
+        response = &mut answer => response.map_err(Error::from)?,
         done = &mut connection => {
             done.map_err(Error::from)?;
-            return Err(Error::HttpResponseIncomplete.into());
+            // A server that answers and closes (`connection: close`) ends the
+            // connection in the same poll that hands over its answer.
+            answer.await.map_err(|_| Error::HttpResponseIncomplete)?
         }
     };
 
+    let origin = format!("{scheme}://{host}:{port}");
+    let mut response = response;
+    let scrub = if sent.is_empty() {
+        None
+    } else {
+        Some(scrub_headers(
+            response.headers_mut(),
+            &sent,
+            &origin,
+            refusals,
+        )?)
+    };
     let response_limit = rules.response_body_max;
     let refusals = refusals.clone();
-    let origin = format!("{scheme}://{host}:{port}");
     let response = response.map(move |body| {
-        Limited::new(body, usize::try_from(response_limit).unwrap_or(usize::MAX))
+        let limited = Limited::new(body, usize::try_from(response_limit).unwrap_or(usize::MAX))
             .map_err(move |e| {
-                if e.is::<LengthLimitError>()
-                    && let Ok(mut r) = refusals.lock()
-                {
-                    r.push(format!(
-                        "the response body from {origin} exceeded the limit of {response_limit} bytes"
-                    ));
+                if e.is::<LengthLimitError>() {
+                    remember(
+                        &refusals,
+                        format!(
+                            "the response body from {origin} exceeded the limit of {response_limit} bytes"
+                        ),
+                    );
                 }
                 body_error(e, Error::HttpResponseBodySize(Some(response_limit)))
             })
-            .boxed_unsync()
+            .boxed_unsync();
+        match scrub {
+            Some(scrubbed) => scrubbed.wrap(limited).boxed_unsync(),
+            None => limited,
+        }
     });
     let io: IoFuture = Box::new(async move { connection.await.map_err(Error::from) });
     Ok((response, io))
+}
+
+/// Masks the secrets sent with a request wherever its response could hand
+/// them back to the plugin: header values (here), the body and trailers
+/// ([`Scrub::wrap`]). A response in a content encoding other than `identity`
+/// is refused: an encoded echo could not be found.
+fn scrub_headers(
+    headers: &mut http::HeaderMap,
+    sent: &[&BoundSecret],
+    origin: &str,
+    refusals: &Arc<Mutex<Vec<String>>>,
+) -> Result<Scrub, Outcome> {
+    let names = sent
+        .iter()
+        .map(|s| format!("`{}`", s.name))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if let Some(encoding) = headers.get(http::header::CONTENT_ENCODING)
+        && !encoding.as_bytes().eq_ignore_ascii_case(b"identity")
+    {
+        return Err(Outcome::Refused(format!(
+            "the response of {origin} to a request carrying secret {names} is encoded \
+             ({}), so it cannot be scrubbed",
+            String::from_utf8_lossy(encoding.as_bytes())
+        )));
+    }
+    let scrub = Scrub {
+        secrets: sent.iter().map(|s| s.secret.clone()).collect(),
+        found: Arc::new(Once::new()),
+        report: Arc::new({
+            let refusals = refusals.clone();
+            let message = format!("secret {names} was scrubbed from the response of {origin}");
+            move || remember(&refusals, message.clone())
+        }),
+    };
+    if scrub.headers(headers) {
+        scrub.found();
+    }
+    Ok(scrub)
+}
+
+/// The secrets to mask in one response, and a report made once if any is found.
+struct Scrub {
+    secrets: Arc<[Vec<u8>]>,
+    found: Arc<Once>,
+    report: Arc<dyn Fn() + Send + Sync>,
+}
+
+impl Scrub {
+    fn found(&self) {
+        self.found.call_once(|| (self.report)());
+    }
+
+    /// Replaces every occurrence of a secret in `bytes` with as many `*`
+    /// (the length is kept, so `content-length` stays true).
+    fn mask(&self, bytes: &mut [u8]) -> bool {
+        let mut found = false;
+        for secret in self.secrets.iter().filter(|s| !s.is_empty()) {
+            let mut at = 0;
+            while at + secret.len() <= bytes.len() {
+                if bytes[at..].starts_with(secret) {
+                    bytes[at..at + secret.len()].fill(b'*');
+                    found = true;
+                    at += secret.len();
+                } else {
+                    at += 1;
+                }
+            }
+        }
+        found
+    }
+
+    fn headers(&self, headers: &mut http::HeaderMap) -> bool {
+        let mut found = false;
+        for value in headers.values_mut() {
+            let mut bytes = value.as_bytes().to_vec();
+            if self.mask(&mut bytes)
+                && let Ok(masked) = http::HeaderValue::from_bytes(&bytes)
+            {
+                *value = masked;
+                found = true;
+            }
+        }
+        found
+    }
+
+    /// Longest secret less one: the bytes held back between frames, since
+    /// they may be the start of a secret the next frame completes.
+    fn overlap(&self) -> usize {
+        self.secrets
+            .iter()
+            .map(Vec::len)
+            .max()
+            .unwrap_or(0)
+            .saturating_sub(1)
+    }
+
+    fn wrap(self, inner: WasiBody) -> Scrubbed {
+        Scrubbed {
+            inner,
+            scrub: self,
+            held: Vec::new(),
+            trailers: None,
+            finished: false,
+        }
+    }
+}
+
+/// A response body with the request's secrets masked, also where a secret
+/// spans two frames.
+struct Scrubbed {
+    inner: WasiBody,
+    scrub: Scrub,
+    /// Bytes not yet handed on: the tail that may start a secret.
+    held: Vec<u8>,
+    /// Trailers that arrived while bytes were held.
+    trailers: Option<http::HeaderMap>,
+    /// The inner body has ended (or sent its trailers).
+    finished: bool,
+}
+
+impl http_body::Body for Scrubbed {
+    type Data = bytes::Bytes;
+    type Error = Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Error>>> {
+        use std::task::Poll;
+        let this = &mut *self;
+        loop {
+            if this.finished {
+                if !this.held.is_empty() {
+                    let rest = std::mem::take(&mut this.held);
+                    return Poll::Ready(Some(Ok(http_body::Frame::data(rest.into()))));
+                }
+                return Poll::Ready(
+                    this.trailers
+                        .take()
+                        .map(|t| Ok(http_body::Frame::trailers(t))),
+                );
+            }
+            let frame = match std::pin::Pin::new(&mut this.inner).poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => {
+                    this.finished = true;
+                    continue;
+                }
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
+                Poll::Ready(Some(Ok(frame))) => frame,
+            };
+            match frame.into_data() {
+                Ok(data) => {
+                    this.held.extend_from_slice(&data);
+                    if this.scrub.mask(&mut this.held) {
+                        this.scrub.found();
+                    }
+                    let release = this.held.len().saturating_sub(this.scrub.overlap());
+                    if release > 0 {
+                        let out: Vec<u8> = this.held.drain(..release).collect();
+                        return Poll::Ready(Some(Ok(http_body::Frame::data(out.into()))));
+                    }
+                }
+                Err(frame) => {
+                    if let Ok(mut trailers) = frame.into_trailers() {
+                        if this.scrub.headers(&mut trailers) {
+                            this.scrub.found();
+                        }
+                        this.trailers = Some(trailers);
+                    }
+                    this.finished = true;
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.finished && self.held.is_empty() && self.trailers.is_none()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        // Masking keeps lengths; what is held is still to come.
+        let inner = self.inner.size_hint();
+        let held = self.held.len() as u64;
+        let mut hint = http_body::SizeHint::new();
+        if let Some(upper) = inner.upper() {
+            hint.set_upper(upper.saturating_add(held));
+        }
+        hint.set_lower(inner.lower().saturating_add(held));
+        hint
+    }
 }
 
 trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin {}
@@ -289,6 +559,61 @@ fn server_name(host: &str) -> Result<rustls::pki_types::ServerName<'static>, Out
     })
 }
 
+/// Longest URL [`parse_url`] reads; longer text is not a URL.
+const URL_MAX_BYTES: usize = 64 * 1024;
+
+/// A URL as Warden reads it, for egress and for policy (`warden.parse_url`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ParsedUrl {
+    /// Lowercase scheme, e.g. `https`.
+    pub scheme: String,
+    /// Normalised host: lowercase ASCII (IDNA), IPv4 in dotted decimal,
+    /// IPv6 without brackets, no trailing dot.
+    pub host: String,
+    /// The port, explicit or the scheme's default.
+    pub port: u16,
+    /// Path, percent-encoded as sent.
+    pub path: String,
+    /// Query without `?`, if any.
+    pub query: Option<String>,
+    /// Fragment without `#`, if any (never sent).
+    pub fragment: Option<String>,
+    /// User name of the userinfo; empty when there is none.
+    pub username: String,
+    /// Whether the userinfo has a password.
+    pub has_password: bool,
+}
+
+/// Parses `text` as the WHATWG URL standard does (the `url` crate: what
+/// browsers and the fetch plugin do), or `None` when it is not a URL with a
+/// host and a known default port. `http://a#@b`, `http://a?@b` and
+/// `http://a\@b` all have host `a`; `http://2130706433` and `http://0x7f.1`
+/// have host `127.0.0.1`.
+pub fn parse_url(text: &str) -> Option<ParsedUrl> {
+    if text.len() > URL_MAX_BYTES {
+        return None;
+    }
+    let url = url::Url::parse(text).ok()?;
+    let host = match url.host()? {
+        url::Host::Domain(domain) => domain.strip_suffix('.').unwrap_or(domain).to_string(),
+        url::Host::Ipv4(ip) => ip.to_string(),
+        url::Host::Ipv6(ip) => ip.to_string(),
+    };
+    if host.is_empty() {
+        return None;
+    }
+    Some(ParsedUrl {
+        scheme: url.scheme().to_string(),
+        port: url.port_or_known_default()?,
+        path: url.path().to_string(),
+        query: url.query().map(str::to_string),
+        fragment: url.fragment().map(str::to_string),
+        username: url.username().to_string(),
+        has_password: url.password().is_some(),
+        host,
+    })
+}
+
 /// Why an address is not reachable without an explicit grant, or `None` if it is public.
 pub fn restricted(ip: IpAddr) -> Option<&'static str> {
     match ip {
@@ -341,7 +666,33 @@ pub fn restricted(ip: IpAddr) -> Option<&'static str> {
 
 #[cfg(test)]
 mod tests {
-    use super::restricted;
+    use super::{parse_url, restricted};
+
+    #[test]
+    fn urls_are_read_as_browsers_read_them() {
+        for (url, host, port) in [
+            ("http://127.0.0.1:8080#@example.com", "127.0.0.1", 8080),
+            ("http://127.0.0.1:8080?@example.com", "127.0.0.1", 8080),
+            ("http://example.com@127.0.0.1:8080/", "127.0.0.1", 8080),
+            ("http://127.0.0.1:8080\\@example.com/", "127.0.0.1", 8080),
+            ("HTTP://EXAMPLE.COM./", "example.com", 80),
+            ("https://Bücher.example/", "xn--bcher-kva.example", 443),
+            ("http://2130706433/", "127.0.0.1", 80),
+            ("http://0x7f.1/", "127.0.0.1", 80),
+            ("http://[::FFFF:127.0.0.1]:81/", "::ffff:127.0.0.1", 81),
+        ] {
+            let parsed = parse_url(url).unwrap_or_else(|| panic!("{url}"));
+            assert_eq!((parsed.host.as_str(), parsed.port), (host, port), "{url}");
+        }
+        for bad in [
+            "http://example.com%40127.0.0.1/",
+            "not a url",
+            "mailto:a@b.c",
+            "http://./",
+        ] {
+            assert_eq!(parse_url(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn restricted_addresses_are_classified() {

@@ -28,7 +28,7 @@ use egress::Egress;
 use limits::{CallLimiter, RequestLimit};
 use output::CapturedOutput;
 
-pub use egress::restricted;
+pub use egress::{ParsedUrl, parse_url, restricted};
 pub use grants::Preopens;
 pub use quota::{DiskQuota, DiskQuotaExceeded};
 
@@ -127,15 +127,52 @@ impl log::Host for CallState {
             return;
         }
         self.log_budget -= 1;
-        let message = truncate(&message, LOG_MESSAGE_MAX);
+        // The message is a field, escaped and bounded: a plugin cannot start a
+        // line of its own (`\n`, `\r`), forge another record's prefix, or
+        // send terminal escapes to whoever reads the log.
+        let message = escape_bounded(&message, LOG_MESSAGE_MAX);
         let plugin = &*self.plugin;
         match level {
-            Level::Debug => tracing::debug!(plugin, "{message}"),
-            Level::Info => tracing::info!(plugin, "{message}"),
-            Level::Warn => tracing::warn!(plugin, "{message}"),
-            Level::Error => tracing::error!(plugin, "{message}"),
+            Level::Debug => tracing::debug!(plugin, plugin_message = %message),
+            Level::Info => tracing::info!(plugin, plugin_message = %message),
+            Level::Warn => tracing::warn!(plugin, plugin_message = %message),
+            Level::Error => tracing::error!(plugin, plugin_message = %message),
         }
     }
+}
+
+/// `text` with every control character (and every other character Rust does
+/// not print as itself: line and paragraph separators, bidirectional
+/// overrides, ...) escaped as `\n`, `\u{1b}` and so on, cut to at most `max`
+/// bytes of escaped text with a marker saying so.
+fn escape_bounded(text: &str, max: usize) -> String {
+    const CUT: &str = "…[truncated]";
+    let mut escaped = String::with_capacity(text.len().min(max) + CUT.len());
+    for c in text.chars() {
+        let start = escaped.len();
+        match c {
+            // Quotes are harmless in a field and common in messages.
+            '"' | '\'' => escaped.push(c),
+            _ => escaped.extend(c.escape_debug()),
+        }
+        if escaped.len() > max {
+            escaped.truncate(start);
+            escaped.push_str(CUT);
+            break;
+        }
+    }
+    escaped
+}
+
+/// What one call of a tool produced.
+#[derive(Debug)]
+pub struct Invocation {
+    /// The tool's output text, or why there is none.
+    pub output: std::result::Result<String, CallError>,
+    /// What the sandbox refused the call (outbound requests, response bodies
+    /// cut or scrubbed), in order; kept even when the plugin swallowed the
+    /// refusal and succeeded, so the audit record shows it.
+    pub refusals: Vec<String>,
 }
 
 /// What to ask of a plugin instance.
@@ -268,7 +305,11 @@ impl Sandbox {
         prepared: &Prepared,
         caps: &Effective,
     ) -> std::result::Result<Vec<ToolDescriptor>, CallError> {
-        match self.run(plugin, prepared, caps, Request::Describe).await? {
+        match self
+            .run(plugin, prepared, caps, Request::Describe)
+            .await
+            .0?
+        {
             Response::Descriptors(descriptors) => Ok(descriptors),
             Response::Output(_) => Err(CallError::new(ErrorCode::Internal, "unexpected response")),
         }
@@ -283,16 +324,33 @@ impl Sandbox {
         tool: &str,
         args: &str,
     ) -> std::result::Result<String, CallError> {
-        match self
+        self.invocation(plugin, prepared, caps, tool, args)
+            .await
+            .output
+    }
+
+    /// [`Sandbox::invoke`], also returning what the sandbox refused the call
+    /// along the way, for the audit record.
+    pub async fn invocation(
+        &self,
+        plugin: &str,
+        prepared: &Prepared,
+        caps: &Effective,
+        tool: &str,
+        args: &str,
+    ) -> Invocation {
+        let (response, refusals) = self
             .run(plugin, prepared, caps, Request::Invoke { tool, args })
-            .await?
-        {
-            Response::Output(Ok(output)) => Ok(output),
-            Response::Output(Err(error)) => Err(tool_error(error)),
-            Response::Descriptors(_) => {
+            .await;
+        let output = match response {
+            Ok(Response::Output(Ok(output))) => Ok(output),
+            Ok(Response::Output(Err(error))) => Err(tool_error(error)),
+            Ok(Response::Descriptors(_)) => {
                 Err(CallError::new(ErrorCode::Internal, "unexpected response"))
             }
-        }
+            Err(error) => Err(error),
+        };
+        Invocation { output, refusals }
     }
 
     async fn run(
@@ -301,9 +359,12 @@ impl Sandbox {
         prepared: &Prepared,
         caps: &Effective,
         request: Request<'_>,
-    ) -> std::result::Result<Response, CallError> {
+    ) -> (std::result::Result<Response, CallError>, Vec<String>) {
         let output = CapturedOutput::default();
-        let mut store = self.store(plugin, caps, output.clone())?;
+        let mut store = match self.store(plugin, caps, output.clone()) {
+            Ok(store) => store,
+            Err(e) => return (Err(e), Vec::new()),
+        };
         let limit = caps.time_limit;
         let run = async {
             let instance = prepared.pre.instantiate_async(&mut store).await?;
@@ -325,7 +386,7 @@ impl Sandbox {
         let result = tokio::time::timeout(limit, run).await;
         let state = store.data();
         let refusals = state.egress.inner.refusals();
-        match result {
+        let response = match result {
             Ok(Ok(Response::Output(Err(_)))) if !refusals.is_empty() => Err(CallError::new(
                 ErrorCode::CapabilityDenied,
                 format!("plugin `{plugin}` was refused: {}", refusals.join("; ")),
@@ -340,7 +401,8 @@ impl Sandbox {
             )),
             Err(_elapsed) => Err(timeout(plugin, limit)),
             Ok(Err(error)) => Err(classify_trap(plugin, limit, &error, &output.contents())),
-        }
+        };
+        (response, refusals)
     }
 
     fn store(

@@ -77,13 +77,15 @@ struct DeepArgs {
     file: String,
 }
 
+/// Every tool declares side effects: the plugin holds read-write grants, and
+/// the host refuses a claim of none that its capabilities contradict.
 fn tool(name: &str, description: &str) -> ToolDescriptor {
     descriptor(
         name,
         description,
         json!({"type": "object"}),
         json!({"type": "object"}),
-        false,
+        true,
     )
 }
 

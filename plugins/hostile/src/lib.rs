@@ -37,13 +37,15 @@ struct FillArgs {
     mb: u64,
 }
 
+/// Every tool declares side effects: the plugin holds a read-write grant, so
+/// the host refuses a claim of none unless the operator pins it.
 fn misbehaviour(name: &str, description: &str) -> ToolDescriptor {
     descriptor(
         name,
         description,
         json!({"type": "object"}),
         json!({"type": "object"}),
-        false,
+        true,
     )
 }
 

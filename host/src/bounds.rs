@@ -1,0 +1,37 @@
+//! Bounds on text that crosses a trust boundary (caller requests, plugin
+//! errors and logs, upstream messages): cut to a size, on a character
+//! boundary, saying how much was cut, so nothing unbounded is kept, logged or
+//! stored.
+
+use std::borrow::Cow;
+
+/// `text` if it has at most `max` bytes; otherwise its longest prefix of at
+/// most `max` bytes ending on a character boundary, followed by
+/// `…[N more bytes]`.
+pub fn bounded(text: &str, max: usize) -> Cow<'_, str> {
+    if text.len() <= max {
+        return Cow::Borrowed(text);
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    Cow::Owned(format!(
+        "{}…[{} more bytes]",
+        &text[..end],
+        text.len() - end
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bounded;
+
+    #[test]
+    fn cuts_on_a_character_boundary_and_says_how_much() {
+        assert_eq!(bounded("short", 10), "short");
+        assert_eq!(bounded("abcdef", 3), "abc…[3 more bytes]");
+        // "é" is two bytes: a cut inside it moves back before it.
+        assert_eq!(bounded("aé", 2), "a…[2 more bytes]");
+    }
+}
