@@ -5,27 +5,29 @@
 
 use std::borrow::Cow;
 
-/// `text` if it has at most `max` bytes; otherwise its longest prefix of at
-/// most `max` bytes ending on a character boundary, followed by
-/// `…[N more bytes]`.
+/// The longest prefix of `text` of at most `max` bytes that ends on a
+/// character boundary.
+pub fn prefix(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// `text` if it has at most `max` bytes; otherwise its [`prefix`] of `max`
+/// bytes followed by `…[N more bytes]`.
 pub fn bounded(text: &str, max: usize) -> Cow<'_, str> {
     if text.len() <= max {
         return Cow::Borrowed(text);
     }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    Cow::Owned(format!(
-        "{}…[{} more bytes]",
-        &text[..end],
-        text.len() - end
-    ))
+    let kept = prefix(text, max);
+    Cow::Owned(format!("{kept}…[{} more bytes]", text.len() - kept.len()))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::bounded;
+    use super::{bounded, prefix};
 
     #[test]
     fn cuts_on_a_character_boundary_and_says_how_much() {
@@ -33,5 +35,7 @@ mod tests {
         assert_eq!(bounded("abcdef", 3), "abc…[3 more bytes]");
         // "é" is two bytes: a cut inside it moves back before it.
         assert_eq!(bounded("aé", 2), "a…[2 more bytes]");
+        assert_eq!(prefix("aé", 2), "a");
+        assert_eq!(prefix("aé", 3), "aé");
     }
 }

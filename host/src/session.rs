@@ -325,11 +325,7 @@ fn insert_bounded(labels: &mut BTreeSet<String>, label: String, settings: &Sessi
 
 /// `label` cut to [`LABEL_MAX`] bytes on a character boundary.
 fn bounded(label: &str) -> String {
-    let mut end = label.len().min(LABEL_MAX);
-    while !label.is_char_boundary(end) {
-        end -= 1;
-    }
-    label[..end].to_string()
+    crate::bounds::prefix(label, LABEL_MAX).to_string()
 }
 
 /// A session id is at most [`SESSION_ID_MAX`] bytes of ASCII letters, digits,

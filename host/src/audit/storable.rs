@@ -88,10 +88,7 @@ fn indexed(value: &mut String) -> bool {
     }
     let digest = hex::encode(Sha256::digest(value.as_bytes()));
     let suffix = format!("…[sha256:{digest}, {} bytes]", value.len());
-    let mut cut = MAX_INDEXED_BYTES - suffix.len();
-    while !value.is_char_boundary(cut) {
-        cut -= 1;
-    }
+    let cut = crate::bounds::prefix(value, MAX_INDEXED_BYTES - suffix.len()).len();
     value.truncate(cut);
     value.push_str(&suffix);
     true

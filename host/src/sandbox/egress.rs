@@ -76,11 +76,8 @@ fn remember(refusals: &Mutex<Vec<String>>, mut reason: String) {
         return;
     }
     if reason.len() > REFUSAL_MAX_BYTES {
-        let mut end = REFUSAL_MAX_BYTES;
-        while !reason.is_char_boundary(end) {
-            end -= 1;
-        }
-        reason.truncate(end);
+        let kept = crate::bounds::prefix(&reason, REFUSAL_MAX_BYTES).len();
+        reason.truncate(kept);
         reason.push('…');
     }
     refusals.push(reason);

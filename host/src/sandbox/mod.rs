@@ -580,7 +580,7 @@ fn classify_trap(
     let output = output.trim();
     if !output.is_empty() {
         message.push_str("; plugin output: ");
-        message.push_str(truncate(output, 1024));
+        message.push_str(crate::bounds::prefix(output, 1024));
     }
     CallError::new(ErrorCode::Trap, message)
 }
@@ -594,16 +594,4 @@ fn tool_error(error: ToolError) -> CallError {
             ..CallError::new(ErrorCode::ToolTransient, t.message)
         },
     }
-}
-
-/// The longest prefix of `text` of at most `max` bytes that ends on a char boundary.
-fn truncate(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
 }
