@@ -123,22 +123,26 @@ fn first_error(validator: &jsonschema::Validator, instance: &Value) -> Result<()
     }
 }
 
-/// Values in `value`, counting no further than `cap`.
+/// Values in `value`, counting no further than `cap`. Recursive without
+/// allocating: instances come from serde_json, whose parser stops at 128
+/// levels of nesting.
 fn node_count(value: &Value, cap: u64) -> u64 {
-    let mut count = 0u64;
-    let mut stack = vec![value];
-    while let Some(value) = stack.pop() {
-        count += 1;
-        if count >= cap {
-            return cap;
-        }
+    fn count(value: &Value, cap: u64, seen: &mut u64) {
+        *seen += 1;
         match value {
-            Value::Array(items) => stack.extend(items),
-            Value::Object(fields) => stack.extend(fields.values()),
+            Value::Array(items) => items.iter().for_each(|v| count_within(v, cap, seen)),
+            Value::Object(fields) => fields.values().for_each(|v| count_within(v, cap, seen)),
             _ => {}
         }
     }
-    count
+    fn count_within(value: &Value, cap: u64, seen: &mut u64) {
+        if *seen < cap {
+            count(value, cap, seen);
+        }
+    }
+    let mut seen = 0;
+    count(value, cap, &mut seen);
+    seen.min(cap)
 }
 
 /// Sizes a schema with its local `$ref`s expanded in place.
