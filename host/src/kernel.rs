@@ -1,8 +1,9 @@
-//! The call pipeline. Every call, from every face (HTTP, CLI, later MCP), goes
+//! The call pipeline. Every call, from every face (HTTP, MCP, CLI), goes
 //! through [`Kernel::call`]:
 //!
-//! resolve tool -> validate args -> policy decision -> fresh sandbox run ->
-//! output checks -> audit record (committed) -> response.
+//! resolve tool -> session context -> policy decision -> validate args ->
+//! intent record (side effects) -> fresh sandbox run -> output checks ->
+//! output decision -> audit record (committed) -> response.
 //!
 //! Failures at any stage are results with a stable [`ErrorCode`], recorded in
 //! the audit trail like successes. If the record cannot be committed the

@@ -4,10 +4,11 @@
 //! loads plugins ([`registry`]) as WebAssembly components into a
 //! [`Sandbox`](sandbox::Sandbox), compiles a Rego [`policy`] bundle, and opens
 //! the hash-chained [`audit`] trail. [`Kernel::call`](kernel::Kernel::call)
-//! runs one request through the pipeline: resolve -> validate ([`schema`]) ->
-//! decide ([`policy`]) -> run ([`sandbox`]) -> check output -> record
-//! ([`audit`]). The [`server`] module exposes it over HTTP; the `warden`
-//! binary over the command line.
+//! runs one request through the pipeline: resolve -> session context
+//! ([`session`]) -> decide ([`policy`]) -> validate ([`schema`]) -> run
+//! ([`sandbox`]) -> check output -> record ([`audit`]). The [`server`] and
+//! [`mcp`] modules expose it over HTTP and MCP; the `warden` binary over the
+//! command line. `docs/ARCHITECTURE.md` maps the modules.
 
 #![deny(missing_docs)]
 
