@@ -84,35 +84,12 @@ async fn audit_commits(host: &Host, label: &str) {
     );
 }
 
-async fn concurrent(host: Arc<Host>, label: &str) {
-    let started = Instant::now();
-    let per_task = CONCURRENT_CALLS / CONCURRENT_TASKS;
-    let tasks: Vec<_> = (0..CONCURRENT_TASKS)
-        .map(|_| {
-            let host = host.clone();
-            tokio::spawn(async move {
-                for _ in 0..per_task {
-                    host.kernel.call(request(&host)).await.result.expect("call");
-                }
-            })
-        })
-        .collect();
-    for task in tasks {
-        task.await.expect("task");
-    }
-    let elapsed = started.elapsed();
-    let calls = per_task * CONCURRENT_TASKS;
-    println!(
-        "{label:<44} {:>8.0} calls/s ({calls} calls, {CONCURRENT_TASKS} concurrent)",
-        calls as f64 / elapsed.as_secs_f64()
-    );
-}
-
-/// As [`concurrent`], with one call in `poison_every` naming a tool with a
-/// NUL in it (as `%00` in a URL does), which PostgreSQL `text` refuses unless
-/// the record is escaped: the call is answered `unknown-tool` and recorded,
-/// and the poisoned record must cost its batch nothing.
-async fn concurrent_poisoned(host: Arc<Host>, label: &str, poison_every: usize) {
+/// `CONCURRENT_CALLS` calls from `CONCURRENT_TASKS` tasks at once. With
+/// `poison_every`, one call in that many names a tool with a NUL in it (as
+/// `%00` in a URL does), which PostgreSQL `text` refuses unless the record is
+/// escaped: the call is answered `unknown-tool` and recorded, and the
+/// poisoned record must cost its batch nothing.
+async fn concurrent(host: Arc<Host>, label: &str, poison_every: Option<usize>) {
     let started = Instant::now();
     let per_task = CONCURRENT_CALLS / CONCURRENT_TASKS;
     let tasks: Vec<_> = (0..CONCURRENT_TASKS)
@@ -121,7 +98,8 @@ async fn concurrent_poisoned(host: Arc<Host>, label: &str, poison_every: usize) 
             tokio::spawn(async move {
                 for i in 0..per_task {
                     let mut request = request(&host);
-                    let poisoned = (t * per_task + i).is_multiple_of(poison_every);
+                    let poisoned =
+                        poison_every.is_some_and(|every| (t * per_task + i).is_multiple_of(every));
                     if poisoned {
                         request.tool = format!("text.transform\u{0}{t}-{i}");
                     }
@@ -140,8 +118,9 @@ async fn concurrent_poisoned(host: Arc<Host>, label: &str, poison_every: usize) 
     }
     let elapsed = started.elapsed();
     let calls = per_task * CONCURRENT_TASKS;
+    let poison = poison_every.map_or(String::new(), |every| format!(", 1 in {every} with a NUL"));
     println!(
-        "{label:<44} {:>8.0} calls/s ({calls} calls, {CONCURRENT_TASKS} concurrent, 1 in {poison_every} with a NUL)",
+        "{label:<44} {:>8.0} calls/s ({calls} calls, {CONCURRENT_TASKS} concurrent{poison})",
         calls as f64 / elapsed.as_secs_f64()
     );
 }
@@ -471,12 +450,12 @@ fn main() {
             }
             let label = format!("text.transform, audit in {name}, concurrent");
             if selected(&label) {
-                concurrent(host.clone(), &label).await;
+                concurrent(host.clone(), &label, None).await;
             }
             // Not a substring of the line above, so each can be run alone.
             let label = format!("text.transform, audit in {name}, poisoned 1 in 1000, concurrent");
             if selected(&label) {
-                concurrent_poisoned(host, &label, 1000).await;
+                concurrent(host, &label, Some(1000)).await;
             }
         }
     });
