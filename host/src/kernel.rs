@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 
-use crate::audit::{AuditLog, AuditRecord};
+use crate::audit::{AuditLog, AuditRecord, StageDecision};
 use crate::bounds::bounded;
 use crate::capabilities::Effective;
 use crate::config::{Config, PolicySettings};
@@ -78,6 +78,8 @@ struct Trail {
     upstream: Option<String>,
     decision: &'static str,
     reasons: Vec<String>,
+    /// Each decision point's own verdict, in the order they ran.
+    decisions: Vec<StageDecision>,
     shadow: Option<String>,
     policy_input: Option<String>,
     /// What the sandbox refused the call, even if the plugin went on.
@@ -153,19 +155,13 @@ impl Kernel {
         }
     }
 
-    /// Reloads the policy bundle (and the shadow bundle) if its files changed.
-    /// A bundle that fails to verify, parse, compile or pass its own tests is
-    /// refused and the active one stays: `Err` says why. `Ok(Some(hash))` when
-    /// a new active bundle took effect.
+    /// Reloads the active policy bundle if its files changed. A bundle that
+    /// fails to verify, parse, compile or pass its own tests is refused and
+    /// the active one stays: `Err` says why. `Ok(Some(hash))` when a new
+    /// bundle took effect. The shadow bundle reloads on its own
+    /// ([`Kernel::reload_shadow`]), so a broken candidate never holds back
+    /// the active bundle.
     pub fn reload_policy(&self) -> Result<Option<String>> {
-        if let Some(dir) = &self.policy_settings.shadow_dir
-            && let Some(bundle) = self.changed_bundle(dir, self.shadow_policy().as_deref())?
-        {
-            match self.shadow.write() {
-                Ok(mut shadow) => *shadow = Some(bundle),
-                Err(poisoned) => *poisoned.into_inner() = Some(bundle),
-            }
-        }
         let Some(bundle) = self.changed_bundle(&self.policy_settings.dir, Some(&self.policy()))?
         else {
             return Ok(None);
@@ -174,6 +170,24 @@ impl Kernel {
         match self.policy.write() {
             Ok(mut policy) => *policy = bundle,
             Err(poisoned) => *poisoned.into_inner() = bundle,
+        }
+        Ok(Some(hash))
+    }
+
+    /// Reloads the shadow bundle, if shadow mode is on and its files changed;
+    /// like [`Kernel::reload_policy`], a refused bundle leaves the previous
+    /// one in place.
+    pub fn reload_shadow(&self) -> Result<Option<String>> {
+        let Some(dir) = &self.policy_settings.shadow_dir else {
+            return Ok(None);
+        };
+        let Some(bundle) = self.changed_bundle(dir, self.shadow_policy().as_deref())? else {
+            return Ok(None);
+        };
+        let hash = bundle.hash().to_string();
+        match self.shadow.write() {
+            Ok(mut shadow) => *shadow = Some(bundle),
+            Err(poisoned) => *poisoned.into_inner() = Some(bundle),
         }
         Ok(Some(hash))
     }
@@ -202,23 +216,14 @@ impl Kernel {
         };
         let kernel = Arc::downgrade(self);
         tokio::spawn(async move {
-            let mut last_error = String::new();
+            let (mut active_error, mut shadow_error) = (String::new(), String::new());
             loop {
                 tokio::time::sleep(interval).await;
                 let Some(kernel) = kernel.upgrade() else {
                     return;
                 };
-                match kernel.reload_policy() {
-                    Ok(Some(hash)) => tracing::info!(%hash, "policy bundle reloaded"),
-                    Ok(None) => {}
-                    Err(e) => {
-                        let message = e.to_string();
-                        if message != last_error {
-                            tracing::error!(error = %message, "policy bundle refused; the previous one stays active");
-                            last_error = message;
-                        }
-                    }
-                }
+                log_reload("policy", kernel.reload_policy(), &mut active_error);
+                log_reload("shadow", kernel.reload_shadow(), &mut shadow_error);
             }
         });
     }
@@ -529,6 +534,7 @@ fn record(
         policy_hash: policy.hash().to_string(),
         decision: trail.decision.to_string(),
         reasons: trail.reasons.clone(),
+        decisions: trail.decisions.clone(),
         args_digest: sha256_hex(canonical_json(&request.args).as_bytes()),
         outcome,
         output_digest: None,
@@ -578,6 +584,25 @@ fn bound_reasons(reasons: &mut Vec<String>) {
 /// Most retries a policy can ask for.
 const MAX_RETRIES: u8 = 5;
 
+/// Logs the outcome of one reload of the `which` bundle; a refusal is logged
+/// once until its message changes.
+fn log_reload(which: &str, outcome: Result<Option<String>>, last_error: &mut String) {
+    match outcome {
+        Ok(Some(hash)) => {
+            last_error.clear();
+            tracing::info!(%hash, bundle = which, "policy bundle reloaded");
+        }
+        Ok(None) => {}
+        Err(e) => {
+            let message = e.to_string();
+            if message != *last_error {
+                tracing::error!(bundle = which, error = %message, "policy bundle refused; the previous one stays");
+                *last_error = message;
+            }
+        }
+    }
+}
+
 /// How the shadow bundle's decision differs from the active one, if it does.
 fn disagreement(
     shadow: &PolicyBundle,
@@ -611,11 +636,24 @@ fn judge(
 ) -> std::result::Result<Decision, CallError> {
     let decision = verdict.map_err(|m| {
         trail.decision = "deny";
-        CallError::new(
+        let error = CallError::new(
             ErrorCode::PolicyError,
             format!("policy could not decide: {m}"),
-        )
+        );
+        trail.decisions.push(StageDecision {
+            stage: stage.name().to_string(),
+            decision: "error".to_string(),
+            reasons: vec![bounded(&m, REASON_MAX).into_owned()],
+        });
+        error
     })?;
+    let mut reasons = decision.reasons.clone();
+    bound_reasons(&mut reasons);
+    trail.decisions.push(StageDecision {
+        stage: stage.name().to_string(),
+        decision: if decision.allow { "allow" } else { "deny" }.to_string(),
+        reasons,
+    });
     trail.reasons.extend(decision.reasons.iter().cloned());
     bound_reasons(&mut trail.reasons);
     if decision.allow {
@@ -749,7 +787,7 @@ pub fn policy_input(request: &CallRequest, tool: &ToolEntry, context: CallLabels
     let usage = context.usage;
     PolicyInput::new(object(vec![
         ("version", Rego::from(u64::from(POLICY_INPUT_VERSION))),
-        ("stage", Rego::from("call")),
+        ("stage", Rego::from(Stage::Call.name())),
         ("principal", principal),
         (
             "session",

@@ -426,14 +426,23 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         Ok(d) => (if d.allow { "allow" } else { "deny" }, d.reasons.clone()),
                         Err(e) => ("error", vec![e.clone()]),
                     };
-                    let differs =
-                        decision != record.record.decision || reasons != record.record.reasons;
+                    // The call stage is compared with the call stage. Records
+                    // written before stages were recorded only have the
+                    // decision over all stages.
+                    let (recorded_decision, recorded_reasons) = match record
+                        .record
+                        .decision_at(warden::policy::Stage::Call.name())
+                    {
+                        Some(stage) => (stage.decision.as_str(), &stage.reasons),
+                        None => (record.record.decision.as_str(), &record.record.reasons),
+                    };
+                    let differs = decision != recorded_decision || &reasons != recorded_reasons;
                     let report = serde_json::json!({
                         "call_id": call_id,
                         "recorded": {
                             "policy_hash": record.record.policy_hash,
-                            "decision": record.record.decision,
-                            "reasons": record.record.reasons,
+                            "decision": recorded_decision,
+                            "reasons": recorded_reasons,
                         },
                         "replayed": {
                             "policy_hash": bundle.hash(),

@@ -168,18 +168,27 @@ impl ServerHandler for McpServer {
 }
 
 /// A gateway tool's output (`{"content": [...], "structuredContent": ...}`,
-/// after policy and redaction) as the MCP result it came from.
-fn upstream_result(mut output: Value) -> CallToolResult {
-    let content = output["content"].take();
-    // A redaction may have replaced the whole list: show what is left as text.
+/// after policy and redaction) as the MCP result it came from. Policy may
+/// have redacted the whole output or any part of it: what is left is shown
+/// as text.
+fn upstream_result(output: Value) -> CallToolResult {
+    let Value::Object(mut output) = output else {
+        return CallToolResult::success(vec![rmcp::model::ContentBlock::text(as_text(&output))]);
+    };
+    let content = output.remove("content").unwrap_or(Value::Null);
     let content = serde_json::from_value(content.clone())
-        .unwrap_or_else(|_| vec![rmcp::model::ContentBlock::text(content.to_string())]);
+        .unwrap_or_else(|_| vec![rmcp::model::ContentBlock::text(as_text(&content))]);
     let mut result = CallToolResult::success(content);
-    result.structured_content = output
-        .get_mut("structuredContent")
-        .map(Value::take)
-        .filter(|v| !v.is_null());
+    // MCP's structured content is an object; a redacted one is left out.
+    result.structured_content = output.remove("structuredContent").filter(Value::is_object);
     result
+}
+
+/// A JSON value as text: a string as itself, anything else as JSON.
+fn as_text(value: &Value) -> String {
+    value
+        .as_str()
+        .map_or_else(|| value.to_string(), str::to_string)
 }
 
 /// Largest JSON-RPC message accepted over stdio.

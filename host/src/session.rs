@@ -512,4 +512,37 @@ mod tests {
             .usage;
         assert_eq!((usage.tenant_calls, usage.principal_calls), (2, 1));
     }
+
+    #[test]
+    fn a_poisoned_state_denies_every_call_instead_of_forgetting_labels() {
+        let context = std::sync::Arc::new(CallContext::default());
+        let alice = principal("alice", "acme");
+        let s = context.open(&alice).unwrap();
+        context
+            .add_labels(&alice, Some(&s), &labels(&["untrusted-content"]))
+            .unwrap();
+        let holder = context.clone();
+        let _ = std::thread::spawn(move || {
+            let _guard = holder.state.lock();
+            panic!("a host fault while the session state is locked");
+        })
+        .join();
+        assert!(context.state.is_poisoned());
+        fn internal<T>(r: Result<T, crate::error::CallError>) -> Option<ErrorCode> {
+            r.err().map(|e| e.code)
+        }
+        assert_eq!(
+            internal(context.begin_call(&alice, Some(&s))),
+            Some(ErrorCode::Internal)
+        );
+        assert_eq!(
+            internal(context.begin_call(&alice, None)),
+            Some(ErrorCode::Internal)
+        );
+        assert_eq!(
+            internal(context.add_labels(&alice, Some(&s), &labels(&["x"]))),
+            Some(ErrorCode::Internal)
+        );
+        assert_eq!(internal(context.open(&alice)), Some(ErrorCode::Internal));
+    }
 }

@@ -386,3 +386,67 @@ impl Drop for PythonHttpServer {
         let _ = self.child.wait();
     }
 }
+
+/// A policy that allows everything and redacts `POINTER` of every call.
+const REDACTING_POLICY: &str = r#"
+package warden.authz
+
+decision := {"allow": true, "reasons": [], "obligations": {"redact": ["POINTER"]}}
+"#;
+
+#[tokio::test]
+async fn a_redacted_gateway_output_reaches_mcp_clients_as_what_is_left() {
+    // (redacted pointer, expected content text, expected structured content)
+    let cases = [
+        ("/output", json!(["[redacted]"]), Value::Null),
+        (
+            "/output/content",
+            json!(["[redacted]"]),
+            json!({"result": "hello from the notes server"}),
+        ),
+        (
+            "/output/structuredContent",
+            json!(["hello from the notes server"]),
+            Value::Null,
+        ),
+        (
+            "/output/content/0/text",
+            json!(["[redacted]"]),
+            json!({"result": "hello from the notes server"}),
+        ),
+    ];
+    for (pointer, text, structured) in cases {
+        let logs = tempfile::tempdir().unwrap();
+        let host = Harness::new(Store::Sqlite)
+            .policy(&REDACTING_POLICY.replace("POINTER", pointer))
+            .extra_config(&stdio_upstream(&logs.path().join("calls.log"), ""))
+            .start()
+            .await;
+        let mut mcp = crate::harness::StdioSession::start(&host).await;
+        mcp.send_line(
+            &json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+                "name": "notes.read_note", "arguments": {"name": "welcome"}}})
+            .to_string(),
+        )
+        .await;
+        let response = mcp.response().await;
+        let result = &response["result"];
+        assert_eq!(result["isError"], false, "{pointer}: {response}");
+        let texts: Vec<Value> = result["content"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{pointer}: no content in {response}"))
+            .iter()
+            .map(|block| block["text"].clone())
+            .collect();
+        assert_eq!(Value::from(texts), text, "{pointer}: {response}");
+        let shown = result.get("structuredContent").cloned();
+        assert_eq!(shown.unwrap_or(Value::Null), structured, "{pointer}");
+        // The same host still serves the next call on that connection.
+        mcp.send_line(&json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}).to_string())
+            .await;
+        assert_eq!(mcp.response().await["id"], 2, "{pointer}");
+        let _ = mcp.child.start_kill();
+        let record = host.records().await.pop().unwrap().record;
+        assert_eq!(record.outcome, "ok", "{pointer}");
+    }
+}

@@ -399,6 +399,11 @@ pub fn sample_record(call_id: String) -> warden::audit::AuditRecord {
         policy_hash: "0".repeat(64),
         decision: "allow".into(),
         reasons: Vec::new(),
+        decisions: vec![warden::audit::StageDecision {
+            stage: "call".into(),
+            decision: "allow".into(),
+            reasons: Vec::new(),
+        }],
         args_digest: "0".repeat(64),
         outcome: "ok".into(),
         output_digest: None,

@@ -597,3 +597,139 @@ async fn replay_explains_when_the_input_was_not_stored() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("store_policy_input = true"));
 }
+
+#[tokio::test]
+async fn a_broken_shadow_bundle_does_not_hold_back_the_active_one() {
+    let active = tempfile::tempdir().unwrap();
+    let candidate = tempfile::tempdir().unwrap();
+    std::fs::write(active.path().join("authz.rego"), crate::harness::ALLOW_ALL).unwrap();
+    std::fs::write(
+        candidate.path().join("authz.rego"),
+        crate::harness::ALLOW_ALL,
+    )
+    .unwrap();
+    let host = Harness::new(Store::Sqlite)
+        .plugin("text", "{}")
+        .policy_dir(active.path())
+        .policy_settings(&format!(
+            "shadow_dir = {}\nreload_interval_ms = 50",
+            crate::harness::toml_path(candidate.path())
+        ))
+        .start()
+        .await;
+    let server = crate::harness::Server::start(&host).await;
+    let invoke = || async {
+        crate::harness::http(
+            &server.addr,
+            "POST",
+            "/v1/tools/text.transform/invoke",
+            Some(&crate::harness::token("alice")),
+            r#"{"args": {"text": "x", "op": "upper"}}"#,
+        )
+        .await
+        .expect("warden serve answers")
+    };
+    assert_eq!(invoke().await.0, 200);
+
+    // The candidate breaks, then the active bundle changes.
+    std::fs::write(
+        candidate.path().join("broken.rego"),
+        "package warden.authz\n\nallow if {\n",
+    )
+    .unwrap();
+    std::fs::write(
+        active.path().join("authz.rego"),
+        "package warden.authz\n\ndecision := {\"allow\": false, \"reasons\": [\"lockdown\"]}\n",
+    )
+    .unwrap();
+    // The serving process's watcher takes the active change regardless.
+    let mut last = (0, serde_json::Value::Null);
+    for _ in 0..200 {
+        last = invoke().await;
+        if last.0 == 403 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(last.0, 403, "{}", last.1);
+    assert_eq!(
+        last.1["error"]["reasons"],
+        json!(["lockdown"]),
+        "{}",
+        last.1
+    );
+
+    // In process: the active bundle reloads, the shadow is refused by name
+    // and its previous bundle stays.
+    let shadow_before = host.kernel.shadow_policy().unwrap().hash().to_string();
+    assert!(host.kernel.reload_policy().unwrap().is_some());
+    let e = host.kernel.reload_shadow().unwrap_err().to_string();
+    assert!(e.contains("broken.rego"), "{e}");
+    assert_eq!(host.kernel.shadow_policy().unwrap().hash(), shadow_before);
+}
+
+/// Allows every call with a reason; withholds the output of `reverse`.
+const TWO_STAGE_POLICY: &str = r#"package warden.authz
+
+decision := {"allow": true, "reasons": ["call: fine"]}
+
+output_decision := {"allow": false, "reasons": ["output: withheld"]} if input.args.op == "reverse"
+else := {"allow": true, "reasons": ["output: fine"]}
+"#;
+
+#[tokio::test]
+async fn records_keep_each_stage_decision_and_replay_compares_the_call_stage() {
+    let bundle = tempfile::tempdir().unwrap();
+    std::fs::write(bundle.path().join("authz.rego"), TWO_STAGE_POLICY).unwrap();
+    let host = Harness::new(Store::Sqlite)
+        .plugin("text", "{}")
+        .policy_dir(bundle.path())
+        .audit_settings("store_policy_input = true")
+        .start()
+        .await;
+    let stage = |stage: &str, decision: &str, reason: &str| warden::audit::StageDecision {
+        stage: stage.into(),
+        decision: decision.into(),
+        reasons: vec![reason.into()],
+    };
+    let allowed = host.transform("alice", "x", "upper").await;
+    output(&allowed);
+    let withheld = host.transform("alice", "x", "reverse").await;
+    error(&withheld, ErrorCode::PolicyDenied);
+    let allowed_record = host.record(&allowed.call_id).await.record;
+    assert_eq!(
+        allowed_record.decisions,
+        vec![
+            stage("call", "allow", "call: fine"),
+            stage("output", "allow", "output: fine")
+        ]
+    );
+    let withheld_record = host.record(&withheld.call_id).await.record;
+    assert_eq!(withheld_record.decision, "deny");
+    assert_eq!(
+        withheld_record.decisions,
+        vec![
+            stage("call", "allow", "call: fine"),
+            stage("output", "deny", "output: withheld")
+        ]
+    );
+
+    // Replaying under the same bundle re-decides the call stage and finds
+    // it unchanged, whatever the output stage said.
+    for call_id in [&allowed.call_id, &withheld.call_id] {
+        let replay = warden_cli(&[
+            "--config",
+            host.config_path.to_str().unwrap(),
+            "audit",
+            "replay",
+            call_id,
+            "--policy",
+            bundle.path().to_str().unwrap(),
+        ]);
+        let report: serde_json::Value = serde_json::from_slice(&replay.stdout).unwrap();
+        assert_eq!(report["differs"], false, "{report}");
+        assert_eq!(report["recorded"]["decision"], "allow", "{report}");
+        assert_eq!(report["recorded"]["reasons"], json!(["call: fine"]));
+        assert_eq!(replay.status.code(), Some(0));
+    }
+}

@@ -53,10 +53,17 @@ pub struct AuditRecord {
     pub upstream: Option<String>,
     /// Hash of the policy bundle that decided.
     pub policy_hash: String,
-    /// `allow`, `deny`, or `none` when the call failed before policy.
+    /// The call's fate over all decision points: `allow`, `deny` (by any
+    /// stage, or because policy could not decide), or `none` when the call
+    /// failed before policy.
     pub decision: String,
-    /// Policy reasons.
+    /// Policy reasons of every stage, in stage order.
     pub reasons: Vec<String>,
+    /// What each decision point decided, in the order they ran (`call`, then
+    /// `output`). Empty in records written before stages were recorded, and
+    /// then left out of the hash, so older chains verify.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub decisions: Vec<StageDecision>,
     /// SHA-256 of the canonical JSON arguments (never the arguments themselves).
     pub args_digest: String,
     /// `ok`, or the error code.
@@ -87,7 +94,24 @@ pub struct AuditRecord {
     pub refusals: Vec<String>,
 }
 
+/// One decision point's verdict, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StageDecision {
+    /// The decision point: `call` or `output`.
+    pub stage: String,
+    /// `allow`, `deny`, or `error` when policy could not decide.
+    pub decision: String,
+    /// The policy's reasons, or why it could not decide.
+    pub reasons: Vec<String>,
+}
+
 impl AuditRecord {
+    /// This record's decision at `stage`, if that decision point ran and was
+    /// recorded.
+    pub fn decision_at(&self, stage: &str) -> Option<&StageDecision> {
+        self.decisions.iter().find(|d| d.stage == stage)
+    }
+
     /// Truncates the timestamp to microseconds, the precision both stores keep.
     pub fn now() -> DateTime<Utc> {
         Utc::now().trunc_subsecs(6)
@@ -541,6 +565,11 @@ pub(crate) mod tests {
             shadow: Some(v()),
             policy_input: Some(v()),
             refusals: vec![v()],
+            decisions: vec![super::StageDecision {
+                stage: v(),
+                decision: v(),
+                reasons: vec![v()],
+            }],
         }
     }
 }

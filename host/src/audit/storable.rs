@@ -68,6 +68,12 @@ pub(super) fn make_storable(record: &mut AuditRecord) -> bool {
     for text in record.reasons.iter_mut().chain(record.refusals.iter_mut()) {
         changed |= escape_nul(text);
     }
+    for stage in &mut record.decisions {
+        changed |= escape_nul(&mut stage.stage) | escape_nul(&mut stage.decision);
+        for reason in &mut stage.reasons {
+            changed |= escape_nul(reason);
+        }
+    }
     changed
 }
 

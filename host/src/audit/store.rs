@@ -10,7 +10,7 @@ use sqlx::sqlite::{
 };
 use sqlx::types::Json;
 
-use super::{AuditRecord, ChainHead, GENESIS_HASH, StoredRecord};
+use super::{AuditRecord, ChainHead, GENESIS_HASH, StageDecision, StoredRecord};
 use crate::error::{Error, Result};
 
 /// A connection pool to one of the supported databases.
@@ -60,6 +60,7 @@ struct Row {
     output_digest: Option<String>,
     upstream: Option<String>,
     refusals: Option<Json<Vec<String>>>,
+    decisions: Option<Json<Vec<StageDecision>>>,
 }
 
 impl From<Row> for StoredRecord {
@@ -92,14 +93,19 @@ impl From<Row> for StoredRecord {
                 shadow: r.shadow,
                 policy_input: r.policy_input,
                 refusals: r.refusals.map(|r| r.0).unwrap_or_default(),
+                decisions: r.decisions.map(|d| d.0).unwrap_or_default(),
             },
         }
     }
 }
 
+/// Every column of a record, in the order [`Row`] and the insert bind them.
 const COLUMNS: &str = "id, chain_id, seq, prev_hash, hash, call_id, recorded_at, principal, \
     tenant, session, tool, plugin, plugin_sha256, policy_hash, decision, reasons, args_digest, \
-    outcome, error, duration_us, shadow, policy_input, intent, output_digest, upstream, refusals";
+    outcome, error, duration_us, shadow, policy_input, intent, output_digest, upstream, refusals, \
+    decisions";
+/// The columns an insert writes: all but the store-assigned `id`.
+const INSERTED_COLUMNS: &str = COLUMNS.split_at(4).1;
 
 impl AuditStore {
     /// Opens a pool for `postgres://…` or `sqlite://…` (the SQLite file is
@@ -197,12 +203,9 @@ impl AuditStore {
         };
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            let mut insert = sqlx::QueryBuilder::new(
-                "INSERT INTO audit_records (chain_id, seq, prev_hash, hash, call_id, recorded_at, \
-                 principal, tenant, session, tool, plugin, plugin_sha256, policy_hash, decision, \
-                 reasons, args_digest, outcome, error, duration_us, shadow, policy_input, intent, \
-                 output_digest, upstream, refusals) ",
-            );
+            let mut insert = sqlx::QueryBuilder::new(format!(
+                "INSERT INTO audit_records ({INSERTED_COLUMNS}) "
+            ));
             insert.push_values(rows, |mut b, row| {
                 let r = &row.record;
                 b.push_bind(&row.chain_id)
@@ -230,7 +233,8 @@ impl AuditStore {
                     .push_bind(&r.output_digest)
                     .push_bind(&r.upstream)
                     // NULL, not `[]`, when nothing was refused.
-                    .push_bind((!r.refusals.is_empty()).then_some(Json(&r.refusals)));
+                    .push_bind((!r.refusals.is_empty()).then_some(Json(&r.refusals)))
+                    .push_bind((!r.decisions.is_empty()).then_some(Json(&r.decisions)));
             });
             if idempotent {
                 insert.push(" ON CONFLICT (chain_id, seq) DO NOTHING");

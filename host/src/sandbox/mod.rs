@@ -217,7 +217,12 @@ impl Sandbox {
             .consume_fuel(limits.fuel_per_call.is_some())
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config).map_err(sandbox_error)?;
-        spawn_epoch_ticker(&engine);
+        // Without the ticker no time limit could stop a spinning guest.
+        spawn_epoch_ticker(
+            &engine,
+            std::thread::Builder::new().name("warden-epoch".into()),
+        )
+        .map_err(|e| Error::Sandbox(format!("cannot start the epoch ticker thread: {e}")))?;
 
         let mut linker = Linker::<CallState>::new(&engine);
         link_host_interfaces(&mut linker).map_err(sandbox_error)?;
@@ -503,19 +508,18 @@ fn store_cached(plugin: &str, component: &Component, path: &Path) {
     }
 }
 
-/// Advances the engine's epoch every [`EPOCH_TICK`] until the engine is dropped.
-fn spawn_epoch_ticker(engine: &Engine) {
+/// Advances the engine's epoch every [`EPOCH_TICK`] until the engine is
+/// dropped, on a thread made by `thread`.
+fn spawn_epoch_ticker(engine: &Engine, thread: std::thread::Builder) -> std::io::Result<()> {
     let weak = engine.weak();
-    std::thread::Builder::new()
-        .name("warden-epoch".into())
-        .spawn(move || {
-            while let Some(engine) = weak.upgrade() {
-                engine.increment_epoch();
-                drop(engine);
-                std::thread::sleep(EPOCH_TICK);
-            }
-        })
-        .ok();
+    thread.spawn(move || {
+        while let Some(engine) = weak.upgrade() {
+            engine.increment_epoch();
+            drop(engine);
+            std::thread::sleep(EPOCH_TICK);
+        }
+    })?;
+    Ok(())
 }
 
 fn timeout(plugin: &str, limit: Duration) -> CallError {
@@ -593,5 +597,19 @@ fn tool_error(error: ToolError) -> CallError {
             retry_after_ms: t.retry_after_ms,
             ..CallError::new(ErrorCode::ToolTransient, t.message)
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::spawn_epoch_ticker;
+
+    #[test]
+    fn a_ticker_that_cannot_start_is_an_error() {
+        let engine = wasmtime::Engine::default();
+        // No machine can give a thread a stack this large.
+        let impossible = std::thread::Builder::new().stack_size(usize::MAX / 2);
+        assert!(spawn_epoch_ticker(&engine, impossible).is_err());
+        assert!(spawn_epoch_ticker(&engine, std::thread::Builder::new()).is_ok());
     }
 }
