@@ -17,6 +17,7 @@ use std::time::Instant;
 use serde_json::{Value, json};
 
 use crate::audit::{AuditLog, AuditRecord, StageDecision};
+use crate::backend::{Invocation, OutputForm};
 use crate::bounds::bounded;
 use crate::capabilities::Effective;
 use crate::config::{Config, PolicySettings};
@@ -25,7 +26,7 @@ use crate::policy::{
     BundleFiles, Decision, NarrowedLimits, PolicyBundle, PolicyInput, Stage, json_value,
 };
 use crate::principal::{Principal, Principals, sha256_hex};
-use crate::registry::{Backend, Registry, ToolEntry};
+use crate::registry::{Registry, ToolEntry};
 use crate::sandbox::Sandbox;
 use crate::session::{CallContext, CallLabels, Usage, check_session_id};
 
@@ -68,6 +69,8 @@ pub struct CallResponse {
     pub call_id: String,
     /// The tool's output, or why there is none.
     pub result: std::result::Result<Value, CallError>,
+    /// The shape of the output, as the tool's backend gives it.
+    pub form: OutputForm,
 }
 
 /// What the pipeline learned, for the audit record, whatever the outcome.
@@ -76,6 +79,7 @@ struct Trail {
     plugin: Option<String>,
     plugin_sha256: Option<String>,
     upstream: Option<String>,
+    form: OutputForm,
     decision: &'static str,
     reasons: Vec<String>,
     /// Each decision point's own verdict, in the order they ran.
@@ -284,7 +288,11 @@ impl Kernel {
                 format!("the call's audit record could not be committed, so it is denied: {e}"),
             )),
         };
-        CallResponse { call_id, result }
+        CallResponse {
+            call_id,
+            result,
+            form: trail.form,
+        }
     }
 
     async fn run(
@@ -303,9 +311,8 @@ impl Kernel {
         })?;
         trail.plugin = Some(tool.provider().to_string());
         trail.plugin_sha256 = tool.sha256().map(str::to_string);
-        if let Backend::Upstream(upstream) = &tool.backend {
-            trail.upstream = Some(upstream.identity_json.clone());
-        }
+        trail.upstream = tool.backend.provider().upstream_json.clone();
+        trail.form = tool.backend.output_form();
 
         // Decide, before the call and before its arguments are validated: a
         // principal whom policy denies the tool costs no schema validation.
@@ -436,31 +443,17 @@ impl Kernel {
             .await
             .map_err(|_| busy())?
             .map_err(|_| busy())?;
-        let args = request.args.to_string();
+        let call = Invocation {
+            tool: &tool.local_name,
+            args: &request.args,
+            capabilities,
+            principal: &request.principal,
+        };
         let mut attempt = 0;
         loop {
-            let result = match &tool.backend {
-                Backend::Plugin(plugin) => {
-                    let invocation = self
-                        .sandbox
-                        .invocation(
-                            &plugin.name,
-                            &plugin.prepared,
-                            capabilities,
-                            &tool.local_name,
-                            &args,
-                        )
-                        .await;
-                    refusals.extend(invocation.refusals);
-                    invocation.output
-                }
-                Backend::Upstream(upstream) => {
-                    upstream
-                        .call(&tool.local_name, &request.args, capabilities.time_limit)
-                        .await
-                }
-            };
-            match result {
+            let ran = tool.backend.invoke(call).await;
+            refusals.extend(ran.refusals);
+            match ran.output {
                 Err(e)
                     if e.code == ErrorCode::ToolTransient && attempt < retries.min(MAX_RETRIES) =>
                 {
@@ -818,17 +811,8 @@ pub fn policy_input(request: &CallRequest, tool: &ToolEntry, context: CallLabels
 
 /// `input.target`: what is being called.
 fn policy_target(tool: &ToolEntry) -> Value {
-    let (version, upstream) = match &tool.backend {
-        Backend::Plugin(plugin) => (plugin.manifest.version.as_str(), Value::Null),
-        Backend::Upstream(upstream) => (
-            upstream
-                .identity
-                .server_version
-                .as_deref()
-                .unwrap_or_default(),
-            json!(upstream.identity),
-        ),
-    };
+    let provider = tool.backend.provider();
+    let (version, upstream) = (provider.version.as_str(), json!(provider.upstream));
     json!({
         "kind": "tool",
         "name": tool.name,

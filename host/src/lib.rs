@@ -13,6 +13,7 @@
 #![deny(missing_docs)]
 
 pub mod audit;
+pub mod backend;
 pub mod bounds;
 pub mod capabilities;
 pub mod config;

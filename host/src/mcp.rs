@@ -25,9 +25,10 @@ use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 use serde_json::{Value, json};
 
+use crate::backend::OutputForm;
 use crate::kernel::{CallRequest, Kernel};
 use crate::principal::Principal;
-use crate::registry::{Backend, ToolEntry};
+use crate::registry::ToolEntry;
 
 /// One MCP connection's view of the kernel.
 #[derive(Debug, Clone)]
@@ -89,11 +90,11 @@ fn to_mcp(tool: &ToolEntry) -> Tool {
         info.description.clone(),
         Arc::new(object(&info.input_schema)),
     );
-    mcp.output_schema = match &tool.backend {
-        Backend::Plugin(_) => Some(Arc::new(object(&info.output_schema))),
+    mcp.output_schema = match tool.backend.output_form() {
+        OutputForm::Document => Some(Arc::new(object(&info.output_schema))),
         // Gateway tools answer with the upstream's result; its own schema
         // describes the structured part, if it declared one.
-        Backend::Upstream(_) => info.output_schema["properties"]
+        OutputForm::McpResult => info.output_schema["properties"]
             .get("structuredContent")
             .map(|schema| Arc::new(object(schema))),
     };
@@ -139,11 +140,6 @@ impl ServerHandler for McpServer {
         let principal = self.principal(&context)?;
         let session = self.session(&principal)?;
         let args = Value::Object(request.arguments.unwrap_or_default());
-        let gateway = self
-            .kernel
-            .registry()
-            .tool(&request.name)
-            .is_some_and(|tool| matches!(tool.backend, Backend::Upstream(_)));
         let response = self
             .kernel
             .call(CallRequest {
@@ -153,10 +149,10 @@ impl ServerHandler for McpServer {
                 session: Some(session),
             })
             .await;
-        let result = match response.result {
-            Ok(output) if gateway => upstream_result(output),
-            Ok(output) => CallToolResult::structured(output),
-            Err(error) => CallToolResult::structured_error(json!({
+        let result = match (response.result, response.form) {
+            (Ok(output), OutputForm::McpResult) => upstream_result(output),
+            (Ok(output), OutputForm::Document) => CallToolResult::structured(output),
+            (Err(error), _) => CallToolResult::structured_error(json!({
                 "code": error.code,
                 "message": error.message,
                 "reasons": error.reasons,

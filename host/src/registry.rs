@@ -10,6 +10,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::backend::{Backend, BoxFuture, Invocation, OutputForm, Provider, Ran};
 use crate::capabilities::{Access, Effective, EgressRules};
 use crate::config::{Config, PluginConfig, ToolPin, UpstreamConfig};
 use crate::error::{Error, Result};
@@ -36,6 +37,48 @@ pub struct LoadedPlugin {
     pub(crate) slots: Arc<tokio::sync::Semaphore>,
     /// The component, compiled and pre-linked for fresh instances.
     pub prepared: Prepared,
+    /// Its identity for policy input and audit records.
+    provider: Provider,
+    /// The engine its calls run in.
+    sandbox: Sandbox,
+}
+
+impl Backend for LoadedPlugin {
+    fn provider(&self) -> &Provider {
+        &self.provider
+    }
+
+    fn capabilities(&self) -> &Effective {
+        &self.capabilities
+    }
+
+    fn slots(&self) -> &tokio::sync::Semaphore {
+        &self.slots
+    }
+
+    fn output_form(&self) -> OutputForm {
+        OutputForm::Document
+    }
+
+    fn invoke<'a>(&'a self, call: Invocation<'a>) -> BoxFuture<'a, Ran> {
+        Box::pin(async move {
+            let args = call.args.to_string();
+            let invocation = self
+                .sandbox
+                .invocation(
+                    &self.name,
+                    &self.prepared,
+                    call.capabilities,
+                    call.tool,
+                    &args,
+                )
+                .await;
+            Ran {
+                output: invocation.output,
+                refusals: invocation.refusals,
+            }
+        })
+    }
 }
 
 /// A tool as the host knows it.
@@ -52,7 +95,7 @@ pub struct ToolEntry {
     /// Labels a call adds to its session.
     pub labels: Vec<String>,
     /// What serves it.
-    pub backend: Backend,
+    pub backend: Arc<dyn Backend>,
     /// Schema the arguments must satisfy.
     pub input: Schema,
     /// Schema a successful output must satisfy.
@@ -63,15 +106,6 @@ pub struct ToolEntry {
     /// This tool's capabilities when they are narrower than its plugin's: a
     /// tool that claims no side effects sends only safe HTTP methods.
     narrowed: Option<Effective>,
-}
-
-/// What runs a tool's calls.
-#[derive(Debug, Clone)]
-pub enum Backend {
-    /// A WebAssembly plugin, in a fresh sandbox per call.
-    Plugin(Arc<LoadedPlugin>),
-    /// An upstream MCP server, through the gateway.
-    Upstream(Arc<Upstream>),
 }
 
 /// What clients see of a tool (`GET /v1/tools`, `warden tools`).
@@ -110,46 +144,30 @@ impl ToolEntry {
             labels: self.labels.clone(),
             plugin: self.provider().to_string(),
             plugin_sha256: self.sha256().map(str::to_string),
-            upstream: match &self.backend {
-                Backend::Plugin(_) => None,
-                Backend::Upstream(upstream) => Some(upstream.identity.clone()),
-            },
+            upstream: self.backend.provider().upstream.clone(),
         }
     }
 
     /// Name of the plugin or upstream that serves it.
     pub fn provider(&self) -> &str {
-        match &self.backend {
-            Backend::Plugin(plugin) => &plugin.name,
-            Backend::Upstream(upstream) => &upstream.name,
-        }
+        &self.backend.provider().name
     }
 
     /// SHA-256 of the serving plugin's component; `None` for upstream tools.
     pub fn sha256(&self) -> Option<&str> {
-        match &self.backend {
-            Backend::Plugin(plugin) => Some(&plugin.sha256),
-            Backend::Upstream(_) => None,
-        }
+        self.backend.provider().sha256.as_deref()
     }
 
     /// The limits and capabilities its calls run with.
     pub fn capabilities(&self) -> &Effective {
-        if let Some(narrowed) = &self.narrowed {
-            return narrowed;
-        }
-        match &self.backend {
-            Backend::Plugin(plugin) => &plugin.capabilities,
-            Backend::Upstream(upstream) => &upstream.capabilities,
-        }
+        self.narrowed
+            .as_ref()
+            .unwrap_or_else(|| self.backend.capabilities())
     }
 
     /// One permit per call of its provider allowed to run at once.
     pub(crate) fn slots(&self) -> &tokio::sync::Semaphore {
-        match &self.backend {
-            Backend::Plugin(plugin) => &plugin.slots,
-            Backend::Upstream(upstream) => &upstream.slots,
-        }
+        self.backend.slots()
     }
 }
 
@@ -304,8 +322,17 @@ async fn load_plugin(
             )));
         }
     }
+    let provider = Provider {
+        name: name.to_string(),
+        version: manifest.version.clone(),
+        sha256: Some(sha256.clone()),
+        upstream: None,
+        upstream_json: None,
+    };
     let plugin = LoadedPlugin {
         name: name.to_string(),
+        provider,
+        sandbox: sandbox.clone(),
         manifest,
         sha256,
         slots: Arc::new(tokio::sync::Semaphore::new(
@@ -458,7 +485,7 @@ fn tool_entry(
         description: crate::bounds::bounded(&descriptor.description, DESCRIPTION_MAX).into_owned(),
         side_effects,
         labels: pinned_labels(descriptor.labels, pin),
-        backend: Backend::Plugin(plugin.clone()),
+        backend: plugin.clone(),
         input,
         output,
         policy_parts: std::sync::OnceLock::new(),
@@ -515,7 +542,7 @@ fn upstream_tool_entry(
         labels: pinned_labels(config.labels.clone(), pin),
         local_name: tool.name,
         description: crate::bounds::bounded(&tool.description, DESCRIPTION_MAX).into_owned(),
-        backend: Backend::Upstream(upstream.clone()),
+        backend: upstream.clone(),
         input,
         output,
         policy_parts: std::sync::OnceLock::new(),

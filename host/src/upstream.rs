@@ -26,6 +26,7 @@ use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::backend::{Backend, BoxFuture, Invocation, OutputForm, Provider, Ran};
 use crate::capabilities::{Effective, Grants, Requested};
 use crate::config::{Config, UpstreamConfig, UpstreamTransport};
 use crate::error::{CallError, Error, ErrorCode, Result};
@@ -55,10 +56,8 @@ pub struct UpstreamIdentity {
 pub struct Upstream {
     /// Name in the host configuration; the prefix of its tools' names.
     pub name: String,
-    /// Identity learned at connection.
-    pub identity: UpstreamIdentity,
-    /// The identity as compact JSON, for audit records.
-    pub identity_json: String,
+    /// Identity learned at connection, as policy and audit see it.
+    provider: Provider,
     /// Limits applied to its calls (time, concurrency, output size); it holds
     /// no sandbox capabilities.
     pub capabilities: Effective,
@@ -167,12 +166,17 @@ impl Upstream {
             }
         }
 
-        let identity_json = serde_json::to_string(&identity).unwrap_or_default();
+        let provider = Provider {
+            name: name.to_string(),
+            version: identity.server_version.clone().unwrap_or_default(),
+            sha256: None,
+            upstream_json: Some(serde_json::to_string(&identity).unwrap_or_default()),
+            upstream: Some(identity),
+        };
         Ok((
             Upstream {
                 name: name.to_string(),
-                identity,
-                identity_json,
+                provider,
                 slots: tokio::sync::Semaphore::new(capabilities.max_concurrent as usize),
                 capabilities,
                 config: upstream_config.clone(),
@@ -184,7 +188,7 @@ impl Upstream {
 
     /// Forwards one `tools/call` within `time_limit`. Returns the result as
     /// JSON text, or why there is none.
-    pub async fn call(
+    async fn call(
         &self,
         tool: &str,
         args: &Value,
@@ -260,6 +264,35 @@ impl Upstream {
         if slot.as_ref().is_some_and(|live| Arc::ptr_eq(live, client)) {
             *slot = None;
         }
+    }
+}
+
+impl Backend for Upstream {
+    fn provider(&self) -> &Provider {
+        &self.provider
+    }
+
+    fn capabilities(&self) -> &Effective {
+        &self.capabilities
+    }
+
+    fn slots(&self) -> &tokio::sync::Semaphore {
+        &self.slots
+    }
+
+    fn output_form(&self) -> OutputForm {
+        OutputForm::McpResult
+    }
+
+    fn invoke<'a>(&'a self, call: Invocation<'a>) -> BoxFuture<'a, Ran> {
+        Box::pin(async move {
+            Ran {
+                output: self
+                    .call(call.tool, call.args, call.capabilities.time_limit)
+                    .await,
+                refusals: Vec::new(),
+            }
+        })
     }
 }
 
