@@ -1,9 +1,15 @@
 //! The call pipeline. Every call, from every face (HTTP, MCP, CLI), goes
-//! through [`Kernel::call`]:
+//! through [`Kernel::call`], in two halves around the run:
 //!
-//! resolve tool -> session context -> policy decision -> validate args ->
-//! intent record (side effects) -> fresh sandbox run -> output checks ->
-//! output decision -> audit record (committed) -> response.
+//! - before the run ([`Kernel::admit`]): resolve tool -> session context ->
+//!   policy decision -> validate args -> intent record (side effects);
+//! - the run ([`Kernel::run`]): the tool's backend (a fresh sandbox, or an
+//!   upstream MCP server);
+//! - after the run ([`Kernel::finish`]): output checks -> output decision ->
+//!   labels and redactions -> audit record (committed) -> response.
+//!
+//! Each stage is one function returning a typed value; a streaming face can
+//! hold an [`Admitted`] call open between the halves.
 //!
 //! Failures at any stage are results with a stable [`ErrorCode`], recorded in
 //! the audit trail like successes. If the record cannot be committed the
@@ -88,6 +94,89 @@ struct Trail {
     policy_input: Option<String>,
     /// What the sandbox refused the call, even if the plugin went on.
     refusals: Vec<String>,
+}
+
+impl Trail {
+    /// Notes what serves the call.
+    fn resolved(&mut self, tool: &ToolEntry) {
+        let provider = tool.backend.provider();
+        self.plugin = Some(provider.name.clone());
+        self.plugin_sha256 = provider.sha256.clone();
+        self.upstream = provider.upstream_json.clone();
+        self.form = tool.backend.output_form();
+    }
+
+    /// Records one decision point's verdict and passes on the call's fate.
+    /// The call's `decision` is `deny` once any stage denied or failed.
+    fn decided(
+        &mut self,
+        (stage, fate): (StageDecision, std::result::Result<Decision, CallError>),
+    ) -> std::result::Result<Decision, CallError> {
+        self.decision = if fate.is_ok() { "allow" } else { "deny" };
+        // Each stage's reasons are bounded already; only their count may grow.
+        self.reasons.extend(stage.reasons.iter().cloned());
+        bound_reason_count(&mut self.reasons);
+        self.decisions.push(stage);
+        fate
+    }
+}
+
+/// A call between its request and its record.
+struct OpenCall {
+    request: CallRequest,
+    call_id: String,
+    started: Instant,
+    /// The bundle that decides every stage of this call, even across a reload.
+    policy: Arc<PolicyBundle>,
+    trail: Trail,
+}
+
+impl OpenCall {
+    fn new(request: CallRequest, policy: Arc<PolicyBundle>) -> OpenCall {
+        OpenCall {
+            request,
+            call_id: uuid::Uuid::new_v4().to_string(),
+            started: Instant::now(),
+            policy,
+            trail: Trail {
+                decision: "none",
+                ..Trail::default()
+            },
+        }
+    }
+}
+
+/// What the before-run half established about a call that may run.
+struct Admission {
+    tool: Arc<ToolEntry>,
+    /// The input the call decision saw; the output decision reuses it.
+    input: PolicyInput,
+    decision: Decision,
+    /// The tool's capabilities, narrowed by the decision's limits.
+    capabilities: Effective,
+}
+
+/// A call the before-run half admitted: resolved, allowed, valid, its intent
+/// recorded. It stays open until [`Kernel::finish`] records it.
+pub struct Admitted {
+    call: OpenCall,
+    admission: Admission,
+}
+
+impl std::fmt::Debug for Admitted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Admitted")
+            .field("call_id", &self.call.call_id)
+            .field("tool", &self.admission.tool.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Admitted {
+    /// The call's id (its audit record's `call_id`).
+    pub fn call_id(&self) -> &str {
+        &self.call.call_id
+    }
 }
 
 impl Kernel {
@@ -256,25 +345,217 @@ impl Kernel {
             .is_ok_and(|decision| decision.allow)
     }
 
-    /// Runs one call through the whole pipeline and records it.
+    /// Runs one call through the whole pipeline and records it: the
+    /// before-run half ([`Kernel::admit`]), the backend ([`Kernel::run`]) and
+    /// the after-run half ([`Kernel::finish`]).
     pub async fn call(&self, request: CallRequest) -> CallResponse {
-        let started = Instant::now();
-        let call_id = uuid::Uuid::new_v4().to_string();
-        let mut trail = Trail {
-            decision: "none",
-            ..Trail::default()
+        match self.admit(request).await {
+            Ok(mut admitted) => {
+                let ran = self.run(&mut admitted).await;
+                self.finish(admitted, ran).await
+            }
+            Err(refused) => refused,
+        }
+    }
+
+    /// The before-run half: resolve the tool, decide the call, validate its
+    /// arguments, and commit the intent record of a side-effecting tool. A
+    /// call refused here is recorded and its response returned as `Err`; an
+    /// admitted call is open until [`Kernel::finish`] records it, so a
+    /// streaming face can hold it while the backend runs.
+    pub async fn admit(&self, request: CallRequest) -> std::result::Result<Admitted, CallResponse> {
+        let mut call = OpenCall::new(request, self.policy());
+        match self.before_run(&mut call).await {
+            Ok(admission) => Ok(Admitted { call, admission }),
+            Err(error) => Err(self.conclude(call, Err(error)).await),
+        }
+    }
+
+    /// Runs an admitted call's backend within its provider's concurrency
+    /// limit, retrying `tool-transient` failures as often as policy allows.
+    /// Returns the output as the backend gave it.
+    pub async fn run(&self, admitted: &mut Admitted) -> std::result::Result<String, CallError> {
+        let Admitted { call, admission } = admitted;
+        self.invoke(
+            &admission.tool,
+            &admission.capabilities,
+            &call.request,
+            admission.decision.obligations.retries,
+            &mut call.trail.refusals,
+        )
+        .await
+    }
+
+    /// The after-run half: mark the session with what the tool read, check
+    /// the output, decide on it, apply redactions and commit the record.
+    pub async fn finish(
+        &self,
+        admitted: Admitted,
+        ran: std::result::Result<String, CallError>,
+    ) -> CallResponse {
+        let Admitted {
+            mut call,
+            admission,
+        } = admitted;
+        let result = self.after_run(&mut call, &admission, ran).await;
+        self.conclude(call, result).await
+    }
+
+    /// Resolve → decide → validate → approval → intent.
+    async fn before_run(&self, call: &mut OpenCall) -> std::result::Result<Admission, CallError> {
+        let tool = self.resolve(&call.request.tool)?;
+        call.trail.resolved(&tool);
+        let (input, decision) = self.decide_call(call, &tool)?;
+        validate(&tool, &call.request.args).await?;
+        if let Some(reason) = &decision.obligations.require_approval {
+            return Err(CallError {
+                reasons: vec![reason.clone()],
+                ..CallError::new(
+                    ErrorCode::PendingApproval,
+                    format!("`{}` needs approval before it can run", tool.name),
+                )
+            });
+        }
+        if tool.side_effects {
+            self.record_intent(call, &tool).await?;
+        }
+        let capabilities = narrowed(tool.capabilities(), &decision.obligations.limits).into_owned();
+        Ok(Admission {
+            tool,
+            input,
+            decision,
+            capabilities,
+        })
+    }
+
+    /// Check → decide output → labels → redactions.
+    async fn after_run(
+        &self,
+        call: &mut OpenCall,
+        admission: &Admission,
+        ran: std::result::Result<String, CallError>,
+    ) -> std::result::Result<Value, CallError> {
+        let Admission {
+            tool,
+            input,
+            decision,
+            capabilities,
+        } = admission;
+        // The tool ran, or tried to: whatever it read now marks the session.
+        let (principal, session) = (&call.request.principal, call.request.session.as_deref());
+        self.context.add_labels(principal, session, &tool.labels)?;
+        self.context
+            .add_labels(principal, session, &decision.obligations.labels)?;
+        let output = check_output(tool, capabilities, &ran?).await?;
+
+        // A bundle without an output decision allows every output; then
+        // there is no output stage to record.
+        let mut redactions = decision.obligations.redact.clone();
+        if call.policy.has_output_decision() {
+            let verdict = call.policy.decide_output(input, &output);
+            let after = call
+                .trail
+                .decided(judge(verdict, Stage::Output, tool, principal))?;
+            self.context
+                .add_labels(principal, session, &after.obligations.labels)?;
+            redactions.extend(after.obligations.redact);
+        }
+
+        let mut response = json!({ "output": output });
+        for pointer in &redactions {
+            redact(&mut response, pointer);
+        }
+        Ok(response["output"].take())
+    }
+
+    /// Resolve: the tool named by the request.
+    fn resolve(&self, name: &str) -> std::result::Result<Arc<ToolEntry>, CallError> {
+        self.registry.tool(name).cloned().ok_or_else(|| {
+            CallError::new(
+                ErrorCode::UnknownTool,
+                format!("no tool named `{}`", bounded(name, NAME_SHOWN_MAX)),
+            )
+        })
+    }
+
+    /// Decide, before the call and before its arguments are validated: a
+    /// principal whom policy denies the tool costs no schema validation. A
+    /// call runs only if it is both allowed and valid, so the order costs
+    /// nothing in safety. Returns the input the decision saw (the output
+    /// decision reuses it) and the decision.
+    fn decide_call(
+        &self,
+        call: &mut OpenCall,
+        tool: &ToolEntry,
+    ) -> std::result::Result<(PolicyInput, Decision), CallError> {
+        let request = &call.request;
+        let context = self
+            .context
+            .begin_call(&request.principal, request.session.as_deref())?;
+        let input = policy_input(request, tool, context);
+        let verdict = call.policy.decide(Stage::Call, &input);
+        if let Some(shadow) = self.shadow_policy() {
+            call.trail.shadow = disagreement(&shadow, &input, &verdict);
+        }
+        if self.store_policy_input {
+            let mut stored = input.to_json();
+            if let Ok(decision) = &verdict {
+                for pointer in &decision.obligations.redact {
+                    redact(&mut stored, pointer);
+                }
+            }
+            call.trail.policy_input = Some(stored.to_string());
+        }
+        let decision = call
+            .trail
+            .decided(judge(verdict, Stage::Call, tool, &request.principal))?;
+        Ok((input, decision))
+    }
+
+    /// A side-effecting call leaves a committed intent record before it
+    /// runs, so a crash mid-call shows as an incomplete call, not silence.
+    async fn record_intent(
+        &self,
+        call: &OpenCall,
+        tool: &ToolEntry,
+    ) -> std::result::Result<(), CallError> {
+        let intent = AuditRecord {
+            intent: true,
+            ..record(
+                &call.request,
+                &call.call_id,
+                &call.policy,
+                &call.trail,
+                None,
+                0,
+            )
         };
-        let policy = self.policy();
-        let result = self
-            .run(&request, &call_id, &policy, &mut trail)
-            .await
-            .map_err(bounded_error);
-        let duration_us = i64::try_from(started.elapsed().as_micros()).unwrap_or(i64::MAX);
+        self.audit.append(intent).await.map_err(|e| {
+            CallError::new(
+                ErrorCode::AuditUnavailable,
+                format!(
+                    "the intent record could not be committed, so `{}` did not run: {e}",
+                    tool.name
+                ),
+            )
+        })
+    }
+
+    /// Record: commits the call's audit record and answers. Nothing is
+    /// returned that the trail does not hold: if the record cannot be
+    /// committed, the answer is `audit-unavailable`.
+    async fn conclude(
+        &self,
+        call: OpenCall,
+        result: std::result::Result<Value, CallError>,
+    ) -> CallResponse {
+        let result = result.map_err(bounded_error);
+        let duration_us = i64::try_from(call.started.elapsed().as_micros()).unwrap_or(i64::MAX);
         let mut record = record(
-            &request,
-            &call_id,
-            &policy,
-            &trail,
+            &call.request,
+            &call.call_id,
+            &call.policy,
+            &call.trail,
             Some(result.as_ref().map(|_| ())),
             duration_us,
         );
@@ -289,133 +570,10 @@ impl Kernel {
             )),
         };
         CallResponse {
-            call_id,
+            call_id: call.call_id,
             result,
-            form: trail.form,
+            form: call.trail.form,
         }
-    }
-
-    async fn run(
-        &self,
-        request: &CallRequest,
-        call_id: &str,
-        policy: &PolicyBundle,
-        trail: &mut Trail,
-    ) -> std::result::Result<Value, CallError> {
-        // Resolve.
-        let tool = self.registry.tool(&request.tool).ok_or_else(|| {
-            CallError::new(
-                ErrorCode::UnknownTool,
-                format!("no tool named `{}`", bounded(&request.tool, NAME_SHOWN_MAX)),
-            )
-        })?;
-        trail.plugin = Some(tool.provider().to_string());
-        trail.plugin_sha256 = tool.sha256().map(str::to_string);
-        trail.upstream = tool.backend.provider().upstream_json.clone();
-        trail.form = tool.backend.output_form();
-
-        // Decide, before the call and before its arguments are validated: a
-        // principal whom policy denies the tool costs no schema validation.
-        let session = request.session.as_deref();
-        let context = self.context.begin_call(&request.principal, session)?;
-        let input = policy_input(request, tool, context);
-        let verdict = policy.decide(Stage::Call, &input);
-        if let Some(shadow) = self.shadow_policy() {
-            trail.shadow = disagreement(&shadow, &input, &verdict);
-        }
-        if self.store_policy_input {
-            let mut stored = input.to_json();
-            if let Ok(decision) = &verdict {
-                for pointer in &decision.obligations.redact {
-                    redact(&mut stored, pointer);
-                }
-            }
-            trail.policy_input = Some(stored.to_string());
-        }
-        let decision = judge(verdict, Stage::Call, trail, tool, request)?;
-
-        // Validate. A call runs only if it is both allowed and valid, so the
-        // order costs nothing in safety; deciding first means a principal whom
-        // policy denies the tool never makes the host validate its arguments.
-        tool.input
-            .check_within(&request.args, tool.capabilities().time_limit)
-            .await
-            .map_err(|m| {
-                CallError::new(
-                    ErrorCode::InvalidArgs,
-                    format!("arguments for `{}` {m}", tool.name),
-                )
-            })?;
-
-        if let Some(reason) = &decision.obligations.require_approval {
-            return Err(CallError {
-                reasons: vec![reason.clone()],
-                ..CallError::new(
-                    ErrorCode::PendingApproval,
-                    format!("`{}` needs approval before it can run", tool.name),
-                )
-            });
-        }
-
-        // A side-effecting call leaves a committed intent record before it
-        // runs, so a crash mid-call shows as an incomplete call, not silence.
-        if tool.side_effects {
-            self.audit
-                .append(AuditRecord {
-                    intent: true,
-                    ..record(request, call_id, policy, trail, None, 0)
-                })
-                .await
-                .map_err(|e| {
-                    CallError::new(
-                        ErrorCode::AuditUnavailable,
-                        format!(
-                            "the intent record could not be committed, so `{}` did not run: {e}",
-                            tool.name
-                        ),
-                    )
-                })?;
-        }
-
-        // Run.
-        let capabilities = narrowed(tool.capabilities(), &decision.obligations.limits);
-        let output = self
-            .invoke(
-                tool,
-                &capabilities,
-                request,
-                decision.obligations.retries,
-                &mut trail.refusals,
-            )
-            .await;
-        // The tool ran, or tried to: whatever it read now marks the session.
-        let principal = &request.principal;
-        self.context.add_labels(principal, session, &tool.labels)?;
-        self.context
-            .add_labels(principal, session, &decision.obligations.labels)?;
-        let output = check_output(tool, &capabilities, &output?).await?;
-
-        // Decide, after the call, on its output.
-        let after = judge(
-            policy.decide_output(&input, &output),
-            Stage::Output,
-            trail,
-            tool,
-            request,
-        )?;
-        self.context
-            .add_labels(principal, session, &after.obligations.labels)?;
-
-        let mut response = json!({ "output": output });
-        for pointer in decision
-            .obligations
-            .redact
-            .iter()
-            .chain(&after.obligations.redact)
-        {
-            redact(&mut response, pointer);
-        }
-        Ok(response["output"].take())
     }
 
     /// Runs the tool within its provider's concurrency limit, retrying
@@ -562,15 +720,21 @@ fn bounded_error(mut error: CallError) -> CallError {
 }
 
 fn bound_reasons(reasons: &mut Vec<String>) {
-    if reasons.len() > REASONS_MAX {
-        let dropped = reasons.len() - REASONS_MAX + 1;
-        reasons.truncate(REASONS_MAX - 1);
-        reasons.push(format!("…and {dropped} more reasons"));
-    }
+    bound_reason_count(reasons);
     for reason in reasons.iter_mut() {
         if reason.len() > REASON_MAX {
             *reason = bounded(reason, REASON_MAX).into_owned();
         }
+    }
+}
+
+/// Keeps at most [`REASONS_MAX`] reasons, the last one saying how many more
+/// there were.
+fn bound_reason_count(reasons: &mut Vec<String>) {
+    if reasons.len() > REASONS_MAX {
+        let dropped = reasons.len() - REASONS_MAX + 1;
+        reasons.truncate(REASONS_MAX - 1);
+        reasons.push(format!("…and {dropped} more reasons"));
     }
 }
 
@@ -618,42 +782,53 @@ fn disagreement(
     })
 }
 
-/// Turns one decision point's verdict into the call's fate: a denial or an
-/// evaluation failure is the call's error.
+/// Validate: the arguments against the tool's input schema, within its time
+/// limit and off the async workers.
+async fn validate(tool: &ToolEntry, args: &Value) -> std::result::Result<(), CallError> {
+    tool.input
+        .check_within(args, tool.capabilities().time_limit)
+        .await
+        .map_err(|m| {
+            CallError::new(
+                ErrorCode::InvalidArgs,
+                format!("arguments for `{}` {m}", tool.name),
+            )
+        })
+}
+
+/// Turns one decision point's verdict into what the record keeps of it and
+/// the call's fate: a denial or an evaluation failure is the call's error.
 fn judge(
     verdict: std::result::Result<Decision, String>,
     stage: Stage,
-    trail: &mut Trail,
     tool: &ToolEntry,
-    request: &CallRequest,
-) -> std::result::Result<Decision, CallError> {
-    let decision = verdict.map_err(|m| {
-        trail.decision = "deny";
-        let error = CallError::new(
-            ErrorCode::PolicyError,
-            format!("policy could not decide: {m}"),
-        );
-        trail.decisions.push(StageDecision {
-            stage: stage.name().to_string(),
-            decision: "error".to_string(),
-            reasons: vec![bounded(&m, REASON_MAX).into_owned()],
-        });
-        error
-    })?;
+    principal: &Principal,
+) -> (StageDecision, std::result::Result<Decision, CallError>) {
+    let decision = match verdict {
+        Ok(decision) => decision,
+        Err(m) => {
+            let recorded = StageDecision {
+                stage: stage.name().to_string(),
+                decision: "error".to_string(),
+                reasons: vec![bounded(&m, REASON_MAX).into_owned()],
+            };
+            let error = CallError::new(
+                ErrorCode::PolicyError,
+                format!("policy could not decide: {m}"),
+            );
+            return (recorded, Err(error));
+        }
+    };
     let mut reasons = decision.reasons.clone();
     bound_reasons(&mut reasons);
-    trail.decisions.push(StageDecision {
+    let recorded = StageDecision {
         stage: stage.name().to_string(),
         decision: if decision.allow { "allow" } else { "deny" }.to_string(),
         reasons,
-    });
-    trail.reasons.extend(decision.reasons.iter().cloned());
-    bound_reasons(&mut trail.reasons);
+    };
     if decision.allow {
-        trail.decision = "allow";
-        return Ok(decision);
+        return (recorded, Ok(decision));
     }
-    trail.decision = "deny";
     let reasons = if decision.reasons.is_empty() {
         vec!["no policy rule allows this call".to_string()]
     } else {
@@ -663,13 +838,14 @@ fn judge(
         Stage::Call => format!("`{}`", tool.name),
         Stage::Output => format!("the output of `{}`", tool.name),
     };
-    Err(CallError {
+    let error = CallError {
         reasons,
         ..CallError::new(
             ErrorCode::PolicyDenied,
-            format!("policy denied {what} for `{}`", request.principal.id),
+            format!("policy denied {what} for `{}`", principal.id),
         )
-    })
+    };
+    (recorded, Err(error))
 }
 
 /// The plugin's capabilities with the limits a policy narrowed for this call;

@@ -202,3 +202,70 @@ async fn a_call_whose_audit_record_cannot_be_written_is_denied() {
     let e = error(&response, ErrorCode::AuditUnavailable);
     assert!(e.message.contains("audit"), "{}", e.message);
 }
+
+/// The pipeline's two halves, as a streaming face uses them: a refused call
+/// is recorded at once; an admitted one stays open, unrecorded, until it is
+/// finished, whatever happens in between.
+#[tokio::test]
+async fn an_admitted_call_stays_open_until_it_is_finished() {
+    let host = Harness::new(Store::Sqlite)
+        .plugin("text", "{}")
+        .start()
+        .await;
+    let request = |principal: &str, args: serde_json::Value| warden::CallRequest {
+        principal: host.kernel.principals().by_id(principal).unwrap(),
+        tool: "text.transform".into(),
+        args,
+        session: None,
+    };
+
+    let refused = host
+        .kernel
+        .admit(request("nobody", json!({"text": "x", "op": "upper"})))
+        .await
+        .expect_err("nobody is denied before anything runs");
+    error(&refused, ErrorCode::PolicyDenied);
+    assert_eq!(host.records().await.len(), 1);
+
+    let mut admitted = host
+        .kernel
+        .admit(request("alice", json!({"text": "open", "op": "upper"})))
+        .await
+        .expect("alice may transform");
+    let call_id = admitted.call_id().to_string();
+    let ran = host.kernel.run(&mut admitted).await;
+    // Ran, but not finished: no record yet, so nothing may be answered.
+    assert_eq!(host.records().await.len(), 1);
+    let response = host.kernel.finish(admitted, ran).await;
+    assert_eq!(response.call_id, call_id);
+    assert_eq!(output(&response), &json!({"text": "OPEN"}));
+    let record = host.record(&call_id).await.record;
+    assert_eq!(
+        (record.decision.as_str(), record.outcome.as_str()),
+        ("allow", "ok")
+    );
+    assert_eq!(
+        record.decisions.len(),
+        1,
+        "no output decision in the default bundle"
+    );
+
+    // A backend failure handed to the after-run half is recorded as such.
+    let admitted = host
+        .kernel
+        .admit(request("alice", json!({"text": "x", "op": "upper"})))
+        .await
+        .unwrap();
+    let failed = host
+        .kernel
+        .finish(
+            admitted,
+            Err(warden::CallError::new(
+                ErrorCode::Timeout,
+                "the stream was cut",
+            )),
+        )
+        .await;
+    error(&failed, ErrorCode::Timeout);
+    assert_eq!(host.record(&failed.call_id).await.record.outcome, "timeout");
+}
