@@ -2,6 +2,7 @@
 //! side effects leave intent records, tampering is detected, several hosts
 //! share one database.
 
+use crate::fixtures;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +14,7 @@ use crate::harness::{Harness, Server, Store, http, output, token};
 #[tokio::test]
 async fn query_export_and_the_http_endpoint_filter_the_trail() {
     let host = Harness::new(Store::Postgres)
-        .plugin("text", "{}")
+        .plugin(fixtures::TEXT, "{}")
         .start()
         .await;
     let session = host.open_session("alice");
@@ -87,7 +88,7 @@ async fn side_effecting_calls_commit_an_intent_record_first() {
             "hostile",
             &format!(
                 "manifest = {}\ngrants = {}\n[plugins.hostile.tools.read_env]\nside_effects = false",
-                crate::harness::toml_path(&crate::harness::manifest("hostile")),
+                crate::harness::toml_path(&crate::harness::manifest(fixtures::HOSTILE)),
                 crate::harness::hostile_grants(dir.path(), ro.path(), "")
             ),
         )
@@ -140,7 +141,7 @@ async fn side_effecting_calls_commit_an_intent_record_first() {
 async fn ten_thousand_concurrent_calls_have_exactly_ten_thousand_records() {
     let host = Arc::new(
         Harness::new(Store::Postgres)
-            .plugin("text", "{}")
+            .plugin(fixtures::TEXT, "{}")
             .start()
             .await,
     );
@@ -175,7 +176,7 @@ async fn ten_thousand_concurrent_calls_have_exactly_ten_thousand_records() {
 #[tokio::test]
 async fn reordered_rows_are_detected() {
     let host = Harness::new(Store::Postgres)
-        .plugin("text", "{}")
+        .plugin(fixtures::TEXT, "{}")
         .start()
         .await;
     for i in 0..4 {
@@ -209,13 +210,13 @@ async fn invoke(server: &Server, who: &str, tool: &str, args: Value) -> Option<(
 }
 
 #[tokio::test]
-async fn a_host_killed_mid_call_leaves_every_answered_call_recorded_and_the_interrupted_one_incomplete()
+pub(crate) async fn a_host_killed_mid_call_leaves_every_answered_call_recorded_and_the_interrupted_one_incomplete()
  {
     let (dir, ro) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let host = Harness::new(Store::Postgres)
-        .plugin("text", "{}")
+        .plugin(fixtures::TEXT, "{}")
         .plugin(
-            "hostile",
+            fixtures::HOSTILE,
             &crate::harness::hostile_grants(dir.path(), ro.path(), ""),
         )
         .policy(crate::harness::ALLOW_ALL)
@@ -296,7 +297,7 @@ async fn a_host_killed_mid_call_leaves_every_answered_call_recorded_and_the_inte
 #[tokio::test]
 async fn two_hosts_sharing_one_database_keep_verifiable_chains() {
     let host = Harness::new(Store::Postgres)
-        .plugin("text", "{}")
+        .plugin(fixtures::TEXT, "{}")
         .start()
         .await;
     let (a, b) = (Server::start(&host).await, Server::start(&host).await);
@@ -336,7 +337,7 @@ async fn two_hosts_sharing_one_database_keep_verifiable_chains() {
 #[tokio::test]
 async fn verify_over_a_time_range_checks_only_that_range() {
     let host = Harness::new(Store::Postgres)
-        .plugin("text", "{}")
+        .plugin(fixtures::TEXT, "{}")
         .start()
         .await;
     let first = host.transform("alice", "a", "upper").await;
@@ -384,7 +385,7 @@ async fn postgres_restart_under_load(spool: bool) {
     let host = Arc::new(
         Harness::new(Store::Postgres)
             .database(crate::harness::TestDb::create_unlocked().await)
-            .plugin("text", "{}")
+            .plugin(fixtures::TEXT, "{}")
             .audit_settings(&spool_setting)
             .start()
             .await,

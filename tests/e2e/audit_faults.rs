@@ -6,6 +6,7 @@
 //! `LOCK TABLE`) or with a TCP relay in front of PostgreSQL that the test can
 //! cut: the shared server is never stopped.
 
+use crate::fixtures;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -132,9 +133,9 @@ async fn a_nul_in_any_string_field_is_stored_escaped_and_denies_nobody() {
     let read_only = tempfile::tempdir().unwrap();
     let host = Arc::new(
         Harness::new(Store::Postgres)
-            .plugin("text", "{}")
+            .plugin(fixtures::TEXT, "{}")
             .plugin(
-                "hostile",
+                fixtures::HOSTILE,
                 &crate::harness::hostile_grants(dir.path(), read_only.path(), ""),
             )
             .policy(
@@ -280,7 +281,7 @@ async fn a_nul_in_any_string_field_is_stored_escaped_and_denies_nobody() {
 #[tokio::test]
 async fn a_nul_over_http_and_mcp_is_recorded_and_the_host_keeps_serving() {
     let host = Harness::new(Store::Postgres)
-        .plugin("text", "{}")
+        .plugin(fixtures::TEXT, "{}")
         .start()
         .await;
     let server = Server::start(&host).await;
@@ -347,7 +348,7 @@ async fn a_nul_over_http_and_mcp_is_recorded_and_the_host_keeps_serving() {
 async fn a_record_the_store_refuses_fails_alone_and_the_rest_of_its_batch_commits() {
     let host = Arc::new(
         Harness::new(Store::Postgres)
-            .plugin("text", "{}")
+            .plugin(fixtures::TEXT, "{}")
             .start()
             .await,
     );
@@ -398,7 +399,7 @@ async fn a_record_the_store_refuses_fails_alone_and_the_rest_of_its_batch_commit
 async fn a_spooled_record_the_store_refuses_is_set_aside_and_never_blocks_the_drain() {
     let dir = tempfile::tempdir().unwrap();
     let host = Harness::new(Store::Postgres)
-        .plugin("text", "{}")
+        .plugin(fixtures::TEXT, "{}")
         .audit_settings(&spool_setting(dir.path()))
         .start()
         .await;
@@ -455,7 +456,7 @@ async fn a_spooled_record_the_store_refuses_is_set_aside_and_never_blocks_the_dr
 async fn a_torn_spool_line_and_a_restart_lose_no_acknowledged_record() {
     let dir = tempfile::tempdir().unwrap();
     let host = Harness::new(Store::Postgres)
-        .plugin("text", "{}")
+        .plugin(fixtures::TEXT, "{}")
         .start()
         .await;
     let db = install_faults(&host).await;
@@ -541,7 +542,7 @@ async fn processes_sharing_a_spool_path_never_drain_each_others_records() {
     let host = Arc::new(
         Harness::new(Store::Postgres)
             .database(db)
-            .plugin("text", "{}")
+            .plugin(fixtures::TEXT, "{}")
             .audit_settings(&spool_setting(dir.path()))
             .start()
             .await,
@@ -648,7 +649,7 @@ async fn processes_sharing_a_spool_path_never_drain_each_others_records() {
 async fn verify_reports_no_false_alarm_while_calls_are_recorded() {
     let host = Arc::new(
         Harness::new(Store::Postgres)
-            .plugin("text", "{}")
+            .plugin(fixtures::TEXT, "{}")
             .start()
             .await,
     );
@@ -706,7 +707,7 @@ async fn lock_audit_table(host: &Host) -> sqlx::Transaction<'static, sqlx::Postg
 async fn a_locked_table_is_bounded_by_the_commit_timeout_and_spooled() {
     let dir = tempfile::tempdir().unwrap();
     let host = Harness::new(Store::Postgres)
-        .plugin("text", "{}")
+        .plugin(fixtures::TEXT, "{}")
         .audit_settings(&format!(
             "{}\ncommit_timeout_ms = 300",
             spool_setting(dir.path())
@@ -744,7 +745,7 @@ async fn a_locked_table_is_bounded_by_the_commit_timeout_and_spooled() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_locked_table_without_a_spool_denies_within_the_commit_timeout() {
     let host = Harness::new(Store::Postgres)
-        .plugin("text", "{}")
+        .plugin(fixtures::TEXT, "{}")
         .audit_settings("commit_timeout_ms = 300")
         .start()
         .await;
@@ -879,7 +880,7 @@ async fn the_host_starts_with_postgres_unreachable_when_it_has_a_spool() {
     // Down at start: without a spool the host refuses to start, naming the store.
     let refused = Harness::new(Store::Postgres)
         .database(through_relay().await)
-        .plugin("text", "{}")
+        .plugin(fixtures::TEXT, "{}")
         .try_start()
         .await;
     let Err((e, _)) = refused else {
@@ -889,7 +890,7 @@ async fn the_host_starts_with_postgres_unreachable_when_it_has_a_spool() {
     let host = Arc::new(
         Harness::new(Store::Postgres)
             .database(through_relay().await)
-            .plugin("text", "{}")
+            .plugin(fixtures::TEXT, "{}")
             .audit_settings(&spool_setting(dir.path()))
             .start()
             .await,
@@ -961,7 +962,7 @@ async fn an_unreachable_store_without_a_spool_is_denied_fast() {
     db.url = relay.url(&db.url);
     let host = Harness::new(Store::Postgres)
         .database(db)
-        .plugin("text", "{}")
+        .plugin(fixtures::TEXT, "{}")
         .start()
         .await;
     output(&host.transform("alice", "before", "upper").await);
@@ -1012,7 +1013,7 @@ async fn an_unreachable_store_with_a_spool_keeps_answering_at_speed() {
     let host = Arc::new(
         Harness::new(Store::Postgres)
             .database(db)
-            .plugin("text", "{}")
+            .plugin(fixtures::TEXT, "{}")
             .audit_settings(&spool_setting(dir.path()))
             .start()
             .await,
@@ -1073,7 +1074,7 @@ async fn checkpointed_host() -> (Host, std::path::PathBuf) {
         .unwrap();
     assert!(keygen.status.success());
     let host = Harness::new(Store::Postgres)
-        .plugin("text", "{}")
+        .plugin(fixtures::TEXT, "{}")
         .audit_settings(&format!(
             "checkpoint_key = {}",
             crate::harness::toml_path(&key)
@@ -1234,7 +1235,7 @@ async fn checkpoints_are_signed_periodically_and_exported_by_the_cli() {
         .unwrap();
     assert!(keygen.status.success());
     let host = Harness::new(Store::Sqlite)
-        .plugin("text", "{}")
+        .plugin(fixtures::TEXT, "{}")
         .audit_settings(&format!(
             "checkpoint_key = {}\ncheckpoint_interval_ms = 200",
             crate::harness::toml_path(&key)
@@ -1276,7 +1277,7 @@ async fn checkpoints_are_signed_periodically_and_exported_by_the_cli() {
 #[tokio::test]
 async fn store_errors_are_logged_not_returned() {
     let host = Harness::new(Store::Postgres)
-        .plugin("text", "{}")
+        .plugin(fixtures::TEXT, "{}")
         .start()
         .await;
     output(&host.transform("alice", "before", "upper").await);
@@ -1322,7 +1323,7 @@ async fn store_errors_are_logged_not_returned() {
 #[tokio::test]
 async fn a_body_over_the_limit_gets_413() {
     let host = Harness::new(Store::Sqlite)
-        .plugin("text", "{}")
+        .plugin(fixtures::TEXT, "{}")
         .start()
         .await;
     let app = warden::server::router(Arc::new(host.kernel), &Default::default());
@@ -1361,7 +1362,7 @@ async fn a_missing_manifest_is_named_once_with_its_plugin() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verify_of_a_hundred_thousand_records_prints_no_driver_warning() {
     let host = Harness::new(Store::Postgres)
-        .plugin("text", "{}")
+        .plugin(fixtures::TEXT, "{}")
         .start()
         .await;
     let audit = host.kernel.audit();

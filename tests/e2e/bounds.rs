@@ -3,6 +3,7 @@
 //! plugin, policy or caller produces is bounded before it is answered or
 //! stored.
 
+use crate::fixtures;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
@@ -19,7 +20,7 @@ fn grants(mode: &str) -> String {
 
 async fn refused(mode: &str) -> String {
     match Harness::new(Store::Sqlite)
-        .plugin("hostile-describe", &grants(mode))
+        .plugin(fixtures::HOSTILE_DESCRIBE, &grants(mode))
         .try_start()
         .await
     {
@@ -83,7 +84,7 @@ async fn label_floods_and_malformed_labels_are_refused_at_load() {
 
 async fn wide_host(policy: &str) -> Host {
     Harness::new(Store::Sqlite)
-        .plugin("hostile-describe", &grants("long-description"))
+        .plugin(fixtures::HOSTILE_DESCRIBE, &grants("long-description"))
         .policy(policy)
         .start()
         .await

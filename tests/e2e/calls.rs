@@ -1,5 +1,6 @@
 //! The pipeline's outcomes and their audit records, on both stores.
 
+use crate::fixtures;
 use serde_json::json;
 use warden::ErrorCode;
 use warden::kernel::canonical_json;
@@ -8,7 +9,10 @@ use warden::principal::sha256_hex;
 use crate::harness::{ALLOW_ALL, Harness, Store, TestServer, error, output};
 
 async fn allowed_call_is_answered_and_fully_audited(store: Store) {
-    let host = Harness::new(store).plugin("text", "{}").start().await;
+    let host = Harness::new(store)
+        .plugin(fixtures::TEXT, "{}")
+        .start()
+        .await;
     let args = json!({"text": "Hello", "op": "upper"});
     let response = host.call("alice", "text.transform", args.clone()).await;
     assert_eq!(output(&response), &json!({"text": "HELLO"}));
@@ -70,7 +74,7 @@ async fn allowed_call_postgres() {
 async fn denied_call_returns_reasons_and_the_tool_never_runs(store: Store) {
     let server = TestServer::start("hello from the test server").await;
     let host = Harness::new(store)
-        .plugin("fetch", &server.grant())
+        .plugin(fixtures::FETCH, &server.grant())
         .start()
         .await;
     let url = format!("{}/page", server.origin());
@@ -118,7 +122,7 @@ async fn denied_call_postgres() {
 #[tokio::test]
 async fn schema_violations_name_the_json_path_and_are_audited() {
     let host = Harness::new(Store::Sqlite)
-        .plugin("text", "{}")
+        .plugin(fixtures::TEXT, "{}")
         .start()
         .await;
     let cases = [
@@ -145,7 +149,7 @@ async fn schema_violations_name_the_json_path_and_are_audited() {
 #[tokio::test]
 async fn unknown_tools_are_refused_and_audited() {
     let host = Harness::new(Store::Sqlite)
-        .plugin("text", "{}")
+        .plugin(fixtures::TEXT, "{}")
         .start()
         .await;
     let response = host.call("alice", "text.nope", json!({})).await;
@@ -168,7 +172,7 @@ async fn a_policy_that_cannot_decide_denies_the_call() {
     ];
     for policy in broken_policies {
         let host = Harness::new(Store::Sqlite)
-            .plugin("text", "{}")
+            .plugin(fixtures::TEXT, "{}")
             .policy(policy)
             .start()
             .await;
@@ -189,7 +193,7 @@ async fn a_policy_that_cannot_decide_denies_the_call() {
 async fn a_call_whose_audit_record_cannot_be_written_is_denied() {
     let server = TestServer::start("should never be returned").await;
     let host = Harness::new(Store::Postgres)
-        .plugin("fetch", &server.grant())
+        .plugin(fixtures::FETCH, &server.grant())
         .policy(ALLOW_ALL)
         .start()
         .await;
@@ -209,7 +213,7 @@ async fn a_call_whose_audit_record_cannot_be_written_is_denied() {
 #[tokio::test]
 async fn an_admitted_call_stays_open_until_it_is_finished() {
     let host = Harness::new(Store::Sqlite)
-        .plugin("text", "{}")
+        .plugin(fixtures::TEXT, "{}")
         .start()
         .await;
     let request = |principal: &str, args: serde_json::Value| warden::CallRequest {

@@ -1,6 +1,7 @@
 //! The `warden` binary: calls with exit codes, and audit verification that
 //! catches tampering in PostgreSQL.
 
+use crate::fixtures;
 use serde_json::json;
 
 use crate::harness::{Harness, Store, output};
@@ -12,7 +13,7 @@ fn text(bytes: &[u8]) -> String {
 #[tokio::test]
 async fn cli_calls_report_output_and_exit_codes() {
     let host = Harness::new(Store::Sqlite)
-        .plugin("text", "{}")
+        .plugin(fixtures::TEXT, "{}")
         .start()
         .await;
     let ok = host.cli(&[
@@ -52,7 +53,7 @@ async fn cli_calls_report_output_and_exit_codes() {
 #[tokio::test]
 async fn audit_verify_detects_edited_and_deleted_rows_in_postgres() {
     let host = Harness::new(Store::Postgres)
-        .plugin("text", "{}")
+        .plugin(fixtures::TEXT, "{}")
         .start()
         .await;
     for i in 0..5 {
@@ -130,7 +131,7 @@ async fn plugins_inspect_shows_identity_and_capabilities_without_values() {
     let data = tempfile::tempdir().unwrap();
     let host = Harness::new(Store::Sqlite)
         .plugin(
-            "files",
+            fixtures::FILES,
             &format!(
                 "{{ directories = [{{ host = {}, guest = \"/data\", access = \"rw\" }}], \
                  env = {{ TOKEN = \"do-not-print\" }} }}",

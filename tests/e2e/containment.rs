@@ -2,6 +2,7 @@
 //! plugin never takes the host down: every failure is a typed, audited result
 //! and the next call succeeds.
 
+use crate::fixtures;
 use serde_json::json;
 use warden::ErrorCode;
 
@@ -22,7 +23,7 @@ async fn the_files_tool_cannot_read_outside_its_granted_directory() {
 
     let host = Harness::new(Store::Sqlite)
         .plugin(
-            "files",
+            fixtures::FILES,
             &format!(
                 "{{ directories = [{{ host = {}, guest = \"/data\", access = \"ro\" }}] }}",
                 crate::harness::toml_path(granted.path())
@@ -62,7 +63,7 @@ async fn the_fetch_tool_reaches_only_granted_origins() {
     let granted = TestServer::start("granted").await;
     let other = TestServer::start("not granted").await;
     let host = Harness::new(Store::Sqlite)
-        .plugin("fetch", &granted.grant())
+        .plugin(fixtures::FETCH, &granted.grant())
         .policy(ALLOW_ALL)
         .start()
         .await;
@@ -97,7 +98,7 @@ async fn a_plugin_granted_nothing_gets_nothing() {
     // `fetch` requests any origin, but this host grants none.
     let server = TestServer::start("unreachable").await;
     let host = Harness::new(Store::Sqlite)
-        .plugin("fetch", "{}")
+        .plugin(fixtures::FETCH, "{}")
         .policy(ALLOW_ALL)
         .start()
         .await;

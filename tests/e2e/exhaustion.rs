@@ -3,6 +3,7 @@
 //! pool sized from the configuration. Each attack runs against a real
 //! component; the host keeps serving other calls.
 
+use crate::fixtures;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
@@ -16,7 +17,7 @@ fn hostile_fs(rw: &Path, ro: &Path, extra: &str) -> String {
     format!(
         "manifest = {}\ngrants = {{ directories = [{{ host = {}, guest = \"/rw\", access = \"rw\" }}, \
          {{ host = {}, guest = \"/ro\", access = \"ro\" }}]{extra} }}",
-        toml_path(&manifest("hostile-fs")),
+        toml_path(&manifest(fixtures::HOSTILE_FS)),
         toml_path(rw),
         toml_path(ro)
     )
@@ -56,7 +57,7 @@ async fn quota_host(mb: u64) -> QuotaHost {
             "hostile-fs",
             &hostile_fs(rw.path(), ro.path(), &format!(", disk_quota_mb = {mb}")),
         )
-        .plugin("text", "{}")
+        .plugin(fixtures::TEXT, "{}")
         .policy(ALLOW_ALL)
         .start()
         .await;
@@ -64,7 +65,7 @@ async fn quota_host(mb: u64) -> QuotaHost {
 }
 
 #[tokio::test]
-async fn sparse_writes_are_charged_by_the_blocks_they_allocate() {
+pub(crate) async fn sparse_writes_are_charged_by_the_blocks_they_allocate() {
     const QUOTA: u64 = 1 << 20;
     let q = quota_host(1).await;
     // One byte every 4 KiB, every 64 KiB, and 1 GiB apart beyond 1 TiB: each
@@ -101,7 +102,7 @@ async fn sparse_writes_are_charged_by_the_blocks_they_allocate() {
 }
 
 #[tokio::test]
-async fn empty_files_directories_and_links_cost_a_block_each() {
+pub(crate) async fn empty_files_directories_and_links_cost_a_block_each() {
     let q = quota_host(1).await;
     for (kind, target_len) in [("file", 0), ("dir", 0), ("link", 10), ("link", 4000)] {
         let path = format!("/rw/{kind}-{target_len}");
@@ -120,7 +121,7 @@ async fn empty_files_directories_and_links_cost_a_block_each() {
 }
 
 #[tokio::test]
-async fn data_below_a_path_longer_than_path_max_is_counted() {
+pub(crate) async fn data_below_a_path_longer_than_path_max_is_counted() {
     let q = quota_host(1).await;
     // 20 levels of 255-byte names: the host path is over 5 KiB.
     let deep = |file: &str| json!({"root": "/rw", "depth": 20, "name_len": 255, "bytes": 300 << 10, "file": file});
@@ -221,7 +222,7 @@ async fn idle_core_instances_cannot_take_the_pool_from_other_plugins() {
                 "padded",
                 &format!(
                     "manifest = {}\ncomponent = {}\n",
-                    toml_path(&manifest("text")),
+                    toml_path(&manifest(fixtures::TEXT)),
                     toml_path(&path)
                 ),
             )
@@ -251,7 +252,7 @@ async fn idle_core_instances_cannot_take_the_pool_from_other_plugins() {
                 "manifest = {}
 component = {}
 grants = {}",
-                toml_path(&manifest("hostile")),
+                toml_path(&manifest(fixtures::HOSTILE)),
                 toml_path(&path),
                 crate::harness::hostile_grants(
                     rw.path(),
@@ -260,7 +261,7 @@ grants = {}",
                 )
             ),
         )
-        .plugin("text", "{}")
+        .plugin(fixtures::TEXT, "{}")
         .policy(ALLOW_ALL)
         .start()
         .await;
@@ -287,7 +288,7 @@ grants = {}",
 }
 
 #[tokio::test]
-async fn two_plugins_at_full_concurrency_leave_the_pool_to_others() {
+pub(crate) async fn two_plugins_at_full_concurrency_leave_the_pool_to_others() {
     let dirs: Vec<tempfile::TempDir> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
     let grants = |i: usize| {
         crate::harness::hostile_grants(
@@ -297,16 +298,16 @@ async fn two_plugins_at_full_concurrency_leave_the_pool_to_others() {
         )
     };
     let host = Harness::new(Store::Sqlite)
-        .plugin("hostile", &grants(0))
+        .plugin(fixtures::HOSTILE, &grants(0))
         .plugin_entry(
             "hostile2",
             &format!(
                 "manifest = {}\ngrants = {}",
-                toml_path(&manifest("hostile")),
+                toml_path(&manifest(fixtures::HOSTILE)),
                 grants(1)
             ),
         )
-        .plugin("text", "{}")
+        .plugin(fixtures::TEXT, "{}")
         .policy(ALLOW_ALL)
         .start()
         .await;
@@ -365,7 +366,7 @@ async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
 #[tokio::test]
 async fn a_configuration_the_instance_pool_cannot_hold_is_refused() {
     let harness = Harness::new(Store::Sqlite)
-        .plugin("text", "{ max_concurrent = 20000 }")
+        .plugin(fixtures::TEXT, "{ max_concurrent = 20000 }")
         .limits("max_concurrent_per_plugin = 20000")
         .policy(ALLOW_ALL);
     match harness.try_start().await {
@@ -415,12 +416,12 @@ async fn others_are_served(server: &crate::harness::Server) {
 }
 
 #[tokio::test]
-async fn calls_holding_thousands_of_open_files_leave_descriptors_for_the_host() {
+pub(crate) async fn calls_holding_thousands_of_open_files_leave_descriptors_for_the_host() {
     let (rw, ro) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     std::fs::write(ro.path().join("f.txt"), "x").unwrap();
     let host = Harness::new(Store::Sqlite)
         .plugin_entry("hostile-fs", &hostile_fs(rw.path(), ro.path(), ""))
-        .plugin("text", "{}")
+        .plugin(fixtures::TEXT, "{}")
         .policy(ALLOW_ALL)
         .start()
         .await;
@@ -482,7 +483,7 @@ async fn stalling_server() -> (
 }
 
 #[tokio::test]
-async fn calls_flooding_a_stalling_origin_hold_few_connections_each() {
+pub(crate) async fn calls_flooding_a_stalling_origin_hold_few_connections_each() {
     let (addr, accepted) = stalling_server().await;
     let (rw, ro) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let host = Harness::new(Store::Sqlite)
@@ -498,7 +499,7 @@ async fn calls_flooding_a_stalling_origin_hold_few_connections_each() {
                 ),
             ),
         )
-        .plugin("text", "{}")
+        .plugin(fixtures::TEXT, "{}")
         .policy(ALLOW_ALL)
         .start()
         .await;

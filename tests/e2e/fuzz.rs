@@ -9,6 +9,7 @@
 //! random mutation, not coverage-guided fuzzing: cargo-fuzz needs a nightly
 //! toolchain, which the project does not require.
 
+use crate::fixtures;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -333,7 +334,7 @@ fn arbitrary_string(u: &mut Unstructured<'_>) -> arbitrary::Result<String> {
 #[tokio::test]
 async fn fuzz_policy_input_builder() {
     let host = Harness::new(Store::Sqlite)
-        .plugin("text", "{}")
+        .plugin(fixtures::TEXT, "{}")
         .start()
         .await;
     let tool = host
@@ -395,7 +396,7 @@ const CODES: &[&str] = &[
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fuzz_http_requests() {
     let host = Harness::new(Store::Sqlite)
-        .plugin("text", "{}")
+        .plugin(fixtures::TEXT, "{}")
         .start()
         .await;
     let app = warden::server::router(Arc::new(host.kernel), &Default::default());
@@ -483,7 +484,7 @@ async fn fuzz_http_requests() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fuzz_json_rpc_over_stdio() {
     let host = Harness::new(Store::Sqlite)
-        .plugin("text", "{}")
+        .plugin(fixtures::TEXT, "{}")
         .start()
         .await;
     let mut mcp = StdioSession::start(&host).await;

@@ -3,6 +3,7 @@
 //! Its tools are decided by Rego with their arguments and audited with the
 //! upstream's identity.
 
+use crate::fixtures;
 use std::path::Path;
 
 use serde_json::{Value, json};
@@ -62,7 +63,7 @@ fn stdio_upstream(calls_log: &Path, extra: &str) -> String {
 async fn stdio_host(store: Store, extra: &str) -> (Host, tempfile::TempDir) {
     let logs = tempfile::tempdir().unwrap();
     let host = Harness::new(store)
-        .plugin("text", "{}")
+        .plugin(fixtures::TEXT, "{}")
         .policy(POLICY)
         .audit_settings("store_policy_input = true")
         .extra_config(&stdio_upstream(&logs.path().join("calls.log"), extra))
@@ -193,7 +194,7 @@ async fn an_http_mcp_server_behind_warden_is_decided_on_arguments_and_audited_in
     let logs = tempfile::tempdir().unwrap();
     let upstream = PythonHttpServer::start(&logs.path().join("calls.log")).await;
     let host = Harness::new(Store::Postgres)
-        .plugin("text", "{}")
+        .plugin(fixtures::TEXT, "{}")
         .policy(POLICY)
         .audit_settings("store_policy_input = true")
         .extra_config(&format!(

@@ -4,6 +4,7 @@
 //! config where a grant lies inside, equals or contains a read-write grant is
 //! refused.
 
+use crate::fixtures;
 use std::path::Path;
 
 use serde_json::{Value, json};
@@ -17,7 +18,7 @@ fn hostile_fs(rw: &Path, ro: &Path) -> String {
     format!(
         "manifest = {}\ngrants = {{ directories = [{{ host = {}, guest = \"/rw\", access = \"rw\" }}, \
          {{ host = {}, guest = \"/ro\", access = \"ro\" }}] }}",
-        toml_path(&manifest("hostile-fs")),
+        toml_path(&manifest(fixtures::HOSTILE_FS)),
         toml_path(rw),
         toml_path(ro)
     )
@@ -41,7 +42,7 @@ async fn refused(harness: Harness, expected: &[&str]) {
 }
 
 #[tokio::test]
-async fn grants_inside_equal_to_or_containing_a_read_write_grant_are_refused() {
+pub(crate) async fn grants_inside_equal_to_or_containing_a_read_write_grant_are_refused() {
     let t = tempfile::tempdir().unwrap();
     let rw = mkdir(&t.path().join("rw")).to_path_buf();
     let sub = mkdir(&rw.join("sub")).to_path_buf();
@@ -136,7 +137,7 @@ async fn start_with_overlap(harness: Host, victim_rw: &Path, victim_ro: &Path) -
 }
 
 #[tokio::test]
-async fn relative_links_planted_on_a_grant_path_redirect_no_grant() {
+pub(crate) async fn relative_links_planted_on_a_grant_path_redirect_no_grant() {
     let t = tempfile::tempdir().unwrap();
     let attacker_rw = mkdir(&t.path().join("attacker")).to_path_buf();
     let attacker_ro = mkdir(&t.path().join("attacker-ro")).to_path_buf();

@@ -2,7 +2,7 @@
 //! SQLite or PostgreSQL audit store) in a temporary directory.
 //!
 //! ```ignore
-//! let host = Harness::new(Store::Sqlite).plugin("text", "{}").start().await;
+//! let host = Harness::new(Store::Sqlite).plugin(fixtures::TEXT, "{}").start().await;
 //! let response = host.call("alice", "text.transform", json!({...})).await;
 //! ```
 
@@ -15,6 +15,7 @@
     reason = "test support, shared by the tests and the benchmark"
 )]
 
+use crate::fixtures::Fixture;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -81,24 +82,12 @@ pub struct Host {
     pub db: Option<TestDb>,
 }
 
-/// Path of the manifest of the first-party plugin named `plugin` (the `name` in
-/// a `plugins/*/plugin.toml`: `text` in `plugins/text`, `pytext` in
-/// `plugins/py-text`); fails with a fix if its component was not built.
-pub fn manifest(plugin: &str) -> PathBuf {
-    let plugins = repo().join("plugins");
-    let found = std::fs::read_dir(&plugins)
-        .expect("plugins folder")
-        .filter_map(|entry| Some(entry.ok()?.path().join("plugin.toml")))
-        .filter(|path| path.exists())
-        .map(|path| {
-            let loaded = warden::manifest::Manifest::load(&path)
-                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            (path, loaded)
-        })
-        .find(|(_, loaded)| loaded.name == plugin);
-    let Some((path, loaded)) = found else {
-        panic!("no plugins/*/plugin.toml names a plugin `{plugin}`");
-    };
+/// Path of a first-party plugin's manifest; fails with a fix if its
+/// component was not built.
+pub fn manifest(plugin: Fixture) -> PathBuf {
+    let path = PathBuf::from(plugin.manifest);
+    let loaded = warden::manifest::Manifest::load(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     assert!(
         loaded.component.exists(),
         "{} is missing: build the plugins first with `cargo xtask plugins` \
@@ -169,10 +158,10 @@ impl Harness {
 
     /// Adds a first-party plugin with `grants`, a TOML inline table such as
     /// `{ outbound_http = ["http://127.0.0.1:8080"] }`.
-    pub fn plugin(self, name: &str, grants: &str) -> Harness {
-        let manifest = manifest(name);
+    pub fn plugin(self, plugin: Fixture, grants: &str) -> Harness {
+        let manifest = manifest(plugin);
         self.plugin_entry(
-            name,
+            plugin.name,
             &format!("manifest = {}\ngrants = {grants}", toml_path(&manifest)),
         )
     }

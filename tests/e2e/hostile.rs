@@ -2,6 +2,7 @@
 //! confuse the sandbox. Every case asserts the error code, the audit record,
 //! and that a normal call right after still succeeds.
 
+use crate::fixtures;
 use std::path::Path;
 
 use serde_json::{Value, json};
@@ -39,8 +40,8 @@ impl Dirs {
 
 async fn hostile_host(dirs: &Dirs, limits: &str) -> Host {
     Harness::new(Store::Sqlite)
-        .plugin("hostile", &dirs.grants())
-        .plugin("text", "{}")
+        .plugin(fixtures::HOSTILE, &dirs.grants())
+        .plugin(fixtures::TEXT, "{}")
         .policy(ALLOW_ALL)
         .limits(limits)
         .start()
@@ -72,7 +73,7 @@ async fn contained(
 }
 
 #[tokio::test]
-async fn traps_limits_and_garbage_are_typed_results() {
+pub(crate) async fn traps_limits_and_garbage_are_typed_results() {
     let dirs = Dirs::new();
     let host = hostile_host(&dirs, "").await;
     let cases = [
@@ -114,7 +115,7 @@ async fn traps_limits_and_garbage_are_typed_results() {
 }
 
 #[tokio::test]
-async fn floods_of_output_and_logs_are_absorbed() {
+pub(crate) async fn floods_of_output_and_logs_are_absorbed() {
     let dirs = Dirs::new();
     let host = hostile_host(&dirs, "").await;
     for tool in ["hostile.stdout_flood", "hostile.log_flood"] {
@@ -139,7 +140,7 @@ async fn fuel_bounds_cpu_when_the_host_meters_it() {
 }
 
 #[tokio::test]
-async fn the_filesystem_holds_only_granted_directories() {
+pub(crate) async fn the_filesystem_holds_only_granted_directories() {
     let dirs = Dirs::new();
     let host = hostile_host(&dirs, "").await;
     let outside_secret = dirs.outside.path().join("secret.txt").display().to_string();
@@ -218,7 +219,7 @@ async fn the_filesystem_holds_only_granted_directories() {
 }
 
 #[tokio::test]
-async fn only_granted_and_requested_environment_variables_are_visible() {
+pub(crate) async fn only_granted_and_requested_environment_variables_are_visible() {
     let dirs = Dirs::new();
     let host = hostile_host(&dirs, "").await;
     let response = host.call("root", "hostile.read_env", json!({})).await;
@@ -235,7 +236,7 @@ async fn fetch_host(granted: &TestServer, other: &TestServer, limits: &str) -> H
         .limits(limits)
         .secret("api_token", SECRET)
         .plugin(
-            "fetch",
+            fixtures::FETCH,
             &format!(
                 "{{ outbound_http = [\"{}\", \"{}\"], private_ranges = [\"127.0.0.1/32\"], \
                  secrets = [{{ secret = \"api_token\", origin = \"{}\", header = \"x-api-key\" }}] }}",
@@ -244,7 +245,7 @@ async fn fetch_host(granted: &TestServer, other: &TestServer, limits: &str) -> H
                 granted.origin()
             ),
         )
-        .plugin("text", "{}")
+        .plugin(fixtures::TEXT, "{}")
         .policy(ALLOW_ALL)
         .start()
         .await
@@ -296,13 +297,13 @@ async fn names_and_literals_for_loopback_and_metadata_are_refused_unless_granted
     let port = server.addr.port();
     let host = Harness::new(Store::Sqlite)
         .plugin(
-            "fetch",
+            fixtures::FETCH,
             &format!(
                 "{{ outbound_http = [\"http://localhost:{port}\", \"http://169.254.169.254\", \
                  \"http://10.0.0.1\"] }}"
             ),
         )
-        .plugin("text", "{}")
+        .plugin(fixtures::TEXT, "{}")
         .policy(ALLOW_ALL)
         .start()
         .await;
@@ -378,7 +379,7 @@ async fn the_secret_is_not_in_the_plugins_environment() {
     let dirs = Dirs::new();
     let host = Harness::new(Store::Sqlite)
         .secret("api_token", SECRET)
-        .plugin("hostile", &dirs.grants())
+        .plugin(fixtures::HOSTILE, &dirs.grants())
         .policy(ALLOW_ALL)
         .start()
         .await;
@@ -424,7 +425,7 @@ async fn components_that_do_not_fit_the_contract_are_refused_at_load() {
     let sockets = component("warden_hostile_sockets.wasm");
     refused(
         Harness::new(Store::Sqlite)
-            .plugin_entry("sockets", &entry(&manifest("text"), &sockets, "")),
+            .plugin_entry("sockets", &entry(&manifest(fixtures::TEXT), &sockets, "")),
         &[
             "plugin `sockets`",
             "raw sockets are never provided",
@@ -436,7 +437,7 @@ async fn components_that_do_not_fit_the_contract_are_refused_at_load() {
     let command = component("warden-hostile-command.wasm");
     refused(
         Harness::new(Store::Sqlite)
-            .plugin_entry("command", &entry(&manifest("text"), &command, "")),
+            .plugin_entry("command", &entry(&manifest(fixtures::TEXT), &command, "")),
         &[
             "plugin `command`",
             "does not implement the warden:plugin/tool world",
@@ -481,7 +482,11 @@ async fn a_tampered_component_no_longer_matches_its_pin() {
     refused(
         Harness::new(Store::Sqlite).plugin_entry(
             "text",
-            &entry(&manifest("text"), &tampered, &format!("sha256 = \"{pin}\"")),
+            &entry(
+                &manifest(fixtures::TEXT),
+                &tampered,
+                &format!("sha256 = \"{pin}\""),
+            ),
         ),
         &["but the config pins", &pin],
     )
@@ -491,7 +496,7 @@ async fn a_tampered_component_no_longer_matches_its_pin() {
         .plugin_entry(
             "text",
             &entry(
-                &manifest("text"),
+                &manifest(fixtures::TEXT),
                 &component("warden_text.wasm"),
                 &format!("sha256 = \"{pin}\""),
             ),
@@ -503,7 +508,7 @@ async fn a_tampered_component_no_longer_matches_its_pin() {
 #[tokio::test]
 async fn a_plugin_requesting_more_than_granted_is_refused_unless_reduced_is_allowed() {
     refused(
-        Harness::new(Store::Sqlite).plugin("hostile", "{}"),
+        Harness::new(Store::Sqlite).plugin(fixtures::HOSTILE, "{}"),
         &[
             "directory /data/rw (rw) is not granted",
             "directory /data/ro (ro) is not granted",
@@ -517,7 +522,7 @@ async fn a_plugin_requesting_more_than_granted_is_refused_unless_reduced_is_allo
             "hostile",
             &format!(
                 "manifest = {}\nallow_reduced = true",
-                toml_path(&manifest("hostile"))
+                toml_path(&manifest(fixtures::HOSTILE))
             ),
         )
         .policy(ALLOW_ALL)
@@ -536,7 +541,7 @@ async fn a_plugin_requesting_more_than_granted_is_refused_unless_reduced_is_allo
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_hundred_spinning_calls_do_not_stop_normal_calls() {
+pub(crate) async fn a_hundred_spinning_calls_do_not_stop_normal_calls() {
     let dirs = Dirs::new();
     let host = std::sync::Arc::new(hostile_host(&dirs, "").await);
     let finished = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -587,7 +592,7 @@ fn disk_usage(dir: &Path) -> u64 {
 }
 
 #[tokio::test]
-async fn writes_past_the_disk_quota_stop_the_call_and_never_reach_the_disk() {
+pub(crate) async fn writes_past_the_disk_quota_stop_the_call_and_never_reach_the_disk() {
     const QUOTA: u64 = 4 << 20;
     let dirs = Dirs::new();
     // 1 MiB is already there: the quota covers what the directory holds.
@@ -599,8 +604,8 @@ async fn writes_past_the_disk_quota_stop_the_call_and_never_reach_the_disk() {
         "time_limit_ms = 5000, disk_quota_mb = 4",
     );
     let host = Harness::new(Store::Sqlite)
-        .plugin("hostile", &grants)
-        .plugin("text", "{}")
+        .plugin(fixtures::HOSTILE, &grants)
+        .plugin(fixtures::TEXT, "{}")
         .policy(ALLOW_ALL)
         .start()
         .await;

@@ -1,5 +1,6 @@
 //! The HTTP API, in process through the router.
 
+use crate::fixtures;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -29,7 +30,7 @@ fn invoke(tool: &str, bearer: Option<&str>, body: &str) -> Request<Body> {
 #[tokio::test]
 async fn http_api_serves_governed_calls_with_stable_errors() {
     let host = Harness::new(Store::Sqlite)
-        .plugin("text", "{}")
+        .plugin(fixtures::TEXT, "{}")
         .start()
         .await;
     let app = warden::server::router(Arc::new(host.kernel), &Default::default());

@@ -8,11 +8,12 @@ use warden::ErrorCode;
 use warden::manifest::Manifest;
 use warden::principal::sha256_hex;
 
+use crate::fixtures::{self, Fixture};
 use crate::harness::{Harness, Store, error, manifest, output};
 
 /// What one plugin must do.
 struct Case {
-    plugin: &'static str,
+    plugin: Fixture,
     tool: &'static str,
     input_schema: Value,
     output_schema: Value,
@@ -22,7 +23,7 @@ struct Case {
 
 fn python() -> Case {
     Case {
-        plugin: "pytext",
+        plugin: fixtures::PYTEXT,
         tool: "word_count",
         input_schema: json!({
             "type": "object",
@@ -61,7 +62,7 @@ fn python() -> Case {
 fn javascript() -> Case {
     let slug = |text: &str, slug: &str| (json!({"text": text}), json!({"slug": slug}));
     Case {
-        plugin: "jstext",
+        plugin: fixtures::JSTEXT,
         tool: "slugify",
         input_schema: json!({
             "type": "object",
@@ -95,7 +96,7 @@ async fn runs_through_the_pipeline(case: Case) {
         output_schema,
         calls,
     } = case;
-    let name = format!("{plugin}.{tool}");
+    let name = format!("{}.{tool}", plugin.name);
     let host = Harness::new(Store::Sqlite)
         .plugin(plugin, "{}")
         .start()
@@ -110,7 +111,7 @@ async fn runs_through_the_pipeline(case: Case) {
     assert!(!info.side_effects);
     assert!(info.labels.is_empty());
     assert!(!info.description.is_empty());
-    assert_eq!(info.plugin, plugin);
+    assert_eq!(info.plugin, plugin.name);
     assert_eq!(info.plugin_sha256.as_deref(), Some(sha256.as_str()));
 
     // Exact outputs, each audited with the plugin and its component's hash.
@@ -119,7 +120,7 @@ async fn runs_through_the_pipeline(case: Case) {
         assert_eq!(output(&response), expected, "{name} {args}");
         let record = host.record(&response.call_id).await.record;
         assert_eq!(record.tool, name);
-        assert_eq!(record.plugin.as_deref(), Some(plugin));
+        assert_eq!(record.plugin.as_deref(), Some(plugin.name));
         assert_eq!(record.plugin_sha256.as_deref(), Some(sha256.as_str()));
         assert_eq!(
             (record.decision.as_str(), record.outcome.as_str()),
@@ -158,11 +159,17 @@ async fn runs_through_the_pipeline(case: Case) {
         let result = host
             .kernel
             .sandbox()
-            .invoke(plugin, &loaded.prepared, &loaded.capabilities, tool, args)
+            .invoke(
+                plugin.name,
+                &loaded.prepared,
+                &loaded.capabilities,
+                tool,
+                args,
+            )
             .await;
         match result {
             Err(e) => assert_eq!(e.code, ErrorCode::ToolInvalidInput, "{tool} {args}: {e}"),
-            Ok(output) => panic!("{plugin} {tool} {args}: answered {output}"),
+            Ok(output) => panic!("{} {tool} {args}: answered {output}", plugin.name),
         }
     }
 

@@ -1,6 +1,7 @@
 //! Bad configs, manifests and components are refused with messages that name
 //! the file, field or plugin at fault.
 
+use crate::fixtures;
 use std::path::Path;
 
 use crate::harness::{Harness, Store, manifest, repo, toml_path};
@@ -80,7 +81,7 @@ async fn malformed_components_are_refused_naming_the_plugin() {
     let text_wasm =
         std::fs::read(repo().join("plugins/target/wasm32-wasip2/release/warden_text.wasm"))
             .unwrap_or_else(|_| {
-                manifest("text");
+                manifest(fixtures::TEXT);
                 unreachable!()
             });
     let cases: [(&str, Vec<u8>, &str); 4] = [
@@ -108,7 +109,7 @@ async fn malformed_components_are_refused_naming_the_plugin() {
             "bad",
             &format!(
                 "manifest = {}\ncomponent = {}",
-                toml_path(&manifest("text")),
+                toml_path(&manifest(fixtures::TEXT)),
                 toml_path(&path)
             ),
         );
@@ -125,7 +126,7 @@ async fn a_component_that_does_not_match_its_pin_is_refused() {
         "text",
         &format!(
             "manifest = {}\nsha256 = \"{pin}\"",
-            toml_path(&manifest("text"))
+            toml_path(&manifest(fixtures::TEXT))
         ),
     );
     let message = load_error(harness).await;
@@ -181,7 +182,7 @@ async fn precompiled_components_are_cached_and_a_bad_cache_file_is_ignored() {
     let settings = format!("[cache]\ndir = {}\n", toml_path(cache.path()));
     let start = || async {
         Harness::new(Store::Sqlite)
-            .plugin("text", "{}")
+            .plugin(fixtures::TEXT, "{}")
             .extra_config(&settings)
             .start()
             .await

@@ -2,6 +2,7 @@
 //! installed into a virtualenv by the test itself, over stdio and over
 //! streamable HTTP.
 
+use crate::fixtures;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Mutex;
@@ -78,8 +79,8 @@ pub(crate) fn client_scenario(scenario: &str, args: &[&str]) -> Value {
 
 async fn mcp_host() -> Host {
     Harness::new(Store::Sqlite)
-        .plugin("text", "{}")
-        .plugin("fetch", "{}")
+        .plugin(fixtures::TEXT, "{}")
+        .plugin(fixtures::FETCH, "{}")
         .start()
         .await
 }

@@ -1,6 +1,7 @@
 //! Policy bundles: their own tests, hot reload with an atomic swap, and
 //! fail-closed evaluation.
 
+use crate::fixtures;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -116,7 +117,7 @@ async fn hot_reload_swaps_good_bundles_and_refuses_bad_ones() {
     let dir = tempfile::tempdir().unwrap();
     copy_bundle(dir.path());
     let host = Harness::new(Store::Sqlite)
-        .plugin("text", "{}")
+        .plugin(fixtures::TEXT, "{}")
         .policy_dir(dir.path())
         .start()
         .await;
@@ -176,7 +177,7 @@ async fn a_broken_bundle_pushed_during_traffic_never_takes_effect() {
     copy_bundle(dir.path());
     let host = Arc::new(
         Harness::new(Store::Sqlite)
-            .plugin("text", "{}")
+            .plugin(fixtures::TEXT, "{}")
             .policy_dir(dir.path())
             .start()
             .await,
@@ -227,7 +228,7 @@ async fn a_broken_bundle_pushed_during_traffic_never_takes_effect() {
 #[tokio::test]
 async fn a_policy_that_runs_past_its_time_limit_denies_the_call() {
     let host = Harness::new(Store::Sqlite)
-        .plugin("text", "{}")
+        .plugin(fixtures::TEXT, "{}")
         .policy(
             "package warden.authz\n\n\
              decision := {\"allow\": count([x | some x in numbers.range(1, 50000000); x % 7 == 0]) > 0, \"reasons\": []}\n",
@@ -288,8 +289,8 @@ output_decision := {"allow": false, "reasons": ["output mentions the codeword"]}
 async fn obligations_redact_retry_and_require_approval() {
     let server = TestServer::start("page").await;
     let host = Harness::new(Store::Sqlite)
-        .plugin("text", "{}")
-        .plugin("fetch", &server.grant())
+        .plugin(fixtures::TEXT, "{}")
+        .plugin(fixtures::FETCH, &server.grant())
         .policy(OBLIGATIONS)
         .start()
         .await;
@@ -336,7 +337,7 @@ async fn obligations_redact_retry_and_require_approval() {
 #[tokio::test]
 async fn principal_attributes_and_usage_reach_policy() {
     let host = Harness::new(Store::Sqlite)
-        .plugin("text", "{}")
+        .plugin(fixtures::TEXT, "{}")
         .policy(OBLIGATIONS)
         .principal_attributes("alice", "{ department = \"finance\" }")
         .start()
@@ -385,7 +386,7 @@ async fn the_input_document_matches_its_published_schema() {
     let decision_validator = jsonschema::validator_for(&decision_schema).unwrap();
     // Deny with the input as the reason, so the test can read what policy saw.
     let host = Harness::new(Store::Sqlite)
-        .plugin("text", "{}")
+        .plugin(fixtures::TEXT, "{}")
         .policy(
             "package warden.authz\n\ndecision := {\"allow\": false, \"reasons\": [json.marshal(input)]}\n",
         )
@@ -421,7 +422,7 @@ async fn shadow_mode_records_disagreements_without_changing_outcomes() {
     )
     .unwrap();
     let host = Harness::new(Store::Sqlite)
-        .plugin("text", "{}")
+        .plugin(fixtures::TEXT, "{}")
         .policy_settings(&format!(
             "shadow_dir = {}",
             crate::harness::toml_path(candidate.path())
@@ -469,7 +470,7 @@ async fn signed_bundles_are_required_when_a_key_is_configured() {
     let settings = format!("public_key = \"{public}\"");
     let start = |settings: String, dir: std::path::PathBuf| async move {
         Harness::new(Store::Sqlite)
-            .plugin("text", "{}")
+            .plugin(fixtures::TEXT, "{}")
             .policy_dir(&dir)
             .policy_settings(&settings)
             .try_start()
@@ -525,7 +526,7 @@ async fn signed_bundles_are_required_when_a_key_is_configured() {
 #[tokio::test]
 async fn audit_replay_redecides_a_recorded_call_under_another_bundle() {
     let host = Harness::new(Store::Sqlite)
-        .plugin("text", "{}")
+        .plugin(fixtures::TEXT, "{}")
         .audit_settings("store_policy_input = true")
         .start()
         .await;
@@ -581,7 +582,7 @@ async fn audit_replay_redecides_a_recorded_call_under_another_bundle() {
 #[tokio::test]
 async fn replay_explains_when_the_input_was_not_stored() {
     let host = Harness::new(Store::Sqlite)
-        .plugin("text", "{}")
+        .plugin(fixtures::TEXT, "{}")
         .start()
         .await;
     let response = host.transform("alice", "x", "upper").await;
@@ -609,7 +610,7 @@ async fn a_broken_shadow_bundle_does_not_hold_back_the_active_one() {
     )
     .unwrap();
     let host = Harness::new(Store::Sqlite)
-        .plugin("text", "{}")
+        .plugin(fixtures::TEXT, "{}")
         .policy_dir(active.path())
         .policy_settings(&format!(
             "shadow_dir = {}\nreload_interval_ms = 50",
@@ -682,7 +683,7 @@ async fn records_keep_each_stage_decision_and_replay_compares_the_call_stage() {
     let bundle = tempfile::tempdir().unwrap();
     std::fs::write(bundle.path().join("authz.rego"), TWO_STAGE_POLICY).unwrap();
     let host = Harness::new(Store::Sqlite)
-        .plugin("text", "{}")
+        .plugin(fixtures::TEXT, "{}")
         .policy_dir(bundle.path())
         .audit_settings("store_policy_input = true")
         .start()

@@ -2,6 +2,7 @@
 //! plugin hides is still in the call's audit record, and a plugin's log
 //! messages cannot forge host log lines.
 
+use crate::fixtures;
 use serde_json::json;
 
 use crate::harness::{ALLOW_ALL, Harness, Host, Store, TestServer, manifest, output, toml_path};
@@ -12,7 +13,7 @@ fn hostile_egress(harness: Harness, server: &TestServer) -> Harness {
         "hostile-egress",
         &format!(
             "manifest = {}\nallow_reduced = true\ngrants = {}",
-            toml_path(&manifest("hostile-egress")),
+            toml_path(&manifest(fixtures::HOSTILE_EGRESS)),
             server.grant()
         ),
     )
@@ -113,7 +114,7 @@ async fn a_refusal_the_plugin_reports_is_recorded_too() {
 /// What a plugin logs reaches the host's log as one escaped, bounded field:
 /// no new lines, no terminal escapes, no forged host records.
 #[tokio::test]
-async fn plugin_log_messages_cannot_forge_host_log_lines() {
+pub(crate) async fn plugin_log_messages_cannot_forge_host_log_lines() {
     let server = TestServer::start("granted").await;
     let host = host(Store::Sqlite, &server).await;
     let forged = "2020-01-01T00:00:00.000000Z  INFO warden::kernel: FORGED";
@@ -175,7 +176,7 @@ async fn upstream_stderr_cannot_forge_host_log_lines() {
         toml_path(&crate::harness::repo().join("tests/e2e/notes_server.py")).trim_matches('"'),
     );
     let host = Harness::new(Store::Sqlite)
-        .plugin("text", "{}")
+        .plugin(fixtures::TEXT, "{}")
         .policy(ALLOW_ALL)
         .extra_config(&format!(
             "[upstreams.notes]\ncommand = [\"sh\", \"-c\", {script:?}]\n"

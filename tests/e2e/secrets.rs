@@ -3,6 +3,7 @@
 //! response header, in the body (also split across chunks), or compressed;
 //! and a binding can restrict the methods and paths that carry it.
 
+use crate::fixtures;
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
@@ -159,7 +160,7 @@ async fn host(server: &EchoServer, binding_extra: &str) -> Host {
             "fetch",
             &format!(
                 "manifest = {}\ngrants = {grants}",
-                toml_path(&manifest("fetch"))
+                toml_path(&manifest(fixtures::FETCH))
             ),
         )
         .plugin_entry(
@@ -167,7 +168,7 @@ async fn host(server: &EchoServer, binding_extra: &str) -> Host {
             &format!(
                 "manifest = {}\nallow_reduced = true\ngrants = {grants}\n\
                  [plugins.hostile-egress.tools.request]\nside_effects = true\n",
-                toml_path(&manifest("hostile-egress"))
+                toml_path(&manifest(fixtures::HOSTILE_EGRESS))
             ),
         )
         .policy(ALLOW_ALL)
@@ -180,7 +181,7 @@ fn send(server: &EchoServer, method: &str, path: &str) -> Value {
 }
 
 #[tokio::test]
-async fn trace_track_and_connect_are_never_sent() {
+pub(crate) async fn trace_track_and_connect_are_never_sent() {
     let server = EchoServer::start().await;
     let host = host(&server, "").await;
     for method in ["TRACE", "trace", "TRACK", "Track", "CONNECT"] {
@@ -358,7 +359,7 @@ async fn bindings_that_cannot_be_honoured_are_refused_at_load() {
                 "fetch",
                 &format!(
                     "manifest = {}\ngrants = {grants}",
-                    toml_path(&manifest("fetch"))
+                    toml_path(&manifest(fixtures::FETCH))
                 ),
             )
             .policy(ALLOW_ALL)

@@ -3,6 +3,7 @@
 //! capabilities contradict it, enforced at egress when they do not, and
 //! overridden by the operator's pins; an upstream's `readOnlyHint` is a claim.
 
+use crate::fixtures;
 use serde_json::json;
 use warden::ErrorCode;
 
@@ -28,7 +29,7 @@ decision := {"allow": count(deny) == 0, "reasons": sort(deny)}
 fn hostile_egress_entry(dir: &std::path::Path, grants_extra: &str, pins: &str) -> String {
     format!(
         "manifest = {}\nallow_reduced = true\ngrants = {{ directories = [{{ host = {}, guest = \"/data\", access = \"rw\" }}]{grants_extra} }}\n{pins}",
-        toml_path(&manifest("hostile-egress")),
+        toml_path(&manifest(fixtures::HOSTILE_EGRESS)),
         toml_path(dir),
     )
 }
@@ -69,12 +70,12 @@ async fn a_claim_of_no_side_effects_that_a_writable_grant_contradicts_is_refused
 
     // A pin for a tool the plugin does not offer is refused too.
     let typo = Harness::new(Store::Sqlite)
-        .plugin("text", "{}")
+        .plugin(fixtures::TEXT, "{}")
         .plugin_entry(
             "fetch",
             &format!(
                 "manifest = {}\ngrants = {{}}\n[plugins.fetch.tools.gett]\nside_effects = false\n",
-                toml_path(&manifest("fetch"))
+                toml_path(&manifest(fixtures::FETCH))
             ),
         )
         .policy(ALLOW_ALL)
@@ -93,7 +94,7 @@ async fn a_claim_of_no_side_effects_that_a_writable_grant_contradicts_is_refused
 /// With every claim pinned, the plugin loads, and policy, the session and the
 /// intent record follow the pinned values, not the plugin's.
 #[tokio::test]
-async fn pinned_side_effects_and_labels_are_what_policy_sees() {
+pub(crate) async fn pinned_side_effects_and_labels_are_what_policy_sees() {
     let dir = tempfile::tempdir().unwrap();
     let pins = "[plugins.hostile-egress.tools.write]\nside_effects = true\n\
                 [plugins.hostile-egress.tools.request]\nside_effects = false\n\
@@ -168,7 +169,7 @@ async fn a_tool_claiming_no_side_effects_sends_only_safe_methods() {
     let entry = |pins: &str| {
         format!(
             "manifest = {}\nallow_reduced = true\ngrants = {grant}\n{pins}",
-            toml_path(&manifest("hostile-egress")),
+            toml_path(&manifest(fixtures::HOSTILE_EGRESS)),
         )
     };
     let host = Harness::new(Store::Sqlite)
@@ -238,7 +239,7 @@ async fn operator_labels_add_unless_the_operator_replaces_them() {
     let fetch = |pins: &str| {
         format!(
             "manifest = {}\ngrants = {}\n{pins}",
-            toml_path(&manifest("fetch")),
+            toml_path(&manifest(fixtures::FETCH)),
             server.grant()
         )
     };
@@ -289,7 +290,7 @@ async fn an_upstream_read_only_hint_is_a_claim() {
         )
     };
     let host = Harness::new(Store::Sqlite)
-        .plugin("text", "{}")
+        .plugin(fixtures::TEXT, "{}")
         .policy(FLOW_ONLY)
         .extra_config(&upstream(""))
         .start()
@@ -316,7 +317,7 @@ async fn an_upstream_read_only_hint_is_a_claim() {
     error(&denied, ErrorCode::PolicyDenied);
 
     let pinned = Harness::new(Store::Sqlite)
-        .plugin("text", "{}")
+        .plugin(fixtures::TEXT, "{}")
         .policy(FLOW_ONLY)
         .extra_config(&upstream(
             "[upstreams.notes.pins.stats]\nside_effects = false\n",

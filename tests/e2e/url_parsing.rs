@@ -3,6 +3,7 @@
 //! egress uses, so the host policy allowed is the host the sandbox reaches,
 //! whatever the spelling.
 
+use crate::fixtures;
 use serde_json::json;
 use warden::ErrorCode;
 
@@ -41,14 +42,14 @@ async fn host(forbidden: &TestServer, allowed: &TestServer, policy: &std::path::
             "fetch",
             &format!(
                 "manifest = {}\ngrants = {grants}",
-                toml_path(&manifest("fetch"))
+                toml_path(&manifest(fixtures::FETCH))
             ),
         )
         .plugin_entry(
             "hostile-egress",
             &format!(
                 "manifest = {}\nallow_reduced = true\ngrants = {grants}",
-                toml_path(&manifest("hostile-egress"))
+                toml_path(&manifest(fixtures::HOSTILE_EGRESS))
             ),
         )
         .start()
