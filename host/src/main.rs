@@ -2,8 +2,8 @@
 //! and read or verify the audit trail.
 //!
 //! Exit codes: 0 success; 1 audit verification failed; 2 configuration or
-//! usage error; 3 call denied by policy (or policy error); 4 unknown tool or
-//! invalid arguments; 5 the tool or its sandbox failed; 6 audit unavailable.
+//! usage error; a failed call exits with its code's exit code
+//! ([`ErrorCode::row`](warden::ErrorCode::row), listed in docs/errors.md).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,7 +12,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use warden::config::Config;
-use warden::{CallRequest, ErrorCode, Kernel};
+use warden::{CallRequest, Kernel};
 
 #[derive(Parser)]
 #[command(
@@ -299,7 +299,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 Err(error) => {
                     eprintln!("call {}: {error}", response.call_id);
-                    Ok(ExitCode::from(exit_code(error.code)))
+                    Ok(ExitCode::from(error.code.exit_code()))
                 }
             }
         }
@@ -624,29 +624,4 @@ fn write_secret(path: &std::path::Path, secret: &str) -> anyhow::Result<()> {
         .with_context(|| format!("creating {}", path.display()))?;
     file.write_all(secret.as_bytes())?;
     Ok(())
-}
-
-fn exit_code(code: ErrorCode) -> u8 {
-    match code {
-        ErrorCode::PolicyDenied | ErrorCode::PolicyError | ErrorCode::PendingApproval => 3,
-        ErrorCode::UnknownTool
-        | ErrorCode::UnknownSession
-        | ErrorCode::InvalidArgs
-        | ErrorCode::InvalidRequest => 4,
-        ErrorCode::AuditUnavailable => 6,
-        ErrorCode::Unauthenticated | ErrorCode::Forbidden | ErrorCode::Internal => 2,
-        ErrorCode::ToolInvalidInput
-        | ErrorCode::ToolFailed
-        | ErrorCode::ToolTransient
-        | ErrorCode::CapabilityDenied
-        | ErrorCode::Timeout
-        | ErrorCode::FuelExhausted
-        | ErrorCode::PluginBusy
-        | ErrorCode::MemoryLimit
-        | ErrorCode::DiskQuota
-        | ErrorCode::Trap
-        | ErrorCode::InvalidOutput
-        | ErrorCode::OutputTooLarge
-        | ErrorCode::UpstreamUnavailable => 5,
-    }
 }

@@ -27,32 +27,6 @@ use crate::error::{CallError, ErrorCode};
 use crate::kernel::{CallRequest, Kernel};
 use crate::principal::Principal;
 
-/// The HTTP status for each error code.
-pub fn status_for(code: ErrorCode) -> StatusCode {
-    match code {
-        ErrorCode::InvalidRequest => StatusCode::BAD_REQUEST,
-        ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
-        ErrorCode::Forbidden => StatusCode::FORBIDDEN,
-        ErrorCode::UnknownTool | ErrorCode::UnknownSession => StatusCode::NOT_FOUND,
-        ErrorCode::InvalidArgs | ErrorCode::ToolInvalidInput => StatusCode::UNPROCESSABLE_ENTITY,
-        ErrorCode::PolicyDenied | ErrorCode::PendingApproval => StatusCode::FORBIDDEN,
-        ErrorCode::Timeout => StatusCode::GATEWAY_TIMEOUT,
-        ErrorCode::PluginBusy => StatusCode::TOO_MANY_REQUESTS,
-        ErrorCode::ToolTransient | ErrorCode::AuditUnavailable | ErrorCode::UpstreamUnavailable => {
-            StatusCode::SERVICE_UNAVAILABLE
-        }
-        ErrorCode::ToolFailed
-        | ErrorCode::CapabilityDenied
-        | ErrorCode::MemoryLimit
-        | ErrorCode::DiskQuota
-        | ErrorCode::FuelExhausted
-        | ErrorCode::Trap
-        | ErrorCode::InvalidOutput
-        | ErrorCode::OutputTooLarge => StatusCode::BAD_GATEWAY,
-        ErrorCode::PolicyError | ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-    }
-}
-
 /// An error response.
 struct ApiError {
     error: CallError,
@@ -74,7 +48,7 @@ impl IntoResponse for ApiError {
         if let Some(call_id) = self.call_id {
             body["call_id"] = Value::String(call_id);
         }
-        (status_for(self.error.code), Json(body)).into_response()
+        (self.error.code.http_status(), Json(body)).into_response()
     }
 }
 
