@@ -61,8 +61,13 @@ enum Command {
         #[arg(long = "as")]
         principal: String,
     },
-    /// List the tools the configured plugins offer.
-    Tools,
+    /// List tools: with `--as`, those the principal may see (as MCP
+    /// `tools/list` and `GET /v1/tools` show them); without, every configured tool.
+    Tools {
+        /// Principal id whose view to list.
+        #[arg(long = "as")]
+        principal: Option<String>,
+    },
     /// Inspect loaded plugins.
     Plugins {
         #[command(subcommand)]
@@ -273,7 +278,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             principal,
         } => cli::call::run(&config, tool, args, principal).await,
         Command::Mcp { principal } => cli::mcp::run(&config, principal).await,
-        Command::Tools => cli::tools::run(&config).await,
+        Command::Tools { principal } => cli::tools::run(&config, principal.as_deref()).await,
         Command::Plugins {
             command: PluginsCommand::Inspect { name },
         } => cli::plugins::inspect(&config, name).await,

@@ -141,9 +141,7 @@ impl ServerHandler for McpServer {
         let principal = self.principal(&context)?;
         let tools = self
             .kernel
-            .registry()
-            .tools()
-            .filter(|tool| self.kernel.could_allow(&principal, tool))
+            .visible_tools(&principal)
             .map(|tool| to_mcp(tool))
             .collect();
         Ok(ListToolsResult::with_all_items(tools))

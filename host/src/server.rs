@@ -1,7 +1,7 @@
 //! The HTTP JSON API.
 //!
 //! - `GET /healthz` — liveness, no authentication.
-//! - `GET /v1/tools` — tools the host serves.
+//! - `GET /v1/tools` — the tools the caller may see (as MCP `tools/list`).
 //! - `POST /v1/tools/{name}/invoke` — body `{"args": {...}, "session": "optional"}`.
 //! - `POST /v1/sessions` — mints a session for the caller.
 //! - `GET /v1/audit?since=&until=&principal=&tenant=&tool=&decision=&outcome=&session=&limit=`
@@ -186,9 +186,9 @@ impl FromRequestParts<Arc<Kernel>> for Authenticated {
 
 async fn list_tools(
     State(kernel): State<Arc<Kernel>>,
-    _: Authenticated,
+    Authenticated(principal): Authenticated,
 ) -> Result<Json<Value>, ApiError> {
-    let tools: Vec<_> = kernel.registry().tools().map(|t| t.info()).collect();
+    let tools: Vec<_> = kernel.visible_tools(&principal).map(|t| t.info()).collect();
     Ok(Json(json!({ "tools": tools })))
 }
 
