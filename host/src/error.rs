@@ -3,6 +3,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use http::StatusCode;
 use serde::Serialize;
 
 /// A failure while loading configuration, plugins, policies or the audit store.
@@ -62,92 +63,168 @@ pub enum Error {
 /// Shorthand for results of load-time operations.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Stable, machine-readable codes for every way a call can fail.
-///
-/// These strings are part of Warden's API: HTTP responses, CLI output and
-/// audit records carry them, and they never change meaning.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ErrorCode {
+/// JSON-RPC error codes MCP uses for a request that fails before any tool runs.
+pub mod jsonrpc {
+    /// The request is not valid (JSON-RPC `Invalid Request`).
+    pub const INVALID_REQUEST: i32 = -32600;
+    /// The request's parameters are not valid (JSON-RPC `Invalid params`).
+    pub const INVALID_PARAMS: i32 = -32602;
+    /// The server failed (JSON-RPC `Internal error`).
+    pub const INTERNAL_ERROR: i32 = -32603;
+}
+
+/// What every face says about one [`ErrorCode`]: one row of the table in
+/// [`ErrorCode::row`], which `docs/errors.md` mirrors (a unit test compares them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorRow {
+    /// The stable string form, e.g. `policy-denied`.
+    pub code: &'static str,
+    /// The HTTP API's status.
+    pub http: StatusCode,
+    /// `warden call`'s exit code.
+    pub exit: u8,
+    /// The JSON-RPC error code when an MCP request fails with this code
+    /// before any tool runs. Inside `tools/call` every code is a tool result
+    /// with `isError: true` that carries the code.
+    pub mcp: i32,
+    /// One line for `docs/errors.md`.
+    pub doc: &'static str,
+}
+
+/// Declares [`ErrorCode`] and its table together, so a code cannot exist
+/// without its row (and [`ErrorCode::ALL`] cannot miss one).
+macro_rules! error_codes {
+    ($(
+        $(#[doc = $variant_doc:literal])*
+        $variant:ident => $code:literal, $http:ident, exit $exit:literal, mcp $mcp:ident,
+            $doc:literal;
+    )*) => {
+        /// Stable, machine-readable codes for every way a call can fail.
+        ///
+        /// These strings are part of Warden's API: HTTP responses, CLI output and
+        /// audit records carry them, and they never change meaning.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+        #[serde(rename_all = "kebab-case")]
+        pub enum ErrorCode {
+            $( $(#[doc = $variant_doc])* $variant, )*
+        }
+
+        impl ErrorCode {
+            /// Every code, in the table's order.
+            pub const ALL: &[ErrorCode] = &[$(ErrorCode::$variant),*];
+
+            /// This code's row: its string, HTTP status, exit code, MCP error and doc line.
+            pub fn row(self) -> ErrorRow {
+                match self {
+                    $(ErrorCode::$variant => ErrorRow {
+                        code: $code,
+                        http: StatusCode::$http,
+                        exit: $exit,
+                        mcp: jsonrpc::$mcp,
+                        doc: $doc,
+                    },)*
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
     /// The request itself is malformed (not JSON, wrong envelope).
-    InvalidRequest,
+    InvalidRequest => "invalid-request", BAD_REQUEST, exit 4, mcp INVALID_REQUEST,
+        "malformed request body";
     /// No valid credentials were presented.
-    Unauthenticated,
+    Unauthenticated => "unauthenticated", UNAUTHORIZED, exit 2, mcp INVALID_REQUEST,
+        "missing or unknown bearer token";
     /// The principal may not use this endpoint.
-    Forbidden,
+    Forbidden => "forbidden", FORBIDDEN, exit 2, mcp INVALID_REQUEST,
+        "the principal may not use this endpoint (e.g. `/v1/audit` without the `auditor` role)";
     /// No tool has the requested name.
-    UnknownTool,
+    UnknownTool => "unknown-tool", NOT_FOUND, exit 4, mcp INVALID_PARAMS,
+        "no tool by that name";
     /// The session named is not an open session of this principal on this host.
-    UnknownSession,
+    UnknownSession => "unknown-session", NOT_FOUND, exit 4, mcp INVALID_PARAMS,
+        "the `session` is not an open session of this principal on this host (sessions are \
+         minted by `POST /v1/sessions`)";
     /// The arguments do not satisfy the tool's input schema.
-    InvalidArgs,
+    InvalidArgs => "invalid-args", UNPROCESSABLE_ENTITY, exit 4, mcp INVALID_PARAMS,
+        "arguments violate the input schema (message names the JSON path)";
     /// Policy denied the call.
-    PolicyDenied,
+    PolicyDenied => "policy-denied", FORBIDDEN, exit 3, mcp INTERNAL_ERROR,
+        "policy denied; `reasons` says why";
     /// Policy could not be evaluated; the call is denied.
-    PolicyError,
+    PolicyError => "policy-error", INTERNAL_SERVER_ERROR, exit 3, mcp INTERNAL_ERROR,
+        "policy could not be evaluated; denied";
     /// Policy requires approval before the call may run.
-    PendingApproval,
+    PendingApproval => "pending-approval", FORBIDDEN, exit 3, mcp INTERNAL_ERROR,
+        "policy requires approval before the call may run; `reasons` says why";
     /// The tool rejected its input.
-    ToolInvalidInput,
+    ToolInvalidInput => "tool-invalid-input", UNPROCESSABLE_ENTITY, exit 5, mcp INTERNAL_ERROR,
+        "the tool rejected its input";
     /// The tool reported a failure.
-    ToolFailed,
+    ToolFailed => "tool-failed", BAD_GATEWAY, exit 5, mcp INTERNAL_ERROR,
+        "the tool reported a failure (an upstream: `isError` or a JSON-RPC error)";
     /// The tool reported a temporary failure; the call may be retried.
-    ToolTransient,
+    ToolTransient => "tool-transient", SERVICE_UNAVAILABLE, exit 5, mcp INTERNAL_ERROR,
+        "temporary tool failure; may retry (`retry_after_ms`)";
     /// The plugin tried to use a capability it was not granted.
-    CapabilityDenied,
+    CapabilityDenied => "capability-denied", BAD_GATEWAY, exit 5, mcp INTERNAL_ERROR,
+        "the plugin tried to use a capability it was not granted";
     /// The call ran past its time limit.
-    Timeout,
+    Timeout => "timeout", GATEWAY_TIMEOUT, exit 5, mcp INTERNAL_ERROR,
+        "past the plugin's (or upstream's) time limit";
     /// The call used up its fuel (`limits.fuel_per_call`).
-    FuelExhausted,
+    FuelExhausted => "fuel-exhausted", BAD_GATEWAY, exit 5, mcp INTERNAL_ERROR,
+        "past `limits.fuel_per_call`";
     /// The plugin is already running its maximum number of concurrent calls.
-    PluginBusy,
+    PluginBusy => "plugin-busy", TOO_MANY_REQUESTS, exit 5, mcp INTERNAL_ERROR,
+        "the plugin is at its concurrency limit (or, should it ever happen, the engine's \
+         instance pool is full); retry later";
     /// The plugin tried to use more memory than its limit.
-    MemoryLimit,
+    MemoryLimit => "memory-limit", BAD_GATEWAY, exit 5, mcp INTERNAL_ERROR,
+        "past the plugin's memory limit";
     /// The plugin tried to write past its disk quota (`grants.disk_quota_mb`).
-    DiskQuota,
+    DiskQuota => "disk-quota", BAD_GATEWAY, exit 5, mcp INTERNAL_ERROR,
+        "a write, new file, directory or link past `grants.disk_quota_mb` (allocated blocks \
+         plus one block per entry), or the directories could not be measured; nothing of it \
+         was written";
     /// The plugin trapped (panic, stack overflow, invalid operation).
-    Trap,
+    Trap => "trap", BAD_GATEWAY, exit 5, mcp INTERNAL_ERROR,
+        "the plugin trapped (panic, stack overflow, bad memory access, more open resources \
+         than a call may hold)";
     /// The tool's output is not valid JSON or violates its output schema.
-    InvalidOutput,
+    InvalidOutput => "invalid-output", BAD_GATEWAY, exit 5, mcp INTERNAL_ERROR,
+        "output not JSON or violates the output schema";
     /// The tool's output is larger than allowed.
-    OutputTooLarge,
+    OutputTooLarge => "output-too-large", BAD_GATEWAY, exit 5, mcp INTERNAL_ERROR,
+        "output over `limits.output_max_bytes`";
     /// An upstream MCP server could not be reached or dropped the call.
-    UpstreamUnavailable,
+    UpstreamUnavailable => "upstream-unavailable", SERVICE_UNAVAILABLE, exit 5,
+        mcp INTERNAL_ERROR,
+        "an upstream MCP server could not be reached or dropped the call; the next call \
+         reconnects";
     /// The audit record could not be written; the call is denied.
-    AuditUnavailable,
+    AuditUnavailable => "audit-unavailable", SERVICE_UNAVAILABLE, exit 6, mcp INTERNAL_ERROR,
+        "the audit record could not be committed; result withheld";
     /// An unexpected host failure.
-    Internal,
+    Internal => "internal", INTERNAL_SERVER_ERROR, exit 2, mcp INTERNAL_ERROR,
+        "unexpected host failure";
 }
 
 impl ErrorCode {
     /// The stable string form, e.g. `policy-denied`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorCode::InvalidRequest => "invalid-request",
-            ErrorCode::Unauthenticated => "unauthenticated",
-            ErrorCode::Forbidden => "forbidden",
-            ErrorCode::UnknownTool => "unknown-tool",
-            ErrorCode::UnknownSession => "unknown-session",
-            ErrorCode::InvalidArgs => "invalid-args",
-            ErrorCode::PolicyDenied => "policy-denied",
-            ErrorCode::PolicyError => "policy-error",
-            ErrorCode::PendingApproval => "pending-approval",
-            ErrorCode::ToolInvalidInput => "tool-invalid-input",
-            ErrorCode::ToolFailed => "tool-failed",
-            ErrorCode::ToolTransient => "tool-transient",
-            ErrorCode::CapabilityDenied => "capability-denied",
-            ErrorCode::Timeout => "timeout",
-            ErrorCode::FuelExhausted => "fuel-exhausted",
-            ErrorCode::PluginBusy => "plugin-busy",
-            ErrorCode::MemoryLimit => "memory-limit",
-            ErrorCode::DiskQuota => "disk-quota",
-            ErrorCode::Trap => "trap",
-            ErrorCode::InvalidOutput => "invalid-output",
-            ErrorCode::OutputTooLarge => "output-too-large",
-            ErrorCode::UpstreamUnavailable => "upstream-unavailable",
-            ErrorCode::AuditUnavailable => "audit-unavailable",
-            ErrorCode::Internal => "internal",
-        }
+        self.row().code
+    }
+
+    /// The HTTP API's status for this code.
+    pub fn http_status(self) -> StatusCode {
+        self.row().http
+    }
+
+    /// `warden call`'s exit code for this code.
+    pub fn exit_code(self) -> u8 {
+        self.row().exit
     }
 }
 
@@ -195,3 +272,62 @@ impl fmt::Display for CallError {
 }
 
 impl std::error::Error for CallError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `docs/errors.md` lists every code once, with the table's doc line,
+    /// HTTP status, exit code and MCP error, and no code the table lacks.
+    #[test]
+    fn docs_errors_md_matches_the_table() {
+        let docs = include_str!("../../docs/errors.md");
+        let mut seen = Vec::new();
+        for line in docs.lines().filter(|l| l.starts_with("| `")) {
+            let cells: Vec<&str> = line.trim_matches('|').split(" | ").map(str::trim).collect();
+            let [code, doc, http, exit, mcp] = cells[..] else {
+                panic!("docs/errors.md: expected 5 cells in {line:?}");
+            };
+            let code = code.trim_matches('`');
+            let row = ErrorCode::ALL
+                .iter()
+                .map(|c| c.row())
+                .find(|row| row.code == code)
+                .unwrap_or_else(|| panic!("docs/errors.md lists `{code}`, which is no ErrorCode"));
+            assert_eq!(
+                (doc, http, exit, mcp),
+                (
+                    row.doc,
+                    row.http.as_u16().to_string().as_str(),
+                    row.exit.to_string().as_str(),
+                    row.mcp.to_string().as_str()
+                ),
+                "docs/errors.md row of `{code}`"
+            );
+            assert!(!seen.contains(&code), "docs/errors.md lists `{code}` twice");
+            seen.push(code);
+        }
+        for code in ErrorCode::ALL {
+            assert!(
+                seen.contains(&code.as_str()),
+                "docs/errors.md does not list `{code}`"
+            );
+        }
+    }
+
+    /// The serialized form (HTTP bodies, audit records) is the table's string.
+    #[test]
+    fn serialized_codes_are_the_table_strings() {
+        for code in ErrorCode::ALL {
+            assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
+        }
+        let mut strings: Vec<_> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        strings.sort_unstable();
+        strings.dedup();
+        assert_eq!(
+            strings.len(),
+            ErrorCode::ALL.len(),
+            "duplicate code strings"
+        );
+    }
+}

@@ -321,10 +321,22 @@ impl Kernel {
         });
     }
 
-    /// Whether policy allows `principal` to call `tool` with empty arguments:
-    /// what `tools/list` shows. Rules on argument values cannot be judged here;
-    /// every real call is decided in full.
-    pub fn could_allow(&self, principal: &Arc<Principal>, tool: &ToolEntry) -> bool {
+    /// The tools `principal` may see, in name order: those policy could allow
+    /// it to call ([`Kernel::could_allow`]). Every face lists these: MCP
+    /// `tools/list`, `GET /v1/tools` and `warden tools --as`.
+    pub fn visible_tools<'a>(
+        &'a self,
+        principal: &'a Arc<Principal>,
+    ) -> impl Iterator<Item = &'a Arc<ToolEntry>> + 'a {
+        self.registry
+            .tools()
+            .filter(move |tool| self.could_allow(principal, tool))
+    }
+
+    /// Whether policy allows `principal` to call `tool` with empty arguments.
+    /// Rules on argument values cannot be judged here; every real call is
+    /// decided in full.
+    fn could_allow(&self, principal: &Arc<Principal>, tool: &ToolEntry) -> bool {
         let request = CallRequest {
             principal: principal.clone(),
             tool: tool.name.clone(),

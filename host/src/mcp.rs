@@ -26,6 +26,7 @@ use rmcp::{ErrorData, RoleServer, ServerHandler};
 use serde_json::{Value, json};
 
 use crate::backend::OutputForm;
+use crate::error::{CallError, ErrorCode};
 use crate::kernel::{CallRequest, Kernel};
 use crate::principal::Principal;
 use crate::registry::ToolEntry;
@@ -58,25 +59,42 @@ impl McpServer {
             .extensions
             .get::<http::request::Parts>()
             .and_then(|parts| parts.extensions.get::<Arc<Principal>>().cloned())
-            .ok_or_else(|| ErrorData::invalid_request("unauthenticated", None))
+            .ok_or_else(|| {
+                rpc_error(&CallError::new(
+                    ErrorCode::Unauthenticated,
+                    "no principal: send `Authorization: Bearer <token>`",
+                ))
+            })
     }
 
     /// The principal's session on this connection, opened at its first call
     /// (and again if the kernel closed it; its labels then stick to the principal).
     fn session(&self, principal: &Principal) -> Result<String, ErrorData> {
-        let mut sessions = self
-            .sessions
-            .lock()
-            .map_err(|_| ErrorData::internal_error("session state is unusable", None))?;
+        let mut sessions = self.sessions.lock().map_err(|_| {
+            rpc_error(&CallError::new(
+                ErrorCode::Internal,
+                "session state is unusable",
+            ))
+        })?;
         let current = sessions.get(&principal.id).map(String::as_str);
         let session = self
             .kernel
             .sessions()
             .resume_or_open(principal, current)
-            .map_err(|e| ErrorData::internal_error(e.message, None))?;
+            .map_err(|e| rpc_error(&e))?;
         sessions.insert(principal.id.clone(), session.clone());
         Ok(session)
     }
+}
+
+/// A request that failed before any tool ran, as the JSON-RPC error of its
+/// code's row ([`ErrorCode::row`]), with the code itself as `data.code`.
+fn rpc_error(error: &CallError) -> ErrorData {
+    ErrorData::new(
+        rmcp::model::ErrorCode(error.code.row().mcp),
+        error.message.clone(),
+        Some(json!({ "code": error.code })),
+    )
 }
 
 fn to_mcp(tool: &ToolEntry) -> Tool {
@@ -124,9 +142,7 @@ impl ServerHandler for McpServer {
         let principal = self.principal(&context)?;
         let tools = self
             .kernel
-            .registry()
-            .tools()
-            .filter(|tool| self.kernel.could_allow(&principal, tool))
+            .visible_tools(&principal)
             .map(|tool| to_mcp(tool))
             .collect();
         Ok(ListToolsResult::with_all_items(tools))
@@ -317,4 +333,26 @@ async fn read_line_capped<R: tokio::io::AsyncBufRead + Unpin>(
 /// A JSON-RPC error response with no id (the request could not be read).
 fn protocol_error(code: i32, message: &str) -> String {
     json!({"jsonrpc": "2.0", "id": null, "error": {"code": code, "message": message}}).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A request that fails before any tool runs gets its code's JSON-RPC
+    /// error from the table, and names the Warden code in `data.code`.
+    #[test]
+    fn protocol_errors_follow_the_error_table() {
+        for (code, jsonrpc) in [
+            (ErrorCode::Unauthenticated, -32600),
+            (ErrorCode::InvalidArgs, -32602),
+            (ErrorCode::Internal, -32603),
+        ] {
+            let error = rpc_error(&CallError::new(code, "what went wrong"));
+            assert_eq!(error.code.0, jsonrpc, "{code}");
+            assert_eq!(error.code.0, code.row().mcp, "{code}");
+            assert_eq!(error.message, "what went wrong");
+            assert_eq!(error.data, Some(json!({ "code": code.as_str() })));
+        }
+    }
 }

@@ -1,21 +1,25 @@
 //! The HTTP JSON API.
 //!
 //! - `GET /healthz` — liveness, no authentication.
-//! - `GET /v1/tools` — tools the host serves.
+//! - `GET /v1/tools` — the tools the caller may see (as MCP `tools/list`).
 //! - `POST /v1/tools/{name}/invoke` — body `{"args": {...}, "session": "optional"}`.
+//! - `POST /v1/sessions` — mints a session for the caller.
 //! - `GET /v1/audit?since=&until=&principal=&tenant=&tool=&decision=&outcome=&session=&limit=`
 //!   — audit records, for principals with the `auditor` role.
 //! - `/mcp` — MCP over streamable HTTP ([`crate::mcp`]).
 //!
-//! Every `/v1` route needs `Authorization: Bearer <token>`. Errors are
+//! Every route but `/healthz` needs `Authorization: Bearer <token>`: `/v1`
+//! handlers take an `Authenticated` argument, and `/mcp` runs the same
+//! extractor in front of MCP. Errors are
 //! `{"error": {"code", "message", "reasons"?}, "call_id"?}` with one HTTP status per code.
 
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -26,32 +30,6 @@ use crate::config::ServerConfig;
 use crate::error::{CallError, ErrorCode};
 use crate::kernel::{CallRequest, Kernel};
 use crate::principal::Principal;
-
-/// The HTTP status for each error code.
-pub fn status_for(code: ErrorCode) -> StatusCode {
-    match code {
-        ErrorCode::InvalidRequest => StatusCode::BAD_REQUEST,
-        ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
-        ErrorCode::Forbidden => StatusCode::FORBIDDEN,
-        ErrorCode::UnknownTool | ErrorCode::UnknownSession => StatusCode::NOT_FOUND,
-        ErrorCode::InvalidArgs | ErrorCode::ToolInvalidInput => StatusCode::UNPROCESSABLE_ENTITY,
-        ErrorCode::PolicyDenied | ErrorCode::PendingApproval => StatusCode::FORBIDDEN,
-        ErrorCode::Timeout => StatusCode::GATEWAY_TIMEOUT,
-        ErrorCode::PluginBusy => StatusCode::TOO_MANY_REQUESTS,
-        ErrorCode::ToolTransient | ErrorCode::AuditUnavailable | ErrorCode::UpstreamUnavailable => {
-            StatusCode::SERVICE_UNAVAILABLE
-        }
-        ErrorCode::ToolFailed
-        | ErrorCode::CapabilityDenied
-        | ErrorCode::MemoryLimit
-        | ErrorCode::DiskQuota
-        | ErrorCode::FuelExhausted
-        | ErrorCode::Trap
-        | ErrorCode::InvalidOutput
-        | ErrorCode::OutputTooLarge => StatusCode::BAD_GATEWAY,
-        ErrorCode::PolicyError | ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-    }
-}
 
 /// An error response.
 struct ApiError {
@@ -74,7 +52,7 @@ impl IntoResponse for ApiError {
         if let Some(call_id) = self.call_id {
             body["call_id"] = Value::String(call_id);
         }
-        (status_for(self.error.code), Json(body)).into_response()
+        (self.error.code.http_status(), Json(body)).into_response()
     }
 }
 
@@ -120,15 +98,19 @@ fn mcp_router(kernel: Arc<Kernel>, settings: &ServerConfig) -> Router {
         ))
 }
 
+/// Authenticates every `/mcp` request with [`Authenticated`], as the `/v1`
+/// routes are, and hands the principal to [`crate::mcp::McpServer`].
 async fn mcp_authenticate(
     State(kernel): State<Arc<Kernel>>,
-    mut request: axum::extract::Request,
+    request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    match authenticate(&kernel, request.headers()) {
-        Ok(principal) => {
-            request.extensions_mut().insert(principal);
-            next.run(request).await
+    let (mut parts, body) = request.into_parts();
+    match Authenticated::from_request_parts(&mut parts, &kernel).await {
+        Ok(Authenticated(principal)) => {
+            parts.extensions.insert(principal);
+            next.run(axum::extract::Request::from_parts(parts, body))
+                .await
         }
         Err(e) => e.into_response(),
     }
@@ -169,31 +151,44 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
-fn authenticate(kernel: &Kernel, headers: &HeaderMap) -> Result<Arc<Principal>, ApiError> {
-    let value = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::Unauthenticated,
-                "missing `Authorization: Bearer` header",
-            )
-        })?;
-    let token = value
-        .strip_prefix("Bearer ")
-        .ok_or_else(|| ApiError::new(ErrorCode::Unauthenticated, "expected a Bearer token"))?;
-    kernel
-        .principals()
-        .by_token(token.trim())
-        .ok_or_else(|| ApiError::new(ErrorCode::Unauthenticated, "unknown token"))
+/// The caller of an authenticated route: taking it as a handler argument
+/// checks `Authorization: Bearer <token>` against the configured principals
+/// and answers `401 unauthenticated` before the handler runs.
+struct Authenticated(Arc<Principal>);
+
+impl FromRequestParts<Arc<Kernel>> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        kernel: &Arc<Kernel>,
+    ) -> Result<Self, Self::Rejection> {
+        let value = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::Unauthenticated,
+                    "missing `Authorization: Bearer` header",
+                )
+            })?;
+        let token = value
+            .strip_prefix("Bearer ")
+            .ok_or_else(|| ApiError::new(ErrorCode::Unauthenticated, "expected a Bearer token"))?;
+        kernel
+            .principals()
+            .by_token(token.trim())
+            .map(Authenticated)
+            .ok_or_else(|| ApiError::new(ErrorCode::Unauthenticated, "unknown token"))
+    }
 }
 
 async fn list_tools(
     State(kernel): State<Arc<Kernel>>,
-    headers: HeaderMap,
+    Authenticated(principal): Authenticated,
 ) -> Result<Json<Value>, ApiError> {
-    authenticate(&kernel, &headers)?;
-    let tools: Vec<_> = kernel.registry().tools().map(|t| t.info()).collect();
+    let tools: Vec<_> = kernel.visible_tools(&principal).map(|t| t.info()).collect();
     Ok(Json(json!({ "tools": tools })))
 }
 
@@ -211,11 +206,10 @@ fn empty_object() -> Value {
 
 async fn invoke(
     State(kernel): State<Arc<Kernel>>,
+    Authenticated(principal): Authenticated,
     Path(name): Path<String>,
-    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let principal = authenticate(&kernel, &headers)?;
     // The body is JSON whatever its `Content-Type` says (`curl -d` sends
     // form encoding): the bearer token, not the header, is what keeps
     // browsers from posting here.
@@ -262,9 +256,8 @@ async fn invoke(
 /// send it back share its labels; no other principal can use it.
 async fn open_session(
     State(kernel): State<Arc<Kernel>>,
-    headers: HeaderMap,
+    Authenticated(principal): Authenticated,
 ) -> Result<Json<Value>, ApiError> {
-    let principal = authenticate(&kernel, &headers)?;
     let session = kernel
         .sessions()
         .open(&principal)
@@ -282,10 +275,9 @@ const AUDIT_PAGE_MAX: i64 = 10_000;
 
 async fn audit_records(
     State(kernel): State<Arc<Kernel>>,
-    headers: HeaderMap,
+    Authenticated(principal): Authenticated,
     filter: Result<Query<crate::audit::AuditFilter>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let principal = authenticate(&kernel, &headers)?;
     if !principal.roles.iter().any(|r| r == AUDITOR_ROLE) {
         return Err(ApiError::new(
             ErrorCode::Forbidden,

@@ -135,3 +135,60 @@ async fn http_api_serves_governed_calls_with_stable_errors() {
     );
     assert!(body["call_id"].is_string());
 }
+
+/// Every route but `/healthz` answers 401 `unauthenticated` without a valid
+/// bearer token, and this list must name every route `server.rs` declares, so
+/// a new route cannot forget its `Authenticated` argument unnoticed.
+#[tokio::test]
+async fn every_route_but_healthz_refuses_requests_without_a_valid_token() {
+    let host = Harness::new(Store::Sqlite)
+        .plugin(fixtures::TEXT, "{}")
+        .start()
+        .await;
+    let app = warden::server::router(Arc::new(host.kernel), &Default::default());
+    // (method, path as declared, a request path)
+    let routes = [
+        ("GET", "/v1/tools", "/v1/tools"),
+        (
+            "POST",
+            "/v1/tools/{name}/invoke",
+            "/v1/tools/text.transform/invoke",
+        ),
+        ("POST", "/v1/sessions", "/v1/sessions"),
+        ("GET", "/v1/audit", "/v1/audit"),
+        ("POST", "/mcp", "/mcp"),
+    ];
+    let source = include_str!("../../host/src/server.rs");
+    for prefix in [".route(\"", ".nest_service(\""] {
+        for (at, _) in source.match_indices(prefix) {
+            let rest = &source[at + prefix.len()..];
+            let path = &rest[..rest.find('"').unwrap()];
+            assert!(
+                path == "/healthz" || routes.iter().any(|(_, declared, _)| *declared == path),
+                "server.rs routes `{path}`: add it to this test"
+            );
+        }
+    }
+    let alice = token("alice");
+    for (method, _, uri) in routes {
+        for authorization in [
+            None,
+            Some("Bearer wrong-token".to_string()),
+            Some(format!("Basic {alice}")),
+        ] {
+            let mut request = Request::builder()
+                .method(method)
+                .uri(uri)
+                .header("content-type", "application/json");
+            if let Some(value) = &authorization {
+                request = request.header("authorization", value);
+            }
+            let (status, body) = send(&app, request.body(Body::from("{}")).unwrap()).await;
+            assert_eq!(
+                (status, body["error"]["code"].as_str()),
+                (StatusCode::UNAUTHORIZED, Some("unauthenticated")),
+                "{method} {uri} with {authorization:?}: {body}"
+            );
+        }
+    }
+}

@@ -300,3 +300,63 @@ async fn an_mcp_connection_is_one_session_whatever_the_trace_context() {
     assert_eq!(sessions[0], sessions[1], "one connection, one session");
     assert_eq!(sessions[0], sessions[2], "trace context is not a session");
 }
+
+/// Every face lists the same tools for a principal: policy can never allow
+/// alice `fetch.get`, so MCP `tools/list`, `GET /v1/tools` and
+/// `warden tools --as alice` all leave it out (`warden tools` alone is the
+/// operator's view of every configured tool).
+#[tokio::test]
+async fn every_face_lists_only_the_tools_policy_lets_the_principal_see() {
+    let host = mcp_host().await;
+    let visible = ["text.json_pointer", "text.stats", "text.transform"];
+
+    let mut stdio = StdioSession::start_as(&host, "alice").await;
+    stdio
+        .send_line(r#"{"jsonrpc": "2.0", "id": 1, "method": "tools/list"}"#)
+        .await;
+    let listed = stdio.response().await;
+    let mcp: Vec<&str> = listed["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(mcp, visible, "{listed}");
+
+    let server = Server::start(&host).await;
+    let (status, body) = http(&server.addr, "GET", "/v1/tools", Some(&token("alice")), "")
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
+    let api: Vec<&str> = body["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(api, visible, "{body}");
+
+    let names = |args: &[&str]| {
+        let out = host.cli(args);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.starts_with(' '))
+            .map(|l| l.trim_end_matches(" [side effects]").to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names(&["tools", "--as", "alice"]), visible);
+    let mut every = visible.to_vec();
+    every.insert(0, "fetch.get");
+    assert_eq!(names(&["tools"]), every);
+
+    let unknown = host.cli(&["tools", "--as", "mallory"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no principal `mallory`"));
+}

@@ -1,0 +1,162 @@
+//! `warden audit`: read, verify, checkpoint and replay the audit trail.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use warden::config::Config;
+
+use crate::AuditCommand;
+
+/// Runs one `warden audit` subcommand against the configured store.
+pub(crate) async fn run(config: &Config, command: AuditCommand) -> anyhow::Result<ExitCode> {
+    let store = warden::audit::AuditStore::connect(
+        &config.audit_url,
+        config
+            .audit
+            .commit_timeout
+            .max(std::time::Duration::from_secs(5)),
+    )
+    .await?;
+    store.migrate().await?;
+    match command {
+        AuditCommand::Query { filter, limit } => {
+            for record in store.query(&filter.into_filter(Some(limit))).await? {
+                println!("{}", serde_json::to_string(&record)?);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCommand::Export { filter } => {
+            for record in store.query(&filter.into_filter(None)).await? {
+                println!("{}", serde_json::to_string(&record)?);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCommand::Tail { lines } => {
+            for record in store.tail(lines).await? {
+                println!("{}", serde_json::to_string(&record)?);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCommand::Replay { call_id, policy } => {
+            let record = store
+                .by_call_id(&call_id)
+                .await?
+                .with_context(|| format!("no audit record for call {call_id}"))?;
+            let input = record.record.policy_input.as_deref().with_context(|| {
+                format!(
+                    "call {call_id} was recorded without its policy input; set \
+                     `audit.store_policy_input = true` to make calls replayable"
+                )
+            })?;
+            let input: serde_json::Value = serde_json::from_str(input)?;
+            let bundle = warden::policy::PolicyBundle::load(
+                &policy,
+                &warden::policy::LoadOptions::default(),
+            )?;
+            let replayed = bundle.decide(
+                warden::policy::Stage::Call,
+                &warden::policy::PolicyInput::from_json(&input),
+            );
+            let (decision, reasons) = match &replayed {
+                Ok(d) => (if d.allow { "allow" } else { "deny" }, d.reasons.clone()),
+                Err(e) => ("error", vec![e.clone()]),
+            };
+            // The call stage is compared with the call stage. Records written
+            // before stages were recorded only have the decision over all stages.
+            let (recorded_decision, recorded_reasons) = match record
+                .record
+                .decision_at(warden::policy::Stage::Call.name())
+            {
+                Some(stage) => (stage.decision.as_str(), &stage.reasons),
+                None => (record.record.decision.as_str(), &record.record.reasons),
+            };
+            let differs = decision != recorded_decision || &reasons != recorded_reasons;
+            let report = serde_json::json!({
+                "call_id": call_id,
+                "recorded": {
+                    "policy_hash": record.record.policy_hash,
+                    "decision": recorded_decision,
+                    "reasons": recorded_reasons,
+                },
+                "replayed": {
+                    "policy_hash": bundle.hash(),
+                    "decision": decision,
+                    "reasons": reasons,
+                },
+                "differs": differs,
+            });
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(ExitCode::from(u8::from(differs)))
+        }
+        AuditCommand::Verify {
+            since,
+            until,
+            against,
+            public_key,
+        } => {
+            let report = match against {
+                Some(path) => {
+                    let key = checkpoint_public_key(config, public_key.as_deref())?;
+                    let text = std::fs::read_to_string(&path)
+                        .with_context(|| format!("reading {}", path.display()))?;
+                    let checkpoint: warden::audit::checkpoint::Checkpoint =
+                        serde_json::from_str(&text)
+                            .with_context(|| format!("{} is not a checkpoint", path.display()))?;
+                    warden::audit::checkpoint::verify_against(&store, &checkpoint, &key).await?
+                }
+                None => {
+                    let range = warden::audit::VerifyRange { since, until };
+                    warden::audit::verify_range(&store, range).await?
+                }
+            };
+            match report.failure {
+                None => {
+                    println!(
+                        "ok: {} records in {} chains verified",
+                        report.records, report.chains
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Some(failure) => {
+                    println!("FAILED: {failure}");
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+        AuditCommand::Checkpoint { new } => {
+            let checkpoint = if new {
+                let path = config.audit.checkpoint_key.as_ref().with_context(|| {
+                    format!("set `audit.checkpoint_key` in {}", config.path.display())
+                })?;
+                let key = warden::audit::checkpoint::load_signing_key(path)?;
+                let signer = format!("warden audit checkpoint/{}", std::process::id());
+                warden::audit::checkpoint::create(&store, &key, &signer).await?
+            } else {
+                store.latest_checkpoint().await?.with_context(|| {
+                    "no checkpoint yet: set `audit.checkpoint_key`, or run \
+                     `warden audit checkpoint --new`"
+                })?
+            };
+            println!("{}", serde_json::to_string(&checkpoint)?);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// The key checkpoints are verified with: `--public-key`, else the public half
+/// of `audit.checkpoint_key`.
+fn checkpoint_public_key(
+    config: &Config,
+    hex_key: Option<&str>,
+) -> anyhow::Result<ed25519_dalek::VerifyingKey> {
+    if let Some(hex_key) = hex_key {
+        return warden::policy::signature::public_key(hex_key).map_err(|m| anyhow::anyhow!(m));
+    }
+    let path = config.audit.checkpoint_key.as_ref().with_context(|| {
+        format!(
+            "pass --public-key, or set `audit.checkpoint_key` in {}",
+            config.path.display()
+        )
+    })?;
+    Ok(warden::audit::checkpoint::load_signing_key(path)?.verifying_key())
+}
