@@ -28,8 +28,10 @@ const MAX_BATCH: usize = 512;
 /// Records waiting for the writer before callers are made to wait.
 const QUEUE_DEPTH: usize = 16_384;
 
-/// What is recorded about one call.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// What is recorded about one call. Its fields are the store's columns, by
+/// name and in order (`store::COLUMNS`): adding a field here, to that list
+/// and to a migration is all an audit field takes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct AuditRecord {
     /// Unique id of the call, returned to the caller.
     pub call_id: String,
@@ -58,11 +60,13 @@ pub struct AuditRecord {
     /// failed before policy.
     pub decision: String,
     /// Policy reasons of every stage, in stage order.
+    #[sqlx(json)]
     pub reasons: Vec<String>,
     /// What each decision point decided, in the order they ran (`call`, then
     /// `output`). Empty in records written before stages were recorded, and
     /// then left out of the hash, so older chains verify.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[sqlx(try_from = "store::NullableJson<StageDecision>")]
     pub decisions: Vec<StageDecision>,
     /// SHA-256 of the canonical JSON arguments (never the arguments themselves).
     pub args_digest: String,
@@ -91,6 +95,7 @@ pub struct AuditRecord {
     /// cut or scrubbed), even when the plugin swallowed the refusal. Empty for
     /// most calls, and then left out of the hash, so older chains verify.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[sqlx(try_from = "store::NullableJson<String>")]
     pub refusals: Vec<String>,
 }
 
@@ -119,7 +124,7 @@ impl AuditRecord {
 }
 
 /// A record as stored: its place in its chain and its hashes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct StoredRecord {
     /// Row id in the store (insertion order).
     pub id: i64,
@@ -133,6 +138,7 @@ pub struct StoredRecord {
     pub hash: String,
     /// The record.
     #[serde(flatten)]
+    #[sqlx(flatten)]
     pub record: AuditRecord,
 }
 

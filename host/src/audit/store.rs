@@ -10,7 +10,7 @@ use sqlx::sqlite::{
 };
 use sqlx::types::Json;
 
-use super::{AuditRecord, ChainHead, GENESIS_HASH, StageDecision, StoredRecord};
+use super::{ChainHead, GENESIS_HASH, StoredRecord};
 use crate::error::{Error, Result};
 
 /// A connection pool to one of the supported databases.
@@ -32,80 +32,82 @@ macro_rules! on_pool {
     };
 }
 
-#[derive(sqlx::FromRow)]
-struct Row {
-    id: i64,
-    chain_id: String,
-    seq: i64,
-    prev_hash: String,
-    hash: String,
-    call_id: String,
-    recorded_at: chrono::DateTime<chrono::Utc>,
-    principal: String,
-    tenant: String,
-    session: Option<String>,
-    tool: String,
-    plugin: Option<String>,
-    plugin_sha256: Option<String>,
-    policy_hash: String,
-    decision: String,
-    reasons: Json<Vec<String>>,
-    args_digest: String,
-    outcome: String,
-    error: Option<String>,
-    duration_us: i64,
-    shadow: Option<String>,
-    policy_input: Option<String>,
-    intent: bool,
-    output_digest: Option<String>,
-    upstream: Option<String>,
-    refusals: Option<Json<Vec<String>>>,
-    decisions: Option<Json<Vec<StageDecision>>>,
-}
+/// A JSON list column that older rows leave NULL: decodes to an empty list.
+#[derive(Debug)]
+pub(super) struct NullableJson<T>(Option<Json<Vec<T>>>);
 
-impl From<Row> for StoredRecord {
-    fn from(r: Row) -> Self {
-        StoredRecord {
-            id: r.id,
-            chain_id: r.chain_id,
-            seq: r.seq,
-            prev_hash: r.prev_hash,
-            hash: r.hash,
-            record: AuditRecord {
-                call_id: r.call_id,
-                recorded_at: r.recorded_at,
-                principal: r.principal,
-                tenant: r.tenant,
-                session: r.session,
-                tool: r.tool,
-                plugin: r.plugin,
-                plugin_sha256: r.plugin_sha256,
-                upstream: r.upstream,
-                policy_hash: r.policy_hash,
-                decision: r.decision,
-                reasons: r.reasons.0,
-                args_digest: r.args_digest,
-                outcome: r.outcome,
-                output_digest: r.output_digest,
-                error: r.error,
-                duration_us: r.duration_us,
-                intent: r.intent,
-                shadow: r.shadow,
-                policy_input: r.policy_input,
-                refusals: r.refusals.map(|r| r.0).unwrap_or_default(),
-                decisions: r.decisions.map(|d| d.0).unwrap_or_default(),
-            },
-        }
+impl<T> From<NullableJson<T>> for Vec<T> {
+    fn from(value: NullableJson<T>) -> Vec<T> {
+        value.0.map(|json| json.0).unwrap_or_default()
     }
 }
 
-/// Every column of a record, in the order [`Row`] and the insert bind them.
+impl<DB: sqlx::Database, T> sqlx::Type<DB> for NullableJson<T>
+where
+    Json<Vec<T>>: sqlx::Type<DB>,
+{
+    fn type_info() -> DB::TypeInfo {
+        <Json<Vec<T>> as sqlx::Type<DB>>::type_info()
+    }
+
+    fn compatible(ty: &DB::TypeInfo) -> bool {
+        <Json<Vec<T>> as sqlx::Type<DB>>::compatible(ty)
+    }
+}
+
+impl<'r, DB: sqlx::Database, T> sqlx::Decode<'r, DB> for NullableJson<T>
+where
+    Option<Json<Vec<T>>>: sqlx::Decode<'r, DB>,
+{
+    fn decode(value: DB::ValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        Ok(NullableJson(Option::<Json<Vec<T>>>::decode(value)?))
+    }
+}
+
+/// Every column of a stored record: its place in the chain, then the
+/// fields of [`AuditRecord`] in declaration order. Reads decode rows into
+/// [`StoredRecord`] by these names; `bind_row!` binds an insert in this order.
 const COLUMNS: &str = "id, chain_id, seq, prev_hash, hash, call_id, recorded_at, principal, \
-    tenant, session, tool, plugin, plugin_sha256, policy_hash, decision, reasons, args_digest, \
-    outcome, error, duration_us, shadow, policy_input, intent, output_digest, upstream, refusals, \
-    decisions";
+    tenant, session, tool, plugin, plugin_sha256, upstream, policy_hash, decision, reasons, \
+    decisions, args_digest, outcome, output_digest, error, duration_us, intent, shadow, \
+    policy_input, refusals";
 /// The columns an insert writes: all but the store-assigned `id`.
 const INSERTED_COLUMNS: &str = COLUMNS.split_at(4).1;
+
+/// Binds one row of an insert, in the order of [`INSERTED_COLUMNS`]; a
+/// macro so that it expands for each backend of [`on_pool!`].
+macro_rules! bind_row {
+    ($b:expr, $row:expr) => {{
+        let (row, r) = ($row, &$row.record);
+        // NULL, not `[]`, for the lists older rows do not have.
+        $b.push_bind(&row.chain_id)
+            .push_bind(row.seq)
+            .push_bind(&row.prev_hash)
+            .push_bind(&row.hash)
+            .push_bind(&r.call_id)
+            .push_bind(r.recorded_at)
+            .push_bind(&r.principal)
+            .push_bind(&r.tenant)
+            .push_bind(&r.session)
+            .push_bind(&r.tool)
+            .push_bind(&r.plugin)
+            .push_bind(&r.plugin_sha256)
+            .push_bind(&r.upstream)
+            .push_bind(&r.policy_hash)
+            .push_bind(&r.decision)
+            .push_bind(Json(&r.reasons))
+            .push_bind((!r.decisions.is_empty()).then_some(Json(&r.decisions)))
+            .push_bind(&r.args_digest)
+            .push_bind(&r.outcome)
+            .push_bind(&r.output_digest)
+            .push_bind(&r.error)
+            .push_bind(r.duration_us)
+            .push_bind(r.intent)
+            .push_bind(&r.shadow)
+            .push_bind(&r.policy_input)
+            .push_bind((!r.refusals.is_empty()).then_some(Json(&r.refusals)));
+    }};
+}
 
 impl AuditStore {
     /// Opens a pool for `postgres://…` or `sqlite://…` (the SQLite file is
@@ -206,36 +208,7 @@ impl AuditStore {
             let mut insert = sqlx::QueryBuilder::new(format!(
                 "INSERT INTO audit_records ({INSERTED_COLUMNS}) "
             ));
-            insert.push_values(rows, |mut b, row| {
-                let r = &row.record;
-                b.push_bind(&row.chain_id)
-                    .push_bind(row.seq)
-                    .push_bind(&row.prev_hash)
-                    .push_bind(&row.hash)
-                    .push_bind(&r.call_id)
-                    .push_bind(r.recorded_at)
-                    .push_bind(&r.principal)
-                    .push_bind(&r.tenant)
-                    .push_bind(&r.session)
-                    .push_bind(&r.tool)
-                    .push_bind(&r.plugin)
-                    .push_bind(&r.plugin_sha256)
-                    .push_bind(&r.policy_hash)
-                    .push_bind(&r.decision)
-                    .push_bind(Json(&r.reasons))
-                    .push_bind(&r.args_digest)
-                    .push_bind(&r.outcome)
-                    .push_bind(&r.error)
-                    .push_bind(r.duration_us)
-                    .push_bind(&r.shadow)
-                    .push_bind(&r.policy_input)
-                    .push_bind(r.intent)
-                    .push_bind(&r.output_digest)
-                    .push_bind(&r.upstream)
-                    // NULL, not `[]`, when nothing was refused.
-                    .push_bind((!r.refusals.is_empty()).then_some(Json(&r.refusals)))
-                    .push_bind((!r.decisions.is_empty()).then_some(Json(&r.decisions)));
-            });
+            insert.push_values(rows, |mut b, row| bind_row!(b, row));
             if idempotent {
                 insert.push(" ON CONFLICT (chain_id, seq) DO NOTHING");
             }
@@ -295,7 +268,7 @@ impl AuditStore {
             "SELECT {COLUMNS} FROM audit_records WHERE chain_id = $1 AND seq > $2 AND seq <= $3 \
              ORDER BY seq, id LIMIT $4"
         );
-        let rows: Vec<Row> = on_pool!(self, pool => {
+        let rows: Vec<StoredRecord> = on_pool!(self, pool => {
             sqlx::query_as(sqlx::AssertSqlSafe(sql))
                 .bind(chain_id)
                 .bind(after)
@@ -304,20 +277,20 @@ impl AuditStore {
                 .fetch_all(pool)
                 .await?
         });
-        Ok(rows.into_iter().map(StoredRecord::from).collect())
+        Ok(rows)
     }
 
     /// The record at `seq` in `chain_id`.
     pub async fn chain_record(&self, chain_id: &str, seq: i64) -> Result<Option<StoredRecord>> {
         let sql = format!("SELECT {COLUMNS} FROM audit_records WHERE chain_id = $1 AND seq = $2");
-        let row: Option<Row> = on_pool!(self, pool => {
+        let row: Option<StoredRecord> = on_pool!(self, pool => {
             sqlx::query_as(sqlx::AssertSqlSafe(sql))
                 .bind(chain_id)
                 .bind(seq)
                 .fetch_optional(pool)
                 .await?
         });
-        Ok(row.map(StoredRecord::from))
+        Ok(row)
     }
 
     /// Stores a signed checkpoint.
@@ -361,10 +334,10 @@ impl AuditStore {
     /// The most recent `limit` records, oldest first.
     pub async fn tail(&self, limit: i64) -> Result<Vec<StoredRecord>> {
         let sql = format!("SELECT {COLUMNS} FROM audit_records ORDER BY id DESC LIMIT $1");
-        let rows: Vec<Row> = on_pool!(self, pool => {
+        let rows: Vec<StoredRecord> = on_pool!(self, pool => {
             sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(limit).fetch_all(pool).await?
         });
-        Ok(rows.into_iter().rev().map(StoredRecord::from).collect())
+        Ok(rows.into_iter().rev().collect())
     }
 
     /// The final record of this call (its outcome, or its intent if the call never finished).
@@ -373,10 +346,10 @@ impl AuditStore {
         let sql = format!(
             "SELECT {COLUMNS} FROM audit_records WHERE call_id = $1 ORDER BY intent, id DESC LIMIT 1"
         );
-        let row: Option<Row> = on_pool!(self, pool => {
+        let row: Option<StoredRecord> = on_pool!(self, pool => {
             sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(call_id).fetch_optional(pool).await?
         });
-        Ok(row.map(StoredRecord::from))
+        Ok(row)
     }
 
     pub(super) async fn first_orphan_record(&self) -> Result<Option<(i64, String)>> {
@@ -423,7 +396,7 @@ pub struct AuditFilter {
 impl AuditStore {
     /// Records matching `filter`, in insertion order.
     pub async fn query(&self, filter: &AuditFilter) -> Result<Vec<StoredRecord>> {
-        let rows: Vec<Row> = on_pool!(self, pool => {
+        let rows: Vec<StoredRecord> = on_pool!(self, pool => {
             let mut q = sqlx::QueryBuilder::new(format!("SELECT {COLUMNS} FROM audit_records WHERE 1 = 1"));
             if let Some(since) = filter.since {
                 q.push(" AND recorded_at >= ").push_bind(since);
@@ -453,9 +426,9 @@ impl AuditStore {
             if let Some(limit) = filter.limit {
                 q.push(" LIMIT ").push_bind(limit);
             }
-            q.build_query_as::<Row>().fetch_all(pool).await?
+            q.build_query_as::<StoredRecord>().fetch_all(pool).await?
         });
-        Ok(rows.into_iter().map(StoredRecord::from).collect())
+        Ok(rows)
     }
 }
 
@@ -470,5 +443,30 @@ pub(super) fn redact(url: &str) -> String {
             }
         }
         _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::COLUMNS;
+
+    /// The column list names exactly the chain's columns and the record's
+    /// fields, in declaration order: the insert binds in that order and
+    /// reads decode by these names.
+    #[test]
+    fn the_column_list_is_the_record_s_fields() {
+        let mut record = super::super::tests::record_with_every_field("x");
+        record.intent = true;
+        let serde_json::Value::Object(fields) = serde_json::to_value(&record).unwrap() else {
+            panic!("a record serializes as an object");
+        };
+        let columns: Vec<&str> = COLUMNS.split(", ").collect();
+        let (chain, record_columns) = columns.split_at(5);
+        assert_eq!(chain, ["id", "chain_id", "seq", "prev_hash", "hash"]);
+        let mut sorted_columns = record_columns.to_vec();
+        sorted_columns.sort_unstable();
+        let mut names: Vec<&str> = fields.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        assert_eq!(sorted_columns, names);
     }
 }
