@@ -7,12 +7,12 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::capabilities::Effective;
 use crate::error::CallError;
 use crate::principal::Principal;
-use crate::upstream::UpstreamIdentity;
 
 /// Who provides a target, as policy input (`input.target`) and audit
 /// records name it.
@@ -29,6 +29,21 @@ pub struct Provider {
     pub upstream: Option<UpstreamIdentity>,
     /// [`Provider::upstream`] as compact JSON, for audit records.
     pub upstream_json: Option<String>,
+}
+
+/// Who an upstream is, as recorded with each of its calls.
+#[derive(Debug, Clone, Serialize)]
+pub struct UpstreamIdentity {
+    /// `stdio` or `http`.
+    pub transport: &'static str,
+    /// The command line or URL.
+    pub endpoint: String,
+    /// `serverInfo.name` from its `initialize` answer.
+    pub server_name: Option<String>,
+    /// `serverInfo.version` from its `initialize` answer.
+    pub server_version: Option<String>,
+    /// The protocol revision negotiated.
+    pub protocol_version: String,
 }
 
 /// The shape of a backend's successful output.

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::backend::UpstreamIdentity;
 use crate::backend::{Backend, BoxFuture, Invocation, OutputForm, Provider, Ran};
 use crate::capabilities::{Access, Effective, EgressRules};
 use crate::config::{Config, PluginConfig, ToolPin, UpstreamConfig};
@@ -18,7 +19,7 @@ use crate::manifest::{Manifest, validate_name};
 use crate::principal::sha256_hex;
 use crate::sandbox::{Prepared, Sandbox, ToolDescriptor};
 use crate::schema::Schema;
-use crate::upstream::{Upstream, UpstreamIdentity, UpstreamTool};
+use crate::upstream::{Upstream, UpstreamTool};
 
 /// A plugin ready to serve calls.
 #[derive(Debug)]

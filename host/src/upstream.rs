@@ -23,10 +23,9 @@ use rmcp::model::{
 use rmcp::service::{RoleClient, RunningService, ServiceError};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
-use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::backend::{Backend, BoxFuture, Invocation, OutputForm, Provider, Ran};
+use crate::backend::{Backend, BoxFuture, Invocation, OutputForm, Provider, Ran, UpstreamIdentity};
 use crate::capabilities::{Effective, Grants, Requested};
 use crate::config::{Config, UpstreamConfig, UpstreamTransport};
 use crate::error::{CallError, Error, ErrorCode, Result};
@@ -35,21 +34,6 @@ type Client = RunningService<RoleClient, ClientConfig>;
 
 /// Longest time an upstream gets to answer `initialize` and `tools/list`.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// Who an upstream is, as recorded with each of its calls.
-#[derive(Debug, Clone, Serialize)]
-pub struct UpstreamIdentity {
-    /// `stdio` or `http`.
-    pub transport: &'static str,
-    /// The command line or URL.
-    pub endpoint: String,
-    /// `serverInfo.name` from its `initialize` answer.
-    pub server_name: Option<String>,
-    /// `serverInfo.version` from its `initialize` answer.
-    pub server_version: Option<String>,
-    /// The protocol revision negotiated.
-    pub protocol_version: String,
-}
 
 /// An MCP server whose tools Warden serves under policy.
 #[derive(Debug)]
