@@ -25,9 +25,9 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use harness::{Harness, Store, sample_record};
 use serde_json::json;
 use warden::audit::chain_hash;
+use warden::digest::sha256_hex;
 use warden::kernel::{CallRequest, canonical_json, check_output, policy_input};
 use warden::policy::Stage;
-use warden::principal::sha256_hex;
 use warden::session::{CallLabels, Usage};
 
 /// The tool every stage works on.

@@ -122,6 +122,17 @@ pub struct PrincipalConfig {
     pub attributes: BTreeMap<String, serde_json::Value>,
 }
 
+impl PrincipalConfig {
+    /// The hex SHA-256 of the principal's token, from either form.
+    pub(crate) fn token_digest(&self) -> Option<String> {
+        match (&self.token, &self.token_sha256) {
+            (Some(token), _) => Some(crate::digest::sha256_hex(token.as_bytes())),
+            (None, Some(digest)) => Some(digest.to_ascii_lowercase()),
+            (None, None) => None,
+        }
+    }
+}
+
 fn default_tenant() -> String {
     "default".to_string()
 }
@@ -396,7 +407,7 @@ impl Config {
                 }
                 _ => {}
             }
-            if let Some(digest) = crate::principal::token_digest(p)
+            if let Some(digest) = p.token_digest()
                 && !tokens.insert(digest)
             {
                 return Err(invalid(

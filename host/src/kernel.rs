@@ -27,11 +27,12 @@ use crate::backend::{Invocation, OutputForm};
 use crate::bounds::bounded;
 use crate::capabilities::Effective;
 use crate::config::{Config, PolicySettings};
+use crate::digest::sha256_hex;
 use crate::error::{CallError, ErrorCode, Result};
 use crate::policy::{
     BundleFiles, Decision, NarrowedLimits, PolicyBundle, PolicyInput, Stage, json_value,
 };
-use crate::principal::{Principal, Principals, sha256_hex};
+use crate::principal::{Principal, Principals};
 use crate::registry::{Registry, ToolEntry};
 use crate::sandbox::Sandbox;
 use crate::session::{CallContext, CallLabels, Usage, check_session_id};

@@ -17,6 +17,7 @@ pub mod backend;
 pub mod bounds;
 pub mod capabilities;
 pub mod config;
+pub mod digest;
 pub mod error;
 pub mod kernel;
 pub mod manifest;

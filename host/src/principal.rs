@@ -3,10 +3,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use serde::Serialize;
-use sha2::{Digest, Sha256};
-
 use crate::config::PrincipalConfig;
+use crate::digest::sha256_hex;
+use serde::Serialize;
 
 /// An authenticated caller, as policy sees it (`input.principal`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -44,7 +43,7 @@ impl Principals {
                 attributes: config.attributes.clone(),
                 policy_document: std::sync::OnceLock::new(),
             });
-            if let Some(digest) = token_digest(config) {
+            if let Some(digest) = config.token_digest() {
                 principals.by_token_digest.insert(digest, principal.clone());
             }
             principals.by_id.insert(config.id.clone(), principal);
@@ -64,18 +63,4 @@ impl Principals {
     pub fn by_id(&self, id: &str) -> Option<Arc<Principal>> {
         self.by_id.get(id).cloned()
     }
-}
-
-/// The hex SHA-256 of a principal's token, from either config form.
-pub(crate) fn token_digest(config: &PrincipalConfig) -> Option<String> {
-    match (&config.token, &config.token_sha256) {
-        (Some(token), _) => Some(sha256_hex(token.as_bytes())),
-        (None, Some(digest)) => Some(digest.to_ascii_lowercase()),
-        (None, None) => None,
-    }
-}
-
-/// Hex-encoded SHA-256 of `bytes`.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
 }

@@ -3,8 +3,8 @@
 use crate::fixtures;
 use serde_json::json;
 use warden::ErrorCode;
+use warden::digest::sha256_hex;
 use warden::kernel::canonical_json;
-use warden::principal::sha256_hex;
 
 use crate::harness::{ALLOW_ALL, Harness, Store, TestServer, error, output};
 

@@ -472,7 +472,7 @@ async fn a_manifest_that_lies_about_its_tools_is_refused() {
 #[tokio::test]
 async fn a_tampered_component_no_longer_matches_its_pin() {
     let original = std::fs::read(component("warden_text.wasm")).unwrap();
-    let pin = warden::principal::sha256_hex(&original);
+    let pin = warden::digest::sha256_hex(&original);
     let dir = tempfile::tempdir().unwrap();
     let tampered = dir.path().join("text.wasm");
     let mut bytes = original.clone();

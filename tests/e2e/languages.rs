@@ -5,8 +5,8 @@
 
 use serde_json::{Value, json};
 use warden::ErrorCode;
+use warden::digest::sha256_hex;
 use warden::manifest::Manifest;
-use warden::principal::sha256_hex;
 
 use crate::fixtures::{self, Fixture};
 use crate::harness::{Harness, Store, error, manifest, output};
