@@ -17,6 +17,7 @@
 pub mod directories;
 pub mod env;
 pub mod http;
+pub mod kv;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -348,6 +349,7 @@ capabilities! {
     directories: directories::Directories,
     egress: http::OutboundHttp,
     env: env::Env,
+    kv: kv::Kv,
 }
 
 /// Host-wide limits and defaults.

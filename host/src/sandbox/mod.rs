@@ -34,8 +34,8 @@ mod bindings {
     });
 }
 
+use bindings::ToolPre;
 use bindings::warden::plugin::{log, types};
-use bindings::{Tool, ToolPre};
 pub use types::{ToolDescriptor, ToolError};
 
 /// How often the epoch advances. Time limits are enforced at this granularity.
@@ -487,7 +487,8 @@ fn link_host_interfaces(linker: &mut Linker<CallState>) -> wasmtime::Result<()> 
     filesystem::preopens::add_to_linker::<CallState, WasiFilesystem>(l, CallState::filesystem)?;
     // Each capability's own host functions (wasi:http, the disk quota, ...).
     crate::capabilities::link(l)?;
-    Tool::add_to_linker::<_, HasSelf<CallState>>(l, |state| state)?;
+    log::add_to_linker::<_, HasSelf<CallState>>(l, |state| state)?;
+    types::add_to_linker::<_, HasSelf<CallState>>(l, |state| state)?;
     Ok(())
 }
 
