@@ -10,6 +10,7 @@ use std::pin::Pin;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::audit::AuditStore;
 use crate::capabilities::Effective;
 use crate::error::CallError;
 use crate::principal::Principal;
@@ -69,6 +70,8 @@ pub struct Invocation<'a> {
     pub capabilities: &'a Effective,
     /// Who called.
     pub principal: &'a Principal,
+    /// The database capabilities keep state in (the audit store).
+    pub store: &'a AuditStore,
 }
 
 /// What one attempt produced.

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::capabilities::{Access, Grants, Limits, Origin, SecretValue};
+use crate::capabilities::{GrantLoad, Grants, Limits, SecretValue};
 use crate::error::{Error, Result};
 use crate::manifest::validate_name;
 
@@ -449,55 +449,20 @@ impl Config {
             {
                 return Err(invalid(field("sha256"), "must be 64 hex characters".into()));
             }
-            for (i, dir) in plugin.grants.directories.iter_mut().enumerate() {
-                dir.host = base.join(&dir.host);
-                if !dir.host.is_dir() {
-                    return Err(invalid(
-                        field(&format!("grants.directories[{i}].host")),
-                        format!("{} is not a directory", dir.host.display()),
-                    ));
-                }
-                if !dir.guest.starts_with('/') {
-                    return Err(invalid(
-                        field(&format!("grants.directories[{i}].guest")),
-                        format!("`{}` must be an absolute path", dir.guest),
-                    ));
-                }
-            }
-            for (i, origin) in plugin.grants.outbound_http.iter().enumerate() {
-                Origin::parse(origin)
-                    .map_err(|m| invalid(field(&format!("grants.outbound_http[{i}]")), m))?;
-            }
-            for (i, range) in plugin.grants.private_ranges.iter().enumerate() {
-                range.parse::<ipnet::IpNet>().map_err(|e| {
-                    invalid(
-                        field(&format!("grants.private_ranges[{i}]")),
-                        format!("`{range}` is not a CIDR range like 127.0.0.0/8: {e}"),
-                    )
-                })?;
-            }
-            for (i, binding) in plugin.grants.secrets.iter().enumerate() {
-                let f = |name: &str| field(&format!("grants.secrets[{i}].{name}"));
-                if !secrets.contains_key(&binding.secret) {
-                    return Err(invalid(
-                        f("secret"),
-                        format!("no `[secrets.{}]` is defined", binding.secret),
-                    ));
-                }
-                Origin::parse(&binding.origin).map_err(|m| invalid(f("origin"), m))?;
-                http::HeaderName::from_bytes(binding.header.as_bytes()).map_err(|_| {
-                    invalid(
-                        f("header"),
-                        format!("`{}` is not a header name", binding.header),
-                    )
-                })?;
-                binding
-                    .validate()
-                    .map_err(|m| invalid(f("methods/path_prefixes"), m))?;
-            }
+            plugin
+                .grants
+                .validate(&GrantLoad {
+                    base,
+                    secrets: &secrets,
+                })
+                .map_err(|(f, m)| invalid(field(&format!("grants.{f}")), m))?;
             plugins.insert(name, plugin);
         }
-        check_grant_overlap(&plugins).map_err(|(field, message)| invalid(field, message))?;
+        let grants: Vec<(&str, &Grants)> = plugins
+            .iter()
+            .map(|(name, plugin): (&String, &PluginConfig)| (name.as_str(), &plugin.grants))
+            .collect();
+        Grants::validate_across(&grants).map_err(|(field, message)| invalid(field, message))?;
 
         let mut upstreams = BTreeMap::new();
         for (name, upstream) in file.upstreams {
@@ -636,108 +601,6 @@ impl Config {
             sessions,
         })
     }
-}
-
-/// A granted directory as the overlap check sees it.
-struct GrantPath {
-    field: String,
-    access: Access,
-    /// Every directory that opening the path walks through (lexically and
-    /// with symbolic links resolved), the directory itself last.
-    walked: Vec<PathBuf>,
-    /// The directory itself, lexically and resolved.
-    forms: Vec<PathBuf>,
-}
-
-/// Refuses grants whose host paths lie inside, equal or contain a read-write
-/// grant, within one plugin or across plugins: the holder of the read-write
-/// grant could otherwise replace a directory on the other grant's path (a
-/// relative symbolic link suffices) before the host next opens it.
-fn check_grant_overlap(
-    plugins: &BTreeMap<String, PluginConfig>,
-) -> std::result::Result<(), (String, String)> {
-    let mut grants = Vec::new();
-    for (name, plugin) in plugins {
-        for (i, dir) in plugin.grants.directories.iter().enumerate() {
-            let field = format!("plugins.{name}.grants.directories[{i}].host");
-            let absolute = std::path::absolute(&dir.host)
-                .map_err(|e| (field.clone(), format!("{}: {e}", dir.host.display())))?;
-            let walked = walked_directories(&absolute);
-            let mut forms = vec![lexical(&absolute)];
-            forms.extend(std::fs::canonicalize(&absolute).ok());
-            grants.push(GrantPath {
-                field,
-                access: dir.access,
-                walked,
-                forms,
-            });
-        }
-    }
-    for (i, a) in grants.iter().enumerate() {
-        for (j, b) in grants.iter().enumerate() {
-            if i == j || b.access != Access::Rw {
-                continue;
-            }
-            // `a` walks through `b` (lies inside or equals it), or `b` walks
-            // through `a` (`a` contains it).
-            let inside = |x: &GrantPath, y: &GrantPath| {
-                x.walked
-                    .iter()
-                    .any(|w| y.forms.iter().any(|f| w.starts_with(f)))
-            };
-            if inside(a, b) || inside(b, a) {
-                return Err((
-                    a.field.clone(),
-                    format!(
-                        "{} overlaps the read-write grant `{}` ({}): a granted directory may \
-                         not lie inside, equal or contain a read-write one, or the plugin \
-                         holding it could redirect the other grant",
-                        a.forms[0].display(),
-                        b.field,
-                        b.forms[0].display()
-                    ),
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// `path` with `.` removed and `..` applied to the components before it.
-fn lexical(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for component in path.components() {
-        match component {
-            std::path::Component::CurDir => {}
-            std::path::Component::ParentDir => {
-                out.pop();
-            }
-            other => out.push(other),
-        }
-    }
-    out
-}
-
-/// The directories opening `path` walks through below the root, each as
-/// written (with `..` applied) and, where it exists, with symbolic links
-/// resolved. `/a/b/../c` walks `/a`, `/a/b`, `/a` and `/a/c`.
-fn walked_directories(path: &Path) -> Vec<PathBuf> {
-    let mut walked = Vec::new();
-    let mut current = PathBuf::new();
-    for component in path.components() {
-        match component {
-            std::path::Component::CurDir => continue,
-            std::path::Component::ParentDir => {
-                current.pop();
-            }
-            other => current.push(other),
-        }
-        if current.parent().is_some() {
-            walked.push(current.clone());
-            walked.extend(std::fs::canonicalize(&current).ok());
-        }
-    }
-    walked
 }
 
 /// `sqlite://relative.db` is taken relative to the config file; PostgreSQL URLs pass through.

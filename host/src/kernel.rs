@@ -619,6 +619,7 @@ impl Kernel {
             args: &request.args,
             capabilities,
             principal: &request.principal,
+            store: self.audit.store(),
         };
         let mut attempt = 0;
         loop {

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::capabilities::{Origin, Requested};
+use crate::capabilities::Requested;
 use crate::error::{Error, Result};
 
 /// The kind of plugin, which selects the WIT world it must implement.
@@ -75,21 +75,10 @@ impl Manifest {
             )));
         }
         validate_name(&manifest.name).map_err(|m| invalid(format!("field `name`: {m}")))?;
-        for (i, dir) in manifest.capabilities.directories.iter().enumerate() {
-            if !dir.guest.starts_with('/') {
-                return Err(invalid(format!(
-                    "field `capabilities.directories[{i}].guest`: `{}` must be an absolute path",
-                    dir.guest
-                )));
-            }
-        }
-        for (i, origin) in manifest.capabilities.outbound_http.iter().enumerate() {
-            if origin != "*" {
-                Origin::parse(origin).map_err(|m| {
-                    invalid(format!("field `capabilities.outbound_http[{i}]`: {m}"))
-                })?;
-            }
-        }
+        manifest
+            .capabilities
+            .validate()
+            .map_err(|(field, m)| invalid(format!("field `capabilities.{field}`: {m}")))?;
         if let Some(dir) = path.parent() {
             manifest.component = dir.join(&manifest.component);
         }

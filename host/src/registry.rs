@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::backend::UpstreamIdentity;
 use crate::backend::{Backend, BoxFuture, Invocation, OutputForm, Provider, Ran};
-use crate::capabilities::{Access, Effective, EgressRules};
+use crate::capabilities::{CallScope, Effective};
 use crate::config::{Config, PluginConfig, ToolPin, UpstreamConfig};
 use crate::digest::sha256_hex;
 use crate::error::{Error, Result};
@@ -67,7 +67,11 @@ impl Backend for LoadedPlugin {
             let invocation = self
                 .sandbox
                 .invocation(
-                    &self.name,
+                    CallScope {
+                        plugin: &self.name,
+                        tenant: Some(&call.principal.tenant),
+                        store: Some(call.store),
+                    },
                     &self.prepared,
                     call.capabilities,
                     call.tool,
@@ -409,20 +413,6 @@ fn check_pins<'a>(
 /// Most labels an operator may pin on one tool.
 const PIN_LABELS_MAX: usize = 32;
 
-/// What any call of a plugin can change outside the sandbox whatever its
-/// tools claim, or `None`. Outbound HTTP is not listed: a tool that claims no
-/// side effects is narrowed to safe methods instead (see [`tool_entry`]).
-fn capability_effects(capabilities: &Effective) -> Option<String> {
-    let writable: Vec<&str> = capabilities
-        .directories
-        .iter()
-        .filter(|d| d.access == Access::Rw)
-        .map(|d| d.guest.as_str())
-        .collect();
-    (!writable.is_empty())
-        .then(|| format!("it holds a read-write grant on {}", writable.join(", ")))
-}
-
 /// The labels a tool's calls add: its own plus the operator's, or only the
 /// operator's when the pin says `replace_labels`.
 fn pinned_labels(own: Vec<String>, pin: Option<&ToolPin>) -> Vec<String> {
@@ -459,27 +449,21 @@ fn tool_entry(
     let output = Schema::parse(&descriptor.output_schema)
         .map_err(|m| fail(format!("invalid output schema: {m}")))?;
     let pinned = pin.and_then(|p| p.side_effects);
-    if pinned.is_none()
-        && !descriptor.side_effects
-        && let Some(why) = capability_effects(&plugin.capabilities)
-    {
-        return Err(fail(format!(
-            "declares no side effects, but {why}; pin `[plugins.{}.tools.{}] side_effects = \
-             false` to accept the claim, or `true`",
-            plugin.name, descriptor.name
-        )));
-    }
     let side_effects = pinned.unwrap_or(descriptor.side_effects);
-    let narrowed = (pinned.is_none()
-        && !side_effects
-        && !plugin.capabilities.egress.origins.is_empty())
-    .then(|| Effective {
-        egress: Arc::new(EgressRules {
-            safe_methods_only: true,
-            ..(*plugin.capabilities.egress).clone()
-        }),
-        ..plugin.capabilities.clone()
-    });
+    // A tool left claiming no side effects runs with its capabilities
+    // narrowed to what changes nothing (outbound HTTP to safe methods, ...),
+    // and is refused when one cannot be narrowed (a read-write directory).
+    let narrowed = if pinned.is_none() && !side_effects {
+        plugin.capabilities.without_side_effects().map_err(|why| {
+            fail(format!(
+                "declares no side effects, but {why}; pin `[plugins.{}.tools.{}] side_effects = \
+                 false` to accept the claim, or `true`",
+                plugin.name, descriptor.name
+            ))
+        })?
+    } else {
+        None
+    };
     Ok(ToolEntry {
         name: format!("{}.{}", plugin.name, descriptor.name),
         local_name: descriptor.name,

@@ -113,5 +113,9 @@ async fn a_plugin_granted_nothing_gets_nothing() {
     assert_eq!(server.hits(), 0);
     let tool = host.kernel.registry().tool("fetch.get").unwrap();
     let caps = tool.capabilities();
-    assert!(caps.egress.origins.is_empty() && caps.directories.is_empty() && caps.env.is_empty());
+    assert!(
+        caps.egress.origins.is_empty()
+            && caps.directories.granted.is_empty()
+            && caps.env.is_empty()
+    );
 }

@@ -257,9 +257,17 @@ fn fuzz_capability_intersection() {
         let Ok(effective) = Effective::intersect(&requested, &granted, &limits, &secrets) else {
             return Ok(());
         };
-        for dir in &effective.directories {
-            let grant = granted.directories.iter().find(|g| g.guest == dir.guest);
-            let request = requested.directories.iter().find(|r| r.guest == dir.guest);
+        for dir in &effective.directories.granted {
+            let grant = granted
+                .directories
+                .directories
+                .iter()
+                .find(|g| g.guest == dir.guest);
+            let request = requested
+                .directories
+                .directories
+                .iter()
+                .find(|r| r.guest == dir.guest);
             let (Some(grant), Some(request)) = (grant, request) else {
                 panic!("directory {} was not both requested and granted", dir.guest);
             };
@@ -268,15 +276,17 @@ fn fuzz_capability_intersection() {
             assert!(dir.access == Access::Ro || grant.access == Access::Rw);
         }
         for (name, value) in &effective.env {
-            assert!(requested.env.contains(name));
-            assert_eq!(granted.env.get(name), Some(value));
+            assert!(requested.env.env.contains(name));
+            assert_eq!(granted.env.env.get(name), Some(value));
         }
         let granted_origins: Vec<Origin> = granted
+            .egress
             .outbound_http
             .iter()
             .filter_map(|o| Origin::parse(o).ok())
             .collect();
         let requested_origins: Vec<Origin> = requested
+            .egress
             .outbound_http
             .iter()
             .filter_map(|o| Origin::parse(o).ok())
@@ -287,7 +297,7 @@ fn fuzz_capability_intersection() {
                 "{origin:?} was neither granted nor requested"
             );
         }
-        if granted.outbound_http.is_empty() {
+        if granted.egress.outbound_http.is_empty() {
             assert!(effective.egress.origins.is_empty());
         }
         assert!(effective.memory_bytes <= limits.max_memory_mb << 20);

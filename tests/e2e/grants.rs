@@ -123,8 +123,8 @@ async fn attempt(host: &Host, tool: &str, args: Value) -> Result<Value, String> 
 async fn start_with_overlap(harness: Host, victim_rw: &Path, victim_ro: &Path) -> Host {
     let mut config = Config::load(&harness.config_path).unwrap();
     let victim = config.plugins.get_mut("victim").unwrap();
-    victim.grants.directories[0].host = victim_rw.to_path_buf();
-    victim.grants.directories[1].host = victim_ro.to_path_buf();
+    victim.grants.directories.directories[0].host = victim_rw.to_path_buf();
+    victim.grants.directories.directories[1].host = victim_ro.to_path_buf();
     let dir = tempfile::tempdir().unwrap();
     config.audit_url = format!("sqlite://{}", dir.path().join("audit.db").display());
     let kernel = warden::Kernel::start(&config).await.unwrap();

@@ -64,6 +64,26 @@ fn config_errors_name_the_file_and_the_field() {
             ),
             "unknown variant `rwx`",
         ),
+        (
+            &format!(
+                "{base}[plugins.x]\nmanifest = \"m.toml\"\ngrants.kv = {{ max_key_bytes = 5000 }}\n"
+            ),
+            "field `plugins.x.grants.kv.max_key_bytes`: must be 1 to 1024",
+        ),
+        (
+            &format!("{base}[plugins.x]\nmanifest = \"m.toml\"\ngrants.kv = {{ max_keys = 0 }}\n"),
+            "field `plugins.x.grants.kv.max_keys`: must be at least 1",
+        ),
+        (
+            &format!(
+                "{base}[plugins.x]\nmanifest = \"m.toml\"\ngrants.kv = {{ max_value_bytes = 1048577 }}\n"
+            ),
+            "field `plugins.x.grants.kv.max_value_bytes`: must be 1 to 1048576",
+        ),
+        (
+            &format!("{base}[plugins.x]\nmanifest = \"m.toml\"\ngrants.kv = {{ quota = 1 }}\n"),
+            "unknown field `quota`",
+        ),
     ];
     for (text, expected) in cases {
         let message = config_error(text);

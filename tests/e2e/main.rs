@@ -28,6 +28,7 @@ mod grants;
 mod hostile;
 mod hostile_cases;
 mod http_api;
+mod kv;
 mod languages;
 mod loading;
 mod mcp;

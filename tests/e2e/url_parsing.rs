@@ -136,7 +136,8 @@ async fn egress_reads_authorities_with_the_policy_parser() {
         (format!("0x7f.0.0.1:{f}"), "forbidden"),
         (format!("127.1:{f}"), "forbidden"),
     ] {
-        let parsed = warden::sandbox::parse_url(&format!("http://{authority}/")).unwrap();
+        let parsed =
+            warden::capabilities::http::parse_url(&format!("http://{authority}/")).unwrap();
         let response = host
             .call(
                 "root",

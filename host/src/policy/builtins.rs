@@ -2,7 +2,7 @@
 //! value exactly as the sandbox will act on it.
 //!
 //! - `warden.parse_url(url)`: the URL as egress reads it
-//!   ([`crate::sandbox::parse_url`]): `{"scheme", "host", "port", "path",
+//!   ([`crate::capabilities::http::parse_url`]): `{"scheme", "host", "port", "path",
 //!   "query", "fragment", "username", "has_password"}`, or `null` when it is
 //!   not a URL with a host (or not a string).
 //!
@@ -47,7 +47,7 @@ fn parse_url(url: &Value) -> Value {
     let Ok(text) = url.as_string() else {
         return Value::Null;
     };
-    let Some(url) = crate::sandbox::parse_url(text) else {
+    let Some(url) = crate::capabilities::http::parse_url(text) else {
         return Value::Null;
     };
     let optional = |part: Option<String>| part.map_or(Value::Null, Value::from);

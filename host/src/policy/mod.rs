@@ -432,20 +432,8 @@ const INPUT_FIELDS: &[(&str, &[&str])] = &[
     ),
     ("args", &["*"]),
     ("output", &["*"]),
-    (
-        "capabilities",
-        &[
-            "directories",
-            "outbound_http",
-            "outbound_methods",
-            "private_ranges",
-            "secrets",
-            "env",
-            "memory_mb",
-            "time_limit_ms",
-            "max_concurrent",
-        ],
-    ),
+    // Its fields are the capability kinds' (`capabilities::summary_fields`).
+    ("capabilities", &[]),
     ("usage", &["tenant_calls", "principal_calls"]),
     ("time", &["rfc3339", "unix_ns"]),
 ];
@@ -470,6 +458,12 @@ fn unknown_input_reference(text: &str) -> Option<(usize, String)> {
                 .collect();
             let Some((_, children)) = INPUT_FIELDS.iter().find(|(name, _)| *name == path[0]) else {
                 return Some((number + 1, format!("input.{}", path[0])));
+            };
+            let capabilities = crate::capabilities::summary_fields();
+            let children = if path[0] == "capabilities" {
+                &capabilities[..]
+            } else {
+                children
             };
             if let Some(child) = path.get(1).filter(|c| !c.is_empty())
                 && !children.contains(&"*")

@@ -1,8 +1,10 @@
 //! Bindings and helpers for writing Warden tool plugins in Rust.
 //!
 //! A plugin implements [`Guest`] (`describe` + `invoke`) and registers it with
-//! [`export!`]; it is built with `cargo build --release --target wasm32-wasip2`,
-//! which produces a component ready for the host.
+//! [`export!`]; it may call the host's [`log`] and, when granted, [`kv`]
+//! (key-value state scoped to the plugin and the caller's tenant). It is built
+//! with `cargo build --release --target wasm32-wasip2`, which produces a
+//! component ready for the host.
 //!
 //! ```ignore
 //! struct Upper;
@@ -18,6 +20,7 @@ wit_bindgen::generate!({
 });
 
 pub use exports::warden::plugin::tools::Guest;
+pub use warden::plugin::kv;
 pub use warden::plugin::log::{Level, log};
 pub use warden::plugin::types::{ToolDescriptor, ToolError, TransientError};
 

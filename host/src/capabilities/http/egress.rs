@@ -39,9 +39,15 @@ const DNS_TIMEOUT: Duration = Duration::from_secs(5);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Per-call egress state: the shared rules plus what this call was refused.
-pub(super) struct Egress {
+pub struct Egress {
     rules: Arc<EgressRules>,
     refusals: Arc<Mutex<Vec<String>>>,
+}
+
+impl std::fmt::Debug for Egress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Egress").finish_non_exhaustive()
+    }
 }
 
 impl Egress {

@@ -17,7 +17,7 @@ use wasmtime_wasi::filesystem::{Descriptor, WasiFilesystemCtx, WasiFilesystemCtx
 use wasmtime_wasi::p2::bindings::filesystem::preopens::Host as _;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
-use crate::capabilities::{Access, GrantedDirectory};
+use super::{Access, GrantedDirectory};
 
 /// A plugin's granted directories as open handles, shared by all its calls.
 #[derive(Clone, Default)]

@@ -44,7 +44,8 @@ use wasmtime_wasi::p2::{
     DynOutputStream, FsResult, OutputStream, Pollable, StreamError, StreamResult,
 };
 
-use super::{CallState, Preopens};
+use super::Preopens;
+use crate::capabilities::Host;
 
 /// The version of `wasi:filesystem` wasmtime-wasi 48 links; guests importing
 /// any 0.2.x resolve to it.
@@ -267,7 +268,7 @@ fn allocated(stat: &rustix::fs::Stat, block: u64) -> u64 {
 
 /// A call's view of its plugin's quota.
 #[derive(Debug)]
-pub(super) struct CallQuota {
+pub struct CallQuota {
     quota: Arc<DiskQuota>,
     writing: bool,
     /// The block each descriptor (by handle) last wrote with `write`.
@@ -343,10 +344,10 @@ impl OutputStream for QuotaStream {
 }
 
 /// A wasi:filesystem result as the guest receives it.
-fn guest_result<T>(
-    state: &mut CallState,
-    result: FsResult<T>,
-) -> wasmtime::Result<(Result<T, ErrorCode>,)> {
+fn guest_result<T: Host, V>(
+    state: &mut T,
+    result: FsResult<V>,
+) -> wasmtime::Result<(Result<V, ErrorCode>,)> {
     match result {
         Ok(value) => Ok((Ok(value),)),
         Err(e) => Ok((Err(types::Host::convert_error_code(
@@ -357,39 +358,44 @@ fn guest_result<T>(
 }
 
 /// Puts a quota-charging wrapper around a new file stream, if the call has a quota.
-async fn charged_stream(
-    state: &mut CallState,
+async fn charged_stream<T: Host>(
+    state: &mut T,
     stream: FsResult<Resource<DynOutputStream>>,
     position: u64,
 ) -> wasmtime::Result<(Result<Resource<DynOutputStream>, ErrorCode>,)> {
-    let (Ok(stream), Some(quota)) = (&stream, state.quota.as_mut()) else {
-        return guest_result(state, stream);
+    let rep = match (&stream, call_quota(state)) {
+        (Ok(stream), Some(_)) => stream.rep(),
+        _ => return guest_result(state, stream),
     };
-    let quota = quota.quota().await?.clone();
+    let quota = match call_quota(state) {
+        Some(quota) => quota.quota().await?.clone(),
+        None => return guest_result(state, stream),
+    };
     let inner = state
+        .ctx()
         .table
-        .delete(Resource::<DynOutputStream>::new_own(stream.rep()))?;
+        .delete(Resource::<DynOutputStream>::new_own(rep))?;
     let wrapped: DynOutputStream = Box::new(QuotaStream {
         inner,
         quota,
         position,
         last_block: None,
     });
-    Ok((Ok(state.table.push(wrapped)?),))
+    Ok((Ok(state.ctx().table.push(wrapped)?),))
 }
 
 /// Whether `fd` is a directory the call may change (entries in read-only
 /// grants are refused by wasmtime-wasi and cost nothing).
-fn writable_dir(state: &mut CallState, fd: &Resource<Descriptor>) -> bool {
+fn writable_dir<T: Host>(state: &mut T, fd: &Resource<Descriptor>) -> bool {
     matches!(
-        state.table.get(fd),
+        state.ctx().table.get(fd),
         Ok(Descriptor::Dir(dir)) if dir.perms == FsPerms::ReadWrite
     )
 }
 
 /// Charges `bytes` to the call's quota, if it has one.
-async fn charge(state: &mut CallState, bytes: u64) -> Result<(), DiskQuotaExceeded> {
-    match state.quota.as_mut() {
+async fn charge<T: Host>(state: &mut T, bytes: u64) -> Result<(), DiskQuotaExceeded> {
+    match call_quota(state) {
         Some(quota) => quota.quota().await?.charge(bytes),
         None => Ok(()),
     }
@@ -397,13 +403,13 @@ async fn charge(state: &mut CallState, bytes: u64) -> Result<(), DiskQuotaExceed
 
 /// Charges one new entry at `path` holding `content` bytes, if `fd` is a
 /// writable directory and nothing is there yet (the operation fails otherwise).
-async fn charge_entry(
-    state: &mut CallState,
+async fn charge_entry<T: Host>(
+    state: &mut T,
     fd: &Resource<Descriptor>,
     path: &str,
     content: u64,
 ) -> Result<(), DiskQuotaExceeded> {
-    if state.quota.is_none() || !writable_dir(state, fd) {
+    if call_quota(state).is_none() || !writable_dir(state, fd) {
         return Ok(());
     }
     let exists = HostDescriptor::stat_at(
@@ -417,11 +423,13 @@ async fn charge_entry(
     if exists {
         return Ok(());
     }
-    let cost = state
-        .quota
-        .as_ref()
-        .map_or(0, |quota| quota.quota.entry_cost(content));
+    let cost = call_quota(state).map_or(0, |quota| quota.quota.entry_cost(content));
     charge(state, cost).await
+}
+
+/// The call's quota, if its plugin has one.
+fn call_quota<T: Host>(state: &mut T) -> Option<&mut CallQuota> {
+    state.capabilities().directories.as_mut()
 }
 
 fn borrow(fd: &Resource<Descriptor>) -> Resource<Descriptor> {
@@ -429,12 +437,12 @@ fn borrow(fd: &Resource<Descriptor>) -> Resource<Descriptor> {
 }
 
 /// Re-links the functions that can grow usage so they charge the call's quota.
-pub(super) fn link(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
+pub(super) fn link<T: Host>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
     linker.allow_shadowing(true);
     let mut instance = linker.instance(FILESYSTEM_TYPES)?;
     instance.func_wrap_async(
         "[method]descriptor.write-via-stream",
-        |mut store: StoreContextMut<'_, CallState>, (fd, offset): (Resource<Descriptor>, u64)| {
+        |mut store: StoreContextMut<'_, T>, (fd, offset): (Resource<Descriptor>, u64)| {
             Box::new(async move {
                 let state = store.data_mut();
                 let stream = HostDescriptor::write_via_stream(&mut state.filesystem(), fd, offset);
@@ -444,10 +452,10 @@ pub(super) fn link(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
     )?;
     instance.func_wrap_async(
         "[method]descriptor.append-via-stream",
-        |mut store: StoreContextMut<'_, CallState>, (fd,): (Resource<Descriptor>,)| {
+        |mut store: StoreContextMut<'_, T>, (fd,): (Resource<Descriptor>,)| {
             Box::new(async move {
                 let state = store.data_mut();
-                let end = match state.quota {
+                let end = match call_quota(state) {
                     Some(_) => HostDescriptor::stat(&mut state.filesystem(), borrow(&fd))
                         .await
                         .map_or(0, |stat| stat.size),
@@ -460,11 +468,11 @@ pub(super) fn link(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
     )?;
     instance.func_wrap_async(
         "[method]descriptor.write",
-        |mut store: StoreContextMut<'_, CallState>,
+        |mut store: StoreContextMut<'_, T>,
          (fd, buffer, offset): (Resource<Descriptor>, Vec<u8>, u64)| {
             Box::new(async move {
                 let state = store.data_mut();
-                if let Some(call) = state.quota.as_mut() {
+                if let Some(call) = call_quota(state) {
                     let last = call.last_block.get(&fd.rep()).copied();
                     let end =
                         call.quota()
@@ -482,10 +490,10 @@ pub(super) fn link(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
     )?;
     instance.func_wrap_async(
         "[method]descriptor.set-size",
-        |mut store: StoreContextMut<'_, CallState>, (fd, size): (Resource<Descriptor>, u64)| {
+        |mut store: StoreContextMut<'_, T>, (fd, size): (Resource<Descriptor>, u64)| {
             Box::new(async move {
                 let state = store.data_mut();
-                if state.quota.is_some() {
+                if call_quota(state).is_some() {
                     let current = HostDescriptor::stat(&mut state.filesystem(), borrow(&fd)).await;
                     let grows = match current {
                         Ok(stat) => size.saturating_sub(stat.size),
@@ -500,7 +508,7 @@ pub(super) fn link(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
     )?;
     instance.func_wrap_async(
         "[method]descriptor.open-at",
-        |mut store: StoreContextMut<'_, CallState>,
+        |mut store: StoreContextMut<'_, T>,
          (fd, path_flags, path, open_flags, flags): (
             Resource<Descriptor>,
             PathFlags,
@@ -528,7 +536,7 @@ pub(super) fn link(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
     )?;
     instance.func_wrap_async(
         "[method]descriptor.create-directory-at",
-        |mut store: StoreContextMut<'_, CallState>, (fd, path): (Resource<Descriptor>, String)| {
+        |mut store: StoreContextMut<'_, T>, (fd, path): (Resource<Descriptor>, String)| {
             Box::new(async move {
                 let state = store.data_mut();
                 charge_entry(state, &fd, &path, 0).await?;
@@ -540,7 +548,7 @@ pub(super) fn link(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
     )?;
     instance.func_wrap_async(
         "[method]descriptor.symlink-at",
-        |mut store: StoreContextMut<'_, CallState>,
+        |mut store: StoreContextMut<'_, T>,
          (fd, target, path): (Resource<Descriptor>, String, String)| {
             Box::new(async move {
                 let state = store.data_mut();
@@ -553,7 +561,7 @@ pub(super) fn link(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
     )?;
     instance.func_wrap_async(
         "[method]descriptor.link-at",
-        |mut store: StoreContextMut<'_, CallState>,
+        |mut store: StoreContextMut<'_, T>,
          (fd, old_flags, old_path, new_fd, new_path): (
             Resource<Descriptor>,
             PathFlags,
