@@ -42,7 +42,7 @@ pub struct Config {
     /// Secret values by name, resolved at load. Never shown, logged or audited.
     pub secrets: BTreeMap<String, SecretValue>,
     /// How sessions and labels are kept (`[sessions]`).
-    pub sessions: crate::session::SessionSettings,
+    pub sessions: SessionSettings,
 }
 
 /// Policy bundle settings (`[policy]`).
@@ -97,6 +97,28 @@ impl Default for ServerConfig {
             listen: default_listen(),
             mcp_allowed_hosts: Vec::new(),
             mcp_allowed_origins: Vec::new(),
+        }
+    }
+}
+
+/// `[sessions]` settings, validated.
+#[derive(Debug, Clone)]
+pub struct SessionSettings {
+    /// How long labels stay on a principal. By default one hour.
+    pub label_ttl: std::time::Duration,
+    /// Labels that stick to the principal from every call, in a session or
+    /// not. By default `["untrusted-content"]`.
+    pub sticky_labels: Vec<String>,
+    /// Sessions one principal may hold at once. By default 1000.
+    pub max_per_principal: usize,
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        SessionSettings {
+            label_ttl: std::time::Duration::from_secs(3600),
+            sticky_labels: vec!["untrusted-content".to_string()],
+            max_per_principal: 1000,
         }
     }
 }
@@ -542,8 +564,8 @@ impl Config {
             );
         }
 
-        let defaults = crate::session::SessionSettings::default();
-        let sessions = crate::session::SessionSettings {
+        let defaults = SessionSettings::default();
+        let sessions = SessionSettings {
             label_ttl: file
                 .sessions
                 .label_ttl_s

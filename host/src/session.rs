@@ -23,8 +23,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use crate::config::SessionSettings;
 use crate::error::{CallError, ErrorCode};
 use crate::principal::Principal;
 
@@ -35,28 +36,6 @@ pub const LABEL_MAX: usize = 128;
 /// Most labels one session or principal holds. Past this, further labels are
 /// dropped with a warning — except sticky ones, which are always kept.
 const LABELS_MAX: usize = 256;
-
-/// `[sessions]` settings, validated.
-#[derive(Debug, Clone)]
-pub struct SessionSettings {
-    /// How long labels stay on a principal. By default one hour.
-    pub label_ttl: Duration,
-    /// Labels that stick to the principal from every call, in a session or
-    /// not. By default `["untrusted-content"]`.
-    pub sticky_labels: Vec<String>,
-    /// Sessions one principal may hold at once. By default 1000.
-    pub max_per_principal: usize,
-}
-
-impl Default for SessionSettings {
-    fn default() -> Self {
-        SessionSettings {
-            label_ttl: Duration::from_secs(3600),
-            sticky_labels: vec!["untrusted-content".to_string()],
-            max_per_principal: 1000,
-        }
-    }
-}
 
 /// (tenant, principal id): who owns a session or carries sticky labels.
 type Owner = (String, String);
