@@ -15,8 +15,9 @@ pub mod builtins;
 pub mod signature;
 pub mod testing;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use regorus::rvm::vm::{ExecutionMode, ExecutionState, SuspendReason};
@@ -407,36 +408,43 @@ fn parse_decision(
     })
 }
 
-/// The input document's fields, two levels deep; `*` marks free-form subtrees.
-const INPUT_FIELDS: &[(&str, &[&str])] = &[
-    ("version", &[]),
-    ("stage", &[]),
-    (
-        "principal",
-        &["id", "roles", "tenant", "attributes", "labels"],
-    ),
-    ("session", &["id", "labels"]),
-    (
-        "target",
-        &[
-            "kind",
-            "name",
-            "tool",
-            "plugin",
-            "plugin_version",
-            "plugin_sha256",
-            "upstream",
-            "side_effects",
-            "labels",
-        ],
-    ),
-    ("args", &["*"]),
-    ("output", &["*"]),
-    // Its fields are the capability kinds' (`capabilities::summary_fields`).
-    ("capabilities", &[]),
-    ("usage", &["tenant_calls", "principal_calls"]),
-    ("time", &["rfc3339", "unix_ns"]),
-];
+/// The policy input contract, as published (`docs/schemas/policy-input.v1.json`):
+/// the one definition of `input`'s fields. The bundle checker reads its field
+/// names from it, the capability kinds' summaries and the input builder are
+/// tested against it (`capabilities::tests`, and the e2e test
+/// `the_input_document_matches_its_published_schema`).
+pub const INPUT_SCHEMA: &str = include_str!("../../../docs/schemas/policy-input.v1.json");
+
+/// `input`'s fields, from [`INPUT_SCHEMA`], each with its own fields when it
+/// is an object of known fields (`None`: free-form, like `args`).
+fn input_fields() -> &'static BTreeMap<String, Option<BTreeSet<String>>> {
+    static FIELDS: OnceLock<BTreeMap<String, Option<BTreeSet<String>>>> = OnceLock::new();
+    FIELDS.get_or_init(|| {
+        let schema: serde_json::Value = serde_json::from_str(INPUT_SCHEMA).unwrap_or_default();
+        let properties = |schema: &serde_json::Value| {
+            schema["properties"]
+                .as_object()
+                .map(|fields| fields.keys().cloned().collect::<BTreeSet<String>>())
+        };
+        schema["properties"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(name, field)| {
+                let closed = field["additionalProperties"] == serde_json::Value::Bool(false);
+                // A constant or an enumeration has no fields; an object of
+                // listed fields has those; anything else is free-form.
+                let scalar = field.get("const").is_some() || field.get("enum").is_some();
+                let children = if scalar {
+                    Some(BTreeSet::new())
+                } else {
+                    properties(field).filter(|_| closed)
+                };
+                (name.clone(), children)
+            })
+            .collect()
+    })
+}
 
 /// The first `input.a.b` reference in `text` that the input document does not
 /// have, as (line, reference).
@@ -456,18 +464,12 @@ fn unknown_input_reference(text: &str) -> Option<(usize, String)> {
                 .unwrap_or_default()
                 .split('.')
                 .collect();
-            let Some((_, children)) = INPUT_FIELDS.iter().find(|(name, _)| *name == path[0]) else {
+            let Some(children) = input_fields().get(path[0]) else {
                 return Some((number + 1, format!("input.{}", path[0])));
             };
-            let capabilities = crate::capabilities::summary_fields();
-            let children = if path[0] == "capabilities" {
-                &capabilities[..]
-            } else {
-                children
-            };
             if let Some(child) = path.get(1).filter(|c| !c.is_empty())
-                && !children.contains(&"*")
-                && !children.contains(child)
+                && let Some(children) = children
+                && !children.contains(*child)
             {
                 return Some((number + 1, format!("input.{}.{child}", path[0])));
             }
@@ -658,5 +660,24 @@ decision := {"allow": true, "reasons": ["plain"]} if input.target.name == "plain
             unknown_input_reference("allow if input.target.nmae == \"x\"\n"),
             Some((1, "input.target.nmae".to_string()))
         );
+        // Every level comes from the published schema: the capability kinds'
+        // summaries, scalars without fields, free-form arguments.
+        assert_eq!(
+            unknown_input_reference("x := input.capabilities.kv\n"),
+            None
+        );
+        assert_eq!(
+            unknown_input_reference("x := input.capabilities.sockets\n"),
+            Some((1, "input.capabilities.sockets".to_string()))
+        );
+        assert_eq!(
+            unknown_input_reference("x := input.stage.name\n"),
+            Some((1, "input.stage.name".to_string()))
+        );
+        assert_eq!(
+            unknown_input_reference("x := input.output.any.thing\n"),
+            None
+        );
+        assert_eq!(unknown_input_reference("x := input.time.unix_ns\n"), None);
     }
 }
