@@ -84,7 +84,7 @@ pub struct Ran {
 }
 
 /// A future a backend returns; boxed so that backends can be trait objects.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Anything that can run a target's calls.
 pub trait Backend: Send + Sync + std::fmt::Debug {

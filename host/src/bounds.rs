@@ -7,7 +7,7 @@ use std::borrow::Cow;
 
 /// The longest prefix of `text` of at most `max` bytes that ends on a
 /// character boundary.
-pub fn prefix(text: &str, max: usize) -> &str {
+pub(crate) fn prefix(text: &str, max: usize) -> &str {
     let mut end = text.len().min(max);
     while !text.is_char_boundary(end) {
         end -= 1;
@@ -17,7 +17,7 @@ pub fn prefix(text: &str, max: usize) -> &str {
 
 /// `text` if it has at most `max` bytes; otherwise its [`prefix`] of `max`
 /// bytes followed by `…[N more bytes]`.
-pub fn bounded(text: &str, max: usize) -> Cow<'_, str> {
+pub(crate) fn bounded(text: &str, max: usize) -> Cow<'_, str> {
     if text.len() <= max {
         return Cow::Borrowed(text);
     }

@@ -13,8 +13,8 @@
 #![deny(missing_docs)]
 
 pub mod audit;
-pub mod backend;
-pub mod bounds;
+pub(crate) mod backend;
+pub(crate) mod bounds;
 pub mod capabilities;
 pub mod config;
 pub mod digest;
@@ -23,13 +23,13 @@ pub mod kernel;
 pub mod manifest;
 pub mod mcp;
 pub mod policy;
-pub mod principal;
-pub mod registry;
-pub mod sandbox;
-pub mod schema;
+pub(crate) mod principal;
+pub(crate) mod registry;
+pub(crate) mod sandbox;
+pub(crate) mod schema;
 pub mod server;
 pub mod session;
-pub mod upstream;
+pub(crate) mod upstream;
 
 pub use error::{CallError, Error, ErrorCode};
 pub use kernel::{CallRequest, CallResponse, Kernel};

@@ -20,7 +20,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 /// Most subschemas a schema may expand to.
-pub const EXPANDED_MAX: u64 = 10_000;
+pub(crate) const EXPANDED_MAX: u64 = 10_000;
 /// Validations estimated above this much work (instance nodes × expanded
 /// schema size) leave the async worker.
 const INLINE_WORK: u64 = 200_000;

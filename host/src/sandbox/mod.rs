@@ -36,7 +36,7 @@ mod bindings {
 
 use bindings::ToolPre;
 use bindings::warden::plugin::{log, types};
-pub use types::{ToolDescriptor, ToolError};
+pub(crate) use types::{ToolDescriptor, ToolError};
 
 /// How often the epoch advances. Time limits are enforced at this granularity.
 const EPOCH_TICK: Duration = Duration::from_millis(1);
@@ -72,7 +72,7 @@ impl std::fmt::Debug for Prepared {
 }
 
 /// Per-call state: everything the plugin can reach lives here and dies with the call.
-pub struct CallState {
+pub(crate) struct CallState {
     wasi: WasiCtx,
     http: WasiHttpCtx,
     table: ResourceTable,
