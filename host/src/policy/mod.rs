@@ -91,7 +91,9 @@ pub struct PolicyBundle {
     program: Arc<Program>,
     data: regorus::Value,
     timeout: Duration,
-    idle: Mutex<Vec<RegoVM>>,
+    idle: Mutex<Vec<PooledVm>>,
+    /// The identifiers of the host builtins, as the VM names them.
+    builtin_ids: Vec<regorus::Value>,
     hash: String,
     dir: PathBuf,
 }
@@ -210,6 +212,10 @@ impl PolicyBundle {
             data,
             timeout: options.timeout,
             idle: Mutex::new(Vec::new()),
+            builtin_ids: builtins::HOST_AWAIT
+                .iter()
+                .map(|(name, _)| regorus::Value::from(*name))
+                .collect(),
             hash,
             dir: dir.to_path_buf(),
         })
@@ -220,7 +226,7 @@ impl PolicyBundle {
         &self.hash
     }
 
-    fn vm(&self) -> std::result::Result<RegoVM, String> {
+    fn vm(&self) -> std::result::Result<PooledVm, String> {
         if let Some(vm) = self.idle.lock().ok().and_then(|mut idle| idle.pop()) {
             return Ok(vm);
         }
@@ -233,7 +239,10 @@ impl PolicyBundle {
             limit: self.timeout,
             check_interval,
         }));
-        Ok(vm)
+        Ok(PooledVm {
+            vm,
+            probe: regorus::Rc::from("warden: unanswered builtin probe"),
+        })
     }
 
     /// Whether the bundle decides on outputs too.
@@ -270,20 +279,22 @@ impl PolicyBundle {
             });
         }
         let entrypoint = stage.entrypoint();
-        let mut vm = self.vm()?;
+        let mut pooled = self.vm()?;
         // A cheap handle copy: the document is reference-counted.
-        vm.set_input(input.0.clone());
+        pooled.vm.set_input(input.0.clone());
         let value = if self.program.has_host_await {
-            run_with_builtins(&mut vm, entrypoint)?
+            run_with_builtins(&mut pooled, &self.builtin_ids, entrypoint)?
         } else {
-            vm.execute_entry_point_by_name(entrypoint)
+            pooled
+                .vm
+                .execute_entry_point_by_name(entrypoint)
                 .map_err(|e| format!("evaluating `{entrypoint}`: {e}"))?
         };
         // Only a VM that finished cleanly goes back to the pool.
         if let Ok(mut idle) = self.idle.lock()
             && idle.len() < POOL_MAX
         {
-            idle.push(vm);
+            idle.push(pooled);
         }
         parse_decision(entrypoint, &value)
     }
@@ -300,25 +311,25 @@ impl PolicyBundle {
 /// saw the probe, not the real answer) and the decision runs again in
 /// suspendable mode, where the host answers each call.
 fn run_with_builtins(
-    vm: &mut RegoVM,
+    pooled: &mut PooledVm,
+    builtin_ids: &[regorus::Value],
     entrypoint: &str,
 ) -> std::result::Result<regorus::Value, String> {
     let failed = |e: regorus::rvm::vm::VmError| format!("evaluating `{entrypoint}`: {e}");
-    let probe: regorus::Rc<str> = regorus::Rc::from("warden: unanswered builtin probe");
+    let PooledVm { vm, probe } = pooled;
     vm.set_execution_mode(ExecutionMode::RunToCompletion);
-    vm.set_host_await_responses(builtins::HOST_AWAIT.iter().map(|(name, _)| {
-        (
-            regorus::Value::from(*name),
-            [regorus::Value::String(probe.clone())],
-        )
-    }));
+    vm.set_host_await_responses(
+        builtin_ids
+            .iter()
+            .map(|id| (id.clone(), [regorus::Value::String(probe.clone())])),
+    );
     let completed = vm.execute_entry_point_by_name(entrypoint);
     // Clearing the queue drops exactly the probes the run left unconsumed
     // (a consumed probe may live on in registers; clearing does not touch them).
-    let before = regorus::Rc::strong_count(&probe);
+    let before = regorus::Rc::strong_count(probe);
     vm.set_host_await_responses(std::iter::empty::<(regorus::Value, Vec<regorus::Value>)>());
-    let unconsumed = before.saturating_sub(regorus::Rc::strong_count(&probe));
-    if unconsumed == builtins::HOST_AWAIT.len() {
+    let unconsumed = before.saturating_sub(regorus::Rc::strong_count(probe));
+    if unconsumed == builtin_ids.len() {
         return completed.map_err(failed);
     }
     vm.set_execution_mode(ExecutionMode::Suspendable);
@@ -345,6 +356,14 @@ fn run_with_builtins(
         value = vm.resume(Some(answer)).map_err(failed)?;
     }
     Ok(value)
+}
+
+/// A VM of the pool, with the probe its decisions queue as the answer of
+/// each host builtin (its own, so that counting its references measures only
+/// this VM's runs).
+struct PooledVm {
+    vm: RegoVM,
+    probe: regorus::Rc<str>,
 }
 
 /// A policy input document (`input`), held in the evaluator's own value type:
