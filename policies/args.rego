@@ -6,6 +6,8 @@ package warden.authz
 # the host checked here is the host the sandbox connects to, whatever
 # `#@`, `?@`, `\@`, userinfo, case, trailing dot or IP spelling the URL uses.
 deny contains sprintf("host %q is not on the fetch allow-list", [fetch_url.host]) if {
+	# The guard first: other calls never evaluate `fetch_url`.
+	input.target.name == "fetch.get"
 	fetch_url != null
 	not fetch_url.host in data.fetch.allowed_hosts
 }
