@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
+use warden::ErrorCode;
 
 use crate::PolicyCommand;
 
@@ -74,11 +75,15 @@ pub(crate) fn run(command: &PolicyCommand) -> anyhow::Result<ExitCode> {
                         "policy_hash": bundle.hash(),
                     });
                     println!("{}", serde_json::to_string_pretty(&report)?);
-                    Ok(ExitCode::from(if decision.allow { 0 } else { 3 }))
+                    Ok(if decision.allow {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::from(ErrorCode::PolicyDenied.exit_code())
+                    })
                 }
                 Err(message) => {
-                    eprintln!("policy-error: {message}");
-                    Ok(ExitCode::from(3))
+                    eprintln!("{}: {message}", ErrorCode::PolicyError);
+                    Ok(ExitCode::from(ErrorCode::PolicyError.exit_code()))
                 }
             }
         }
