@@ -64,49 +64,69 @@ where
     }
 }
 
-/// Every column of a stored record: its place in the chain, then the
-/// fields of [`AuditRecord`] in declaration order. Reads decode rows into
-/// [`StoredRecord`] by these names; `bind_row!` binds an insert in this order.
-const COLUMNS: &str = "id, chain_id, seq, prev_hash, hash, call_id, recorded_at, principal, \
-    tenant, session, tool, plugin, plugin_sha256, upstream, policy_hash, decision, reasons, \
-    decisions, args_digest, outcome, output_digest, error, duration_us, intent, shadow, \
-    policy_input, refusals";
-/// The columns an insert writes: all but the store-assigned `id`.
-const INSERTED_COLUMNS: &str = COLUMNS.split_at(4).1;
+/// The one list of an audit row's columns: each inserted column and the
+/// value bound to it, from the stored record `$row` and its record `$r`,
+/// in the order of the chain's columns and then [`AuditRecord`](super::AuditRecord)'s fields.
+/// Reads decode rows into [`StoredRecord`] by these names. An audit field is
+/// a field of `AuditRecord`, a line here and a migration.
+macro_rules! inserted_columns {
+    ($then:ident, $row:ident, $r:ident $(, $with:ident)?) => {
+        $then! {
+            [$($with)?]
+            chain_id: &$row.chain_id,
+            seq: $row.seq,
+            prev_hash: &$row.prev_hash,
+            hash: &$row.hash,
+            call_id: &$r.call_id,
+            recorded_at: $r.recorded_at,
+            principal: &$r.principal,
+            tenant: &$r.tenant,
+            session: &$r.session,
+            tool: &$r.tool,
+            plugin: &$r.plugin,
+            plugin_sha256: &$r.plugin_sha256,
+            upstream: &$r.upstream,
+            policy_hash: &$r.policy_hash,
+            decision: &$r.decision,
+            reasons: Json(&$r.reasons),
+            // NULL, not `[]`, for the lists older rows do not have.
+            decisions: (!$r.decisions.is_empty()).then_some(Json(&$r.decisions)),
+            args_digest: &$r.args_digest,
+            outcome: &$r.outcome,
+            output_digest: &$r.output_digest,
+            error: &$r.error,
+            duration_us: $r.duration_us,
+            intent: $r.intent,
+            shadow: &$r.shadow,
+            policy_input: &$r.policy_input,
+            refusals: (!$r.refusals.is_empty()).then_some(Json(&$r.refusals)),
+        }
+    };
+}
 
-/// Binds one row of an insert, in the order of [`INSERTED_COLUMNS`]; a
-/// macro so that it expands for each backend of [`on_pool!`].
-macro_rules! bind_row {
-    ($b:expr, $row:expr) => {{
-        let (row, r) = ($row, &$row.record);
-        // NULL, not `[]`, for the lists older rows do not have.
-        $b.push_bind(&row.chain_id)
-            .push_bind(row.seq)
-            .push_bind(&row.prev_hash)
-            .push_bind(&row.hash)
-            .push_bind(&r.call_id)
-            .push_bind(r.recorded_at)
-            .push_bind(&r.principal)
-            .push_bind(&r.tenant)
-            .push_bind(&r.session)
-            .push_bind(&r.tool)
-            .push_bind(&r.plugin)
-            .push_bind(&r.plugin_sha256)
-            .push_bind(&r.upstream)
-            .push_bind(&r.policy_hash)
-            .push_bind(&r.decision)
-            .push_bind(Json(&r.reasons))
-            .push_bind((!r.decisions.is_empty()).then_some(Json(&r.decisions)))
-            .push_bind(&r.args_digest)
-            .push_bind(&r.outcome)
-            .push_bind(&r.output_digest)
-            .push_bind(&r.error)
-            .push_bind(r.duration_us)
-            .push_bind(r.intent)
-            .push_bind(&r.shadow)
-            .push_bind(&r.policy_input)
-            .push_bind((!r.refusals.is_empty()).then_some(Json(&r.refusals)));
-    }};
+/// The names of [`inserted_columns!`], as a list.
+macro_rules! column_names {
+    ([] $($column:ident: $value:expr),* $(,)?) => {
+        &[$(stringify!($column)),*]
+    };
+}
+
+/// Binds one row's values with the query's separated list `$b`, in the
+/// order of their names.
+macro_rules! bind_values {
+    ([$b:ident] $($column:ident: $value:expr),* $(,)?) => {
+        $( $b.push_bind($value); )*
+    };
+}
+
+/// The columns an insert writes (all but the store-assigned `id`).
+const INSERTED_COLUMNS: &[&str] = inserted_columns!(column_names, row, r);
+
+/// Every column of a stored record, as a select list.
+fn columns() -> &'static str {
+    static COLUMNS: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| format!("id, {}", INSERTED_COLUMNS.join(", ")));
+    &COLUMNS
 }
 
 impl AuditStore {
@@ -206,9 +226,13 @@ impl AuditStore {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let mut insert = sqlx::QueryBuilder::new(format!(
-                "INSERT INTO audit_records ({INSERTED_COLUMNS}) "
+                "INSERT INTO audit_records ({}) ",
+                INSERTED_COLUMNS.join(", ")
             ));
-            insert.push_values(rows, |mut b, row| bind_row!(b, row));
+            insert.push_values(rows, |mut b, row| {
+                let r = &row.record;
+                inserted_columns!(bind_values, row, r, b);
+            });
             if idempotent {
                 insert.push(" ON CONFLICT (chain_id, seq) DO NOTHING");
             }
@@ -265,8 +289,9 @@ impl AuditStore {
         limit: i64,
     ) -> Result<Vec<StoredRecord>> {
         let sql = format!(
-            "SELECT {COLUMNS} FROM audit_records WHERE chain_id = $1 AND seq > $2 AND seq <= $3 \
-             ORDER BY seq, id LIMIT $4"
+            "SELECT {} FROM audit_records WHERE chain_id = $1 AND seq > $2 AND seq <= $3 \
+             ORDER BY seq, id LIMIT $4",
+            columns()
         );
         let rows: Vec<StoredRecord> = on_pool!(self, pool => {
             sqlx::query_as(sqlx::AssertSqlSafe(sql))
@@ -282,7 +307,10 @@ impl AuditStore {
 
     /// The record at `seq` in `chain_id`.
     pub async fn chain_record(&self, chain_id: &str, seq: i64) -> Result<Option<StoredRecord>> {
-        let sql = format!("SELECT {COLUMNS} FROM audit_records WHERE chain_id = $1 AND seq = $2");
+        let sql = format!(
+            "SELECT {} FROM audit_records WHERE chain_id = $1 AND seq = $2",
+            columns()
+        );
         let row: Option<StoredRecord> = on_pool!(self, pool => {
             sqlx::query_as(sqlx::AssertSqlSafe(sql))
                 .bind(chain_id)
@@ -333,7 +361,10 @@ impl AuditStore {
 
     /// The most recent `limit` records, oldest first.
     pub async fn tail(&self, limit: i64) -> Result<Vec<StoredRecord>> {
-        let sql = format!("SELECT {COLUMNS} FROM audit_records ORDER BY id DESC LIMIT $1");
+        let sql = format!(
+            "SELECT {} FROM audit_records ORDER BY id DESC LIMIT $1",
+            columns()
+        );
         let rows: Vec<StoredRecord> = on_pool!(self, pool => {
             sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(limit).fetch_all(pool).await?
         });
@@ -344,7 +375,8 @@ impl AuditStore {
     pub async fn by_call_id(&self, call_id: &str) -> Result<Option<StoredRecord>> {
         // A side-effecting call has an intent record and an outcome record: prefer the outcome.
         let sql = format!(
-            "SELECT {COLUMNS} FROM audit_records WHERE call_id = $1 ORDER BY intent, id DESC LIMIT 1"
+            "SELECT {} FROM audit_records WHERE call_id = $1 ORDER BY intent, id DESC LIMIT 1",
+            columns()
         );
         let row: Option<StoredRecord> = on_pool!(self, pool => {
             sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(call_id).fetch_optional(pool).await?
@@ -397,7 +429,7 @@ impl AuditStore {
     /// Records matching `filter`, in insertion order.
     pub async fn query(&self, filter: &AuditFilter) -> Result<Vec<StoredRecord>> {
         let rows: Vec<StoredRecord> = on_pool!(self, pool => {
-            let mut q = sqlx::QueryBuilder::new(format!("SELECT {COLUMNS} FROM audit_records WHERE 1 = 1"));
+            let mut q = sqlx::QueryBuilder::new(format!("SELECT {} FROM audit_records WHERE 1 = 1", columns()));
             if let Some(since) = filter.since {
                 q.push(" AND recorded_at >= ").push_bind(since);
             }
@@ -448,7 +480,7 @@ pub(super) fn redact(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::COLUMNS;
+    use super::{INSERTED_COLUMNS, columns};
 
     /// The column list names exactly the chain's columns and the record's
     /// fields, in declaration order: the insert binds in that order and
@@ -460,9 +492,9 @@ mod tests {
         let serde_json::Value::Object(fields) = serde_json::to_value(&record).unwrap() else {
             panic!("a record serializes as an object");
         };
-        let columns: Vec<&str> = COLUMNS.split(", ").collect();
-        let (chain, record_columns) = columns.split_at(5);
-        assert_eq!(chain, ["id", "chain_id", "seq", "prev_hash", "hash"]);
+        let (chain, record_columns) = INSERTED_COLUMNS.split_at(4);
+        assert_eq!(chain, ["chain_id", "seq", "prev_hash", "hash"]);
+        assert!(columns().starts_with("id, chain_id, seq"));
         let mut sorted_columns = record_columns.to_vec();
         sorted_columns.sort_unstable();
         let mut names: Vec<&str> = fields.keys().map(String::as_str).collect();
