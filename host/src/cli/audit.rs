@@ -9,15 +9,7 @@ use crate::AuditCommand;
 
 /// Runs one `warden audit` subcommand against the configured store.
 pub(crate) async fn run(config: &Config, command: AuditCommand) -> anyhow::Result<ExitCode> {
-    let store = warden::audit::AuditStore::connect(
-        &config.audit_url,
-        config
-            .audit
-            .commit_timeout
-            .max(std::time::Duration::from_secs(5)),
-    )
-    .await?;
-    store.migrate().await?;
+    let store = super::open_store(config).await?;
     match command {
         AuditCommand::Query { filter, limit } => {
             for record in store.query(&filter.into_filter(Some(limit))).await? {

@@ -6,15 +6,7 @@ use warden::config::Config;
 
 /// Applies the audit store's migrations.
 pub(crate) async fn run(config: &Config) -> anyhow::Result<ExitCode> {
-    let store = warden::audit::AuditStore::connect(
-        &config.audit_url,
-        config
-            .audit
-            .commit_timeout
-            .max(std::time::Duration::from_secs(5)),
-    )
-    .await?;
-    store.migrate().await?;
+    super::open_store(config).await?;
     println!("audit store is up to date");
     Ok(ExitCode::SUCCESS)
 }
