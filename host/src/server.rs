@@ -16,7 +16,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
@@ -207,9 +207,17 @@ fn empty_object() -> Value {
 async fn invoke(
     State(kernel): State<Arc<Kernel>>,
     Authenticated(principal): Authenticated,
-    Path(name): Path<String>,
+    name: Result<Path<String>, PathRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    // A tool name that is not UTF-8 once percent-decoded gets a JSON error
+    // like every other bad request, not the framework's plain text.
+    let Path(name) = name.map_err(|e| {
+        ApiError::new(
+            ErrorCode::InvalidRequest,
+            format!("tool name in the path: {}", e.body_text()),
+        )
+    })?;
     // The body is JSON whatever its `Content-Type` says (`curl -d` sends
     // form encoding): the bearer token, not the header, is what keeps
     // browsers from posting here.

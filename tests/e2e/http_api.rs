@@ -192,3 +192,28 @@ async fn every_route_but_healthz_refuses_requests_without_a_valid_token() {
         }
     }
 }
+
+/// Found by `fuzz::fuzz_http_requests`: a tool name whose percent-encoding
+/// decodes to bytes that are not UTF-8 was answered with the framework's
+/// plain-text 400.
+#[tokio::test]
+async fn a_tool_name_that_is_not_utf8_gets_a_json_error() {
+    let host = Harness::new(Store::Sqlite)
+        .plugin(fixtures::TEXT, "{}")
+        .start()
+        .await;
+    let app = warden::server::router(Arc::new(host.kernel), &Default::default());
+    let alice = token("alice");
+    for name in ["t%b2e%2eext.stats", "%ff", "text.%c3%28"] {
+        let (status, body) = send(&app, invoke(name, Some(&alice), r#"{"args": {}}"#)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{name}: {body}");
+        assert_eq!(body["error"]["code"], "invalid-request", "{name}: {body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("tool name in the path"),
+            "{name}: {body}"
+        );
+    }
+}
