@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 
+pub(crate) use store::on_pool;
 pub use store::{AuditFilter, AuditStore};
 
 use crate::error::{Error, Result};

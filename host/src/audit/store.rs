@@ -22,15 +22,17 @@ pub enum AuditStore {
     Sqlite(SqlitePool),
 }
 
-/// Runs the same code against whichever pool the store holds.
+/// Runs the same code against whichever pool the store holds (both run the
+/// same SQL, `$1`-style parameters included).
 macro_rules! on_pool {
     ($store:expr, $pool:ident => $body:expr) => {
         match $store {
-            AuditStore::Postgres($pool) => $body,
-            AuditStore::Sqlite($pool) => $body,
+            $crate::audit::AuditStore::Postgres($pool) => $body,
+            $crate::audit::AuditStore::Sqlite($pool) => $body,
         }
     };
 }
+pub(crate) use on_pool;
 
 /// A JSON list column that older rows leave NULL: decodes to an empty list.
 #[derive(Debug)]
