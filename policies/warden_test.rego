@@ -151,3 +151,49 @@ test_side_effects_are_allowed_in_a_clean_session if {
 		{"target": {"name": "mail.send", "plugin": "mail", "side_effects": true}, "session": {"labels": []}},
 	)
 }
+
+a_verdict(kind, findings) := {
+	"verdict": kind, "advisory": false, "sha256": "", "findings": findings,
+	"max_score": 1, "labels": [], "kinds": [], "error": null,
+}
+
+aws_key := {"kind": "aws-access-key-id", "label": "secret", "severity": "critical", "score": 1, "pointer": "/text", "start": 0, "end": 20, "message": ""}
+
+card := {"kind": "payment-card", "label": "pii", "severity": "high", "score": 1, "pointer": "/text", "start": 0, "end": 16, "message": ""}
+
+test_a_credential_in_the_arguments_is_denied if {
+	d := authz.decision with input as object.union(call(alice, "text.transform", {"text": "x", "op": "upper"}), {"verdicts": {"secrets": a_verdict("findings", [aws_key])}})
+	not d.allow
+	d.reasons == [`verifier "secrets" found a credential in the arguments: aws-access-key-id`]
+}
+
+test_a_verifier_that_failed_denies_the_call if {
+	failed := object.union(a_verdict("error", []), {"error": "timed out"})
+	d := authz.decision with input as object.union(call(alice, "text.transform", {"text": "x", "op": "upper"}), {"verdicts": {"pii": failed}})
+	not d.allow
+	d.reasons == [`verifier "pii" could not check the arguments: timed out`]
+}
+
+test_an_advisory_verifier_that_failed_does_not_deny if {
+	failed := object.union(a_verdict("error", []), {"error": "timed out", "advisory": true})
+	authz.decision.allow with input as object.union(call(alice, "text.transform", {"text": "x", "op": "upper"}), {"verdicts": {"pii": failed}})
+}
+
+test_personal_data_in_an_output_is_redacted if {
+	d := authz.output_decision with input as {"stage": "output", "verdicts": {"pii": a_verdict("findings", [card]), "other": a_verdict("clean", [])}}
+	d.allow
+	d.obligations.redact_findings == ["pii"]
+}
+
+test_a_clean_output_passes_untouched if {
+	d := authz.output_decision with input as {"stage": "output", "verdicts": {}}
+	d.allow
+	d.obligations.redact_findings == []
+}
+
+test_an_output_verifier_that_failed_denies_the_output if {
+	failed := object.union(a_verdict("error", []), {"error": "trapped"})
+	d := authz.output_decision with input as {"stage": "output", "verdicts": {"pii": failed}}
+	not d.allow
+	d.reasons == [`verifier "pii" could not check the output: trapped`]
+}

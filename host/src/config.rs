@@ -34,6 +34,8 @@ pub struct Config {
     pub plugins: BTreeMap<String, PluginConfig>,
     /// Upstream MCP servers by name, in name order.
     pub upstreams: BTreeMap<String, UpstreamConfig>,
+    /// Verifiers by name, in name order.
+    pub verifiers: BTreeMap<String, VerifierConfig>,
     /// Host-wide limits and defaults.
     pub limits: Limits,
     /// Directory for precompiled components (`cache.dir`), created 0700 at
@@ -182,6 +184,69 @@ pub struct PluginConfig {
     pub tools: BTreeMap<String, ToolPin>,
 }
 
+/// A verifier entry in the host configuration (`[verifiers.NAME]`): the
+/// component, what it is granted, and where it applies.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifierConfig {
+    /// Path to the verifier's manifest (`kind = "verifier"`).
+    pub manifest: PathBuf,
+    /// Overrides the component path given in the manifest.
+    pub component: Option<PathBuf>,
+    /// Expected hex SHA-256 of the component; a mismatch refuses the load.
+    pub sha256: Option<String>,
+    /// Capabilities granted. By default none.
+    #[serde(default)]
+    pub grants: Grants,
+    /// Load the verifier even if it requests capabilities that are not
+    /// granted, with the reduced set. By default such a verifier is refused.
+    #[serde(default)]
+    pub allow_reduced: bool,
+    /// The stages it examines. By default both.
+    #[serde(default = "VerifierStage::both")]
+    pub stages: Vec<VerifierStage>,
+    /// Qualified names of the targets it examines, each a glob where `*`
+    /// stands for any run of characters (`fetch.*`, `*`). By default all.
+    #[serde(default = "all_targets")]
+    pub targets: Vec<String>,
+    /// An advisory verifier's failures are reported (`input.verdicts.NAME.advisory`)
+    /// and the default bundle does not deny on them. By default false.
+    #[serde(default)]
+    pub advisory: bool,
+}
+
+/// Which side of a call a verifier examines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VerifierStage {
+    /// The call's arguments, before the target runs.
+    Input,
+    /// The target's output, before the caller sees it.
+    Output,
+}
+
+impl VerifierStage {
+    fn both() -> Vec<VerifierStage> {
+        vec![VerifierStage::Input, VerifierStage::Output]
+    }
+
+    /// The name used in policy input and audit records.
+    pub fn name(self) -> &'static str {
+        match self {
+            VerifierStage::Input => "input",
+            VerifierStage::Output => "output",
+        }
+    }
+}
+
+fn all_targets() -> Vec<String> {
+    vec!["*".to_string()]
+}
+
+/// Most target globs one verifier may list, and their longest spelling.
+const TARGETS_MAX: usize = 64;
+const TARGET_MAX: usize = 256;
+
 /// What the operator pins about one tool, over the plugin's or upstream's
 /// claims (`[plugins.NAME.tools.TOOL]`, `[upstreams.NAME.pins.TOOL]`).
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -282,6 +347,8 @@ struct ConfigFile {
     plugins: BTreeMap<String, PluginConfig>,
     #[serde(default)]
     upstreams: BTreeMap<String, UpstreamSection>,
+    #[serde(default)]
+    verifiers: BTreeMap<String, VerifierConfig>,
     #[serde(default)]
     limits: Limits,
     #[serde(default)]
@@ -480,9 +547,53 @@ impl Config {
                 .map_err(|(f, m)| invalid(field(&format!("grants.{f}")), m))?;
             plugins.insert(name, plugin);
         }
+        let mut verifiers = BTreeMap::new();
+        for (name, mut verifier) in file.verifiers {
+            let field = |f: &str| format!("verifiers.{name}.{f}");
+            validate_name(&name).map_err(|m| invalid(format!("verifiers.{name}"), m))?;
+            verifier.manifest = base.join(&verifier.manifest);
+            verifier.component = verifier.component.map(|c| base.join(c));
+            if let Some(pin) = &verifier.sha256
+                && (pin.len() != 64 || !pin.bytes().all(|b| b.is_ascii_hexdigit()))
+            {
+                return Err(invalid(field("sha256"), "must be 64 hex characters".into()));
+            }
+            if verifier.stages.is_empty() {
+                return Err(invalid(
+                    field("stages"),
+                    "must name at least one of \"input\", \"output\"".into(),
+                ));
+            }
+            if verifier.targets.is_empty() || verifier.targets.len() > TARGETS_MAX {
+                return Err(invalid(
+                    field("targets"),
+                    format!("must list 1 to {TARGETS_MAX} globs (\"*\" for every target)"),
+                ));
+            }
+            for (i, target) in verifier.targets.iter().enumerate() {
+                if target.is_empty()
+                    || target.len() > TARGET_MAX
+                    || target.chars().any(char::is_control)
+                {
+                    return Err(invalid(
+                        field(&format!("targets[{i}]")),
+                        format!("must be 1 to {TARGET_MAX} characters without control characters"),
+                    ));
+                }
+            }
+            verifier
+                .grants
+                .validate(&GrantLoad {
+                    base,
+                    secrets: &secrets,
+                })
+                .map_err(|(f, m)| invalid(field(&format!("grants.{f}")), m))?;
+            verifiers.insert(name, verifier);
+        }
         let grants: Vec<(&str, &Grants)> = plugins
             .iter()
             .map(|(name, plugin): (&String, &PluginConfig)| (name.as_str(), &plugin.grants))
+            .chain(verifiers.iter().map(|(name, v)| (name.as_str(), &v.grants)))
             .collect();
         Grants::validate_across(&grants).map_err(|(field, message)| invalid(field, message))?;
 
@@ -618,6 +729,7 @@ impl Config {
             principals: file.principals,
             plugins,
             upstreams,
+            verifiers,
             limits: file.limits,
             secrets,
             sessions,

@@ -36,6 +36,14 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// A verifier could not be loaded.
+    #[error("verifier `{verifier}`: {message}")]
+    Verifier {
+        /// The verifier's name in the host configuration.
+        verifier: String,
+        /// What is wrong.
+        message: String,
+    },
     /// An upstream MCP server could not be reached or described its tools badly.
     #[error("upstream `{upstream}`: {message}")]
     Upstream {

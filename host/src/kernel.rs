@@ -2,11 +2,14 @@
 //! through [`Kernel::call`], in two halves around the run:
 //!
 //! - before the run ([`Kernel::admit`]): resolve tool -> session context ->
-//!   policy decision -> validate args -> intent record (side effects);
+//!   policy decision -> validate args -> redactions of findings -> intent
+//!   record (side effects); when a verifier examines the arguments, they are
+//!   validated and verified before the decision, whose input the verdicts are;
 //! - the run ([`Kernel::run`]): the tool's backend (a fresh sandbox, or an
 //!   upstream MCP server);
-//! - after the run ([`Kernel::finish`]): output checks -> output decision ->
-//!   labels and redactions -> audit record (committed) -> response.
+//! - after the run ([`Kernel::finish`]): output checks -> output verifiers
+//!   -> output decision -> labels and redactions -> audit record (committed)
+//!   -> response.
 //!
 //! Each stage is one function returning a typed value; a streaming face can
 //! hold an [`Admitted`] call open between the halves.
@@ -22,11 +25,11 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 
-use crate::audit::{AuditLog, AuditRecord, StageDecision};
+use crate::audit::{AuditLog, AuditRecord, StageDecision, VerdictRecord};
 use crate::backend::{Invocation, OutputForm};
 use crate::bounds::bounded;
 use crate::capabilities::Effective;
-use crate::config::{Config, PolicySettings};
+use crate::config::{Config, PolicySettings, VerifierStage};
 use crate::digest::sha256_hex;
 use crate::error::{CallError, ErrorCode, Result};
 use crate::policy::{
@@ -36,6 +39,7 @@ use crate::principal::{Principal, Principals};
 use crate::registry::{Registry, ToolEntry};
 use crate::sandbox::Sandbox;
 use crate::session::{CallContext, CallLabels, Usage, check_session_id};
+use crate::verify::{Subject, Verdict, Verifiers, policy_verdicts, redact_findings};
 
 /// Version of the policy input document (`input.version`); see `docs/policy.md`.
 pub const POLICY_INPUT_VERSION: u32 = 1;
@@ -54,6 +58,7 @@ pub struct Kernel {
     audit: AuditLog,
     sandbox: Sandbox,
     principals: Principals,
+    verifiers: Verifiers,
 }
 
 /// One request to call a tool.
@@ -95,6 +100,8 @@ struct Trail {
     policy_input: Option<String>,
     /// What the sandbox refused the call, even if the plugin went on.
     refusals: Vec<String>,
+    /// Every verifier's verdict, input then output.
+    verdicts: Vec<VerdictRecord>,
 }
 
 impl Trail {
@@ -150,6 +157,9 @@ impl OpenCall {
 /// What the before-run half established about a call that may run.
 struct Admission {
     tool: Arc<ToolEntry>,
+    /// The arguments the tool runs with: the caller's, with the findings
+    /// policy asked to redact replaced.
+    args: Value,
     /// The input the call decision saw; the output decision reuses it.
     input: PolicyInput,
     decision: Decision,
@@ -194,6 +204,7 @@ impl Kernel {
             None => None,
         };
         let registry = Registry::load(config, &sandbox).await?;
+        let verifiers = Verifiers::load(config, &sandbox)?;
         let audit = AuditLog::open(&config.audit_url, &config.audit).await?;
         Ok(Kernel {
             registry,
@@ -205,7 +216,13 @@ impl Kernel {
             audit,
             sandbox,
             principals: Principals::new(&config.principals),
+            verifiers,
         })
+    }
+
+    /// The configured verifiers.
+    pub fn verifiers(&self) -> &Verifiers {
+        &self.verifiers
     }
 
     /// Loaded tools and plugins.
@@ -352,7 +369,7 @@ impl Kernel {
                 principal_calls: 0,
             },
         };
-        let input = policy_input(&request, tool, context);
+        let input = policy_input(&request, tool, context, &[]);
         self.policy()
             .decide(Stage::Call, &input)
             .is_ok_and(|decision| decision.allow)
@@ -393,6 +410,7 @@ impl Kernel {
             &admission.tool,
             &admission.capabilities,
             &call.request,
+            &admission.args,
             admission.decision.obligations.retries,
             &mut call.trail.refusals,
         )
@@ -414,12 +432,47 @@ impl Kernel {
         self.conclude(call, result).await
     }
 
-    /// Resolve → decide → validate → approval → intent.
+    /// Resolve → context → (validate → verify, when a verifier examines
+    /// the arguments) → decide → (validate, otherwise) → redact findings →
+    /// approval → intent.
     async fn before_run(&self, call: &mut OpenCall) -> std::result::Result<Admission, CallError> {
         let tool = self.resolve(&call.request.tool)?;
         call.trail.resolved(&tool);
-        let (input, decision) = self.decide_call(call, &tool)?;
-        validate(&tool, &call.request.args).await?;
+        let request = &call.request;
+        let context = self
+            .context
+            .begin_call(&request.principal, request.session.as_deref())?;
+        // Verdicts are inputs to the decision, so a call whose arguments a
+        // verifier examines is validated and verified first. Any other call
+        // is decided first: a principal whom policy denies the tool costs no
+        // validation.
+        let verifying = self.verifiers.any_applies(VerifierStage::Input, &tool.name);
+        let verdicts = if verifying {
+            validate(&tool, &request.args).await?;
+            self.verify(
+                VerifierStage::Input,
+                &tool,
+                request,
+                &request.args,
+                &context.session,
+            )
+            .await
+        } else {
+            Vec::new()
+        };
+        call.trail
+            .verdicts
+            .extend(verdicts.iter().map(|v| v.record.clone()));
+        let (input, decision) = self.decide_call(call, &tool, context, &verdicts)?;
+        if !verifying {
+            validate(&tool, &call.request.args).await?;
+        }
+        let mut args = call.request.args.clone();
+        if !decision.obligations.redact_findings.is_empty() {
+            redact_findings(&mut args, &verdicts, &decision.obligations.redact_findings);
+            // What policy redacted must still be arguments the tool accepts.
+            validate(&tool, &args).await?;
+        }
         if let Some(reason) = &decision.obligations.require_approval {
             return Err(CallError {
                 reasons: vec![reason.clone()],
@@ -435,13 +488,14 @@ impl Kernel {
         let capabilities = narrowed(tool.capabilities(), &decision.obligations.limits).into_owned();
         Ok(Admission {
             tool,
+            args,
             input,
             decision,
             capabilities,
         })
     }
 
-    /// Check → decide output → labels → redactions.
+    /// Check → verify → decide output → labels → redactions.
     async fn after_run(
         &self,
         call: &mut OpenCall,
@@ -453,25 +507,56 @@ impl Kernel {
             input,
             decision,
             capabilities,
+            ..
         } = admission;
         // The tool ran, or tried to: whatever it read now marks the session.
         let (principal, session) = (&call.request.principal, call.request.session.as_deref());
         self.context.add_labels(principal, session, &tool.labels)?;
         self.context
             .add_labels(principal, session, &decision.obligations.labels)?;
-        let output = check_output(tool, capabilities, &ran?).await?;
+        let mut output = check_output(tool, capabilities, &ran?).await?;
+        let verdicts = if self
+            .verifiers
+            .any_applies(VerifierStage::Output, &tool.name)
+        {
+            let session_labels = self.context.session_labels(principal, session)?;
+            self.verify(
+                VerifierStage::Output,
+                tool,
+                &call.request,
+                &output,
+                &session_labels,
+            )
+            .await
+        } else {
+            Vec::new()
+        };
+        call.trail
+            .verdicts
+            .extend(verdicts.iter().map(|v| v.record.clone()));
 
         // A bundle without an output decision allows every output; then
-        // there is no output stage to record.
+        // there is no output stage to record. Verdicts on an output need a
+        // decision to act on them: without one, the output is refused.
         let mut redactions = decision.obligations.redact.clone();
-        if call.policy.has_output_decision() {
-            let verdict = call.policy.decide_output(input, &output);
+        if call.policy.has_output_decision() || !verdicts.is_empty() {
+            let verdict = if call.policy.has_output_decision() {
+                call.policy
+                    .decide_output(input, &output, &json_value(&policy_verdicts(&verdicts)))
+            } else {
+                Err(
+                    "verifiers examined the output, but the policy bundle has no \
+                     `output_decision` to act on their verdicts"
+                        .to_string(),
+                )
+            };
             let after = call
                 .trail
                 .decided(judge(verdict, Stage::Output, tool, principal))?;
             self.context
                 .add_labels(principal, session, &after.obligations.labels)?;
             redactions.extend(after.obligations.redact);
+            redact_findings(&mut output, &verdicts, &after.obligations.redact_findings);
         }
 
         let mut response = json!({ "output": output });
@@ -479,6 +564,27 @@ impl Kernel {
             redact(&mut response, pointer);
         }
         Ok(response["output"].take())
+    }
+
+    /// Verify: the verdicts of the verifiers that examine `stage` of calls
+    /// to `tool`, on `content`.
+    async fn verify(
+        &self,
+        stage: VerifierStage,
+        tool: &ToolEntry,
+        request: &CallRequest,
+        content: &Value,
+        session_labels: &[String],
+    ) -> Vec<Verdict> {
+        self.verifiers
+            .verify(&Subject {
+                stage,
+                target: &tool.name,
+                content,
+                tenant: &request.principal.tenant,
+                session_labels,
+            })
+            .await
     }
 
     /// Resolve: the tool named by the request.
@@ -491,27 +597,28 @@ impl Kernel {
         })
     }
 
-    /// Decide, before the call and before its arguments are validated: a
-    /// principal whom policy denies the tool costs no schema validation. A
-    /// call runs only if it is both allowed and valid, so the order costs
-    /// nothing in safety. Returns the input the decision saw (the output
-    /// decision reuses it) and the decision.
+    /// Decide, on the input verifiers' verdicts when there are any.
+    /// Returns the input the decision saw (the output decision reuses it)
+    /// and the decision.
     fn decide_call(
         &self,
         call: &mut OpenCall,
         tool: &ToolEntry,
+        context: CallLabels,
+        verdicts: &[Verdict],
     ) -> std::result::Result<(PolicyInput, Decision), CallError> {
         let request = &call.request;
-        let context = self
-            .context
-            .begin_call(&request.principal, request.session.as_deref())?;
-        let input = policy_input(request, tool, context);
+        let input = policy_input(request, tool, context, verdicts);
         let verdict = call.policy.decide(Stage::Call, &input);
         if let Some(shadow) = self.shadow_policy() {
             call.trail.shadow = disagreement(&shadow, &input, &verdict);
         }
         if self.store_policy_input {
             let mut stored = input.to_json();
+            // Whatever a verifier found is never stored, whatever policy decided.
+            if let Some(args) = stored.get_mut("args") {
+                redact_findings(args, verdicts, &["*".to_string()]);
+            }
             if let Ok(decision) = &verdict {
                 for pointer in &decision.obligations.redact {
                     redact(&mut stored, pointer);
@@ -597,6 +704,7 @@ impl Kernel {
         tool: &ToolEntry,
         capabilities: &Effective,
         request: &CallRequest,
+        args: &Value,
         retries: u8,
         refusals: &mut Vec<String>,
     ) -> std::result::Result<String, CallError> {
@@ -616,7 +724,7 @@ impl Kernel {
             .map_err(|_| busy())?;
         let call = Invocation {
             tool: &tool.local_name,
-            args: &request.args,
+            args,
             capabilities,
             principal: &request.principal,
             store: self.audit.store(),
@@ -709,6 +817,7 @@ fn record(
         shadow: trail.shadow.clone(),
         policy_input: trail.policy_input.clone(),
         refusals: trail.refusals.clone(),
+        verdicts: trail.verdicts.clone(),
     }
 }
 
@@ -929,7 +1038,12 @@ fn redact(document: &mut Value, pointer: &str) {
 /// The policy input document, version [`POLICY_INPUT_VERSION`], of the call
 /// stage. Built directly in the evaluator's value type; the parts that never
 /// change (principal, target, capabilities) are built once and shared.
-pub fn policy_input(request: &CallRequest, tool: &ToolEntry, context: CallLabels) -> PolicyInput {
+pub fn policy_input(
+    request: &CallRequest,
+    tool: &ToolEntry,
+    context: CallLabels,
+    verdicts: &[Verdict],
+) -> PolicyInput {
     use regorus::Value as Rego;
     let now = chrono::Utc::now();
     let [target, capabilities] = tool.policy_parts.get_or_init(|| {
@@ -979,6 +1093,14 @@ pub fn policy_input(request: &CallRequest, tool: &ToolEntry, context: CallLabels
         ("target", target.clone()),
         ("args", json_value(&request.args)),
         ("capabilities", capabilities.clone()),
+        (
+            "verdicts",
+            if verdicts.is_empty() {
+                Rego::new_object()
+            } else {
+                json_value(&policy_verdicts(verdicts))
+            },
+        ),
         (
             "usage",
             object(vec![

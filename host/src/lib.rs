@@ -30,6 +30,7 @@ pub(crate) mod schema;
 pub mod server;
 pub mod session;
 pub(crate) mod upstream;
+pub mod verify;
 
 pub use error::{CallError, Error, ErrorCode};
 pub use kernel::{CallRequest, CallResponse, Kernel};

@@ -14,7 +14,15 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use warden::config::Config;
+use warden::config::{Config, VerifierStage};
+
+fn parse_stage(stage: &str) -> Result<VerifierStage, String> {
+    match stage {
+        "input" => Ok(VerifierStage::Input),
+        "output" => Ok(VerifierStage::Output),
+        other => Err(format!("`{other}`: the stage is `input` or `output`")),
+    }
+}
 
 #[derive(Parser)]
 #[command(
@@ -80,6 +88,24 @@ enum Command {
     },
     /// Apply audit store migrations and exit.
     Migrate,
+    /// Run one verifier on a document and print its verdict (exit 0 clean,
+    /// 1 findings, 3 the verifier failed).
+    Verify {
+        /// Verifier name in the host configuration.
+        #[arg(long)]
+        verifier: String,
+        /// The document: JSON, or any text (checked as one JSON string).
+        file: PathBuf,
+        /// The stage to show the verifier: input or output.
+        #[arg(long, default_value = "input", value_parser = parse_stage)]
+        stage: VerifierStage,
+        /// The target's qualified name to show the verifier.
+        #[arg(long, default_value = "cli.verify")]
+        target: String,
+        /// Print the document with every finding redacted instead of the verdict.
+        #[arg(long)]
+        redact: bool,
+    },
     /// Test and evaluate policy bundles.
     Policy {
         #[command(subcommand)]
@@ -285,5 +311,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Policy { command } => cli::policy::run(&command),
         Command::Migrate => cli::migrate::run(&config).await,
         Command::Audit { command } => cli::audit::run(&config, command).await,
+        Command::Verify {
+            verifier,
+            file,
+            stage,
+            target,
+            redact,
+        } => cli::verify::run(&config, &verifier, &file, stage, &target, redact).await,
     }
 }

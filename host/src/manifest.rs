@@ -22,10 +22,21 @@ use crate::error::{Error, Result};
 pub enum PluginKind {
     /// Offers tools (`warden:plugin/tool`).
     Tool,
-    /// Checks call inputs and outputs (`warden:plugin/verifier`); not yet supported.
+    /// Examines call inputs and outputs (`warden:plugin/verifier`).
     Verifier,
     /// Adapts an LLM API (`warden:plugin/provider`); not yet supported.
     Provider,
+}
+
+impl PluginKind {
+    /// How manifests spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            PluginKind::Tool => "tool",
+            PluginKind::Verifier => "verifier",
+            PluginKind::Provider => "provider",
+        }
+    }
 }
 
 /// A parsed and validated plugin manifest.
@@ -68,11 +79,15 @@ impl Manifest {
             path: path.to_path_buf(),
             message,
         };
-        if manifest.kind != PluginKind::Tool {
-            return Err(invalid(format!(
-                "field `kind`: {:?} plugins are not supported by this host yet; use \"tool\"",
-                manifest.kind
-            )));
+        if manifest.kind == PluginKind::Provider {
+            return Err(invalid(
+                "field `kind`: provider plugins are not supported by this host yet; use \"tool\" \
+                 or \"verifier\""
+                    .into(),
+            ));
+        }
+        if manifest.kind == PluginKind::Verifier && manifest.tools.is_some() {
+            return Err(invalid("field `tools`: a verifier offers no tools".into()));
         }
         validate_name(&manifest.name).map_err(|m| invalid(format!("field `name`: {m}")))?;
         manifest

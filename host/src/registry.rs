@@ -5,6 +5,7 @@
 //! with a message naming it.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -12,11 +13,11 @@ use serde_json::Value;
 
 use crate::backend::UpstreamIdentity;
 use crate::backend::{Backend, BoxFuture, Invocation, OutputForm, Provider, Ran};
-use crate::capabilities::{CallScope, Effective};
+use crate::capabilities::{CallScope, Effective, Grants};
 use crate::config::{Config, PluginConfig, ToolPin, UpstreamConfig};
 use crate::digest::sha256_hex;
 use crate::error::{Error, Result};
-use crate::manifest::{Manifest, validate_name};
+use crate::manifest::{Manifest, PluginKind, validate_name};
 use crate::sandbox::{Prepared, Sandbox, ToolDescriptor};
 use crate::schema::Schema;
 use crate::upstream::{Upstream, UpstreamTool};
@@ -262,6 +263,88 @@ impl Registry {
     }
 }
 
+/// Where a component comes from and what it is granted: what the
+/// configuration of a plugin and of a verifier share.
+pub(crate) struct ComponentSource<'a> {
+    pub(crate) manifest: &'a Path,
+    pub(crate) component: Option<&'a Path>,
+    pub(crate) sha256: Option<&'a str>,
+    pub(crate) grants: &'a Grants,
+    pub(crate) allow_reduced: bool,
+}
+
+/// A component checked and compiled: its manifest, identity, effective
+/// capabilities and pre-linked form.
+pub(crate) struct LoadedComponent {
+    pub(crate) manifest: Manifest,
+    pub(crate) sha256: String,
+    pub(crate) capabilities: Effective,
+    pub(crate) prepared: Prepared,
+}
+
+/// Loads the component named `name` of `kind`: its manifest (of that kind),
+/// the bytes (against the pin), its capabilities (requested ∩ granted) and
+/// its compiled form. `Err` says what is wrong, for the caller to attribute.
+pub(crate) fn load_component(
+    name: &str,
+    kind: PluginKind,
+    source: &ComponentSource<'_>,
+    config: &Config,
+    sandbox: &Sandbox,
+) -> std::result::Result<LoadedComponent, String> {
+    // Named once, as this component's problem (an I/O error's source would repeat the message).
+    let manifest = Manifest::load(source.manifest).map_err(|e| format!("manifest {e}"))?;
+    if manifest.kind != kind {
+        return Err(format!(
+            "manifest {}: `kind` is \"{}\", but it is configured as a {}",
+            source.manifest.display(),
+            manifest.kind.name(),
+            kind.name()
+        ));
+    }
+    let component_path = source
+        .component
+        .map_or_else(|| manifest.component.clone(), Path::to_path_buf);
+    let bytes = std::fs::read(&component_path)
+        .map_err(|e| format!("cannot read component {}: {e}", component_path.display()))?;
+    let sha256 = sha256_hex(&bytes);
+    if let Some(pin) = source.sha256
+        && !pin.eq_ignore_ascii_case(&sha256)
+    {
+        return Err(format!(
+            "component {} has sha256 {sha256}, but the config pins {pin}",
+            component_path.display()
+        ));
+    }
+    let missing = Effective::missing(&manifest.capabilities, source.grants);
+    if !missing.is_empty() && !source.allow_reduced {
+        return Err(format!(
+            "requests capabilities that are not granted (grant them, or set \
+             `allow_reduced = true` to load it without them):\n  - {}",
+            missing.join("\n  - ")
+        ));
+    }
+    let capabilities = Effective::intersect(
+        &manifest.capabilities,
+        source.grants,
+        &config.limits,
+        &config.secrets,
+    )
+    .map_err(|m| format!("grants: {m}"))?;
+    let prepared = sandbox
+        .load(name, kind, &bytes, &sha256, config.cache_dir.as_deref())
+        .map_err(|e| match e {
+            Error::Plugin { message, .. } => message,
+            other => other.to_string(),
+        })?;
+    Ok(LoadedComponent {
+        manifest,
+        sha256,
+        capabilities,
+        prepared,
+    })
+}
+
 async fn load_plugin(
     name: &str,
     plugin_config: &PluginConfig,
@@ -272,44 +355,19 @@ async fn load_plugin(
         plugin: name.to_string(),
         message,
     };
-    // Named once, as this plugin's problem (an I/O error's source would repeat the message).
-    let manifest =
-        Manifest::load(&plugin_config.manifest).map_err(|e| fail(format!("manifest {e}")))?;
-    let component_path = plugin_config
-        .component
-        .clone()
-        .unwrap_or_else(|| manifest.component.clone());
-    let bytes = std::fs::read(&component_path).map_err(|e| {
-        fail(format!(
-            "cannot read component {}: {e}",
-            component_path.display()
-        ))
-    })?;
-    let sha256 = sha256_hex(&bytes);
-    if let Some(pin) = &plugin_config.sha256
-        && !pin.eq_ignore_ascii_case(&sha256)
-    {
-        return Err(fail(format!(
-            "component {} has sha256 {sha256}, but the config pins {pin}",
-            component_path.display()
-        )));
-    }
-    let missing = Effective::missing(&manifest.capabilities, &plugin_config.grants);
-    if !missing.is_empty() && !plugin_config.allow_reduced {
-        return Err(fail(format!(
-            "requests capabilities that are not granted (grant them, or set \
-             `allow_reduced = true` to load it without them):\n  - {}",
-            missing.join("\n  - ")
-        )));
-    }
-    let capabilities = Effective::intersect(
-        &manifest.capabilities,
-        &plugin_config.grants,
-        &config.limits,
-        &config.secrets,
-    )
-    .map_err(|m| fail(format!("grants: {m}")))?;
-    let prepared = sandbox.load(name, &bytes, &sha256, config.cache_dir.as_deref())?;
+    let source = ComponentSource {
+        manifest: &plugin_config.manifest,
+        component: plugin_config.component.as_deref(),
+        sha256: plugin_config.sha256.as_deref(),
+        grants: &plugin_config.grants,
+        allow_reduced: plugin_config.allow_reduced,
+    };
+    let LoadedComponent {
+        manifest,
+        sha256,
+        capabilities,
+        prepared,
+    } = load_component(name, PluginKind::Tool, &source, config, sandbox).map_err(fail)?;
     let descriptors = sandbox
         .describe(name, &prepared, &capabilities)
         .await

@@ -208,6 +208,33 @@ impl CallContext {
         })
     }
 
+    /// The labels a call in `session` carries now, the session's and the
+    /// principal's, without counting a call (for the output verifiers).
+    pub fn session_labels(
+        &self,
+        principal: &Principal,
+        session: Option<&str>,
+    ) -> Result<Vec<String>, CallError> {
+        let owner = owner(principal);
+        let state = self.lock()?;
+        let mut labels = session
+            .and_then(|id| state.sessions.get(id))
+            .filter(|s| s.owner == owner)
+            .map(|s| s.labels.clone())
+            .unwrap_or_default();
+        if let Some(record) = state.principals.get(&owner) {
+            let clock = Instant::now();
+            labels.extend(
+                record
+                    .sticky
+                    .iter()
+                    .filter(|(_, until)| **until > clock)
+                    .map(|(label, _)| label.clone()),
+            );
+        }
+        Ok(labels.into_iter().collect())
+    }
+
     /// Adds `labels` to the call's context: to `session` when there is one,
     /// and to the principal (for the TTL) when there is none or the label is
     /// sticky. A session closed meanwhile hands its labels to the principal.

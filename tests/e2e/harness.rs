@@ -115,7 +115,8 @@ impl Harness {
 
     /// Appends raw tables to the config (e.g. `[cache]`).
     pub fn extra_config(mut self, text: &str) -> Harness {
-        self.extra_config = text.to_string();
+        self.extra_config.push_str(text);
+        self.extra_config.push('\n');
         self
     }
 
@@ -402,6 +403,7 @@ pub fn sample_record(call_id: String) -> warden::audit::AuditRecord {
         shadow: None,
         policy_input: None,
         refusals: Vec::new(),
+        verdicts: Vec::new(),
     }
 }
 

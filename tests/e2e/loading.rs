@@ -158,8 +158,12 @@ async fn manifests_are_validated() {
     let dir = tempfile::tempdir().unwrap();
     let cases = [
         (
+            "name = \"x\"\nversion = \"1\"\nkind = \"provider\"\ncomponent = \"x.wasm\"\n",
+            "field `kind`: provider plugins are not supported",
+        ),
+        (
             "name = \"x\"\nversion = \"1\"\nkind = \"verifier\"\ncomponent = \"x.wasm\"\n",
-            "field `kind`",
+            "`kind` is \"verifier\", but it is configured as a tool",
         ),
         (
             "name = \"x\"\nversion = \"1\"\nkind = \"tool\"\n",

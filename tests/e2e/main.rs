@@ -38,3 +38,4 @@ mod secrets;
 mod sessions;
 mod side_effects;
 mod url_parsing;
+mod verifiers;

@@ -3,7 +3,9 @@ Python SDK (`mcp` on PyPI). It runs one scenario and prints what it saw as
 JSON:
 
 - governed: list tools, make an allowed, a denied, an invalid and an unknown call;
-- gateway: the same through Warden to the notes server behind it.
+- gateway: the same through Warden to the notes server behind it;
+- verified: arguments carrying a cloud key (denied by the secrets verifier's
+  verdict) and an output carrying a card number (redacted by the pii one's).
 
     python mcp_client.py SCENARIO stdio WARDEN_BINARY CONFIG PRINCIPAL
     python mcp_client.py SCENARIO http URL TOKEN
@@ -62,8 +64,25 @@ async def gateway(read, write):
         }
 
 
+async def verified(read, write):
+    async with ClientSession(read, write) as session:
+        await session.initialize()
+        key = await session.call_tool(
+            "text.transform", {"text": "aws_access_key_id = " + CLOUD_KEY, "op": "trim"}
+        )
+        card = await session.call_tool(
+            "text.transform", {"text": "paid with card " + CARD, "op": "trim"}
+        )
+        return {"key": summary(key), "card": summary(card)}
+
+
+# Synthetic values, shaped like the real thing (the card passes Luhn).
+CLOUD_KEY = "AKIA" + "QZ7RMWT2KX4NB6PD"
+CARD = "4539 1488 0343 6467"
+
+
 async def main():
-    exercise = {"governed": governed, "gateway": gateway}[sys.argv[1]]
+    exercise = {"governed": governed, "gateway": gateway, "verified": verified}[sys.argv[1]]
     mode = sys.argv[2]
     if mode == "stdio":
         binary, config, principal = sys.argv[3:6]

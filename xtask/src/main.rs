@@ -36,8 +36,13 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
+/// The checkout this task runs for. `cargo run` sets `CARGO_MANIFEST_DIR` at
+/// run time too; that one wins, because checkouts sharing a target directory
+/// (CI's cache) share one compiled xtask, which would otherwise work on the
+/// checkout that compiled it.
 fn repo_root() -> PathBuf {
-    let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
     manifest_dir
         .parent()
         .map(Path::to_path_buf)

@@ -32,7 +32,7 @@ const QUEUE_DEPTH: usize = 16_384;
 /// What is recorded about one call. Its fields are the store's columns, by
 /// name and in order (`store::COLUMNS`): adding a field here, to that list
 /// and to a migration is all an audit field takes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct AuditRecord {
     /// Unique id of the call, returned to the caller.
     pub call_id: String,
@@ -98,6 +98,57 @@ pub struct AuditRecord {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[sqlx(try_from = "store::NullableJson<String>")]
     pub refusals: Vec<String>,
+    /// Every verifier's verdict on the call's input and output, in stage
+    /// order: findings with their location and a digest of what matched,
+    /// never the matched text. Empty when no verifier applied, and then left
+    /// out of the hash, so older chains verify.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[sqlx(try_from = "store::NullableJson<VerdictRecord>")]
+    pub verdicts: Vec<VerdictRecord>,
+}
+
+/// One verifier's verdict on one stage of a call, as recorded and as policy
+/// sees it (`input.verdicts.NAME`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VerdictRecord {
+    /// `input` (the arguments) or `output`.
+    pub stage: String,
+    /// The verifier's name in the host configuration.
+    pub verifier: String,
+    /// SHA-256 of its component.
+    pub sha256: String,
+    /// `clean`, `findings`, or `error` when the verifier failed, timed out,
+    /// trapped or answered something malformed.
+    pub verdict: String,
+    /// Whether the operator marked the verifier advisory.
+    pub advisory: bool,
+    /// What it found.
+    pub findings: Vec<FindingRecord>,
+    /// Why the verdict is `error`.
+    pub error: Option<String>,
+}
+
+/// One finding of a verifier.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FindingRecord {
+    /// What was found (`aws-access-key-id`, `payment-card`, ...).
+    pub kind: String,
+    /// The label policy may add to the session for it (`secret`, `pii`, ...).
+    pub label: String,
+    /// `info`, `low`, `medium`, `high` or `critical`.
+    pub severity: String,
+    /// Confidence from 0 to 1, to three decimals.
+    pub score: f64,
+    /// JSON Pointer to the string in the content, when the finding has a place.
+    pub pointer: Option<String>,
+    /// Byte range of the match within that string.
+    pub start: Option<u32>,
+    /// One past its last byte.
+    pub end: Option<u32>,
+    /// SHA-256 of the matched text, never the text itself.
+    pub digest: Option<String>,
+    /// The verifier's one line about it, with the matched text removed.
+    pub message: String,
 }
 
 /// One decision point's verdict, as recorded.
@@ -125,7 +176,7 @@ impl AuditRecord {
 }
 
 /// A record as stored: its place in its chain and its hashes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct StoredRecord {
     /// Row id in the store (insertion order).
     pub id: i64,
@@ -576,6 +627,25 @@ pub(crate) mod tests {
                 stage: v(),
                 decision: v(),
                 reasons: vec![v()],
+            }],
+            verdicts: vec![super::VerdictRecord {
+                stage: v(),
+                verifier: v(),
+                sha256: v(),
+                verdict: v(),
+                advisory: false,
+                findings: vec![super::FindingRecord {
+                    kind: v(),
+                    label: v(),
+                    severity: v(),
+                    score: 0.5,
+                    pointer: Some(v()),
+                    start: Some(0),
+                    end: Some(1),
+                    digest: Some(v()),
+                    message: v(),
+                }],
+                error: Some(v()),
             }],
         }
     }

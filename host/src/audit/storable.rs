@@ -68,6 +68,33 @@ pub(super) fn make_storable(record: &mut AuditRecord) -> bool {
     for text in record.reasons.iter_mut().chain(record.refusals.iter_mut()) {
         changed |= escape_nul(text);
     }
+    for verdict in &mut record.verdicts {
+        for text in [
+            &mut verdict.stage,
+            &mut verdict.verifier,
+            &mut verdict.sha256,
+            &mut verdict.verdict,
+        ]
+        .into_iter()
+        .chain(verdict.error.as_mut())
+        {
+            changed |= escape_nul(text);
+        }
+        for finding in &mut verdict.findings {
+            for text in [
+                &mut finding.kind,
+                &mut finding.label,
+                &mut finding.severity,
+                &mut finding.message,
+            ]
+            .into_iter()
+            .chain(finding.pointer.as_mut())
+            .chain(finding.digest.as_mut())
+            {
+                changed |= escape_nul(text);
+            }
+        }
+    }
     for stage in &mut record.decisions {
         changed |= escape_nul(&mut stage.stage) | escape_nul(&mut stage.decision);
         for reason in &mut stage.reasons {

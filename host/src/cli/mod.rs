@@ -9,6 +9,7 @@ pub(crate) mod plugins;
 pub(crate) mod policy;
 pub(crate) mod serve;
 pub(crate) mod tools;
+pub(crate) mod verify;
 
 /// The configured audit store, opened and migrated, for the commands that
 /// read or prepare it (waiting at least 5 s for a connection).

@@ -140,6 +140,11 @@ pub struct Obligations {
     /// Labels added to the call's session.
     #[serde(default)]
     pub labels: Vec<String>,
+    /// Verifiers (by name, `"*"` for all) whose findings are replaced in the
+    /// content they were found in: the arguments before the tool runs (call
+    /// stage), the output before the caller sees it (output stage).
+    #[serde(default)]
+    pub redact_findings: Vec<String>,
 }
 
 /// Limits a policy can narrow (never widen) for one call.
@@ -250,17 +255,19 @@ impl PolicyBundle {
         self.has_output_decision
     }
 
-    /// The output decision on `output`, for the call whose input is `input`.
-    /// A bundle without `output_decision` allows without building its input.
+    /// The output decision on `output` and the output verifiers' `verdicts`,
+    /// for the call whose input is `input`. A bundle without
+    /// `output_decision` allows without building its input.
     pub fn decide_output(
         &self,
         input: &PolicyInput,
         output: &serde_json::Value,
+        verdicts: &regorus::Value,
     ) -> std::result::Result<Decision, String> {
         if !self.has_output_decision {
             return self.decide(Stage::Output, input);
         }
-        self.decide(Stage::Output, &input.with_output(output))
+        self.decide(Stage::Output, &input.with_output(output, verdicts))
     }
 
     /// Evaluates the decision at `stage` for `input`. Any failure (evaluation
@@ -389,8 +396,13 @@ impl PolicyInput {
     }
 
     /// The input of the output decision: this call's document with
-    /// `stage = "output"` and the tool's `output`.
-    pub fn with_output(&self, output: &serde_json::Value) -> PolicyInput {
+    /// `stage = "output"`, the tool's `output` and the output verifiers'
+    /// `verdicts` (in place of the input verifiers').
+    pub fn with_output(
+        &self,
+        output: &serde_json::Value,
+        verdicts: &regorus::Value,
+    ) -> PolicyInput {
         let mut document = self.0.clone();
         if let Ok(fields) = document.as_object_mut() {
             fields.insert(
@@ -398,6 +410,7 @@ impl PolicyInput {
                 regorus::Value::from(Stage::Output.name()),
             );
             fields.insert(regorus::Value::from("output"), json_value(output));
+            fields.insert(regorus::Value::from("verdicts"), verdicts.clone());
         }
         PolicyInput(document)
     }

@@ -65,12 +65,12 @@ pub fn unknown_tool(name: &str) -> ToolError {
 /// output and report findings (the `verifier` world).
 ///
 /// A verifier implements [`verifier::Guest`] (`verify`) and registers it with
-/// [`export_verifier!`](crate::export_verifier).
+/// [`verifier::export_verifier!`](crate::verifier::export_verifier).
 ///
 /// ```ignore
 /// struct Secrets;
 /// impl warden_plugin_sdk::verifier::Guest for Secrets { /* verify */ }
-/// warden_plugin_sdk::export_verifier!(Secrets);
+/// warden_plugin_sdk::verifier::export_verifier!(Secrets);
 /// ```
 pub mod verifier {
     wit_bindgen::generate!({

@@ -1,0 +1,399 @@
+//! Verifiers: sandboxed checks whose verdicts policy acts on. The
+//! `hostile-verifier` fixture reports honest findings on command and
+//! misbehaves on command (traps, spins, lies about locations, floods); every
+//! misbehaviour must be an `error` verdict that the default bundle denies on,
+//! never a pass, and the host keeps serving.
+
+use serde_json::{Value, json};
+use warden::ErrorCode;
+
+use crate::fixtures;
+use crate::harness::{ALLOW_ALL, Harness, Host, Store, error, manifest, output, toml_path};
+
+/// `[verifiers.NAME]` for the hostile fixture, with extra lines.
+fn hostile_verifier(harness: Harness, name: &str, lines: &str) -> Harness {
+    harness.extra_config(&format!(
+        "[verifiers.{name}]\nmanifest = {}\n{lines}\n",
+        toml_path(&manifest(fixtures::HOSTILE_VERIFIER))
+    ))
+}
+
+/// Allows every call and asks for the findings of every verifier to be
+/// redacted, at both stages.
+const REDACT_FINDINGS: &str = r#"package warden.authz
+
+decision := {"allow": true, "reasons": [], "obligations": {"redact_findings": ["*"]}}
+
+output_decision := {"allow": true, "reasons": [], "obligations": {"redact_findings": ["*"]}}
+"#;
+
+async fn transform(host: &Host, text: &str) -> warden::kernel::CallResponse {
+    host.call(
+        "alice",
+        "text.transform",
+        json!({"text": text, "op": "lower"}),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn findings_are_redacted_before_the_tool_runs_and_recorded_as_digests() {
+    let host = hostile_verifier(
+        Harness::new(Store::Sqlite)
+            .plugin(fixtures::TEXT, "{}")
+            .policy(REDACT_FINDINGS)
+            .audit_settings("store_policy_input = true"),
+        "words",
+        "stages = [\"input\"]\ntargets = [\"text.*\"]",
+    )
+    .start()
+    .await;
+    let response = transform(&host, "find:hunter2").await;
+    // The tool ran on the redacted arguments.
+    assert_eq!(output(&response), &json!({"text": "find:[word]"}));
+    let record = host.record(&response.call_id).await.record;
+    assert_eq!(record.verdicts.len(), 1, "{:?}", record.verdicts);
+    let verdict = &record.verdicts[0];
+    assert_eq!(
+        (verdict.stage.as_str(), verdict.verifier.as_str()),
+        ("input", "words")
+    );
+    assert_eq!(verdict.verdict, "findings");
+    let finding = &verdict.findings[0];
+    assert_eq!(finding.pointer.as_deref(), Some("/text"));
+    assert_eq!((finding.start, finding.end), (Some(5), Some(12)));
+    assert_eq!(
+        finding.digest.as_deref(),
+        Some(warden::digest::sha256_hex(b"hunter2").as_str())
+    );
+    // Neither the record nor its stored policy input holds the match.
+    let stored = serde_json::to_string(&record).unwrap();
+    assert!(!stored.contains("hunter2"), "{stored}");
+    let input: Value = serde_json::from_str(record.policy_input.as_deref().unwrap()).unwrap();
+    assert_eq!(input["verdicts"]["words"]["kinds"], json!(["word"]));
+}
+
+#[tokio::test]
+async fn an_output_finding_reaches_the_caller_redacted() {
+    let host = hostile_verifier(
+        Harness::new(Store::Sqlite)
+            .plugin(fixtures::TEXT, "{}")
+            .policy(REDACT_FINDINGS),
+        "words",
+        "stages = [\"output\"]",
+    )
+    .start()
+    .await;
+    let response = transform(&host, "find:abc").await;
+    assert_eq!(output(&response), &json!({"text": "find:[WORD]"}));
+    let record = host.record(&response.call_id).await.record;
+    assert_eq!(record.verdicts[0].stage, "output");
+    assert_eq!(
+        record
+            .decisions
+            .iter()
+            .map(|d| d.stage.as_str())
+            .collect::<Vec<_>>(),
+        ["call", "output"]
+    );
+}
+
+#[tokio::test]
+async fn every_misbehaving_verifier_is_an_error_verdict_the_default_bundle_denies_on() {
+    let host = hostile_verifier(
+        Harness::new(Store::Sqlite).plugin(fixtures::TEXT, "{}"),
+        "hostile",
+        "stages = [\"input\"]",
+    )
+    .start()
+    .await;
+    for (command, why) in [
+        ("trap", "trapped"),
+        ("spin", "time limit"),
+        ("fail", "refuses on purpose"),
+        ("outside", "not within the string"),
+        ("bad-kind", "must be 1 to 64 characters"),
+        ("bad-score", "score must be between 0 and 1"),
+        ("flood", "at most 1000"),
+        ("bad-redaction", "finding 7, which does not exist"),
+    ] {
+        let response = transform(&host, command).await;
+        let denied = error(&response, ErrorCode::PolicyDenied);
+        assert!(
+            denied.reasons[0].starts_with("verifier \"hostile\" could not check the arguments"),
+            "{command}: {denied}"
+        );
+        let record = host.record(&response.call_id).await.record;
+        let verdict = &record.verdicts[0];
+        assert_eq!(verdict.verdict, "error", "{command}");
+        let recorded_error = verdict.error.as_deref().unwrap_or_default();
+        assert!(recorded_error.contains(why), "{command}: {recorded_error}");
+        // The host keeps serving.
+        output(&transform(&host, "clean").await);
+    }
+}
+
+#[tokio::test]
+async fn an_advisory_verifier_that_fails_does_not_stop_the_call() {
+    let host = hostile_verifier(
+        Harness::new(Store::Sqlite).plugin(fixtures::TEXT, "{}"),
+        "hostile",
+        "stages = [\"input\"]\nadvisory = true",
+    )
+    .start()
+    .await;
+    let response = transform(&host, "trap").await;
+    assert_eq!(output(&response), &json!({"text": "trap"}));
+    let record = host.record(&response.call_id).await.record;
+    assert_eq!(record.verdicts[0].verdict, "error");
+    assert!(record.verdicts[0].advisory);
+}
+
+#[tokio::test]
+async fn a_verifier_cannot_echo_the_match_or_inflate_a_replacement() {
+    let host = hostile_verifier(
+        Harness::new(Store::Sqlite)
+            .plugin(fixtures::TEXT, "{}")
+            .policy(REDACT_FINDINGS),
+        "hostile",
+        "stages = [\"output\"]",
+    )
+    .start()
+    .await;
+    let leaked = transform(&host, "leak").await;
+    let record = host.record(&leaked.call_id).await.record;
+    assert_eq!(
+        record.verdicts[0].findings[0].message,
+        "the secret is [match]!"
+    );
+    // The match is replaced by the default mask: `leak` is gone from the output.
+    assert_eq!(output(&leaked), &json!({"text": "[REDACTED:leak]"}));
+
+    let inflated = transform(&host, "huge-replacement").await;
+    let text = output(&inflated)["text"].as_str().unwrap().to_string();
+    assert_eq!(text.len(), 256, "{text}");
+    assert!(text.starts_with("RRRR"), "{text}");
+}
+
+#[tokio::test]
+async fn a_verifier_sees_the_subject_and_reaches_nothing_it_was_not_granted() {
+    let host = hostile_verifier(
+        Harness::new(Store::Sqlite)
+            .plugin(fixtures::TEXT, "{}")
+            .policy(ALLOW_ALL),
+        "hostile",
+        "stages = [\"input\"]",
+    )
+    .start()
+    .await;
+    let session = host.open_session("alice");
+    let labelled = host
+        .call_in(
+            "alice",
+            Some(&session),
+            "text.transform",
+            json!({"text": "subject", "op": "upper"}),
+        )
+        .await;
+    let record = host.record(&labelled.call_id).await.record;
+    assert_eq!(
+        record.verdicts[0].findings[0].message,
+        "tenant=acme labels= target=text.transform"
+    );
+    let reach = transform(&host, "reach").await;
+    let record = host.record(&reach.call_id).await.record;
+    let finding = &record.verdicts[0].findings[0];
+    assert_eq!(finding.kind, "held", "it reached: {}", finding.message);
+}
+
+#[tokio::test]
+async fn two_verifiers_run_side_by_side_and_never_see_each_other() {
+    let host = hostile_verifier(
+        hostile_verifier(
+            Harness::new(Store::Sqlite)
+                .plugin(fixtures::TEXT, "{}")
+                .policy(REDACT_FINDINGS),
+            "first",
+            "stages = [\"input\"]",
+        ),
+        "second",
+        "stages = [\"input\"]\ntargets = [\"nothing.*\", \"text.transform\"]",
+    )
+    .start()
+    .await;
+    let response = transform(&host, "find:xyz").await;
+    // Both found the same word, each on its own; the overlapping
+    // replacements leave nothing of it.
+    assert_eq!(output(&response), &json!({"text": "find:[word]"}));
+    let record = host.record(&response.call_id).await.record;
+    let names: Vec<&str> = record
+        .verdicts
+        .iter()
+        .map(|v| v.verifier.as_str())
+        .collect();
+    assert_eq!(names, ["first", "second"]);
+    assert!(record.verdicts.iter().all(|v| v.findings.len() == 1));
+}
+
+#[tokio::test]
+async fn output_verdicts_without_an_output_decision_refuse_the_output() {
+    let host = hostile_verifier(
+        Harness::new(Store::Sqlite)
+            .plugin(fixtures::TEXT, "{}")
+            .policy(ALLOW_ALL),
+        "words",
+        "stages = [\"output\"]",
+    )
+    .start()
+    .await;
+    let response = transform(&host, "find:abc").await;
+    let refused = error(&response, ErrorCode::PolicyError);
+    assert!(
+        refused.message.contains("no `output_decision`"),
+        "{refused}"
+    );
+}
+
+#[tokio::test]
+async fn verifiers_apply_only_to_their_targets_and_stages() {
+    let host = hostile_verifier(
+        Harness::new(Store::Sqlite).plugin(fixtures::TEXT, "{}"),
+        "hostile",
+        "stages = [\"input\"]\ntargets = [\"text.stats\"]",
+    )
+    .start()
+    .await;
+    // `trap` would deny the call if the verifier ran on it.
+    let response = transform(&host, "trap").await;
+    output(&response);
+    assert!(
+        host.record(&response.call_id)
+            .await
+            .record
+            .verdicts
+            .is_empty()
+    );
+    let stats = host
+        .call("alice", "text.stats", json!({"text": "trap"}))
+        .await;
+    error(&stats, ErrorCode::PolicyDenied);
+}
+
+#[tokio::test]
+async fn misconfigured_verifiers_are_refused_at_load_naming_the_problem() {
+    let cases = [
+        (
+            format!(
+                "[verifiers.v]\nmanifest = {}\n",
+                toml_path(&manifest(fixtures::TEXT))
+            ),
+            "`kind` is \"tool\", but it is configured as a verifier",
+        ),
+        (
+            format!(
+                "[verifiers.v]\nmanifest = {}\nstages = []\n",
+                toml_path(&manifest(fixtures::HOSTILE_VERIFIER))
+            ),
+            "verifiers.v.stages",
+        ),
+        (
+            format!(
+                "[verifiers.v]\nmanifest = {}\ntargets = [\"\"]\n",
+                toml_path(&manifest(fixtures::HOSTILE_VERIFIER))
+            ),
+            "verifiers.v.targets[0]",
+        ),
+        (
+            format!(
+                "[verifiers.v]\nmanifest = {}\nstage = [\"input\"]\n",
+                toml_path(&manifest(fixtures::HOSTILE_VERIFIER))
+            ),
+            "unknown field `stage`",
+        ),
+    ];
+    for (config, expected) in cases {
+        let started = Harness::new(Store::Sqlite)
+            .plugin(fixtures::TEXT, "{}")
+            .extra_config(&config)
+            .try_start()
+            .await;
+        let Err((e, _dir)) = started else {
+            panic!("{config} loaded");
+        };
+        assert!(e.to_string().contains(expected), "{config}: {e}");
+    }
+    // A verifier's manifest under [plugins] is refused too.
+    let started = Harness::new(Store::Sqlite)
+        .plugin(fixtures::HOSTILE_VERIFIER, "{}")
+        .try_start()
+        .await;
+    let Err((e, _dir)) = started else {
+        panic!("a verifier loaded as a plugin");
+    };
+    assert!(
+        e.to_string()
+            .contains("`kind` is \"verifier\", but it is configured as a tool"),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn warden_verify_runs_one_verifier_from_the_shell() {
+    let host = hostile_verifier(
+        Harness::new(Store::Sqlite).plugin(fixtures::TEXT, "{}"),
+        "words",
+        "",
+    )
+    .start()
+    .await;
+    let document = host.dir.path().join("doc.json");
+    std::fs::write(&document, r#"{"note": "find:swordfish"}"#).unwrap();
+    let doc = document.to_str().unwrap();
+    let found = host.cli(&["verify", "--verifier", "words", doc]);
+    assert_eq!(found.status.code(), Some(1), "{found:?}");
+    let verdict: Value = serde_json::from_slice(&found.stdout).unwrap();
+    assert_eq!(verdict["verdict"], "findings");
+    assert_eq!(verdict["findings"][0]["pointer"], "/note");
+    assert!(!String::from_utf8_lossy(&found.stdout).contains("swordfish"));
+
+    let redacted = host.cli(&["verify", "--verifier", "words", "--redact", doc]);
+    let redacted: Value = serde_json::from_slice(&redacted.stdout).unwrap();
+    assert_eq!(redacted, json!({"note": "find:[WORD]"}));
+
+    std::fs::write(&document, "clean").unwrap();
+    let clean = host.cli(&["verify", "--verifier", "words", doc]);
+    assert_eq!(clean.status.code(), Some(0), "{clean:?}");
+    std::fs::write(&document, "trap").unwrap();
+    let failed = host.cli(&["verify", "--verifier", "words", doc]);
+    assert_eq!(failed.status.code(), Some(3), "{failed:?}");
+
+    let unknown = host.cli(&["verify", "--verifier", "nope", doc]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no `[verifiers.nope]`"));
+}
+
+#[tokio::test]
+async fn replay_re_decides_from_the_recorded_verdicts() {
+    let host = hostile_verifier(
+        Harness::new(Store::Sqlite)
+            .plugin(fixtures::TEXT, "{}")
+            .audit_settings("store_policy_input = true"),
+        "hostile",
+        "stages = [\"input\"]",
+    )
+    .start()
+    .await;
+    let denied = transform(&host, "fail").await;
+    error(&denied, ErrorCode::PolicyDenied);
+    let policies = crate::harness::repo().join("policies");
+    let replay = host.cli(&[
+        "audit",
+        "replay",
+        &denied.call_id,
+        "--policy",
+        policies.to_str().unwrap(),
+    ]);
+    let report: Value = serde_json::from_slice(&replay.stdout).unwrap();
+    assert_eq!(report["differs"], false, "{report}");
+    assert_eq!(report["replayed"]["decision"], "deny", "{report}");
+}
