@@ -1,0 +1,233 @@
+//! `secrets`: the built-in verifier that finds credentials and keys in a
+//! call's arguments or output.
+//!
+//! Every string of the JSON content is scanned: an Aho-Corasick prefilter
+//! finds which rules' keywords occur, and only those rules' regexes run
+//! (ASCII mode, compiled once per instance). Each match becomes a finding
+//! with the rule's id as its kind and a redaction `[REDACTED:<kind>]`.
+//!
+//! Keys of JSON objects are not scanned as text, but the name a string sits
+//! under counts as its context: `{"api_key": "..."}` is scanned as if it
+//! read `"api_key": "..."`, so rules that need a name (`password = ...`)
+//! still see one.
+
+pub mod checks;
+pub mod engine;
+pub mod rules;
+pub mod testkit;
+
+use engine::{Match, scanner};
+use rules::{Severity, Tier};
+use warden_plugin_sdk::verifier::{self, Finding, Location, Redaction, Verdict};
+
+/// Strings longer than this are not rescanned under their field name: a
+/// value that is one secret is short.
+const MAX_NAMED_VALUE: usize = 8 * 1024;
+
+/// The context name of a string at `pointer`: its last two non-numeric
+/// reference tokens joined by `_` (`/twilio/auth_token` → `twilio_auth_token`).
+pub fn field_name(pointer: &str) -> Option<String> {
+    let tokens: Vec<String> = pointer
+        .split('/')
+        .skip(1)
+        .filter(|t| !t.is_empty() && !t.bytes().all(|b| b.is_ascii_digit()))
+        .map(|t| t.replace("~1", "/").replace("~0", "~"))
+        .collect();
+    let tail = &tokens[tokens.len().saturating_sub(2)..];
+    (!tail.is_empty()).then(|| tail.join("_"))
+}
+
+/// Scans one string that sits under `name` (if any).
+pub fn scan_field(name: Option<&str>, text: &str) -> Vec<Match> {
+    let scanner = scanner();
+    let mut found = scanner.scan(text);
+    if let Some(name) = name
+        && text.len() <= MAX_NAMED_VALUE
+    {
+        let named: Vec<usize> = scanner
+            .candidates(name.as_bytes())
+            .into_iter()
+            .filter(|&i| scanner.rules()[i].tier != Tier::Format)
+            .collect();
+        if !named.is_empty() {
+            let prefix = format!("{name}: \"");
+            let synthetic = format!("{prefix}{text}\"");
+            let offset = prefix.len();
+            for index in named {
+                for m in scanner.scan_rule(index, &synthetic) {
+                    if m.start >= offset && m.end <= offset + text.len() {
+                        found.push(Match {
+                            start: m.start - offset,
+                            end: m.end - offset,
+                            ..m
+                        });
+                    }
+                }
+            }
+            found = engine::resolve_overlaps(found);
+        }
+    }
+    found
+}
+
+/// Scans every string of a JSON document: `(pointer, match)` pairs.
+pub fn scan_json(content: &str) -> Result<Vec<(String, Match)>, String> {
+    let mut out = Vec::new();
+    for (pointer, text) in verifier::json_strings(content)? {
+        let name = field_name(&pointer);
+        for m in scan_field(name.as_deref(), &text) {
+            out.push((pointer.clone(), m));
+        }
+    }
+    Ok(out)
+}
+
+fn severity(severity: Severity) -> verifier::Severity {
+    match severity {
+        Severity::Info => verifier::Severity::Info,
+        Severity::Low => verifier::Severity::Low,
+        Severity::Medium => verifier::Severity::Medium,
+        Severity::High => verifier::Severity::High,
+        Severity::Critical => verifier::Severity::Critical,
+    }
+}
+
+fn score(tier: Tier) -> f32 {
+    match tier {
+        Tier::Format => 0.95,
+        Tier::Keyed => 0.8,
+        Tier::Generic => 0.6,
+    }
+}
+
+/// The verdict for `content`: one finding and one redaction per match.
+pub fn verdict(content: &str) -> Result<Verdict, String> {
+    let matches = scan_json(content)?;
+    let mut findings = Vec::with_capacity(matches.len());
+    let mut redactions = Vec::with_capacity(matches.len());
+    for (index, (pointer, m)) in matches.into_iter().enumerate() {
+        let rule = m.rule;
+        findings.push(Finding {
+            kind: rule.id.to_string(),
+            label: "secret".to_string(),
+            severity: severity(rule.severity),
+            score: score(rule.tier),
+            location: Some(Location {
+                pointer,
+                start: m.start as u32,
+                end: m.end as u32,
+            }),
+            message: format!(
+                "{} (rule {}, {} bytes)",
+                rule.title,
+                rule.id,
+                m.end - m.start
+            ),
+        });
+        redactions.push(Redaction {
+            finding: index as u32,
+            replacement: format!("[REDACTED:{}]", rule.id),
+        });
+    }
+    Ok(Verdict {
+        findings,
+        redactions,
+    })
+}
+
+/// The component's export. Only on wasm: the export's symbol names do not
+/// link into a native shared library, and native builds serve the tests,
+/// the evaluation and the benchmark.
+#[cfg(target_arch = "wasm32")]
+mod component {
+    use super::verdict;
+    use warden_plugin_sdk::verifier::{Guest, Subject, Verdict};
+
+    struct Secrets;
+
+    impl Guest for Secrets {
+        fn verify(subject: Subject) -> Result<Verdict, String> {
+            verdict(&subject.content)
+        }
+    }
+
+    warden_plugin_sdk::verifier::export_verifier!(Secrets);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use testkit::{Rng, expand};
+
+    #[test]
+    fn field_names_come_from_the_pointer() {
+        assert_eq!(
+            field_name("/twilio/auth_token").as_deref(),
+            Some("twilio_auth_token")
+        );
+        assert_eq!(field_name("/a/b/c").as_deref(), Some("b_c"));
+        assert_eq!(field_name("/keys/0").as_deref(), Some("keys"));
+        assert_eq!(field_name("/a~1b").as_deref(), Some("a/b"));
+        assert_eq!(field_name(""), None);
+    }
+
+    #[test]
+    fn verdict_locates_and_redacts_without_repeating_the_secret() {
+        let (token, _) = expand("ghp_[[a36]]", &mut Rng::new(7));
+        let (password, _) = expand("[[a12]]9", &mut Rng::new(8));
+        let content = format!(
+            r#"{{"cmd": "git push https://{token}@github.com/o/r", "db": {{"password": "{password}"}}, "n": 1}}"#
+        );
+        let verdict = verdict(&content).unwrap();
+        assert_eq!(verdict.findings.len(), 2, "{:?}", verdict.findings);
+        let github = &verdict.findings[0];
+        assert_eq!(github.kind, "github-pat");
+        assert_eq!(github.label, "secret");
+        let location = github.location.as_ref().unwrap();
+        assert_eq!(location.pointer, "/cmd");
+        let cmd = format!("git push https://{token}@github.com/o/r");
+        assert_eq!(&cmd[location.start as usize..location.end as usize], token);
+        let db = &verdict.findings[1];
+        assert_eq!(db.kind, "password-assignment");
+        let location = db.location.as_ref().unwrap();
+        assert_eq!(
+            (location.pointer.as_str(), location.start, location.end),
+            ("/db/password", 0, password.len() as u32)
+        );
+        for finding in &verdict.findings {
+            assert!(!finding.message.contains(&token) && !finding.message.contains(&password));
+        }
+        assert_eq!(verdict.redactions.len(), 2);
+        assert_eq!(verdict.redactions[0].finding, 0);
+        assert_eq!(verdict.redactions[0].replacement, "[REDACTED:github-pat]");
+        assert_eq!(
+            verdict.redactions[1].replacement,
+            "[REDACTED:password-assignment]"
+        );
+    }
+
+    #[test]
+    fn the_most_specific_rule_wins_an_overlap() {
+        let (key, _) = expand("AKIA[[B16]]", &mut Rng::new(3));
+        let content = format!(r#"{{"api_key": "{key}", "env": "AWS_API_KEY={key}"}}"#);
+        let verdict = verdict(&content).unwrap();
+        let kinds: Vec<&str> = verdict.findings.iter().map(|f| f.kind.as_str()).collect();
+        assert_eq!(kinds, ["aws-access-key-id", "aws-access-key-id"]);
+    }
+
+    #[test]
+    fn non_json_content_is_an_error() {
+        assert!(verdict("not json {").is_err());
+        assert!(verdict(r#""just a string""#).unwrap().findings.is_empty());
+    }
+
+    #[test]
+    fn ranges_are_character_boundaries_in_unicode_text() {
+        let (token, _) = expand("glpat-[[a20]]", &mut Rng::new(4));
+        let text = format!("clé: «{token}» — ok");
+        let content = serde_json::to_string(&text).unwrap();
+        let verdict = verdict(&content).unwrap();
+        let location = verdict.findings[0].location.as_ref().unwrap();
+        assert_eq!(&text[location.start as usize..location.end as usize], token);
+    }
+}
