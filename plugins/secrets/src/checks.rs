@@ -175,7 +175,21 @@ pub fn generic_assignment(whole: &[u8], value: &[u8]) -> bool {
     if matches!(value.first(), Some(b'/' | b'.' | b'~')) {
         return false;
     }
-    has_digit(value) && has_letter(value) && (longest_alnum_run(value) >= 12 || is_uuid(value))
+    // Publishable keys (`pk_live_...`, Mapbox `pk.eyJ...`) are public by design.
+    if value.starts_with(b"pk_") || value.starts_with(b"pk.") {
+        return false;
+    }
+    // Hex carries at most 4 bits a character, so a random 32-digit hex key
+    // rarely reaches the 3.5 bits asked of mixed alphabets.
+    let minimum = if value.iter().all(u8::is_ascii_hexdigit) {
+        3.0
+    } else {
+        3.5
+    };
+    entropy(value) >= minimum
+        && has_digit(value)
+        && has_letter(value)
+        && (longest_alnum_run(value) >= 12 || is_uuid(value))
 }
 
 /// Words people write after `password:` in prose and configuration that are
@@ -238,6 +252,18 @@ pub fn password_assignment(whole: &[u8], value: &[u8]) -> bool {
     }
     let lower = value.to_ascii_lowercase();
     if NOT_PASSWORDS.iter().any(|w| lower == w.as_bytes()) {
+        return false;
+    }
+    // A path (`PWD=/usr/src/app`), not a password.
+    if matches!(value.first(), Some(b'/' | b'~' | b'.')) {
+        return false;
+    }
+    // An expression rather than a literal: `var.db_password`, `getpass()`.
+    if !has_digit(value)
+        && value
+            .iter()
+            .all(|b| b.is_ascii_alphabetic() || b"_.()[]-".contains(b))
+    {
         return false;
     }
     let classes = [

@@ -1016,6 +1016,17 @@ pub static RULES: &[Rule] = &[
         .check(checks::opaque_token)
         .tp(&["curl -H 'Authorization: Bearer <<[[a40]]>>' https://api.corp.example"])
         .fp(&["Use a bearer token for authentication.", "Authorization: Bearer ${TOKEN}", "Bearer <token>"]),
+    rule(
+        "authorization-token",
+        "Token in an Authorization header (token scheme)",
+        &["authorization"],
+        r#"(?i)\bauthorization["']?\s{0,3}[:=]\s{0,3}["']?token\s+((?-i:[A-Za-z0-9._~+/-]{20,500}=*))"#,
+    )
+    .keyed()
+    .entropy(Some(3.0))
+    .check(checks::opaque_token)
+    .tp(&["Authorization: token <<[[h40]]>>"])
+    .fp(&["Authorization: token $GITHUB_TOKEN", "authorization token rotation"]),
     rule("basic-auth-header", "HTTP basic credentials", &["basic"], r"(?i)\bbasic\s+((?-i:[A-Za-z0-9+/]{8,500}={0,2}))(?:[^A-Za-z0-9+/=]|$)")
         .keyed()
         .entropy(None)
@@ -1054,7 +1065,7 @@ pub static RULES: &[Rule] = &[
     .generic()
     .sev(Medium)
     .group(2)
-    .entropy(Some(3.5))
+    .entropy(None)
     .check(checks::generic_assignment)
     .tp(&["MY_SERVICE_API_KEY=<<[[a32]]>>", r#"{"client_secret": "<<[[u40]]>>"}"#, "token: <<[[uuid]]>>"])
     .fp(&[
