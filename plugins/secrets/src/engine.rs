@@ -1,9 +1,10 @@
 //! The scanner: an Aho-Corasick keyword prefilter in front of one ASCII-mode
 //! regex per rule, compiled once per instance.
 
+use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use regex::bytes::{Regex, RegexBuilder};
 
 use crate::rules::{RULES, Rule};
@@ -70,6 +71,7 @@ impl Scanner {
         }
         let keywords = AhoCorasickBuilder::new()
             .ascii_case_insensitive(true)
+            .kind(Some(AhoCorasickKind::DFA))
             .match_kind(MatchKind::Standard)
             .build(&words)
             .map_err(|e| format!("keywords: {e}"))?;
@@ -150,13 +152,30 @@ impl Scanner {
                 continue;
             }
             if let Some(check) = rule.check
-                && !check(&bytes[whole.start()..whole.end()], value)
+                && !check(&bytes[name_start(bytes, whole.start())..whole.end()], value)
             {
                 continue;
             }
             found.push(Match { rule, start, end });
         }
     }
+}
+
+/// How many name characters before a match a check sees.
+const NAME_LOOKBEHIND: usize = 40;
+
+/// Where the name that ends at `at` starts: back over `[A-Za-z0-9_.-]`, at
+/// most `NAME_LOOKBEHIND` bytes. Regexes then start at their keyword, which
+/// lets the regex engine use the keyword as a literal prefilter.
+fn name_start(bytes: &[u8], at: usize) -> usize {
+    let floor = at.saturating_sub(NAME_LOOKBEHIND);
+    let mut start = at;
+    while start > floor
+        && matches!(bytes[start - 1], b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' | b'.' | b'-')
+    {
+        start -= 1;
+    }
+    start
 }
 
 /// A rule whose pattern could stop inside a multi-byte character (a negated
@@ -182,17 +201,19 @@ pub fn resolve_overlaps(mut found: Vec<Match>) -> Vec<Match> {
             .cmp(&a.rule.tier)
             .then((b.end - b.start).cmp(&(a.end - a.start)))
     });
-    let mut kept: Vec<Match> = Vec::with_capacity(found.len());
+    // Kept matches are disjoint, so the only one a candidate can overlap
+    // is the kept match with the greatest start before the candidate's end.
+    let mut kept: BTreeMap<usize, Match> = BTreeMap::new();
     for candidate in found {
-        if kept
-            .iter()
-            .all(|k| candidate.end <= k.start || k.end <= candidate.start)
-        {
-            kept.push(candidate);
+        let overlaps = kept
+            .range(..candidate.end)
+            .next_back()
+            .is_some_and(|(_, k)| k.end > candidate.start);
+        if !overlaps {
+            kept.insert(candidate.start, candidate);
         }
     }
-    kept.sort_by_key(|m| (m.start, m.end));
-    kept
+    kept.into_values().collect()
 }
 
 /// Shannon entropy of `value` in bits per byte.
@@ -253,6 +274,36 @@ mod tests {
         assert_eq!(kept[0].rule.id, "aws-access-key-id");
         assert_eq!(kept[1].rule.id, "generic-api-key");
         assert_eq!((kept[1].start, kept[1].end), (50, 70));
+    }
+
+    #[test]
+    fn overlap_resolution_scales_to_many_matches() {
+        let rules = scanner().rules();
+        let generic = rules.iter().find(|r| r.id == "generic-api-key").unwrap();
+        let aws = rules.iter().find(|r| r.id == "aws-access-key-id").unwrap();
+        let mut found = Vec::new();
+        for i in 0..50_000 {
+            let at = i * 100;
+            found.push(Match {
+                rule: generic,
+                start: at,
+                end: at + 40,
+            });
+            found.push(Match {
+                rule: aws,
+                start: at + 10,
+                end: at + 30,
+            });
+            found.push(Match {
+                rule: generic,
+                start: at + 60,
+                end: at + 90,
+            });
+        }
+        let kept = resolve_overlaps(found);
+        assert_eq!(kept.len(), 100_000);
+        assert!(kept.windows(2).all(|w| w[0].end <= w[1].start));
+        assert_eq!(kept[0].rule.id, "aws-access-key-id");
     }
 
     #[test]

@@ -1060,7 +1060,7 @@ pub static RULES: &[Rule] = &[
         "generic-api-key",
         "Secret-looking value assigned to a secret-sounding name",
         &["key", "token", "secret", "credential", "bearer"],
-        r#"(?i)([A-Za-z0-9_.-]{0,40}(?:api[_.-]?key|apikey|secret|token|credential|access[_.-]?key|private[_.-]?key|auth[_.-]?key|signing[_.-]?key|encryption[_.-]?key|master[_.-]?key|client[_.-]?key|app[_.-]?key)[A-Za-z0-9_.-]{0,20})["']?\s{0,3}(?::=|=>|[:=])\s{0,3}["'`]?((?-i:[A-Za-z0-9_.~+/=-]{16,256}))(?:["'`\s;,&)<\\]|$)"#,
+        r#"(?i)((?:api[_.-]?key|apikey|secret|token|credential|access[_.-]?key|private[_.-]?key|auth[_.-]?key|signing[_.-]?key|encryption[_.-]?key|master[_.-]?key|client[_.-]?key|app[_.-]?key)[A-Za-z0-9_.-]{0,20})["']?\s{0,3}(?::=|=>|[:=])\s{0,3}["'`]?((?-i:[A-Za-z0-9_.~+/=-]{16,256}))(?:["'`\s;,&)<\\]|$)"#,
     )
     .generic()
     .sev(Medium)
@@ -1080,7 +1080,7 @@ pub static RULES: &[Rule] = &[
         "password-assignment",
         "Password assigned in configuration or code",
         &["passw", "pwd", "passphrase", "_pass", ".pass", "-pass"],
-        r#"(?i)([A-Za-z0-9_.-]{0,30}(?:(?:passw(?:or)?d|passphrase|pwd)[A-Za-z0-9_.-]{0,20}|[_.-]pass))["']?\s{0,3}(?::=|=>|[:=])\s{0,3}["'`]?([^\s"'`<>{}$;,]{6,128})(?:["'`\s;,&)\\]|$)"#,
+        r#"(?i)((?:(?:passw(?:or)?d|passphrase|pwd)[A-Za-z0-9_.-]{0,20}|[_.-]pass))["']?\s{0,3}(?::=|=>|[:=])\s{0,3}["'`]?([^\s"'`<>{}$;,]{6,128})(?:["'`\s;,&)\\]|$)"#,
     )
     .generic()
     .sev(Medium)
