@@ -21,16 +21,18 @@ pub struct Match {
 /// The compiled rule set.
 pub struct Scanner {
     rules: &'static [Rule],
-    regexes: Vec<Regex>,
+    /// Each rule's regex, compiled the first time its keywords occur: a
+    /// fresh instance that sees a few strings compiles a few regexes.
+    regexes: Vec<OnceLock<Regex>>,
     keywords: AhoCorasick,
     /// For each keyword (pattern id of `keywords`), the rules it enables.
     keyword_rules: Vec<Vec<usize>>,
 }
 
-/// The rule set compiled once per instance.
+/// The rule set, built once per instance (each rule's regex on first use).
 pub fn scanner() -> &'static Scanner {
     static SCANNER: OnceLock<Scanner> = OnceLock::new();
-    SCANNER.get_or_init(|| Scanner::new(RULES).expect("the built-in rules compile"))
+    SCANNER.get_or_init(|| Scanner::new(RULES).expect("the built-in rules are well formed"))
 }
 
 /// Compiles one rule's regex the way the scanner does: ASCII only.
@@ -43,13 +45,12 @@ pub fn compile(pattern: &str) -> Result<Regex, regex::Error> {
 }
 
 impl Scanner {
-    /// Compiles `rules`; an error names the rule whose regex does not compile.
+    /// Builds the keyword prefilter for `rules`; their regexes compile on
+    /// first use (`compile_all` compiles them all now).
     pub fn new(rules: &'static [Rule]) -> Result<Scanner, String> {
-        let mut regexes = Vec::with_capacity(rules.len());
         let mut words: Vec<&'static str> = Vec::new();
         let mut keyword_rules: Vec<Vec<usize>> = Vec::new();
         for (index, rule) in rules.iter().enumerate() {
-            regexes.push(compile(rule.regex).map_err(|e| format!("rule {}: {e}", rule.id))?);
             if rule.keywords.is_empty() {
                 return Err(format!("rule {} has no keyword", rule.id));
             }
@@ -77,10 +78,20 @@ impl Scanner {
             .map_err(|e| format!("keywords: {e}"))?;
         Ok(Scanner {
             rules,
-            regexes,
+            regexes: rules.iter().map(|_| OnceLock::new()).collect(),
             keywords,
             keyword_rules,
         })
+    }
+
+    /// Compiles every rule's regex now; an error names the rule whose
+    /// regex does not compile.
+    pub fn compile_all(&self) -> Result<(), String> {
+        for (index, rule) in self.rules.iter().enumerate() {
+            let regex = compile(rule.regex).map_err(|e| format!("rule {}: {e}", rule.id))?;
+            let _ = self.regexes[index].set(regex);
+        }
+        Ok(())
     }
 
     pub fn rules(&self) -> &'static [Rule] {
@@ -134,7 +145,9 @@ impl Scanner {
 
     fn run_rule(&self, index: usize, text: &str, found: &mut Vec<Match>) {
         let rule = &self.rules[index];
-        let regex = &self.regexes[index];
+        let regex = self.regexes[index].get_or_init(|| {
+            compile(rule.regex).unwrap_or_else(|e| panic!("rule {}: {e}", rule.id))
+        });
         let bytes = text.as_bytes();
         for captures in regex.captures_iter(bytes) {
             let whole = captures.get(0).expect("group 0 always matches");

@@ -1115,6 +1115,10 @@ mod tests {
     #[test]
     fn the_table_is_well_formed() {
         assert!(RULES.len() >= 100, "{} rules", RULES.len());
+        crate::engine::Scanner::new(RULES)
+            .unwrap()
+            .compile_all()
+            .unwrap();
         let mut ids: Vec<&str> = RULES.iter().map(|r| r.id).collect();
         ids.sort_unstable();
         let before = ids.len();
