@@ -26,7 +26,7 @@ const PLACEHOLDER_MARKS: &[&str] = &[
     "yourpassword",
     "xxxx",
     "****",
-    "....",
+    "...",
     "<",
     ">",
     "${",
@@ -161,6 +161,41 @@ fn longest_alnum_run(value: &[u8]) -> usize {
         .unwrap_or(0)
 }
 
+/// `AtomicU32Provider`, `Curve25519SeedBin`, `CString`: a type or constant
+/// name, not a key. After an optional leading acronym (up to four capitals)
+/// every part is a capital followed by digits, or by at least two lower-case
+/// letters and then only digits. Random mixed-case text almost never splits
+/// that way.
+fn is_camel_case_identifier(value: &[u8]) -> bool {
+    if !value.iter().all(u8::is_ascii_alphanumeric) || !value[0].is_ascii_uppercase() {
+        return false;
+    }
+    let acronym = value.iter().take_while(|b| b.is_ascii_uppercase()).count();
+    let mut rest = &value[acronym.saturating_sub(1).min(4)..];
+    if acronym > 5 {
+        return false;
+    }
+    let mut words = 0;
+    while let Some((&capital, tail)) = rest.split_first() {
+        if !capital.is_ascii_uppercase() {
+            return false;
+        }
+        let end = tail
+            .iter()
+            .position(u8::is_ascii_uppercase)
+            .unwrap_or(tail.len());
+        let part = &tail[..end];
+        let lower = part.iter().take_while(|b| b.is_ascii_lowercase()).count();
+        let digits_after = part[lower..].iter().all(u8::is_ascii_digit);
+        if !(digits_after && (lower >= 2 || (lower == 0 && !part.is_empty()))) {
+            return false;
+        }
+        words += 1;
+        rest = &tail[end..];
+    }
+    words >= 1
+}
+
 /// A generic `api_key = value`: the name must not be a known non-secret, and
 /// the value must look random (letters and digits, a long unbroken run or a
 /// UUID) rather than a path, a dotted name or a model name.
@@ -181,6 +216,9 @@ pub fn generic_assignment(whole: &[u8], value: &[u8]) -> bool {
     }
     // Hex carries at most 4 bits a character, so a random 32-digit hex key
     // rarely reaches the 3.5 bits asked of mixed alphabets.
+    if is_camel_case_identifier(value) {
+        return false;
+    }
     let minimum = if value.iter().all(u8::is_ascii_hexdigit) {
         3.0
     } else {
@@ -240,29 +278,71 @@ const NOT_PASSWORD_NAMES: &[&str] = &[
     "input",
 ];
 
-/// A `password = value` assignment: a plausible name and a value that mixes
-/// at least two of lower case, upper case, digits and symbols.
+/// A `password = value` assignment: a plausible name and a plausible password.
 pub fn password_assignment(whole: &[u8], value: &[u8]) -> bool {
     let name = assignment_name(whole);
-    if NOT_PASSWORD_NAMES
+    !NOT_PASSWORD_NAMES
         .iter()
         .any(|n| contains(&name, n.as_bytes()))
-    {
+        && plausible_password(value)
+}
+
+/// Passwords that only say "password", and well-known documentation
+/// examples (RFC 7617's Aladdin, xkcd's horse, bash.org's hunter2).
+const EXAMPLE_PASSWORDS: &[&str] = &[
+    "password",
+    "passwd",
+    "secret",
+    "opensesame",
+    "open sesame",
+    "correct horse",
+    "correcthorse",
+    "correct%20horse",
+    "hunter2",
+];
+
+/// A literal that could be someone's password rather than code, a path, a
+/// template or an example: at least 4 bytes mixing at least two of lower
+/// case, upper case, digits and symbols.
+pub fn plausible_password(value: &[u8]) -> bool {
+    if value.len() < 4 || is_placeholder(value) {
         return false;
     }
     let lower = value.to_ascii_lowercase();
-    if NOT_PASSWORDS.iter().any(|w| lower == w.as_bytes()) {
+    if NOT_PASSWORDS.iter().any(|w| lower == w.as_bytes())
+        || EXAMPLE_PASSWORDS
+            .iter()
+            .any(|w| contains(&lower, w.as_bytes()))
+    {
         return false;
     }
-    // A path (`PWD=/usr/src/app`), not a password.
-    if matches!(value.first(), Some(b'/' | b'~' | b'.')) {
+    // Paths (`PWD=/usr/src/app`), variables (`$PASS`, `%PASS%`), code
+    // (`::Cleartext`, `*const`, `&[u8]`), encodings and templates.
+    if matches!(
+        value[0],
+        b'/' | b'~' | b'.' | b'$' | b'%' | b':' | b'*' | b'&' | b'(' | b'[' | b'{' | b'<'
+    ) || contains(value, b"::")
+        || value.iter().any(|b| matches!(b, b'{' | b'}' | b'\\'))
+    {
         return false;
     }
-    // An expression rather than a literal: `var.db_password`, `getpass()`.
+    // A call rather than a literal: `attempt(&host, ...)`, `format!(...)`.
+    if let Some(paren) = value.iter().position(|&b| b == b'(')
+        && value[0].is_ascii_alphabetic()
+        && value[..paren]
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.!".contains(b))
+    {
+        return false;
+    }
+    // An expression rather than a literal: `var.db_password`, `getpass()`,
+    // `PasswordKind`.
     if !has_digit(value)
         && value
             .iter()
             .all(|b| b.is_ascii_alphabetic() || b"_.()[]-".contains(b))
+        && value.iter().any(|b| b"_.()[]-".contains(b))
+        || !has_digit(value) && is_camel_case_identifier(value)
     {
         return false;
     }
@@ -275,31 +355,10 @@ pub fn password_assignment(whole: &[u8], value: &[u8]) -> bool {
     classes.iter().filter(|&&c| c).count() >= 2 && !value.iter().all(u8::is_ascii_digit)
 }
 
-/// Passwords in URLs that are stand-ins: the user name again, or a word
-/// that only says "password".
-const URL_PLACEHOLDER_PASSWORDS: &[&str] = &[
-    "password",
-    "passwd",
-    "pass",
-    "pwd",
-    "secret",
-    "pw",
-    "mypassword",
-    "mysecretpassword",
-];
-
-/// The password of `scheme://user:password@host`.
+/// The password of `scheme://user:password@host` (also used for `Password=`
+/// in connection strings): a plausible password that is not the user name
+/// again (`postgres://postgres:postgres@`).
 pub fn url_password(whole: &[u8], value: &[u8]) -> bool {
-    let lower = value.to_ascii_lowercase();
-    if URL_PLACEHOLDER_PASSWORDS
-        .iter()
-        .any(|w| lower == w.as_bytes())
-    {
-        return false;
-    }
-    if value.first() == Some(&b'$') || value.first() == Some(&b'%') {
-        return false;
-    }
     let user = whole
         .windows(3)
         .position(|w| w == b"://")
@@ -309,7 +368,7 @@ pub fn url_password(whole: &[u8], value: &[u8]) -> bool {
             &rest[..end]
         })
         .unwrap_or_default();
-    !user.eq_ignore_ascii_case(value)
+    plausible_password(value) && !user.eq_ignore_ascii_case(value)
 }
 
 /// A JWT whose header decodes to JSON naming a signing algorithm other
@@ -336,19 +395,9 @@ pub fn basic_credentials(_whole: &[u8], value: &[u8]) -> bool {
         return false;
     }
     match decoded.iter().position(|&b| b == b':') {
-        Some(colon) => {
-            let password = &decoded[colon + 1..];
-            !password.is_empty() && !is_placeholder(password) && !url_placeholder(password)
-        }
+        Some(colon) => plausible_password(&decoded[colon + 1..]),
         None => false,
     }
-}
-
-fn url_placeholder(password: &[u8]) -> bool {
-    let lower = password.to_ascii_lowercase();
-    URL_PLACEHOLDER_PASSWORDS
-        .iter()
-        .any(|w| lower == w.as_bytes())
 }
 
 /// A bearer token or similar opaque credential: letters and digits, and
@@ -357,9 +406,9 @@ pub fn opaque_token(_whole: &[u8], value: &[u8]) -> bool {
     has_digit(value) && has_letter(value) && longest_alnum_run(value) >= 8 && entropy(value) >= 3.0
 }
 
-/// A password given on a command line: not a shell variable.
+/// A password given on a command line.
 pub fn command_line_password(_whole: &[u8], value: &[u8]) -> bool {
-    !matches!(value.first(), Some(b'$' | b'%')) && !url_placeholder(value)
+    plausible_password(value)
 }
 
 /// Decodes standard or URL-safe base64, padded or not.
@@ -405,6 +454,28 @@ mod tests {
         assert!(is_placeholder(b"aaaaaaaaaaaa"));
         assert!(is_placeholder(b"1234567890abcdef"));
         assert!(!is_placeholder(b"q8Zr2LmX0vB7nT4k"));
+    }
+
+    #[test]
+    fn camel_case_identifiers() {
+        for name in [
+            "AtomicU32Provider",
+            "Curve25519SeedBin",
+            "CString",
+            "XMLParser",
+            "PasswordKind",
+        ] {
+            assert!(is_camel_case_identifier(name.as_bytes()), "{name}");
+        }
+        for random in [
+            "Dy60lPtvUjeb",
+            "QWxhZGRpbjpvcGVu",
+            "mYhpTQe1kl7U6I54",
+            "ABCDEFGHXyz",
+            "Ab",
+        ] {
+            assert!(!is_camel_case_identifier(random.as_bytes()), "{random}");
+        }
     }
 
     #[test]

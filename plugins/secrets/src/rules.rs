@@ -1087,7 +1087,7 @@ pub static RULES: &[Rule] = &[
     .group(2)
     .entropy(Some(2.2))
     .check(checks::password_assignment)
-    .tp(&["DB_PASSWORD=<<Tr0ub4dor&3>>", r#"{"password": "<<hunter2!x>>"}"#, "smtp_pass: <<[[a14]]>>"])
+    .tp(&["DB_PASSWORD=<<Tr0ub4dor&3>>", r#"{"password": "<<Tr1cky!x9>>"}"#, "smtp_pass: <<[[a14]]>>"])
     .fp(&[
         "Set password= in the config",
         "password: required",
