@@ -406,9 +406,10 @@ pub fn opaque_token(_whole: &[u8], value: &[u8]) -> bool {
     has_digit(value) && has_letter(value) && longest_alnum_run(value) >= 8 && entropy(value) >= 3.0
 }
 
-/// A password given on a command line.
+/// A password or token given on a command line: a plausible password that
+/// is not the next flag.
 pub fn command_line_password(_whole: &[u8], value: &[u8]) -> bool {
-    plausible_password(value)
+    value[0] != b'-' && plausible_password(value)
 }
 
 /// Decodes standard or URL-safe base64, padded or not.

@@ -267,12 +267,18 @@ pub static RULES: &[Rule] = &[
         "aws-secret-access-key",
         "AWS secret access key",
         &["aws", "secretaccess", "secret_access", "secret-access"],
-        keyed!(r"aws[A-Za-z0-9_.-]{0,20}secret|secret[_.-]?access[_.-]?key", "[A-Za-z0-9/+]{40}"),
+        // Also `aws configure set aws_secret_access_key <key>`: a space may
+        // stand for the operator, the value's shape is strict enough.
+        r#"(?i)(?:aws[A-Za-z0-9_.-]{0,20}secret|secret[_.-]?access[_.-]?key)[A-Za-z0-9_.-]{0,30}["']?(?:\s{0,3}(?::=|=>|[:=])\s{0,3}|\s+)["'`]?((?-i:[A-Za-z0-9/+]{40}))(?:["'`\s;,&)\\]|$)"#,
     )
     .sev(Critical)
     .keyed()
     .entropy(Some(4.0))
-    .tp(&["aws_secret_access_key = <<[[b40]]>>", r#""SecretAccessKey": "<<[[b40]]>>""#])
+    .tp(&[
+        "aws_secret_access_key = <<[[b40]]>>",
+        r#""SecretAccessKey": "<<[[b40]]>>""#,
+        "aws configure set aws_secret_access_key <<[[b40]]>>",
+    ])
     .fp(&["aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "aws_secret_access_key = [[b30]]"]),
     rule(
         "aws-session-token",
@@ -1055,6 +1061,17 @@ pub static RULES: &[Rule] = &[
     .check(checks::command_line_password)
     .tp(&["curl -u admin:<<[[a16]]>> https://jenkins.corp/api"])
     .fp(&["curl -u admin:$ADMIN_PASSWORD https://x", "curl -u user:pass https://x"]),
+    rule(
+        "command-line-secret",
+        "Secret passed as a command-line flag",
+        &["--api", "--token", "--access", "--auth", "--secret", "--client", "--passw"],
+        r#"(?i)(?:^|\s)--(?:api[_-]?key|apikey|token|access[_-]?token|auth[_-]?token|secret|client[_-]?secret|password|passwd)(?:=|\s+)["']?((?-i:[A-Za-z0-9_.~+/=!@#%^*-]{8,256}))(?:["'\s;&)]|$)"#,
+    )
+    .keyed()
+    .entropy(Some(3.0))
+    .check(checks::command_line_password)
+    .tp(&["./sync --api-key <<[[a32]]>> --region eu", "deploy --password=<<[[a12]]7>>"])
+    .fp(&["--token-file ~/.config/token", "--password $DB_PASS", "--api-key=<KEY>", "--token [[z20]]"]),
     // ---- Generic -------------------------------------------------------------------------------
     rule(
         "generic-api-key",
