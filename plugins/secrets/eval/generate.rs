@@ -187,7 +187,10 @@ const POSITIVES: &[(&str, &str)] = &[
         "{\"access_token\":\"eyJhbGciOiJFUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJhdXRoIiwic3ViIjoiNDIifQ.[[u86]]\",\"token_type\":\"Bearer\"}",
     ),
     // Shapes the rules may not cover; misses here are real recall losses.
-    ("command-line-secret", "./sync --api-key [[a32]] --region eu"),
+    (
+        "command-line-secret",
+        "./sync --api-key [[a32]] --region eu",
+    ),
     (
         "generic-api-key",
         "fetch(url, { headers: { 'x-api-key': '[[a40]]' } })",

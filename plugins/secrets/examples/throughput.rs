@@ -131,11 +131,15 @@ fn main() {
 /// The rules that cost the most on the 1 MB text, and the prefilter itself.
 fn per_rule(text: &str) {
     let scanner = warden_secrets::engine::scanner();
-    let started = Instant::now();
-    let candidates = scanner.candidates(text.as_bytes());
+    let mut prefilter = f64::INFINITY;
+    let mut candidates = Vec::new();
+    for _ in 0..5 {
+        let started = Instant::now();
+        candidates = scanner.candidates(text.as_bytes());
+        prefilter = prefilter.min(started.elapsed().as_secs_f64() * 1e3);
+    }
     println!(
-        "prefilter: {:.2} ms, {} of {} rules enabled",
-        started.elapsed().as_secs_f64() * 1e3,
+        "prefilter: {prefilter:.2} ms, {} of {} rules enabled",
         candidates.len(),
         scanner.rules().len()
     );

@@ -236,7 +236,7 @@ pub static RULES: &[Rule] = &[
         "connection-string-password",
         "Connection string with a password (ADO.NET/ODBC style)",
         &["password", "pwd"],
-        r#"(?i)\b(?:server|data source|host|address|addr|hostname|dsn)\s*=[^;\r\n]{1,200};(?:[^;\r\n]{0,200};){0,10}?\s*(?:password|pwd)\s*=\s*([^;"'\s]{1,128})"#,
+        r#"(?i)\b(?:server|data source|host|address|addr|hostname|dsn)\s*=[^;\r\n]+;(?:[^;\r\n]*;){0,10}?\s*(?:password|pwd)\s*=\s*([^;"'\s]+)"#,
     )
     .sev(Critical)
     .entropy(None)
@@ -1016,7 +1016,7 @@ pub static RULES: &[Rule] = &[
         .tp(&["<<AQVN[[a36]]>>"])
         .fp(&["AQVN[[a10]]"]),
     // ---- HTTP credentials ---------------------------------------------------------------------
-    rule("bearer-token", "Bearer token", &["bearer"], r"(?i)\bbearer\s+((?-i:[A-Za-z0-9._~+/-]{20,2000}=*))")
+    rule("bearer-token", "Bearer token", &["bearer"], r"(?i)\bbearer\s+((?-i:[A-Za-z0-9._~+/-]{20,}=*))")
         .keyed()
         .entropy(Some(3.5))
         .check(checks::opaque_token)
@@ -1077,7 +1077,7 @@ pub static RULES: &[Rule] = &[
         "generic-api-key",
         "Secret-looking value assigned to a secret-sounding name",
         &["key", "token", "secret", "credential", "bearer"],
-        r#"(?i)((?:api[_.-]?key|apikey|secret|token|credential|access[_.-]?key|private[_.-]?key|auth[_.-]?key|signing[_.-]?key|encryption[_.-]?key|master[_.-]?key|client[_.-]?key|app[_.-]?key)[A-Za-z0-9_.-]{0,20})["']?\s{0,3}(?::=|=>|[:=])\s{0,3}["'`]?((?-i:[A-Za-z0-9_.~+/=-]{16,256}))(?:["'`\s;,&)<\\]|$)"#,
+        r#"(?i)((?:api[_.-]?key|apikey|secret|token|credential|access[_.-]?key|private[_.-]?key|auth[_.-]?key|signing[_.-]?key|encryption[_.-]?key|master[_.-]?key|client[_.-]?key|app[_.-]?key)[A-Za-z0-9_.-]{0,20})["']?\s{0,3}(?::=|=>|[:=])\s{0,3}["'`]?((?-i:[A-Za-z0-9_.~+/=-]{16,}))(?:["'`\s;,&)<\\]|$)"#,
     )
     .generic()
     .sev(Medium)
@@ -1097,7 +1097,7 @@ pub static RULES: &[Rule] = &[
         "password-assignment",
         "Password assigned in configuration or code",
         &["passw", "pwd", "passphrase", "_pass", ".pass", "-pass"],
-        r#"(?i)((?:(?:passw(?:or)?d|passphrase|pwd)[A-Za-z0-9_.-]{0,20}|[_.-]pass))["']?\s{0,3}(?::=|=>|[:=])\s{0,3}["'`]?([^\s"'`<>{}$;,]{6,128})(?:["'`\s;,&)\\]|$)"#,
+        r#"(?i)((?:(?:passw(?:or)?d|passphrase|pwd)[A-Za-z0-9_.-]{0,20}|[_.-]pass))["']?\s{0,3}(?::=|=>|[:=])\s{0,3}["'`]?([^\s"'`<>{}$;,]{6,})(?:["'`\s;,&)\\]|$)"#,
     )
     .generic()
     .sev(Medium)
