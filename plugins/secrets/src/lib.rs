@@ -17,7 +17,7 @@ pub mod rules;
 pub mod testkit;
 
 use engine::{Match, scanner};
-use rules::{Severity, Tier};
+use rules::{Rule, Severity, Tier};
 use warden_plugin_sdk::verifier::{self, Finding, Location, Redaction, Verdict};
 
 /// Strings longer than this are not rescanned under their field name: a
@@ -70,16 +70,29 @@ pub fn scan_field(name: Option<&str>, text: &str) -> Vec<Match> {
     found
 }
 
-/// Scans every string of a JSON document: `(pointer, match)` pairs.
-pub fn scan_json(content: &str) -> Result<Vec<(String, Match)>, String> {
+/// Scans every string of a JSON document: `(pointer, match, message)`.
+pub fn scan_json(content: &str) -> Result<Vec<(String, Match, String)>, String> {
     let mut out = Vec::new();
     for (pointer, text) in verifier::json_strings(content)? {
         let name = field_name(&pointer);
         for m in scan_field(name.as_deref(), &text) {
-            out.push((pointer.clone(), m));
+            let message = message(m.rule, &text[m.start..m.end]);
+            out.push((pointer.clone(), m, message));
         }
     }
     Ok(out)
+}
+
+/// The finding's message: the rule's title and id and the secret's length.
+/// It never repeats the secret, even one that happens to be a word of the
+/// title.
+fn message(rule: &Rule, secret: &str) -> String {
+    let message = format!("{} (rule {}, {} bytes)", rule.title, rule.id, secret.len());
+    if message.contains(secret) {
+        format!("secret found ({} bytes)", secret.len())
+    } else {
+        message
+    }
 }
 
 fn severity(severity: Severity) -> verifier::Severity {
@@ -105,7 +118,7 @@ pub fn verdict(content: &str) -> Result<Verdict, String> {
     let matches = scan_json(content)?;
     let mut findings = Vec::with_capacity(matches.len());
     let mut redactions = Vec::with_capacity(matches.len());
-    for (index, (pointer, m)) in matches.into_iter().enumerate() {
+    for (index, (pointer, m, message)) in matches.into_iter().enumerate() {
         let rule = m.rule;
         findings.push(Finding {
             kind: rule.id.to_string(),
@@ -117,12 +130,7 @@ pub fn verdict(content: &str) -> Result<Verdict, String> {
                 start: m.start as u32,
                 end: m.end as u32,
             }),
-            message: format!(
-                "{} (rule {}, {} bytes)",
-                rule.title,
-                rule.id,
-                m.end - m.start
-            ),
+            message,
         });
         redactions.push(Redaction {
             finding: index as u32,
@@ -213,6 +221,77 @@ mod tests {
         let verdict = verdict(&content).unwrap();
         let kinds: Vec<&str> = verdict.findings.iter().map(|f| f.kind.as_str()).collect();
         assert_eq!(kinds, ["aws-access-key-id", "aws-access-key-id"]);
+    }
+
+    #[test]
+    fn messages_never_repeat_the_secret() {
+        let rule = rules::RULES.iter().find(|r| r.id == "github-pat").unwrap();
+        assert_eq!(
+            message(rule, "ghp_x"),
+            "GitHub personal access token (rule github-pat, 5 bytes)"
+        );
+        assert_eq!(message(rule, "GitHub"), "secret found (6 bytes)");
+    }
+
+    /// Random text built from keywords, secrets, quotes, separators and
+    /// multi-byte characters: no panic, and every finding's range lies in
+    /// its string on character boundaries and holds a non-empty value.
+    #[test]
+    fn random_text_gives_well_formed_findings() {
+        const PARTS: &[&str] = &[
+            "api_key=",
+            "password: ",
+            "token ",
+            "Bearer ",
+            "-----BEGIN RSA PRIVATE KEY-----\n",
+            "postgres://u:",
+            "@h/",
+            "ghp_[[a36]]",
+            "AKIA[[B16]]",
+            "[[b40]]",
+            "[[h32]]",
+            "[[uuid]]",
+            "é",
+            "€",
+            "😀",
+            "\"",
+            "'",
+            " ",
+            "\n",
+            ";",
+            "=",
+            ":",
+            "\\",
+            "sk_live_[[a24]]",
+            "eyJhbGciOiJIUzI1NiJ9.eyJ[[u20]].[[u20]]",
+            "secret",
+            "«",
+            "ß[[a12]]",
+            "%3D",
+        ];
+        let mut rng = Rng::new(11);
+        let mut total = 0;
+        for _ in 0..400 {
+            let mut text = String::new();
+            for _ in 0..rng.below(40) {
+                let part = *rng.pick(PARTS);
+                text.push_str(&expand(part, &mut rng).0);
+            }
+            let content =
+                serde_json::json!({ "a": text, "password": text, "x": [text] }).to_string();
+            let verdict = verdict(&content).unwrap();
+            total += verdict.findings.len();
+            assert_eq!(verdict.findings.len(), verdict.redactions.len());
+            for (index, finding) in verdict.findings.iter().enumerate() {
+                let location = finding.location.as_ref().unwrap();
+                let (start, end) = (location.start as usize, location.end as usize);
+                assert!(start < end && end <= text.len(), "{finding:?} in {text:?}");
+                assert!(text.is_char_boundary(start) && text.is_char_boundary(end));
+                assert!(!finding.message.contains(&text[start..end]));
+                assert_eq!(verdict.redactions[index].finding, index as u32);
+            }
+        }
+        assert!(total > 1000, "the text should hold many secrets: {total}");
     }
 
     #[test]
