@@ -497,13 +497,13 @@ pub static RULES: &[Rule] = &[
     rule("sonarqube-token", "SonarQube token", &["sqp_", "squ_", "sqa_"], r"\b(sq[pua]_[a-f0-9]{40})\b")
         .tp(&["SONAR_TOKEN=<<sqp_[[h40]]>>"])
         .fp(&["sqp_[[h12]]"]),
-    rule("sourcegraph-access-token", "Sourcegraph access token", &["sgp_"], r"\b(sgp_(?:[a-f0-9]{16}_)?[a-f0-9]{40})\b")
+    rule("sourcegraph-access-token", "Sourcegraph access token", &["sgp_"], r"\b(sgp_(?:[a-f0-9]{16}_|local_)?[a-f0-9]{40})\b")
         .tp(&["<<sgp_[[h16]]_[[h40]]>>"])
         .fp(&["sgp_[[h12]]"]),
     rule("octopus-deploy-api-key", "Octopus Deploy API key", &["api-"], r"\b(API-[A-Z0-9]{26})\b")
         .tp(&["X-Octopus-ApiKey: <<API-[[A26]]>>"])
         .fp(&["API-[[A10]]", "see API-REFERENCE"]),
-    rule("harness-pat", "Harness access token", &["pat.", "sat."], r"\b((?:pat|sat)\.[A-Za-z0-9_-]{22}\.[a-f0-9]{24}\.[A-Za-z0-9]{20})\b")
+    rule("harness-pat", "Harness access token", &["pat.", "sat."], r"\b((?:pat|sat)\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9]{24}\.[A-Za-z0-9]{20})\b")
         .tp(&["<<pat.[[a22]].[[h24]].[[a20]]>>"])
         .fp(&["compat.[[a22]]"]),
     rule("snyk-api-token", "Snyk API token", &["snyk"], keyed!("snyk", "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"))
@@ -618,6 +618,48 @@ pub static RULES: &[Rule] = &[
     rule("supabase-secret-key", "Supabase secret API key", &["sb_secret_"], r"\b(sb_secret_[A-Za-z0-9_-]{31,})")
         .tp(&["<<sb_secret_[[a31]]>>"])
         .fp(&["sb_secret_[[a10]]"]),
+    rule("settlemint-token", "SettleMint access token", &["sm_aat_", "sm_pat_", "sm_sat_"], r"\b(sm_(?:aat|pat|sat)_[A-Za-z0-9]{16})\b")
+        .tp(&["<<sm_pat_[[a16]]>>"])
+        .fp(&["sm_pat_[[a8]]"]),
+    rule(
+        "sidekiq-secret",
+        "Sidekiq Pro/Enterprise gem server credentials",
+        &["contribsys"],
+        r#"(?i)\bBUNDLE_(?:ENTERPRISE|GEMS)__CONTRIBSYS__COM\s{0,3}[:=]\s{0,3}["']?((?-i:[a-f0-9]{8}:[a-f0-9]{8}))\b"#,
+    )
+    .tp(&["BUNDLE_ENTERPRISE__CONTRIBSYS__COM=<<[[h8]]:[[h8]]>>"])
+    .fp(&["BUNDLE_ENTERPRISE__CONTRIBSYS__COM=${SIDEKIQ_CREDS}"]),
+    rule("maxmind-license-key", "MaxMind license key", &["_mmk"], r"\b([A-Za-z0-9]{6}_[A-Za-z0-9]{29}_mmk)\b")
+        .tp(&["GEOIP_LICENSE=<<[[a6]]_[[a29]]_mmk>>"])
+        .fp(&["[[a6]]_[[a10]]_mmk"]),
+    rule("clickhouse-cloud-secret-key", "ClickHouse Cloud API secret key", &["4b1d"], r"\b(4b1d[A-Za-z0-9]{38})\b")
+        .tp(&["<<4b1d[[a38]]>>"])
+        .fp(&["4b1d[[a12]]"]),
+    rule("fastly-api-token", "Fastly API token", &["fastly"], keyed!("fastly", "[A-Za-z0-9_-]{32}"))
+        .keyed()
+        .tp(&["FASTLY_API_TOKEN=<<[[a32]]>>"])
+        .fp(&["fastly_service=www"]),
+    rule(
+        "launchdarkly-access-token",
+        "LaunchDarkly access token",
+        &["launchdarkly", "launch_darkly"],
+        keyed!("launch_?darkly", "(?:api|sdk)-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"),
+    )
+    .keyed()
+    .tp(&["LAUNCHDARKLY_ACCESS_TOKEN=<<api-[[uuid]]>>"])
+    .fp(&["launchdarkly_project=default"]),
+    rule("travisci-access-token", "Travis CI access token", &["travis"], keyed!("travis", "[A-Za-z0-9_-]{22}"))
+        .keyed()
+        .tp(&["TRAVIS_API_TOKEN=<<[[a22]]>>"])
+        .fp(&["travis_branch=main"]),
+    rule("codecov-access-token", "Codecov access token", &["codecov"], keyed!("codecov", "[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}|[a-f0-9]{32}"))
+        .keyed()
+        .tp(&["CODECOV_TOKEN=<<[[uuid]]>>"])
+        .fp(&["codecov_flags=unit"]),
+    rule("mattermost-access-token", "Mattermost access token", &["mattermost"], keyed!("mattermost", "[a-z0-9]{26}"))
+        .keyed()
+        .tp(&["MATTERMOST_TOKEN=<<[[l26]]>>"])
+        .fp(&["mattermost_team=eng"]),
     // ---- Observability -----------------------------------------------------------------------
     rule(
         "datadog-api-key",
