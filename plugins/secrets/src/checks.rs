@@ -288,7 +288,8 @@ pub fn password_assignment(whole: &[u8], value: &[u8]) -> bool {
 }
 
 /// Passwords that only say "password", and well-known documentation
-/// examples (RFC 7617's Aladdin, xkcd's horse, bash.org's hunter2).
+/// examples (RFC 7617's Aladdin, xkcd's horse, bash.org's hunter2,
+/// anonymous FTP's e-mail address).
 const EXAMPLE_PASSWORDS: &[&str] = &[
     "password",
     "passwd",
@@ -299,6 +300,7 @@ const EXAMPLE_PASSWORDS: &[&str] = &[
     "correcthorse",
     "correct%20horse",
     "hunter2",
+    "anonymous",
 ];
 
 /// A literal that could be someone's password rather than code, a path, a
@@ -309,7 +311,15 @@ pub fn plausible_password(value: &[u8]) -> bool {
         return false;
     }
     let lower = value.to_ascii_lowercase();
-    if NOT_PASSWORDS.iter().any(|w| lower == w.as_bytes())
+    // `password=None):` in a Python signature: the word without the
+    // punctuation that closes the code around it.
+    let word_end = lower
+        .iter()
+        .rposition(|b| !b")]:,".contains(b))
+        .map_or(0, |i| i + 1);
+    if NOT_PASSWORDS
+        .iter()
+        .any(|w| &lower[..word_end] == w.as_bytes())
         || EXAMPLE_PASSWORDS
             .iter()
             .any(|w| contains(&lower, w.as_bytes()))
@@ -326,8 +336,9 @@ pub fn plausible_password(value: &[u8]) -> bool {
     {
         return false;
     }
-    // A call rather than a literal: `attempt(&host, ...)`, `format!(...)`.
-    if let Some(paren) = value.iter().position(|&b| b == b'(')
+    // A call or an index rather than a literal: `attempt(&host, ...)`,
+    // `format!(...)`, `sim_auth[0]`.
+    if let Some(paren) = value.iter().position(|&b| b == b'(' || b == b'[')
         && value[0].is_ascii_alphabetic()
         && value[..paren]
             .iter()
@@ -368,7 +379,10 @@ pub fn url_password(whole: &[u8], value: &[u8]) -> bool {
             &rest[..end]
         })
         .unwrap_or_default();
-    plausible_password(value) && !user.eq_ignore_ascii_case(value)
+    // `cvs://:pserver:anoncvs@host`: no user and a colon in the "password"
+    // is CVS's `:method:user@host`, not credentials.
+    let cvs = user.is_empty() && value.contains(&b':');
+    plausible_password(value) && !user.eq_ignore_ascii_case(value) && !cvs
 }
 
 /// A JWT whose header decodes to JSON naming a signing algorithm other

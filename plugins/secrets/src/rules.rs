@@ -231,7 +231,12 @@ pub static RULES: &[Rule] = &[
         .entropy(None)
         .check(checks::url_password)
         .tp(&["git clone https://deploy:<<[[a20]]>>@git.internal.example/repo.git", "ftp://backup:<<Pa55-[[a8]]>>@files.corp:21/"])
-        .fp(&["http://localhost:8080/path@v2", "https://user:pass@example.com", "ssh://git@github.com:22/org/repo"]),
+        .fp(&[
+            "http://localhost:8080/path@v2",
+            "https://user:pass@example.com",
+            "ssh://git@github.com:22/org/repo",
+            "cvs://:pserver:anoncvs@sources.example.org:/cvs/src",
+        ]),
     rule(
         "connection-string-password",
         "Connection string with a password (ADO.NET/ODBC style)",
@@ -1154,6 +1159,8 @@ pub static RULES: &[Rule] = &[
         "PASSWORD=${DB_PASSWORD}",
         "password: ********",
         "min_password_length: 12",
+        "def extract(self, member, path=None, pwd=None):",
+        "smtp.user, smtp.password = sim_auth[0], sim_auth[1]",
     ]),
 ];
 
