@@ -31,9 +31,12 @@ fn visit(path: &Path, counts: &mut (usize, usize, usize)) {
     let text = String::from_utf8_lossy(&bytes);
     counts.0 += 1;
     counts.1 += text.len();
+    let (mut line, mut counted) = (1, 0);
     for m in warden_secrets::scan_field(None, &text) {
         counts.2 += 1;
-        let line = text[..m.start].matches('\n').count() + 1;
+        // Matches come in order: count lines incrementally.
+        line += text[counted..m.start].matches('\n').count();
+        counted = m.start;
         let value = &text[m.start..m.end];
         let shown: String = value.chars().take(6).collect();
         println!(

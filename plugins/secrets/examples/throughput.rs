@@ -50,6 +50,27 @@ fn mixed_text(bytes: usize, rng: &mut Rng) -> String {
     text
 }
 
+/// Dense secrets: the evaluation cases (half of them secrets, the rest
+/// near misses) with random noise between them; a secret every ~200 bytes.
+fn dense_text(bytes: usize, rng: &mut Rng) -> String {
+    let cases: Vec<String> = include_str!("../eval/cases.jsonl")
+        .lines()
+        .map(|line| {
+            let case: serde_json::Value = serde_json::from_str(line).unwrap();
+            case["text"].as_str().unwrap().to_string()
+        })
+        .collect();
+    let mut text = String::with_capacity(bytes + 4096);
+    while text.len() < bytes {
+        let case: &String = rng.pick(&cases);
+        text.push_str(case);
+        let noise = rng.below(200);
+        text.push_str(&expand(&format!(" [[b{noise}]]\n"), rng).0);
+    }
+    text.truncate(text.floor_char_boundary(bytes));
+    text
+}
+
 /// A JSON object of `fields` strings of about 1 KB each, named like
 /// configuration keys, so the field-name context path runs too.
 fn json_document(fields: usize, rng: &mut Rng) -> String {
@@ -123,6 +144,8 @@ fn main() {
     measure("10 KB mixed text (one string)", &small, min_time);
     measure("1 MB mixed text (one string)", &large, min_time);
     measure("1 MB JSON object (1024 fields)", &document, min_time);
+    let dense = serde_json::to_string(&dense_text(1024 * 1024, &mut rng)).unwrap();
+    measure("1 MB dense secrets (one string)", &dense, min_time);
     // Cold numbers above include warming up the code (a JIT, under a wasm
     // engine); a second, fresh rule set shows the cost of compiling alone.
     let started = Instant::now();
