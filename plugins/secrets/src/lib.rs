@@ -224,6 +224,34 @@ mod tests {
     }
 
     #[test]
+    fn structured_arguments_give_their_names_as_context() {
+        let (hex, _) = expand("[[h32]]", &mut Rng::new(5));
+        let (body, _) = expand("MIIE[[b60]]\\n[[b64]]\\n[[b64]]", &mut Rng::new(6));
+        let key = format!("-----BEGIN PRIVATE KEY-----\\n{body}\\n-----END PRIVATE KEY-----");
+        let content = format!(
+            r#"{{"twilio": {{"auth_token": "{hex}"}}, "sa": {{"private_key": "{key}\\n"}}, "notes": "{hex}"}}"#
+        );
+        let verdict = verdict(&content).unwrap();
+        let found: Vec<(&str, &str, u32, u32)> = verdict
+            .findings
+            .iter()
+            .map(|f| {
+                let l = f.location.as_ref().unwrap();
+                (f.kind.as_str(), l.pointer.as_str(), l.start, l.end)
+            })
+            .collect();
+        // The PEM block is decoded from JSON: its range is in the decoded string.
+        let decoded_key_len = key.replace("\\n", "\n").len() as u32;
+        assert_eq!(
+            found,
+            [
+                ("private-key", "/sa/private_key", 0, decoded_key_len),
+                ("twilio-auth-token", "/twilio/auth_token", 0, 32),
+            ]
+        );
+    }
+
+    #[test]
     fn messages_never_repeat_the_secret() {
         let rule = rules::RULES.iter().find(|r| r.id == "github-pat").unwrap();
         assert_eq!(
