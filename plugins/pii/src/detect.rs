@@ -849,6 +849,28 @@ fn national_ids(p: &Patterns, text: &[u8], shape: &Shape, out: &mut Vec<Match>) 
     }
 }
 
+/// The key a value is attached to: `created_at` in `created_at=123` or
+/// `"created_at": "123`, `Tel.` in `Tel.: 123`.
+fn label_before(text: &[u8], start: usize) -> Option<&[u8]> {
+    let mut i = start;
+    let skip = |i: &mut usize, set: &[u8]| {
+        while *i > 0 && set.contains(&text[*i - 1]) {
+            *i -= 1;
+        }
+    };
+    skip(&mut i, b" \"'");
+    if i == 0 || !matches!(text[i - 1], b'=' | b':') {
+        return None;
+    }
+    i -= 1;
+    skip(&mut i, b" \"'");
+    let end = i;
+    while i > 0 && (is_word(text[i - 1]) || matches!(text[i - 1], b'.' | b'-')) {
+        i -= 1;
+    }
+    (i < end).then(|| &text[i..end])
+}
+
 /// Runs of 9 to 13 digits with nothing around them: many things are (order
 /// numbers, timestamps), so each identifier needs a word naming it nearby.
 fn bare_numbers(p: &Patterns, text: &[u8], out: &mut Vec<Match>) {
@@ -858,7 +880,18 @@ fn bare_numbers(p: &Patterns, text: &[u8], out: &mut Vec<Match>) {
             continue;
         }
         let digits = &text[start..end];
-        let near = |words: &[&str]| preceded_by(text, start, 40, words);
+        // `key=123…` or `"key": 123…` is named by its key alone; otherwise
+        // a word within the 40 bytes before names it.
+        let label = label_before(text, start);
+        let near = |words: &[&str]| match label {
+            Some(label) => {
+                let label = label.to_ascii_lowercase();
+                words
+                    .iter()
+                    .any(|w| label.windows(w.len()).any(|win| win == w.as_bytes()))
+            }
+            None => preceded_by(text, start, 40, words),
+        };
         let found = match digits.len() {
             9 if near(BSN_WORDS) && checks::nl_bsn(digits) => Some((Kind::NlBsn, 0.85)),
             9 if near(SSN_WORDS) && checks::us_ssn(digits) => Some((Kind::UsSsn, 0.8)),

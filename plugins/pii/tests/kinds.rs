@@ -48,6 +48,9 @@ fn phones() {
     assert_none("SKU 415-555-2671");
     assert_none("part ABC-415-555-2671-X");
     assert_none("order 0123456789 shipped");
+    // A key names its value: the phone keyword before it does not.
+    assert_none("Contact: created_at=1366226145");
+    assert_one("Contact: phone=0612345678", Kind::Phone, "0612345678");
     assert_none("2024-01-15 10:30:00");
     assert_none("15.01.2024 10:30");
 }
