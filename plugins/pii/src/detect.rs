@@ -153,7 +153,7 @@ fn patterns() -> &'static Patterns {
         ),
         phone_intl: ascii(r"\+[1-9][0-9]{0,2}(?:[ .\-]?\([0-9]{1,4}\)|[ .\-]?[0-9]{1,5}){1,6}"),
         phone_nanp: ascii(
-            r"(?:1[ .\-])?(?:\([2-9][0-9]{2}\) ?|[2-9][0-9]{2}[ .\-])[2-9][0-9]{2}[ .\-][0-9]{4}",
+            r"(?:\([2-9][0-9]{2}\) ?|[2-9][0-9]{2}[ .\-])[2-9][0-9]{2}[ .\-][0-9]{4}",
         ),
         phone_national: ascii(r"(?:\(0[0-9]{1,4}\)|0[0-9]{1,4})(?:[ .\-/][0-9]{2,8}){1,4}"),
         card: ascii(r"[0-9](?:[ \-]?[0-9]){11,18}"),
@@ -203,6 +203,98 @@ impl Shape {
         }
         shape
     }
+}
+
+/// A stretch of the string around a cluster of digits: digits at most
+/// [`GAP`] bytes apart, widened by [`MARGIN`] bytes on each side for
+/// prefixes and suffixes (`+`, `(`, `DE`, `RSSMRA`, a check letter). Every
+/// identifier except emails and IPv6 addresses lies inside one, so the
+/// number-shaped patterns search windows, not the whole string.
+struct Window {
+    start: usize,
+    end: usize,
+    digits: usize,
+    /// Upper-case letters: IBANs and most national ids need some.
+    upper: usize,
+}
+
+const GAP: usize = 10;
+const MARGIN: usize = 8;
+/// The fewest digits any windowed pattern needs (`1.2.3.4`).
+const MIN_WINDOW_DIGITS: usize = 4;
+
+fn windows(text: &[u8]) -> Vec<Window> {
+    let mut out: Vec<Window> = Vec::new();
+    let mut flush = |first: usize, last: usize, digits: usize| {
+        if digits < MIN_WINDOW_DIGITS {
+            return;
+        }
+        let start = first.saturating_sub(MARGIN);
+        let end = (last + 1 + MARGIN).min(text.len());
+        match out.last_mut() {
+            Some(w) if start <= w.end => {
+                w.end = end;
+                w.digits += digits;
+            }
+            _ => out.push(Window {
+                start,
+                end,
+                digits,
+                upper: 0,
+            }),
+        }
+    };
+    let mut cluster: Option<(usize, usize, usize)> = None;
+    for (i, &b) in text.iter().enumerate() {
+        if !b.is_ascii_digit() {
+            continue;
+        }
+        cluster = match cluster {
+            Some((first, last, n)) if i - last - 1 <= GAP => Some((first, i, n + 1)),
+            Some((first, last, n)) => {
+                flush(first, last, n);
+                Some((i, i, 1))
+            }
+            None => Some((i, i, 1)),
+        };
+    }
+    if let Some((first, last, n)) = cluster {
+        flush(first, last, n);
+    }
+    for w in &mut out {
+        w.upper = text[w.start..w.end]
+            .iter()
+            .filter(|b| b.is_ascii_uppercase())
+            .count();
+    }
+    out
+}
+
+/// Matches of `re` (as byte ranges of `text`) inside the windows holding at
+/// least `min_digits` digits.
+fn finds(re: &Regex, text: &[u8], windows: &[Window], min_digits: usize) -> Vec<(usize, usize)> {
+    finds_upper(re, text, windows, min_digits, 0)
+}
+
+/// [`finds`] in windows that also hold at least `min_upper` upper-case letters.
+fn finds_upper(
+    re: &Regex,
+    text: &[u8],
+    windows: &[Window],
+    min_digits: usize,
+    min_upper: usize,
+) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    for w in windows
+        .iter()
+        .filter(|w| w.digits >= min_digits && w.upper >= min_upper)
+    {
+        out.extend(
+            re.find_iter(&text[w.start..w.end])
+                .map(|m| (w.start + m.start(), w.start + m.end())),
+        );
+    }
+    out
 }
 
 fn is_word(b: u8) -> bool {
@@ -263,11 +355,12 @@ fn digits_of(bytes: &[u8]) -> Vec<u8> {
 /// Whether one of `words` occurs (ASCII case-insensitively) in the `window`
 /// bytes before `start`.
 fn preceded_by(text: &[u8], start: usize, window: usize, words: &[&str]) -> bool {
-    let from = start.saturating_sub(window);
-    let before = text[from..start].to_ascii_lowercase();
-    words
-        .iter()
-        .any(|w| before.windows(w.len()).any(|win| win == w.as_bytes()))
+    let before = &text[start.saturating_sub(window)..start];
+    words.iter().any(|w| {
+        before
+            .windows(w.len())
+            .any(|win| win.eq_ignore_ascii_case(w.as_bytes()))
+    })
 }
 
 /// Words that make a nearby number a reference rather than personal data.
@@ -311,41 +404,65 @@ pub fn scan(text: &str) -> Vec<Match> {
     if shape.at {
         emails(p, bytes, &mut found);
     }
-    if shape.digits >= 12 {
-        cards(p, bytes, &mut found);
-    }
-    if shape.digits >= 8 {
-        phones(p, bytes, &mut found);
-    }
-    if shape.upper >= 2 && shape.digits >= 4 {
-        ibans(p, bytes, &mut found);
-    }
-    if shape.digits >= 4 && shape.dots {
-        ipv4(p, bytes, &mut found);
-    }
     if shape.colons >= 2 {
         ipv6(p, bytes, &mut found);
     }
-    if shape.digits >= 6 {
-        national_ids(p, bytes, &shape, &mut found);
+    if shape.digits < MIN_WINDOW_DIGITS {
+        return resolve(found);
     }
+    let w = windows(bytes);
+    cards(p, bytes, &w, &mut found);
+    phones(p, bytes, &w, &mut found);
+    if shape.upper >= 2 {
+        ibans(p, bytes, &w, &mut found);
+    }
+    if shape.dots {
+        ipv4(p, bytes, &w, &mut found);
+    }
+    national_ids(p, bytes, &shape, &w, &mut found);
     resolve(found)
 }
 
 fn resolve(mut found: Vec<Match>) -> Vec<Match> {
-    found.sort_by(|a, b| {
-        b.score
-            .total_cmp(&a.score)
-            .then((b.end - b.start).cmp(&(a.end - a.start)))
-            .then(a.start.cmp(&b.start))
-    });
+    // Overlaps only happen between neighbours: sort by position, split into
+    // runs of overlapping matches, and settle each run on its own.
+    found.sort_by_key(|m| (m.start, std::cmp::Reverse(m.end)));
     let mut kept: Vec<Match> = Vec::with_capacity(found.len());
-    for m in found {
-        if kept.iter().all(|k| m.end <= k.start || k.end <= m.start) {
-            kept.push(m);
+    let mut rest = found.as_slice();
+    while let Some(first) = rest.first() {
+        let mut reach = first.end;
+        let len = 1 + rest[1..]
+            .iter()
+            .take_while(|m| {
+                let overlaps = m.start < reach;
+                reach = reach.max(m.end);
+                overlaps
+            })
+            .count();
+        let (run, tail) = rest.split_at(len);
+        rest = tail;
+        if let [only] = run {
+            kept.push(only.clone());
+            continue;
         }
+        let mut run = run.to_vec();
+        run.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then((b.end - b.start).cmp(&(a.end - a.start)))
+                .then(a.start.cmp(&b.start))
+        });
+        let at = kept.len();
+        for m in run {
+            if kept[at..]
+                .iter()
+                .all(|k| m.end <= k.start || k.end <= m.start)
+            {
+                kept.push(m);
+            }
+        }
+        kept[at..].sort_by_key(|m| m.start);
     }
-    kept.sort_by_key(|m| m.start);
     kept
 }
 
@@ -437,15 +554,14 @@ fn card_layout(lens: &[usize]) -> bool {
     )
 }
 
-fn cards(p: &Patterns, text: &[u8], out: &mut Vec<Match>) {
-    for m in p.card.find_iter(text) {
-        let start = m.start();
+fn cards(p: &Patterns, text: &[u8], w: &[Window], out: &mut Vec<Match>) {
+    for (start, end) in finds(&p.card, text, w, 12) {
         if !clean_left(text, start) {
             continue;
         }
-        let mut candidate = &text[start..m.end()];
+        let mut candidate = &text[start..end];
         // The regex stops after 19 digits: a digit right after means a longer number.
-        let mut cut = text.get(m.end()).is_some_and(u8::is_ascii_digit);
+        let mut cut = text.get(end).is_some_and(u8::is_ascii_digit);
         // One kind of separator: `4539-1488-0343-6467 12/29` ends before the space.
         if let Some(first) = candidate.iter().position(|b| !b.is_ascii_digit()) {
             let sep = candidate[first];
@@ -512,7 +628,7 @@ fn cards(p: &Patterns, text: &[u8], out: &mut Vec<Match>) {
     }
 }
 
-fn phones(p: &Patterns, text: &[u8], out: &mut Vec<Match>) {
+fn phones(p: &Patterns, text: &[u8], w: &[Window], out: &mut Vec<Match>) {
     let reference = |start: usize| {
         preceded_by(text, start, 24, REFERENCE_WORDS) && !preceded_by(text, start, 24, PHONE_WORDS)
     };
@@ -530,9 +646,18 @@ fn phones(p: &Patterns, text: &[u8], out: &mut Vec<Match>) {
         }
         push(out, Kind::Phone, start, end, 0.85, Level::Medium, None);
     }
-    for m in p.phone_nanp.find_iter(text) {
-        let (start, end) = (m.start(), m.end());
-        if !isolated(text, start, end) || reference(start) {
+    for (start, end) in finds(&p.phone_nanp, text, w, 10) {
+        // A trunk prefix `1-`, `1 ` or `1.` belongs to the number.
+        let start = if start >= 2
+            && text[start - 2] == b'1'
+            && matches!(text[start - 1], b' ' | b'-' | b'.')
+            && clean_left(text, start - 2)
+        {
+            start - 2
+        } else {
+            start
+        };
+        if !isolated(text, start, end) {
             continue;
         }
         let candidate = &text[start..end];
@@ -550,14 +675,13 @@ fn phones(p: &Patterns, text: &[u8], out: &mut Vec<Match>) {
         // Area codes N11 are service codes, not numbers.
         let digits = digits_of(candidate);
         let area = &digits[digits.len() - 10..digits.len() - 7];
-        if area[1..] == *b"11" {
+        if area[1..] == *b"11" || reference(start) {
             continue;
         }
         push(out, Kind::Phone, start, end, 0.8, Level::Medium, None);
     }
-    for m in p.phone_national.find_iter(text) {
-        let (start, end) = (m.start(), m.end());
-        if !isolated(text, start, end) || reference(start) {
+    for (start, end) in finds(&p.phone_national, text, w, 10) {
+        if !isolated(text, start, end) {
             continue;
         }
         let candidate = &text[start..end];
@@ -575,20 +699,19 @@ fn phones(p: &Patterns, text: &[u8], out: &mut Vec<Match>) {
             .copied()
             .filter(|b| !b.is_ascii_digit())
             .collect();
-        if seps.iter().any(|&s| s != seps[0]) {
+        if seps.iter().any(|&s| s != seps[0]) || reference(start) {
             continue;
         }
         push(out, Kind::Phone, start, end, 0.75, Level::Medium, None);
     }
 }
 
-fn ibans(p: &Patterns, text: &[u8], out: &mut Vec<Match>) {
-    for m in p.iban.find_iter(text) {
-        let start = m.start();
+fn ibans(p: &Patterns, text: &[u8], w: &[Window], out: &mut Vec<Match>) {
+    for (start, end) in finds_upper(&p.iban, text, w, 8, 2) {
         if !clean_left(text, start) {
             continue;
         }
-        let candidate = &text[start..m.end()];
+        let candidate = &text[start..end];
         let Some(len) = checks::iban_length(&candidate[..2]) else {
             continue;
         };
@@ -624,9 +747,8 @@ const VERSION_WORDS: &[&str] = &[
     "patch",
 ];
 
-fn ipv4(p: &Patterns, text: &[u8], out: &mut Vec<Match>) {
-    for m in p.ipv4.find_iter(text) {
-        let (start, end) = (m.start(), m.end());
+fn ipv4(p: &Patterns, text: &[u8], w: &[Window], out: &mut Vec<Match>) {
+    for (start, end) in finds(&p.ipv4, text, w, 4) {
         // Not inside a longer dotted run (OIDs, five-part versions) or a word.
         if start > 0 && (is_word(text[start - 1]) || text[start - 1] == b'.') {
             continue;
@@ -728,10 +850,9 @@ const STEUER_WORDS: &[&str] = &[
 const AADHAAR_WORDS: &[&str] = &["aadhaar", "aadhar", "uidai", "uid"];
 const PERSONNUMMER_WORDS: &[&str] = &["personnummer", "personnr", "samordningsnummer"];
 
-fn national_ids(p: &Patterns, text: &[u8], shape: &Shape, out: &mut Vec<Match>) {
+fn national_ids(p: &Patterns, text: &[u8], shape: &Shape, w: &[Window], out: &mut Vec<Match>) {
     if shape.digits >= 9 {
-        for m in p.ssn.find_iter(text) {
-            let (start, end) = (m.start(), m.end());
+        for (start, end) in finds(&p.ssn, text, w, 9) {
             let candidate = &text[start..end];
             if !isolated(text, start, end) || candidate[3] != candidate[6] {
                 continue;
@@ -745,8 +866,7 @@ fn national_ids(p: &Patterns, text: &[u8], shape: &Shape, out: &mut Vec<Match>) 
         }
     }
     if shape.upper >= 3 {
-        for m in p.nino.find_iter(text) {
-            let (start, end) = (m.start(), m.end());
+        for (start, end) in finds_upper(&p.nino, text, w, 6, 3) {
             let candidate = &text[start..end];
             let spaces = candidate.iter().filter(|&&b| b == b' ').count();
             if !clean(text, start, end) || !(spaces == 0 || spaces == 4) {
@@ -758,16 +878,14 @@ fn national_ids(p: &Patterns, text: &[u8], shape: &Shape, out: &mut Vec<Match>) 
         }
     }
     if shape.digits >= 7 && shape.upper >= 1 {
-        for m in p.dni.find_iter(text) {
-            let (start, end) = (m.start(), m.end());
+        for (start, end) in finds_upper(&p.dni, text, w, 7, 1) {
             if clean(text, start, end) && checks::es_dni(&alnum_upper(&text[start..end])) {
                 push(out, Kind::EsDni, start, end, 0.9, Level::High, None);
             }
         }
     }
     if shape.upper >= 9 {
-        for m in p.codice_fiscale.find_iter(text) {
-            let (start, end) = (m.start(), m.end());
+        for (start, end) in finds_upper(&p.codice_fiscale, text, w, 4, 9) {
             if clean(text, start, end) && checks::it_codice_fiscale(&text[start..end]) {
                 push(
                     out,
@@ -782,8 +900,7 @@ fn national_ids(p: &Patterns, text: &[u8], shape: &Shape, out: &mut Vec<Match>) 
         }
     }
     if shape.digits >= 13 {
-        for m in p.nir.find_iter(text) {
-            let (start, end) = (m.start(), m.end());
+        for (start, end) in finds(&p.nir, text, w, 13) {
             let candidate = &text[start..end];
             if !isolated(text, start, end) {
                 continue;
@@ -797,8 +914,7 @@ fn national_ids(p: &Patterns, text: &[u8], shape: &Shape, out: &mut Vec<Match>) 
         }
     }
     if shape.digits >= 10 {
-        for m in p.personnummer.find_iter(text) {
-            let (start, end) = (m.start(), m.end());
+        for (start, end) in finds(&p.personnummer, text, w, 10) {
             if !isolated(text, start, end) || preceded_by(text, start, 24, REFERENCE_WORDS) {
                 continue;
             }
@@ -817,16 +933,14 @@ fn national_ids(p: &Patterns, text: &[u8], shape: &Shape, out: &mut Vec<Match>) 
         }
     }
     if shape.digits >= 11 {
-        for m in p.steuer_id.find_iter(text) {
-            let (start, end) = (m.start(), m.end());
+        for (start, end) in finds(&p.steuer_id, text, w, 11) {
             if isolated(text, start, end) && checks::de_steuer_id(&digits_of(&text[start..end])) {
                 push(out, Kind::DeSteuerId, start, end, 0.85, Level::High, None);
             }
         }
     }
     if shape.digits >= 12 {
-        for m in p.aadhaar.find_iter(text) {
-            let (start, end) = (m.start(), m.end());
+        for (start, end) in finds(&p.aadhaar, text, w, 12) {
             let candidate = &text[start..end];
             if !isolated(text, start, end) || candidate[4] != candidate[9] {
                 continue;
@@ -837,15 +951,14 @@ fn national_ids(p: &Patterns, text: &[u8], shape: &Shape, out: &mut Vec<Match>) 
         }
     }
     if shape.digits >= 9 && shape.dots {
-        for m in p.bsn_dotted.find_iter(text) {
-            let (start, end) = (m.start(), m.end());
+        for (start, end) in finds(&p.bsn_dotted, text, w, 9) {
             if isolated(text, start, end) && checks::nl_bsn(&digits_of(&text[start..end])) {
                 push(out, Kind::NlBsn, start, end, 0.85, Level::High, None);
             }
         }
     }
     if shape.digits >= 9 {
-        bare_numbers(p, text, out);
+        bare_numbers(p, text, w, out);
     }
 }
 
@@ -873,9 +986,8 @@ fn label_before(text: &[u8], start: usize) -> Option<&[u8]> {
 
 /// Runs of 9 to 13 digits with nothing around them: many things are (order
 /// numbers, timestamps), so each identifier needs a word naming it nearby.
-fn bare_numbers(p: &Patterns, text: &[u8], out: &mut Vec<Match>) {
-    for m in p.digit_run.find_iter(text) {
-        let (start, end) = (m.start(), m.end());
+fn bare_numbers(p: &Patterns, text: &[u8], w: &[Window], out: &mut Vec<Match>) {
+    for (start, end) in finds(&p.digit_run, text, w, 9) {
         if !isolated(text, start, end) {
             continue;
         }
