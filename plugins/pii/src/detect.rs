@@ -205,11 +205,13 @@ impl Shape {
     }
 }
 
-/// A stretch of the string around a cluster of digits: digits at most
-/// [`GAP`] bytes apart, widened by [`MARGIN`] bytes on each side for
-/// prefixes and suffixes (`+`, `(`, `DE`, `RSSMRA`, a check letter). Every
+/// A stretch of the string holding one number-shaped token: digits and
+/// upper-case letters joined by at most [`MAX_JOINER`] separators from
+/// `[ -+./()]` (`+44 (0)20 7946 0958`, `DE89 3704 0044 …`, `AB 12 34 56 C`,
+/// `RSSMRA85T10A562S`), widened by [`MARGIN`] bytes on each side. Every
 /// identifier except emails and IPv6 addresses lies inside one, so the
-/// number-shaped patterns search windows, not the whole string.
+/// number-shaped patterns search these windows, each only where the token
+/// has as many digits as the pattern needs, and not the whole string.
 struct Window {
     start: usize,
     end: usize,
@@ -218,54 +220,53 @@ struct Window {
     upper: usize,
 }
 
-const GAP: usize = 10;
-const MARGIN: usize = 8;
+const MAX_JOINER: usize = 3;
+const MARGIN: usize = 2;
 /// The fewest digits any windowed pattern needs (`1.2.3.4`).
 const MIN_WINDOW_DIGITS: usize = 4;
 
 fn windows(text: &[u8]) -> Vec<Window> {
+    let token = |b: u8| b.is_ascii_digit() || b.is_ascii_uppercase();
+    let joiner = |b: u8| matches!(b, b' ' | b'-' | b'+' | b'.' | b'/' | b'(' | b')');
     let mut out: Vec<Window> = Vec::new();
-    let mut flush = |first: usize, last: usize, digits: usize| {
-        if digits < MIN_WINDOW_DIGITS {
-            return;
-        }
-        let start = first.saturating_sub(MARGIN);
-        let end = (last + 1 + MARGIN).min(text.len());
-        match out.last_mut() {
-            Some(w) if start <= w.end => {
-                w.end = end;
-                w.digits += digits;
-            }
-            _ => out.push(Window {
-                start,
-                end,
-                digits,
-                upper: 0,
-            }),
-        }
-    };
-    let mut cluster: Option<(usize, usize, usize)> = None;
-    for (i, &b) in text.iter().enumerate() {
-        if !b.is_ascii_digit() {
+    let mut i = 0;
+    while i < text.len() {
+        if !token(text[i]) {
+            i += 1;
             continue;
         }
-        cluster = match cluster {
-            Some((first, last, n)) if i - last - 1 <= GAP => Some((first, i, n + 1)),
-            Some((first, last, n)) => {
-                flush(first, last, n);
-                Some((i, i, 1))
+        let start = i;
+        let (mut digits, mut upper) = (0, 0);
+        let end = loop {
+            while i < text.len() && token(text[i]) {
+                if text[i].is_ascii_digit() {
+                    digits += 1;
+                } else {
+                    upper += 1;
+                }
+                i += 1;
             }
-            None => Some((i, i, 1)),
+            let mut j = i;
+            while j < text.len() && j - i < MAX_JOINER && joiner(text[j]) {
+                j += 1;
+            }
+            if j > i && j < text.len() && token(text[j]) {
+                i = j;
+            } else {
+                break i;
+            }
         };
-    }
-    if let Some((first, last, n)) = cluster {
-        flush(first, last, n);
-    }
-    for w in &mut out {
-        w.upper = text[w.start..w.end]
-            .iter()
-            .filter(|b| b.is_ascii_uppercase())
-            .count();
+        if digits < MIN_WINDOW_DIGITS {
+            continue;
+        }
+        let start = start.saturating_sub(MARGIN);
+        let end = (end + MARGIN).min(text.len());
+        out.push(Window {
+            start,
+            end,
+            digits,
+            upper,
+        });
     }
     out
 }
@@ -355,11 +356,17 @@ fn digits_of(bytes: &[u8]) -> Vec<u8> {
 /// Whether one of `words` occurs (ASCII case-insensitively) in the `window`
 /// bytes before `start`.
 fn preceded_by(text: &[u8], start: usize, window: usize, words: &[&str]) -> bool {
-    let before = &text[start.saturating_sub(window)..start];
+    const MAX: usize = 64;
+    let before = &text[start.saturating_sub(window.min(MAX))..start];
+    let mut lower = [0u8; MAX];
+    for (l, b) in lower.iter_mut().zip(before) {
+        *l = b.to_ascii_lowercase();
+    }
+    let hay = &lower[..before.len()];
     words.iter().any(|w| {
-        before
-            .windows(w.len())
-            .any(|win| win.eq_ignore_ascii_case(w.as_bytes()))
+        let w = w.as_bytes();
+        hay.len() >= w.len()
+            && (0..=hay.len() - w.len()).any(|i| hay[i] == w[0] && hay[i..i + w.len()] == *w)
     })
 }
 
