@@ -38,6 +38,8 @@ fn phones() {
     assert_one("call +44 20 7946 0958.", Kind::Phone, "+44 20 7946 0958");
     assert_one("Tel: (415) 555-2671", Kind::Phone, "(415) 555-2671");
     assert_one("ring 415-555-2671 now", Kind::Phone, "415-555-2671");
+    assert_one("dial 1-800-555-0199", Kind::Phone, "1-800-555-0199");
+    assert_one("Grüße: (415) 555-2671", Kind::Phone, "(415) 555-2671");
     assert_one("portable 06 12 34 56 78", Kind::Phone, "06 12 34 56 78");
     assert_one("Büro 030/12345678", Kind::Phone, "030/12345678");
     assert_one("mobile: 07700900123", Kind::Phone, "07700900123");
@@ -159,6 +161,11 @@ fn national_ids() {
     );
     assert_one("255081416802538", Kind::FrNir, "255081416802538");
     assert_none("2 55 08 14 168 025 39");
+    assert_one(
+        "NIR 2 69 05 2A 004 011 29",
+        Kind::FrNir,
+        "2 69 05 2A 004 011 29",
+    );
     assert_one("pnr 811218-9876", Kind::SePersonnummer, "811218-9876");
     assert_one("19811218-9876", Kind::SePersonnummer, "19811218-9876");
     assert_none("811218-9875");
