@@ -155,7 +155,9 @@ fn patterns() -> &'static Patterns {
         phone_nanp: ascii(
             r"(?:\([2-9][0-9]{2}\) ?|[2-9][0-9]{2}[ .\-])[2-9][0-9]{2}[ .\-][0-9]{4}",
         ),
-        phone_national: ascii(r"(?:\(0[0-9]{1,4}\)|0[0-9]{1,4})(?:[ .\-/][0-9]{2,8}){1,4}"),
+        phone_national: ascii(
+            r"(?:\(0[0-9]{1,4}\)|0[0-9]{1,4})(?: ?/ ?|[ .\-/])[0-9]{2,8}(?:[ .\-/][0-9]{2,8}){0,3}",
+        ),
         card: ascii(r"[0-9](?:[ \-]?[0-9]){11,18}"),
         iban: ascii(r"[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}"),
         ipv4: ascii(r"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}"),
@@ -353,20 +355,30 @@ fn digits_of(bytes: &[u8]) -> Vec<u8> {
     bytes.iter().copied().filter(u8::is_ascii_digit).collect()
 }
 
-/// Whether one of `words` occurs (ASCII case-insensitively) in the `window`
-/// bytes before `start`.
+/// Whether one of `words` starts a word (ASCII case-insensitively) in the
+/// `window` bytes before `start`: `ver ` is in `ver 1.2`, not in `resolver `.
 fn preceded_by(text: &[u8], start: usize, window: usize, words: &[&str]) -> bool {
     const MAX: usize = 64;
-    let before = &text[start.saturating_sub(window.min(MAX))..start];
+    let from = start.saturating_sub(window.min(MAX));
+    let before = &text[from..start];
     let mut lower = [0u8; MAX];
     for (l, b) in lower.iter_mut().zip(before) {
         *l = b.to_ascii_lowercase();
     }
     let hay = &lower[..before.len()];
+    let word_start = |i: usize| {
+        let previous = if i == 0 {
+            from.checked_sub(1).map(|j| text[j])
+        } else {
+            Some(hay[i - 1])
+        };
+        !previous.is_some_and(|b| b.is_ascii_alphabetic())
+    };
     words.iter().any(|w| {
         let w = w.as_bytes();
         hay.len() >= w.len()
-            && (0..=hay.len() - w.len()).any(|i| hay[i] == w[0] && hay[i..i + w.len()] == *w)
+            && (0..=hay.len() - w.len())
+                .any(|i| hay[i] == w[0] && hay[i..i + w.len()] == *w && word_start(i))
     })
 }
 
@@ -635,6 +647,29 @@ fn cards(p: &Patterns, text: &[u8], w: &[Window], out: &mut Vec<Match>) {
     }
 }
 
+/// Whether the digits of an international number (after `+`) start with an
+/// assigned country code: NANP (`1`, then area and exchange starting 2–9,
+/// eleven digits), Russia and Kazakhstan (`7`, eleven digits), a two-digit
+/// code, or a prefix of three-digit codes (ITU-T E.164 assignments).
+fn country_code(digits: &[u8]) -> bool {
+    const TWO: &[u8] = &[
+        20, 27, 30, 31, 32, 33, 34, 36, 39, 40, 41, 43, 44, 45, 46, 47, 48, 49, 51, 52, 53, 54, 55,
+        56, 57, 58, 60, 61, 62, 63, 64, 65, 66, 81, 82, 84, 86, 90, 91, 92, 93, 94, 95, 98,
+    ];
+    const THREE: &[u8] = &[
+        21, 22, 23, 24, 25, 26, 29, 35, 37, 38, 42, 50, 59, 67, 68, 69, 80, 85, 87, 88, 96, 97, 99,
+    ];
+    match digits {
+        [b'1', rest @ ..] => rest.len() == 10 && rest[0] >= b'2' && rest[3] >= b'2',
+        [b'7', rest @ ..] => rest.len() == 10,
+        [a, b, ..] => {
+            let two = (a - b'0') * 10 + (b - b'0');
+            TWO.contains(&two) || THREE.contains(&two)
+        }
+        _ => false,
+    }
+}
+
 fn phones(p: &Patterns, text: &[u8], w: &[Window], out: &mut Vec<Match>) {
     let reference = |start: usize| {
         preceded_by(text, start, 24, REFERENCE_WORDS) && !preceded_by(text, start, 24, PHONE_WORDS)
@@ -647,8 +682,8 @@ fn phones(p: &Patterns, text: &[u8], w: &[Window], out: &mut Vec<Match>) {
         if !clean_right(text, end) || text.get(end) == Some(&b'(') {
             continue;
         }
-        let n = digits_of(&text[start..end]).len();
-        if !(8..=15).contains(&n) || reference(start) {
+        let digits = digits_of(&text[start..end]);
+        if !(8..=15).contains(&digits.len()) || !country_code(&digits) || reference(start) {
             continue;
         }
         push(out, Kind::Phone, start, end, 0.85, Level::Medium, None);
@@ -685,6 +720,11 @@ fn phones(p: &Patterns, text: &[u8], w: &[Window], out: &mut Vec<Match>) {
         if area[1..] == *b"11" || reference(start) {
             continue;
         }
+        // `200 300 4000` in a table is three numbers unless something says phone.
+        let spaced = !candidate.contains(&b'(') && candidate[candidate.len() - 5] == b' ';
+        if spaced && !preceded_by(text, start, 32, PHONE_WORDS) {
+            continue;
+        }
         push(out, Kind::Phone, start, end, 0.8, Level::Medium, None);
     }
     for (start, end) in finds(&p.phone_national, text, w, 10) {
@@ -696,17 +736,16 @@ fn phones(p: &Patterns, text: &[u8], w: &[Window], out: &mut Vec<Match>) {
         if !(10..=12).contains(&n) {
             continue;
         }
-        // One kind of separator (a parenthesised prefix aside): 01 23 45 67 89.
-        let after_prefix = candidate
-            .iter()
-            .position(|&b| b == b')')
-            .map_or(0, |i| i + 1);
-        let seps: Vec<u8> = candidate[after_prefix..]
-            .iter()
-            .copied()
-            .filter(|b| !b.is_ascii_digit())
+        // After the area code one kind of single separator: 01 23 45 67 89,
+        // (020) 7946 0958, 089 / 12 34 56 78.
+        let runs: Vec<&[u8]> = candidate
+            .split(u8::is_ascii_digit)
+            .filter(|r| !r.is_empty() && *r != b"(")
             .collect();
-        if seps.iter().any(|&s| s != seps[0]) || reference(start) {
+        if runs.len() > 1 && runs[1..].iter().any(|r| r.len() != 1 || *r != runs[1]) {
+            continue;
+        }
+        if reference(start) {
             continue;
         }
         push(out, Kind::Phone, start, end, 0.75, Level::Medium, None);
@@ -749,9 +788,29 @@ fn ibans(p: &Patterns, text: &[u8], w: &[Window], out: &mut Vec<Match>) {
     }
 }
 
+/// Words after which a dotted quad is a version or a section number.
 const VERSION_WORDS: &[&str] = &[
-    "version", "ver.", "ver ", "release", "build", "firmware", "rev", "sdk", "oid", "update",
+    "version",
+    "ver.",
+    "ver ",
+    "release",
+    "build",
+    "firmware",
+    "rev",
+    "sdk",
+    "oid",
+    "update",
     "patch",
+    "section",
+    "chapter",
+    "§",
+    "clause",
+    "figure",
+    "fig.",
+    "table",
+    "step",
+    "paragraph",
+    "art.",
 ];
 
 fn ipv4(p: &Patterns, text: &[u8], w: &[Window], out: &mut Vec<Match>) {

@@ -55,6 +55,12 @@ fn phones() {
     assert_one("Contact: phone=0612345678", Kind::Phone, "0612345678");
     assert_none("2024-01-15 10:30:00");
     assert_none("15.01.2024 10:30");
+    assert_one("Tel. 089 / 12 34 56 78", Kind::Phone, "089 / 12 34 56 78");
+    assert_one("phone 415 555 2671", Kind::Phone, "415 555 2671");
+    // Spaced 3-3-4 without a phone word, and `+` numbers with no country code.
+    assert_none("sizes 415 555 2671");
+    assert_none("scores +100 200 300 400");
+    assert_none("+1 415 155 2671");
 }
 
 #[test]
@@ -125,6 +131,13 @@ fn ip_addresses() {
         "2a00:1450:4001:81b::200e",
     );
     assert_none("version 1.2.3.4");
+    // Context words count only at the start of a word.
+    assert_one("resolver ip=8.8.8.8", Kind::IpAddress, "8.8.8.8");
+    assert_one(
+        "account 4539 1488 0343 6467",
+        Kind::PaymentCard,
+        "4539 1488 0343 6467",
+    );
     assert_none("v10.2.3.4");
     assert_none("1.2.3.4-beta");
     assert_none("OID 1.3.6.1.4.1.311");
@@ -196,6 +209,7 @@ fn hard_negatives() {
         "user@host: permission denied",
         "12345678901234567890",
         "model X-415-555-2671",
+        "see section 3.2.1.4",
     ] {
         assert_none(text);
     }
