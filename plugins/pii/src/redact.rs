@@ -1,6 +1,6 @@
 //! Replacement text for findings, in the mode the deployment chose.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use sha2::{Digest, Sha256};
 
@@ -74,8 +74,8 @@ pub fn normalise(kind: Kind, matched: &str) -> String {
 #[derive(Default)]
 pub struct Redactor {
     mode: Mode,
-    placeholders: HashMap<(Kind, String), usize>,
-    counts: HashMap<Kind, usize>,
+    placeholders: BTreeMap<(Kind, String), usize>,
+    counts: BTreeMap<Kind, usize>,
 }
 
 impl Redactor {
