@@ -151,7 +151,9 @@ fn patterns() -> &'static Patterns {
         email: ascii(
             r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?)+",
         ),
-        phone_intl: ascii(r"\+[1-9][0-9]{0,2}(?:[ .\-]?\([0-9]{1,4}\)|[ .\-]?[0-9]{1,5}){1,6}"),
+        phone_intl: ascii(
+            r"(?:\+|00)[1-9][0-9]{0,2}(?:[ .\-]?\([0-9]{1,4}\)|[ .\-]?[0-9]{1,5}){1,6}",
+        ),
         phone_nanp: ascii(
             r"(?:\([2-9][0-9]{2}\) ?|[2-9][0-9]{2}[ .\-])[2-9][0-9]{2}[ .\-][0-9]{4}",
         ),
@@ -674,15 +676,24 @@ fn phones(p: &Patterns, text: &[u8], w: &[Window], out: &mut Vec<Match>) {
     let reference = |start: usize| {
         preceded_by(text, start, 24, REFERENCE_WORDS) && !preceded_by(text, start, 24, PHONE_WORDS)
     };
-    for m in p.phone_intl.find_iter(text) {
-        let (start, end) = (m.start(), m.end());
-        if start > 0 && (is_word(text[start - 1]) || text[start - 1] == b'+') {
+    // `+44 20 7946 0958`, or with the international prefix `0044 20 7946 0958`.
+    for (start, end) in finds(&p.phone_intl, text, w, 8) {
+        let plus = text[start] == b'+';
+        let glued = if plus {
+            start > 0 && (is_word(text[start - 1]) || text[start - 1] == b'+')
+        } else {
+            !clean_left(text, start)
+                || start >= 2
+                    && is_group_separator(text[start - 1])
+                    && text[start - 2].is_ascii_digit()
+        };
+        if glued || !clean_right(text, end) || text.get(end) == Some(&b'(') {
             continue;
         }
-        if !clean_right(text, end) || text.get(end) == Some(&b'(') {
-            continue;
+        let mut digits = digits_of(&text[start..end]);
+        if !plus {
+            digits.drain(..2);
         }
-        let digits = digits_of(&text[start..end]);
         if !(8..=15).contains(&digits.len()) || !country_code(&digits) || reference(start) {
             continue;
         }
@@ -732,8 +743,9 @@ fn phones(p: &Patterns, text: &[u8], w: &[Window], out: &mut Vec<Match>) {
             continue;
         }
         let candidate = &text[start..end];
-        let n = digits_of(candidate).len();
-        if !(10..=12).contains(&n) {
+        let digits = digits_of(candidate);
+        // `00` starts an international number, never a national one.
+        if !(10..=12).contains(&digits.len()) || digits.starts_with(b"00") {
             continue;
         }
         // After the area code one kind of single separator: 01 23 45 67 89,

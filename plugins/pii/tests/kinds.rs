@@ -61,6 +61,8 @@ fn phones() {
     assert_none("sizes 415 555 2671");
     assert_none("scores +100 200 300 400");
     assert_none("+1 415 155 2671");
+    assert_one("dial 0044 20 7946 0958", Kind::Phone, "0044 20 7946 0958");
+    assert_none("batch 0012 3456 7890");
 }
 
 #[test]
