@@ -419,6 +419,63 @@ fn selected(label: &str) -> bool {
     std::env::var("WARDEN_BENCH_ONLY").map_or(true, |only| label.contains(&only))
 }
 
+/// Mixed text of about `bytes` bytes: prose with numbers, emails and key-like
+/// assignments that are not credentials, the kind of text a verifier must
+/// read through without a finding.
+fn mixed_text(bytes: usize) -> String {
+    let line = "Order 4471 shipped to the Berlin office on 2026-11-30; contact ops at \
+                the usual alias, ticket INC-20931, build 1.24.7, retries=3, region eu-west-1. ";
+    line.repeat(bytes / line.len() + 1)[..bytes].to_string()
+}
+
+/// A governed call on `text.stats` with `bytes` of text, with and without the
+/// built-in `secrets` and `pii` verifiers examining the arguments.
+async fn verified_calls(bytes: usize, calls: usize) {
+    let label = format!("text.stats on {} KB", bytes / 1024);
+    let plain = Harness::new(Store::Sqlite)
+        .plugin(fixtures::TEXT, "{}")
+        .start()
+        .await;
+    let verified = Harness::new(Store::Sqlite)
+        .plugin(fixtures::TEXT, "{}")
+        .extra_config(&format!(
+            "[verifiers.secrets]\nmanifest = {}\nstages = [\"input\"]\n\n\
+             [verifiers.pii]\nmanifest = {}\nstages = [\"input\"]\n\
+             grants = {{ env = {{ WARDEN_PII_REDACTION = \"mask\" }} }}\n",
+            harness::toml_path(&harness::manifest(fixtures::SECRETS)),
+            harness::toml_path(&harness::manifest(fixtures::PII)),
+        ))
+        .start()
+        .await;
+    let text = mixed_text(bytes);
+    for (host, which) in [
+        (&plain, "no verifiers"),
+        (&verified, "secrets + pii on input"),
+    ] {
+        let call = || CallRequest {
+            principal: host.kernel.principals().by_id("alice").expect("alice"),
+            tool: "text.stats".into(),
+            args: json!({ "text": text }),
+            session: None,
+        };
+        host.kernel.call(call()).await.result.expect("warm-up call");
+        let mut samples = Vec::with_capacity(calls);
+        for _ in 0..calls {
+            let started = Instant::now();
+            let response = host.kernel.call(call()).await;
+            samples.push(started.elapsed());
+            response.result.expect("benchmark call");
+        }
+        samples.sort();
+        println!(
+            "{:<44} median {:>8.1} µs   p99 {:>8.1} µs   ({calls} calls)",
+            format!("{label}, {which}"),
+            percentile(&samples, 0.5).as_secs_f64() * 1e6,
+            percentile(&samples, 0.99).as_secs_f64() * 1e6,
+        );
+    }
+}
+
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -430,6 +487,10 @@ fn main() {
         }
         if selected("host restart") {
             restart_20_plugins().await;
+        }
+        if selected("verifiers") {
+            verified_calls(10 * 1024, 300).await;
+            verified_calls(1024 * 1024, 20).await;
         }
         for (store, name) in [(Store::Sqlite, "SQLite"), (Store::Postgres, "PostgreSQL")] {
             let host = Arc::new(

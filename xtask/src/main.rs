@@ -3,7 +3,8 @@
 //! - `plugins`: build the guest components: the Rust ones (adds the wasm32-wasip2
 //!   target if missing), `py-text` with componentize-py (in a venv it creates) and
 //!   `js-text` with componentize-js (after `npm ci`). Needs python3 and npm.
-//! - `test`: build the plugins, then run every test. Needs PostgreSQL (see README).
+//! - `test`: build the plugins, then run every test of the host workspace and
+//!   the built-in verifiers' own tests (natively). Needs PostgreSQL (see README).
 //! - `lint`: rustfmt and clippy (`-D warnings`) over the host and the plugins.
 //! - `quickstart`: build everything and run a few governed calls on the embedded store.
 //! - `bench`: the per-stage criterion suite, then the end-to-end benchmark
@@ -22,7 +23,8 @@ fn main() -> anyhow::Result<()> {
         "plugins" => plugins(&root),
         "test" => {
             plugins(&root)?;
-            run(cargo(&root).args(["test", "--workspace", "--locked"]))
+            run(cargo(&root).args(["test", "--workspace", "--locked"]))?;
+            plugin_tests(&root)
         }
         "lint" => lint(&root),
         "quickstart" => quickstart(&root),
@@ -88,6 +90,25 @@ fn rust_plugins(root: &Path) -> anyhow::Result<()> {
             "--locked",
             "--target",
             "wasm32-wasip2",
+            "--target-dir",
+        ])
+        .arg(plugins.join("target")))
+}
+
+/// The built-in verifiers' own tests (rules, checksums, their evaluation
+/// sets' precision and recall), natively: their logic is plain Rust.
+fn plugin_tests(root: &Path) -> anyhow::Result<()> {
+    let plugins = root.join("plugins");
+    run(cargo(&plugins)
+        .args([
+            "test",
+            "--locked",
+            "-p",
+            "warden-plugin-sdk",
+            "-p",
+            "warden-secrets",
+            "-p",
+            "warden-pii",
             "--target-dir",
         ])
         .arg(plugins.join("target")))

@@ -1,7 +1,7 @@
 //! Throughput of the verifier on mixed text: prose, logs, code, JSON and
 //! configuration with a few secrets and many near-misses.
 //!
-//! `cargo run --release --example throughput` (in `plugins/`).
+//! `cargo run --release -p warden-secrets --example secrets_throughput` (in `plugins/`).
 
 use std::time::{Duration, Instant};
 

@@ -1,7 +1,7 @@
 //! Throughput of the detector on mixed text, natively.
 //!
 //! ```text
-//! cargo run --release -p warden-pii --example throughput
+//! cargo run --release -p warden-pii --example pii_throughput
 //! ```
 //!
 //! Reports µs per KB for 10 KB and 1 MB, as one string and as a JSON
