@@ -204,7 +204,7 @@ impl Kernel {
             None => None,
         };
         let registry = Registry::load(config, &sandbox).await?;
-        let verifiers = Verifiers::load(config, &sandbox)?;
+        let verifiers = Verifiers::load(config, &sandbox).await?;
         let audit = AuditLog::open(&config.audit_url, &config.audit).await?;
         Ok(Kernel {
             registry,

@@ -284,8 +284,11 @@ pub(crate) struct LoadedComponent {
 
 /// Loads the component named `name` of `kind`: its manifest (of that kind),
 /// the bytes (against the pin), its capabilities (requested ∩ granted) and
-/// its compiled form. `Err` says what is wrong, for the caller to attribute.
-pub(crate) fn load_component(
+/// its compiled form, pre-initialized for a verifier (its `prepare` run at
+/// each load, the instance snapshotted; the snapshot compiled once and cached
+/// by its digest). `Err` says
+/// what is wrong, for the caller to attribute.
+pub(crate) async fn load_component(
     name: &str,
     kind: PluginKind,
     source: &ComponentSource<'_>,
@@ -331,12 +334,24 @@ pub(crate) fn load_component(
         &config.secrets,
     )
     .map_err(|m| format!("grants: {m}"))?;
-    let prepared = sandbox
-        .load(name, kind, &bytes, &sha256, config.cache_dir.as_deref())
-        .map_err(|e| match e {
-            Error::Plugin { message, .. } => message,
-            other => other.to_string(),
-        })?;
+    let cache = config.cache_dir.as_deref();
+    let only_message = |e: Error| match e {
+        Error::Plugin { message, .. } => message,
+        other => other.to_string(),
+    };
+    let prepared = if kind == PluginKind::Verifier {
+        let snapshot = sandbox
+            .preinitialize(name, &bytes, &capabilities, cache)
+            .await
+            .map_err(|m| format!("pre-initialization failed: {m}"))?;
+        sandbox
+            .load(name, kind, &snapshot, &sha256_hex(&snapshot), cache)
+            .map_err(only_message)?
+    } else {
+        sandbox
+            .load(name, kind, &bytes, &sha256, cache)
+            .map_err(only_message)?
+    };
     Ok(LoadedComponent {
         manifest,
         sha256,
@@ -367,7 +382,9 @@ async fn load_plugin(
         sha256,
         capabilities,
         prepared,
-    } = load_component(name, PluginKind::Tool, &source, config, sandbox).map_err(fail)?;
+    } = load_component(name, PluginKind::Tool, &source, config, sandbox)
+        .await
+        .map_err(fail)?;
     let descriptors = sandbox
         .describe(name, &prepared, &capabilities)
         .await

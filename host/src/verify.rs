@@ -91,7 +91,7 @@ pub struct Subject<'a> {
 impl Verifiers {
     /// Loads every verifier in the config. The first that fails stops the
     /// load, naming what is wrong.
-    pub fn load(config: &Config, sandbox: &Sandbox) -> Result<Verifiers> {
+    pub async fn load(config: &Config, sandbox: &Sandbox) -> Result<Verifiers> {
         let mut all = Vec::new();
         for (name, verifier) in &config.verifiers {
             let source = ComponentSource {
@@ -106,12 +106,12 @@ impl Verifiers {
                 sha256,
                 capabilities,
                 prepared,
-            } = load_component(name, PluginKind::Verifier, &source, config, sandbox).map_err(
-                |message| Error::Verifier {
+            } = load_component(name, PluginKind::Verifier, &source, config, sandbox)
+                .await
+                .map_err(|message| Error::Verifier {
                     verifier: name.clone(),
                     message,
-                },
-            )?;
+                })?;
             all.push(Arc::new(LoadedVerifier {
                 name: name.clone(),
                 version: manifest.version,
@@ -277,7 +277,7 @@ pub async fn verify_document(
         });
     }
     let sandbox = Sandbox::new(&only)?;
-    let verifiers = Verifiers::load(&only, &sandbox)?;
+    let verifiers = Verifiers::load(&only, &sandbox).await?;
     let verifier = verifiers.get(name).ok_or_else(|| Error::Verifier {
         verifier: name.to_string(),
         message: "did not load".into(),

@@ -10,10 +10,17 @@ use warden::ErrorCode;
 use crate::fixtures;
 use crate::harness::{ALLOW_ALL, Harness, Host, Store, error, manifest, output, toml_path};
 
-/// `[verifiers.NAME]` for the hostile fixture, with extra lines.
+/// `[verifiers.NAME]` for the hostile fixture, with extra lines; its
+/// `prepare` behaves.
 fn hostile_verifier(harness: Harness, name: &str, lines: &str) -> Harness {
+    hostile_prepare(harness, name, "none", lines)
+}
+
+/// The hostile fixture whose `prepare` does `prepare` (`trap`, `spin`, or
+/// anything else: nothing).
+fn hostile_prepare(harness: Harness, name: &str, prepare: &str, lines: &str) -> Harness {
     harness.extra_config(&format!(
-        "[verifiers.{name}]\nmanifest = {}\n{lines}\n",
+        "[verifiers.{name}]\nmanifest = {}\ngrants = {{ env = {{ HOSTILE_PREPARE = \"{prepare}\" }} }}\n{lines}\n",
         toml_path(&manifest(fixtures::HOSTILE_VERIFIER))
     ))
 }
@@ -338,6 +345,32 @@ async fn misconfigured_verifiers_are_refused_at_load_naming_the_problem() {
 }
 
 #[tokio::test]
+async fn a_verifier_whose_prepare_traps_or_spins_is_refused_at_load() {
+    for (prepare, expected) in [
+        ("trap", "pre-initialization failed: plugin `v` trapped"),
+        (
+            "spin",
+            "pre-initialization failed: its `prepare` did not finish within 5 s",
+        ),
+    ] {
+        let started = hostile_prepare(
+            Harness::new(Store::Sqlite).plugin(fixtures::TEXT, "{}"),
+            "v",
+            prepare,
+            "",
+        )
+        .try_start()
+        .await;
+        let Err((e, _dir)) = started else {
+            panic!("a verifier whose prepare does {prepare} loaded");
+        };
+        let message = e.to_string();
+        assert!(message.starts_with("verifier `v`: "), "{message}");
+        assert!(message.contains(expected), "{message}");
+    }
+}
+
+#[tokio::test]
 async fn warden_verify_runs_one_verifier_from_the_shell() {
     let host = hostile_verifier(
         Harness::new(Store::Sqlite).plugin(fixtures::TEXT, "{}"),
@@ -396,4 +429,44 @@ async fn replay_re_decides_from_the_recorded_verdicts() {
     let report: Value = serde_json::from_slice(&replay.stdout).unwrap();
     assert_eq!(report["differs"], false, "{report}");
     assert_eq!(report["replayed"]["decision"], "deny", "{report}");
+}
+
+#[tokio::test]
+async fn verdicts_are_hashed_into_the_chain_on_both_stores() {
+    for store in [Store::Sqlite, Store::Postgres] {
+        let host = hostile_verifier(
+            Harness::new(store)
+                .plugin(fixtures::TEXT, "{}")
+                .policy(REDACT_FINDINGS),
+            "words",
+            "",
+        )
+        .start()
+        .await;
+        for text in ["find:alpha", "clean", "find:ünïcødé", "fail"] {
+            transform(&host, text).await;
+        }
+        let records = host.records().await;
+        assert!(records.iter().any(|r| !r.record.verdicts.is_empty()));
+        let report = warden::audit::verify(host.kernel.audit().store())
+            .await
+            .unwrap();
+        assert_eq!(report.failure, None, "{store:?}");
+        let verify = host.cli(&["audit", "verify"]);
+        assert_eq!(verify.status.code(), Some(0), "{verify:?}");
+        if store == Store::Postgres {
+            // Editing a recorded finding breaks the chain.
+            let db = host.postgres().await;
+            sqlx::query(
+                "UPDATE audit_records SET verdicts = \
+                 replace(verdicts::text, 'found the word', 'found nothing')::jsonb \
+                 WHERE verdicts IS NOT NULL",
+            )
+            .execute(&db)
+            .await
+            .unwrap();
+            let verify = host.cli(&["audit", "verify"]);
+            assert_eq!(verify.status.code(), Some(1), "{verify:?}");
+        }
+    }
 }

@@ -53,6 +53,12 @@ pub(crate) use verifier_bindings::exports::warden::plugin::verification;
 
 /// How often the epoch advances. Time limits are enforced at this granularity.
 const EPOCH_TICK: Duration = Duration::from_millis(1);
+/// How many of its time limits a verifier's `prepare` may run at load (it
+/// does once what each call would otherwise do).
+const PREPARE_TIME_LIMITS: u32 = 10;
+/// The verifier world's export that holds `prepare` and `verify`.
+const VERIFICATION_EXPORT: &str = "warden:plugin/verification@0.1.0";
+
 /// Log messages a plugin may emit per call, and their maximum length.
 const LOG_BUDGET: u32 = 100;
 const LOG_MESSAGE_MAX: usize = 4096;
@@ -255,39 +261,55 @@ impl Sandbox {
         })
     }
 
-    /// Compiles a component (or loads its precompiled form from `cache`) and
-    /// links it against the host imports. Fails with a message naming the
-    /// plugin when the bytes are not a component, when it imports something the
-    /// host does not provide, or when it does not export the
-    /// world of its `kind`.
+    /// Compiles a component (or loads its precompiled form, cached under
+    /// `key`, from `cache`) and links it against the host imports. Fails with
+    /// a message naming the plugin when the bytes are not a component, when
+    /// it imports something the host does not provide, or when it does not
+    /// export the world of its `kind`.
     pub fn load(
         &self,
         plugin: &str,
         kind: PluginKind,
         bytes: &[u8],
-        sha256: &str,
+        key: &str,
         cache: Option<&Path>,
     ) -> Result<Prepared> {
+        let component = self.compile(plugin, bytes, key, cache)?;
+        self.link(plugin, kind, &component)
+    }
+
+    /// `bytes` compiled, or their precompiled form cached under `key`.
+    fn compile(
+        &self,
+        plugin: &str,
+        bytes: &[u8],
+        key: &str,
+        cache: Option<&Path>,
+    ) -> Result<Component> {
+        let cached = cache.map(|dir| dir.join(self.cache_file_name(key)));
+        if let Some(component) = cached
+            .as_deref()
+            .and_then(|path| self.cached_component(plugin, path))
+        {
+            return Ok(component);
+        }
+        let component = Component::new(&self.engine, bytes).map_err(|e| Error::Plugin {
+            plugin: plugin.to_string(),
+            message: format!("not a valid WebAssembly component: {e:#}"),
+        })?;
+        if let Some(path) = &cached {
+            store_cached(plugin, &component, path);
+        }
+        Ok(component)
+    }
+
+    /// Links `component` against the host imports as the world of `kind`.
+    fn link(&self, plugin: &str, kind: PluginKind, component: &Component) -> Result<Prepared> {
         let fail = |message: String| Error::Plugin {
             plugin: plugin.to_string(),
             message,
         };
-        let cached = cache.map(|dir| dir.join(self.cache_file_name(sha256)));
-        let component = match cached
-            .as_deref()
-            .and_then(|path| self.load_cached(plugin, path))
-        {
-            Some(component) => component,
-            None => {
-                let component = Component::new(&self.engine, bytes)
-                    .map_err(|e| fail(format!("not a valid WebAssembly component: {e:#}")))?;
-                if let Some(path) = &cached {
-                    store_cached(plugin, &component, path);
-                }
-                component
-            }
-        };
-        let pre = self.linker.instantiate_pre(&component).map_err(|e| {
+        let pre = self.linker.instantiate_pre(component).map_err(|e| {
             fail(format!(
                 "imports something this host does not provide (raw sockets are never \
                  provided): {e:#}"
@@ -311,19 +333,94 @@ impl Sandbox {
         Ok(Prepared { world })
     }
 
-    /// `<component sha256>-<engine configuration hash>.cwasm`: a precompiled
+    /// Pre-initializes a verifier: instantiates it instrumented to expose
+    /// its state, runs its `prepare` (with its own capabilities, within
+    /// [`PREPARE_TIME_LIMITS`] of its time limits) and returns a snapshot
+    /// component whose every instance starts where `prepare` left off: rules
+    /// compiled once at load, and still a fresh instance per call. `prepare`
+    /// runs at every load (what it reads, its grants, may have changed); the
+    /// compiled instrumented component comes from `cache` when it is there.
+    pub(crate) async fn preinitialize(
+        &self,
+        verifier: &str,
+        bytes: &[u8],
+        caps: &Effective,
+        cache: Option<&Path>,
+    ) -> std::result::Result<Vec<u8>, String> {
+        let mut wizer = wasmtime_wizer::Wizer::new();
+        // `prepare` stays exported (the host never calls it again).
+        wizer.keep_init_func(true);
+        let (context, instrumented) = wizer
+            .instrument_component(bytes)
+            .map_err(|e| format!("not a component that can be pre-initialized: {e:#}"))?;
+        let key = format!("{}-instrumented", crate::digest::sha256_hex(&instrumented));
+        let component =
+            self.compile(verifier, &instrumented, &key, cache)
+                .map_err(|e| match e {
+                    Error::Plugin { message, .. } => message,
+                    other => other.to_string(),
+                })?;
+        let scope = CallScope {
+            plugin: verifier,
+            tenant: None,
+            store: None,
+        };
+        let output = CapturedOutput::default();
+        let mut store = self
+            .store(scope, caps, output.clone())
+            .map_err(|e| e.message)?;
+        let prepared = async {
+            let instance = self
+                .linker
+                .instantiate_async(&mut store, &component)
+                .await?;
+            let missing = || wasmtime::Error::msg("it does not export `verification.prepare`");
+            let (_, interface) = instance
+                .get_export(&mut store, None, VERIFICATION_EXPORT)
+                .ok_or_else(missing)?;
+            let (_, prepare) = instance
+                .get_export(&mut store, Some(&interface), "prepare")
+                .ok_or_else(missing)?;
+            let prepare = instance.get_typed_func::<(), ()>(&mut store, prepare)?;
+            prepare.call_async(&mut store, ()).await?;
+            let mut state = Snapshotting {
+                store: &mut store,
+                instance,
+                failed: false,
+            };
+            let snapshot = wizer.snapshot_component(&context, &mut state).await?;
+            if state.failed {
+                return Err(wasmtime::Error::msg(
+                    "its state could not be read for the snapshot",
+                ));
+            }
+            Ok(snapshot)
+        };
+        let limit = caps.time_limit * PREPARE_TIME_LIMITS;
+        match tokio::time::timeout(limit, prepared).await {
+            Ok(Ok(snapshot)) => Ok(snapshot),
+            Ok(Err(e)) => Err(classify_trap(verifier, limit, &e, &output.contents()).message),
+            Err(_elapsed) => Err(format!(
+                "its `prepare` did not finish within {} s",
+                limit.as_secs_f64()
+            )),
+        }
+    }
+
+    /// `<key>-<engine configuration hash>.cwasm` (the key: the sha256 of the
+    /// component, or of a verifier's snapshot or instrumented form): a precompiled
     /// component only loads into an engine configured exactly the same way.
-    fn cache_file_name(&self, sha256: &str) -> String {
+    fn cache_file_name(&self, key: &str) -> String {
         use std::hash::{Hash, Hasher};
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         self.engine
             .precompile_compatibility_hash()
             .hash(&mut hasher);
         env!("CARGO_PKG_VERSION").hash(&mut hasher);
-        format!("{sha256}-{:016x}.cwasm", hasher.finish())
+        format!("{key}-{:016x}.cwasm", hasher.finish())
     }
 
-    fn load_cached(&self, plugin: &str, path: &Path) -> Option<Component> {
+    fn cached_component(&self, plugin: &str, path: &Path) -> Option<Component> {
         if !path.exists() {
             return None;
         }
@@ -566,6 +663,82 @@ fn link_host_interfaces(linker: &mut Linker<CallState>) -> wasmtime::Result<()> 
     log::add_to_linker::<_, HasSelf<CallState>>(l, |state| state)?;
     types::add_to_linker::<_, HasSelf<CallState>>(l, |state| state)?;
     Ok(())
+}
+
+/// The instrumented instance of a verifier being pre-initialized, read by
+/// the snapshot through the accessors the instrumentation exported.
+struct Snapshotting<'a> {
+    store: &'a mut Store<CallState>,
+    instance: wasmtime::component::Instance,
+    /// Set when an accessor could not be read: the snapshot is then refused.
+    failed: bool,
+}
+
+impl Snapshotting<'_> {
+    /// Calls the accessor `func` of the exported `instance`, noting a failure.
+    async fn read<R>(&mut self, instance: &str, func: &str) -> Option<R>
+    where
+        R: wasmtime::component::Lift + Send + Sync + 'static,
+    {
+        let value = self.try_read(instance, func).await;
+        self.failed |= value.is_none();
+        value
+    }
+
+    async fn try_read<R>(&mut self, instance: &str, func: &str) -> Option<R>
+    where
+        R: wasmtime::component::Lift + Send + Sync + 'static,
+    {
+        let (_, exported) = self.instance.get_export(&mut *self.store, None, instance)?;
+        let (_, func) = self
+            .instance
+            .get_export(&mut *self.store, Some(&exported), func)?;
+        let func = self
+            .instance
+            .get_typed_func::<(), (R,)>(&mut *self.store, func)
+            .ok()?;
+        func.call_async(&mut *self.store, ())
+            .await
+            .ok()
+            .map(|(r,)| r)
+    }
+}
+
+impl wasmtime_wizer::ComponentInstanceState for Snapshotting<'_> {
+    async fn call_func_ret_list_u8(
+        &mut self,
+        instance: &str,
+        func: &str,
+        contents: impl FnOnce(&[u8]) + Send,
+    ) {
+        match self
+            .read::<wasmtime::component::WasmList<u8>>(instance, func)
+            .await
+        {
+            Some(list) => contents(list.as_le_slice(&*self.store)),
+            None => contents(&[]),
+        }
+    }
+
+    async fn call_func_ret_s32(&mut self, instance: &str, func: &str) -> i32 {
+        self.read(instance, func).await.unwrap_or_default()
+    }
+
+    async fn call_func_ret_s64(&mut self, instance: &str, func: &str) -> i64 {
+        self.read(instance, func).await.unwrap_or_default()
+    }
+
+    async fn call_func_ret_f32(&mut self, instance: &str, func: &str) -> u32 {
+        self.read::<f32>(instance, func)
+            .await
+            .map_or(0, f32::to_bits)
+    }
+
+    async fn call_func_ret_f64(&mut self, instance: &str, func: &str) -> u64 {
+        self.read::<f64>(instance, func)
+            .await
+            .map_or(0, f64::to_bits)
+    }
 }
 
 /// Loads a precompiled component from Warden's own cache directory.

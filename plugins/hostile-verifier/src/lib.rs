@@ -3,7 +3,9 @@
 //! or a way to misbehave: `trap`, `spin`, `fail`, `leak`, `outside`,
 //! `boundary`, `flood`, `bad-kind`, `bad-score`, `bad-redaction`,
 //! `huge-replacement`, `reach` (tries the filesystem and the environment and
-//! reports what it got), `subject` (reports the tenant and session labels).
+//! reports what it got beyond its grant), `subject` (reports the tenant and
+//! session labels). Its `prepare` traps or spins when the granted
+//! `HOSTILE_PREPARE` says `trap` or `spin`.
 
 use warden_plugin_sdk::verifier::{
     Finding, Guest, Location, Redaction, Severity, Subject, Verdict, json_strings,
@@ -34,6 +36,19 @@ fn verdict(findings: Vec<Finding>) -> Verdict {
 }
 
 impl Guest for Hostile {
+    /// Misbehaves at load when `HOSTILE_PREPARE` says so: `trap` or `spin`.
+    fn prepare() {
+        match std::env::var("HOSTILE_PREPARE").as_deref() {
+            Ok("trap") => panic!("hostile verifier trapped in prepare"),
+            Ok("spin") =>
+            {
+                #[allow(clippy::empty_loop, reason = "spinning is the point")]
+                loop {}
+            }
+            _ => {}
+        }
+    }
+
     fn verify(subject: Subject) -> Result<Verdict, String> {
         let strings = json_strings(&subject.content)?;
         let Some((pointer, text)) = strings.last() else {
@@ -85,7 +100,11 @@ impl Guest for Hostile {
                         reached.push(format!("file {path}"));
                     }
                 }
-                reached.extend(std::env::vars().map(|(name, _)| format!("env {name}")));
+                reached.extend(
+                    std::env::vars()
+                        .filter(|(name, _)| name != "HOSTILE_PREPARE")
+                        .map(|(name, _)| format!("env {name}")),
+                );
                 let kind = if reached.is_empty() {
                     "held"
                 } else {

@@ -78,6 +78,15 @@ pub fn verify_content(content: &str, mode: Mode) -> Result<Verdict, String> {
 pub struct Pii;
 
 impl Guest for Pii {
+    /// Compiles the patterns and warms their caches on a sample, so the
+    /// host's snapshot starts each call with both done.
+    fn prepare() {
+        let _ = verify_content(
+            r#"{"text": "mail a.b@example.com or call +44 20 7946 0958, card 4539 1488 0343 6467, IBAN GB82 WEST 1234 5698 7654 32, ip 81.2.69.160"}"#,
+            Mode::Mask,
+        );
+    }
+
     fn verify(subject: Subject) -> Result<Verdict, String> {
         // The mode is checked first: a misconfigured deployment fails on every
         // call, not only on the first call that finds something.
