@@ -419,15 +419,6 @@ fn selected(label: &str) -> bool {
     std::env::var("WARDEN_BENCH_ONLY").map_or(true, |only| label.contains(&only))
 }
 
-/// Mixed text of about `bytes` bytes: prose with numbers, emails and key-like
-/// assignments that are not credentials, the kind of text a verifier must
-/// read through without a finding.
-fn mixed_text(bytes: usize) -> String {
-    let line = "Order 4471 shipped to the Berlin office on 2026-11-30; contact ops at \
-                the usual alias, ticket INC-20931, build 1.24.7, retries=3, region eu-west-1. ";
-    line.repeat(bytes / line.len() + 1)[..bytes].to_string()
-}
-
 /// A governed call on `text.stats` with `bytes` of text, with and without the
 /// built-in `secrets` and `pii` verifiers examining the arguments.
 async fn verified_calls(bytes: usize, calls: usize) {
@@ -436,18 +427,13 @@ async fn verified_calls(bytes: usize, calls: usize) {
         .plugin(fixtures::TEXT, "{}")
         .start()
         .await;
-    let verified = Harness::new(Store::Sqlite)
-        .plugin(fixtures::TEXT, "{}")
-        .extra_config(&format!(
-            "[verifiers.secrets]\nmanifest = {}\nstages = [\"input\"]\n\n\
-             [verifiers.pii]\nmanifest = {}\nstages = [\"input\"]\n\
-             grants = {{ env = {{ WARDEN_PII_REDACTION = \"mask\" }} }}\n",
-            harness::toml_path(&harness::manifest(fixtures::SECRETS)),
-            harness::toml_path(&harness::manifest(fixtures::PII)),
-        ))
-        .start()
-        .await;
-    let text = mixed_text(bytes);
+    let verified = harness::with_builtin_verifiers(
+        Harness::new(Store::Sqlite).plugin(fixtures::TEXT, "{}"),
+        "[\"input\"]",
+    )
+    .start()
+    .await;
+    let text = harness::mixed_text(bytes);
     for (host, which) in [
         (&plain, "no verifiers"),
         (&verified, "secrets + pii on input"),

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 use crate::fixtures;
-use crate::harness::{Harness, Host, Store, manifest, token, toml_path};
+use crate::harness::{Harness, Host, Store, token, with_builtin_verifiers};
 
 /// Synthetic values shaped like the real thing (the card passes Luhn); the
 /// MCP client script holds the same two.
@@ -21,16 +21,12 @@ const CARD: &str = "4539 1488 0343 6467";
 
 /// The text plugin behind the `secrets` and `pii` verifiers, under the default bundle.
 async fn verified_host() -> Host {
-    Harness::new(Store::Sqlite)
-        .plugin(fixtures::TEXT, "{}")
-        .extra_config(&format!(
-            "[verifiers.secrets]\nmanifest = {}\n\n[verifiers.pii]\nmanifest = {}\n\
-             grants = {{ env = {{ WARDEN_PII_REDACTION = \"mask\" }} }}\n",
-            toml_path(&manifest(fixtures::SECRETS)),
-            toml_path(&manifest(fixtures::PII))
-        ))
-        .start()
-        .await
+    with_builtin_verifiers(
+        Harness::new(Store::Sqlite).plugin(fixtures::TEXT, "{}"),
+        "[\"input\", \"output\"]",
+    )
+    .start()
+    .await
 }
 
 async fn record(kernel: &warden::Kernel, call_id: &str) -> warden::audit::AuditRecord {

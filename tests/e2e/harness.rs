@@ -373,6 +373,27 @@ impl Host {
     }
 }
 
+/// `harness` with the built-in `secrets` and `pii` verifiers on `stages` (a
+/// TOML list), the latter masking.
+pub fn with_builtin_verifiers(harness: Harness, stages: &str) -> Harness {
+    harness.extra_config(&format!(
+        "[verifiers.secrets]\nmanifest = {}\nstages = {stages}\n\n\
+         [verifiers.pii]\nmanifest = {}\nstages = {stages}\n\
+         grants = {{ env = {{ WARDEN_PII_REDACTION = \"mask\" }} }}\n",
+        toml_path(&manifest(crate::fixtures::SECRETS)),
+        toml_path(&manifest(crate::fixtures::PII)),
+    ))
+}
+
+/// Mixed text of about `bytes` bytes: prose with numbers, dates, versions
+/// and ticket ids, the kind of text a verifier must read through without a
+/// finding.
+pub fn mixed_text(bytes: usize) -> String {
+    let line = "Order 4471 shipped to the Berlin office on 2026-11-30; contact ops at \
+                the usual alias, ticket INC-20931, build 1.24.7, retries=3, region eu-west-1. ";
+    line.repeat(bytes / line.len() + 1)[..bytes].to_string()
+}
+
 /// A plausible audit record of an allowed `text.transform` call, for
 /// measuring the audit path alone.
 pub fn sample_record(call_id: String) -> warden::audit::AuditRecord {

@@ -2,8 +2,6 @@
 //! placeholders, names that are not secrets, values that decode to nothing.
 //! Each takes the whole match and the secret value (both raw bytes).
 
-use crate::engine::entropy;
-
 /// Words that mark a value as a stand-in for a secret rather than one:
 /// documentation examples (`AKIAIOSFODNN7EXAMPLE`), template variables,
 /// masks and fixtures that say what they are.
@@ -457,9 +455,37 @@ pub fn base64_decode(text: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// Shannon entropy of `value` in bits per byte.
+pub fn entropy(value: &[u8]) -> f32 {
+    if value.is_empty() {
+        return 0.0;
+    }
+    let mut counts = [0u32; 256];
+    for &b in value {
+        counts[b as usize] += 1;
+    }
+    let length = value.len() as f32;
+    counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = c as f32 / length;
+            -p * p.log2()
+        })
+        .sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn entropy_of_known_strings() {
+        assert_eq!(entropy(b""), 0.0);
+        assert_eq!(entropy(b"aaaa"), 0.0);
+        assert!((entropy(b"abcd") - 2.0).abs() < 1e-6);
+        assert!((entropy(b"0123456789abcdef") - 4.0).abs() < 1e-6);
+    }
 
     #[test]
     fn placeholders() {

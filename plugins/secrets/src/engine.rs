@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use regex::bytes::{Regex, RegexBuilder};
 
+use crate::checks::{entropy, is_placeholder};
 use crate::rules::{RULES, Rule};
 
 /// One secret found in a string: the rule and the byte range of the secret
@@ -161,7 +162,7 @@ impl Scanner {
             {
                 continue;
             }
-            if crate::checks::is_placeholder(value) {
+            if is_placeholder(value) {
                 continue;
             }
             if let Some(check) = rule.check
@@ -229,37 +230,9 @@ pub fn resolve_overlaps(mut found: Vec<Match>) -> Vec<Match> {
     kept.into_values().collect()
 }
 
-/// Shannon entropy of `value` in bits per byte.
-pub fn entropy(value: &[u8]) -> f32 {
-    if value.is_empty() {
-        return 0.0;
-    }
-    let mut counts = [0u32; 256];
-    for &b in value {
-        counts[b as usize] += 1;
-    }
-    let length = value.len() as f32;
-    counts
-        .iter()
-        .filter(|&&c| c > 0)
-        .map(|&c| {
-            let p = c as f32 / length;
-            -p * p.log2()
-        })
-        .sum()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn entropy_of_known_strings() {
-        assert_eq!(entropy(b""), 0.0);
-        assert_eq!(entropy(b"aaaa"), 0.0);
-        assert!((entropy(b"abcd") - 2.0).abs() < 1e-6);
-        assert!((entropy(b"0123456789abcdef") - 4.0).abs() < 1e-6);
-    }
 
     #[test]
     fn overlaps_keep_the_most_specific_rule() {
