@@ -184,6 +184,64 @@ pub struct PluginConfig {
     pub tools: BTreeMap<String, ToolPin>,
 }
 
+/// Where a component comes from and what it is granted: what the entries of
+/// a plugin and of a verifier share.
+#[derive(Debug)]
+pub(crate) struct ComponentSource<'a> {
+    pub(crate) manifest: &'a Path,
+    pub(crate) component: Option<&'a Path>,
+    pub(crate) sha256: Option<&'a str>,
+    pub(crate) grants: &'a Grants,
+    pub(crate) allow_reduced: bool,
+}
+
+impl PluginConfig {
+    /// Its component and grants.
+    pub(crate) fn source(&self) -> ComponentSource<'_> {
+        ComponentSource {
+            manifest: &self.manifest,
+            component: self.component.as_deref(),
+            sha256: self.sha256.as_deref(),
+            grants: &self.grants,
+            allow_reduced: self.allow_reduced,
+        }
+    }
+}
+
+impl VerifierConfig {
+    /// Its component and grants.
+    pub(crate) fn source(&self) -> ComponentSource<'_> {
+        ComponentSource {
+            manifest: &self.manifest,
+            component: self.component.as_deref(),
+            sha256: self.sha256.as_deref(),
+            grants: &self.grants,
+            allow_reduced: self.allow_reduced,
+        }
+    }
+}
+
+/// Resolves a plugin's or verifier's paths against the config's directory
+/// and checks its pin and its grants; `Err` names the field under the entry.
+fn resolve_component(
+    manifest: &mut PathBuf,
+    component: &mut Option<PathBuf>,
+    sha256: Option<&str>,
+    grants: &mut Grants,
+    load: &GrantLoad<'_>,
+) -> std::result::Result<(), (String, String)> {
+    *manifest = load.base.join(&*manifest);
+    *component = component.take().map(|c| load.base.join(c));
+    if let Some(pin) = sha256
+        && (pin.len() != 64 || !pin.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        return Err(("sha256".into(), "must be 64 hex characters".into()));
+    }
+    grants
+        .validate(load)
+        .map_err(|(f, m)| (format!("grants.{f}"), m))
+}
+
 /// A verifier entry in the host configuration (`[verifiers.NAME]`): the
 /// component, what it is granted, and where it applies.
 #[derive(Debug, Clone, Deserialize)]
@@ -527,37 +585,36 @@ impl Config {
             secrets.insert(name.clone(), SecretValue::new(value));
         }
 
+        let load = GrantLoad {
+            base,
+            secrets: &secrets,
+        };
         let mut plugins = BTreeMap::new();
         for (name, mut plugin) in file.plugins {
             let field = |f: &str| format!("plugins.{name}.{f}");
             validate_name(&name).map_err(|m| invalid(format!("plugins.{name}"), m))?;
-            plugin.manifest = base.join(&plugin.manifest);
-            plugin.component = plugin.component.map(|c| base.join(c));
-            if let Some(pin) = &plugin.sha256
-                && (pin.len() != 64 || !pin.bytes().all(|b| b.is_ascii_hexdigit()))
-            {
-                return Err(invalid(field("sha256"), "must be 64 hex characters".into()));
-            }
-            plugin
-                .grants
-                .validate(&GrantLoad {
-                    base,
-                    secrets: &secrets,
-                })
-                .map_err(|(f, m)| invalid(field(&format!("grants.{f}")), m))?;
+            resolve_component(
+                &mut plugin.manifest,
+                &mut plugin.component,
+                plugin.sha256.as_deref(),
+                &mut plugin.grants,
+                &load,
+            )
+            .map_err(|(f, m)| invalid(field(&f), m))?;
             plugins.insert(name, plugin);
         }
         let mut verifiers = BTreeMap::new();
         for (name, mut verifier) in file.verifiers {
             let field = |f: &str| format!("verifiers.{name}.{f}");
             validate_name(&name).map_err(|m| invalid(format!("verifiers.{name}"), m))?;
-            verifier.manifest = base.join(&verifier.manifest);
-            verifier.component = verifier.component.map(|c| base.join(c));
-            if let Some(pin) = &verifier.sha256
-                && (pin.len() != 64 || !pin.bytes().all(|b| b.is_ascii_hexdigit()))
-            {
-                return Err(invalid(field("sha256"), "must be 64 hex characters".into()));
-            }
+            resolve_component(
+                &mut verifier.manifest,
+                &mut verifier.component,
+                verifier.sha256.as_deref(),
+                &mut verifier.grants,
+                &load,
+            )
+            .map_err(|(f, m)| invalid(field(&f), m))?;
             if verifier.stages.is_empty() {
                 return Err(invalid(
                     field("stages"),
@@ -581,13 +638,6 @@ impl Config {
                     ));
                 }
             }
-            verifier
-                .grants
-                .validate(&GrantLoad {
-                    base,
-                    secrets: &secrets,
-                })
-                .map_err(|(f, m)| invalid(field(&format!("grants.{f}")), m))?;
             verifiers.insert(name, verifier);
         }
         let grants: Vec<(&str, &Grants)> = plugins

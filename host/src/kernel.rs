@@ -157,9 +157,9 @@ impl OpenCall {
 /// What the before-run half established about a call that may run.
 struct Admission {
     tool: Arc<ToolEntry>,
-    /// The arguments the tool runs with: the caller's, with the findings
-    /// policy asked to redact replaced.
-    args: Value,
+    /// The arguments the tool runs with when policy had findings redacted
+    /// from them; otherwise it runs with the caller's.
+    redacted_args: Option<Value>,
     /// The input the call decision saw; the output decision reuses it.
     input: PolicyInput,
     decision: Decision,
@@ -410,7 +410,10 @@ impl Kernel {
             &admission.tool,
             &admission.capabilities,
             &call.request,
-            &admission.args,
+            admission
+                .redacted_args
+                .as_ref()
+                .unwrap_or(&call.request.args),
             admission.decision.obligations.retries,
             &mut call.trail.refusals,
         )
@@ -449,29 +452,28 @@ impl Kernel {
         let verifying = self.verifiers.any_applies(VerifierStage::Input, &tool.name);
         let verdicts = if verifying {
             validate(&tool, &request.args).await?;
-            self.verify(
-                VerifierStage::Input,
-                &tool,
-                request,
-                &request.args,
-                &context.session,
-            )
-            .await
+            let subject = Subject {
+                stage: VerifierStage::Input,
+                target: &tool.name,
+                content: &request.args,
+                tenant: &request.principal.tenant,
+                session_labels: &context.session,
+            };
+            self.verify(subject, &mut call.trail).await
         } else {
             Vec::new()
         };
-        call.trail
-            .verdicts
-            .extend(verdicts.iter().map(|v| v.record.clone()));
         let (input, decision) = self.decide_call(call, &tool, context, &verdicts)?;
         if !verifying {
             validate(&tool, &call.request.args).await?;
         }
-        let mut args = call.request.args.clone();
+        let mut redacted_args = None;
         if !decision.obligations.redact_findings.is_empty() {
+            let mut args = call.request.args.clone();
             redact_findings(&mut args, &verdicts, &decision.obligations.redact_findings);
             // What policy redacted must still be arguments the tool accepts.
             validate(&tool, &args).await?;
+            redacted_args = Some(args);
         }
         if let Some(reason) = &decision.obligations.require_approval {
             return Err(CallError {
@@ -488,7 +490,7 @@ impl Kernel {
         let capabilities = narrowed(tool.capabilities(), &decision.obligations.limits).into_owned();
         Ok(Admission {
             tool,
-            args,
+            redacted_args,
             input,
             decision,
             capabilities,
@@ -520,20 +522,17 @@ impl Kernel {
             .any_applies(VerifierStage::Output, &tool.name)
         {
             let session_labels = self.context.session_labels(principal, session)?;
-            self.verify(
-                VerifierStage::Output,
-                tool,
-                &call.request,
-                &output,
-                &session_labels,
-            )
-            .await
+            let subject = Subject {
+                stage: VerifierStage::Output,
+                target: &tool.name,
+                content: &output,
+                tenant: &principal.tenant,
+                session_labels: &session_labels,
+            };
+            self.verify(subject, &mut call.trail).await
         } else {
             Vec::new()
         };
-        call.trail
-            .verdicts
-            .extend(verdicts.iter().map(|v| v.record.clone()));
 
         // A bundle without an output decision allows every output; then
         // there is no output stage to record. Verdicts on an output need a
@@ -566,25 +565,14 @@ impl Kernel {
         Ok(response["output"].take())
     }
 
-    /// Verify: the verdicts of the verifiers that examine `stage` of calls
-    /// to `tool`, on `content`.
-    async fn verify(
-        &self,
-        stage: VerifierStage,
-        tool: &ToolEntry,
-        request: &CallRequest,
-        content: &Value,
-        session_labels: &[String],
-    ) -> Vec<Verdict> {
-        self.verifiers
-            .verify(&Subject {
-                stage,
-                target: &tool.name,
-                content,
-                tenant: &request.principal.tenant,
-                session_labels,
-            })
-            .await
+    /// Verify: the verdicts of the verifiers that examine `subject`, each
+    /// also noted in the call's trail.
+    async fn verify(&self, subject: Subject<'_>, trail: &mut Trail) -> Vec<Verdict> {
+        let verdicts = self.verifiers.verify(&subject).await;
+        trail
+            .verdicts
+            .extend(verdicts.iter().map(|v| v.record.clone()));
+        verdicts
     }
 
     /// Resolve: the tool named by the request.

@@ -13,8 +13,8 @@ use serde_json::Value;
 
 use crate::backend::UpstreamIdentity;
 use crate::backend::{Backend, BoxFuture, Invocation, OutputForm, Provider, Ran};
-use crate::capabilities::{CallScope, Effective, Grants};
-use crate::config::{Config, PluginConfig, ToolPin, UpstreamConfig};
+use crate::capabilities::{CallScope, Effective};
+use crate::config::{ComponentSource, Config, PluginConfig, ToolPin, UpstreamConfig};
 use crate::digest::sha256_hex;
 use crate::error::{Error, Result};
 use crate::manifest::{Manifest, PluginKind, validate_name};
@@ -263,16 +263,6 @@ impl Registry {
     }
 }
 
-/// Where a component comes from and what it is granted: what the
-/// configuration of a plugin and of a verifier share.
-pub(crate) struct ComponentSource<'a> {
-    pub(crate) manifest: &'a Path,
-    pub(crate) component: Option<&'a Path>,
-    pub(crate) sha256: Option<&'a str>,
-    pub(crate) grants: &'a Grants,
-    pub(crate) allow_reduced: bool,
-}
-
 /// A component checked and compiled: its manifest, identity, effective
 /// capabilities and pre-linked form.
 pub(crate) struct LoadedComponent {
@@ -370,13 +360,7 @@ async fn load_plugin(
         plugin: name.to_string(),
         message,
     };
-    let source = ComponentSource {
-        manifest: &plugin_config.manifest,
-        component: plugin_config.component.as_deref(),
-        sha256: plugin_config.sha256.as_deref(),
-        grants: &plugin_config.grants,
-        allow_reduced: plugin_config.allow_reduced,
-    };
+    let source = plugin_config.source();
     let LoadedComponent {
         manifest,
         sha256,

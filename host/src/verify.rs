@@ -19,7 +19,7 @@ use crate::config::{Config, VerifierConfig, VerifierStage};
 use crate::digest::sha256_hex;
 use crate::error::{Error, Result};
 use crate::manifest::PluginKind;
-use crate::registry::{ComponentSource, LoadedComponent, load_component};
+use crate::registry::{LoadedComponent, load_component};
 use crate::sandbox::{Prepared, Sandbox, verification};
 
 /// Most findings one verdict may carry; more make the verdict an error.
@@ -94,13 +94,7 @@ impl Verifiers {
     pub async fn load(config: &Config, sandbox: &Sandbox) -> Result<Verifiers> {
         let mut all = Vec::new();
         for (name, verifier) in &config.verifiers {
-            let source = ComponentSource {
-                manifest: &verifier.manifest,
-                component: verifier.component.as_deref(),
-                sha256: verifier.sha256.as_deref(),
-                grants: &verifier.grants,
-                allow_reduced: verifier.allow_reduced,
-            };
+            let source = verifier.source();
             let LoadedComponent {
                 manifest,
                 sha256,
