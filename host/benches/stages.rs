@@ -190,6 +190,8 @@ fn verifiers(c: &mut Criterion) {
             content: &content,
             tenant: "acme",
             session_labels: &[],
+            contracts: &[],
+            sources: &[],
         };
         group.bench_function(format!("{name}, 10 KB"), |b| {
             b.to_async(&runtime).iter(|| async {

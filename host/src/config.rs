@@ -271,6 +271,11 @@ pub struct VerifierConfig {
     /// and the default bundle does not deny on them. By default false.
     #[serde(default)]
     pub advisory: bool,
+    /// Show it the outputs returned earlier in the call's session (for
+    /// grounding checks). They may hold anything those tools returned, so
+    /// by default false.
+    #[serde(default)]
+    pub sources: bool,
 }
 
 /// Which side of a call a verifier examines.

@@ -458,6 +458,8 @@ impl Kernel {
                 content: &request.args,
                 tenant: &request.principal.tenant,
                 session_labels: &context.session,
+                contracts: &[],
+                sources: &[],
             };
             self.verify(subject, &mut call.trail).await
         } else {
@@ -528,6 +530,8 @@ impl Kernel {
                 content: &output,
                 tenant: &principal.tenant,
                 session_labels: &session_labels,
+                contracts: &[],
+                sources: &[],
             };
             self.verify(subject, &mut call.trail).await
         } else {

@@ -22,7 +22,7 @@
 //! This state lives in the host process: replicas do not share it.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use crate::config::SessionSettings;
@@ -78,6 +78,23 @@ pub struct Usage {
     pub tenant_calls: u64,
     /// Calls by the principal.
     pub principal_calls: u64,
+}
+
+/// An output returned earlier in a session, kept for verifiers that check
+/// what an answer cites (`sources = true`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    /// The call that returned it.
+    pub id: String,
+    /// The tool that returned it.
+    pub target: String,
+    /// Where the tool read it, when its arguments named it.
+    pub locator: Option<String>,
+    /// sha256 of the output's JSON text, lowercase hex.
+    pub digest: String,
+    /// The output as JSON text, until it no longer fits the session's
+    /// source budget.
+    pub content: Option<Arc<str>>,
 }
 
 /// What policy sees of a call's context.

@@ -21,6 +21,7 @@ use crate::error::{Error, Result};
 use crate::manifest::PluginKind;
 use crate::registry::{LoadedComponent, load_component};
 use crate::sandbox::{Prepared, Sandbox, verification};
+use crate::session::Source;
 
 /// Most findings one verdict may carry; more make the verdict an error.
 const FINDINGS_MAX: usize = 1000;
@@ -86,6 +87,11 @@ pub struct Subject<'a> {
     pub tenant: &'a str,
     /// The session's labels.
     pub session_labels: &'a [String],
+    /// The output contracts that apply, each as JSON text.
+    pub contracts: &'a [Arc<str>],
+    /// The outputs returned earlier in the session, oldest first; shown
+    /// only to verifiers configured with `sources = true`.
+    pub sources: &'a [Source],
 }
 
 impl Verifiers {
@@ -146,10 +152,20 @@ impl Verifiers {
         if applicable.is_empty() {
             return Vec::new();
         }
-        let shown = Arc::new(shown_subject(subject));
+        // Built once for the verifiers without sources and once, when one
+        // sees them, for those with.
+        let without = Arc::new(shown_subject(subject, false));
+        let with = applicable
+            .iter()
+            .any(|v| v.config.sources)
+            .then(|| Arc::new(shown_subject(subject, true)));
         let mut runs = tokio::task::JoinSet::new();
         for (index, verifier) in applicable.iter().enumerate() {
-            let (verifier, shown) = (Arc::clone(verifier), Arc::clone(&shown));
+            let shown = match &with {
+                Some(with) if verifier.config.sources => with,
+                _ => &without,
+            };
+            let (verifier, shown) = (Arc::clone(verifier), Arc::clone(shown));
             runs.spawn(async move { (index, verifier.run(&shown).await) });
         }
         let mut answers: Vec<Option<std::result::Result<verification::Verdict, String>>> =
@@ -183,7 +199,9 @@ impl LoadedVerifier {
 
     /// Runs the verifier on `subject` alone (`warden verify`): its checked verdict.
     pub async fn verify_one(&self, subject: &Subject<'_>) -> Verdict {
-        let answer = self.run(&shown_subject(subject)).await;
+        let answer = self
+            .run(&shown_subject(subject, self.config.sources))
+            .await;
         self.checked(subject, answer)
     }
 
@@ -282,6 +300,8 @@ pub async fn verify_document(
         content,
         tenant,
         session_labels: &[],
+        contracts: &[],
+        sources: &[],
     };
     let verdict = verifier.verify_one(&subject).await;
     let mut redacted = content.clone();
@@ -293,8 +313,10 @@ pub async fn verify_document(
     Ok((verdict, redacted))
 }
 
-/// The subject as the verifier's world spells it.
-fn shown_subject(subject: &Subject<'_>) -> verification::Subject {
+/// The subject as the verifier's world spells it, with the session's
+/// sources when `with_sources`.
+fn shown_subject(subject: &Subject<'_>, with_sources: bool) -> verification::Subject {
+    let sources = if with_sources { subject.sources } else { &[] };
     verification::Subject {
         stage: match subject.stage {
             VerifierStage::Input => verification::Stage::Input,
@@ -305,6 +327,17 @@ fn shown_subject(subject: &Subject<'_>) -> verification::Subject {
         content: subject.content.to_string(),
         tenant: subject.tenant.to_string(),
         session_labels: subject.session_labels.to_vec(),
+        contracts: subject.contracts.iter().map(|c| c.to_string()).collect(),
+        sources: sources
+            .iter()
+            .map(|source| verification::Source {
+                id: source.id.clone(),
+                target_name: source.target.clone(),
+                locator: source.locator.clone(),
+                digest: source.digest.clone(),
+                content: source.content.as_ref().map(|c| c.to_string()),
+            })
+            .collect(),
     }
 }
 

@@ -12,6 +12,8 @@ fn subject(content: &str) -> Subject {
         content: content.to_string(),
         tenant: "acme".to_string(),
         session_labels: Vec::new(),
+        contracts: Vec::new(),
+        sources: Vec::new(),
     }
 }
 
