@@ -82,7 +82,7 @@ pub mod verifier {
     });
 
     pub use exports::warden::plugin::verification::{
-        Finding, Guest, Location, Redaction, Severity, Stage, Subject, Verdict,
+        Finding, Guest, Location, Redaction, Severity, Source, Stage, Subject, Verdict,
     };
 
     /// Every string in a JSON document with the JSON Pointer (RFC 6901) that
