@@ -200,30 +200,34 @@ impl Checker<'_> {
             cited.push(sources);
         }
 
+        let headings = text::headings(text);
         for sentence in sentences {
-            let in_sentence = |r: &Range<usize>| r.start >= sentence.start && r.end <= sentence.end;
-            let marker_ids: Vec<usize> = (0..markers.len())
-                .filter(|&i| in_sentence(&markers[i].range))
-                .collect();
-            let claims: Vec<&Quote> = quotes
+            // Markers and quotations never straddle a sentence (the splitter
+            // steps over them), so those starting inside it are inside it.
+            let marker_ids: Vec<usize> = text::within(&markers, &sentence, |m| &m.range).collect();
+            let quote_span = text::within(&quotes, &sentence, |q| &q.range);
+            let claims: Vec<&Quote> = quotes[quote_span]
                 .iter()
-                .filter(|q| {
-                    in_sentence(&q.range) && q.is_claim(text) && !inside_marker(&markers, &q.range)
-                })
+                .filter(|q| q.is_claim(text) && !inside_marker(&markers, &q.range))
                 .collect();
-            let numbers: Vec<text::Number> = text::numbers(text, sentence.clone(), &masks)
-                .into_iter()
-                .filter(|n| {
-                    !claims
-                        .iter()
-                        .any(|q| q.range.start <= n.range.start && n.range.end <= q.range.end)
-                })
-                .collect();
+            let mask_span = text::within(&masks, &sentence, |m| m);
+            let mut numbers = text::numbers(text, sentence.clone(), &masks[mask_span]);
+            // Numbers inside a quotation are checked with it.
+            let mut next_claim = claims.iter().peekable();
+            numbers.retain(|n| {
+                while next_claim
+                    .next_if(|q| q.range.end <= n.range.start)
+                    .is_some()
+                {}
+                !next_claim
+                    .peek()
+                    .is_some_and(|q| q.range.start <= n.range.start && n.range.end <= q.range.end)
+            });
+            let heading = text::within(&headings, &(0..sentence.start + 1), |h| h)
+                .next_back()
+                .is_some_and(|h| headings[h].end >= sentence.start);
             if marker_ids.is_empty() {
-                if (!claims.is_empty() || !numbers.is_empty())
-                    && !one_word
-                    && !text::is_heading(text, sentence.start)
-                {
+                if (!claims.is_empty() || !numbers.is_empty()) && !one_word && !heading {
                     self.findings.push(
                         Kind::UncitedClaim,
                         pointer,
@@ -353,10 +357,10 @@ impl Checker<'_> {
     }
 }
 
+/// Whether `range` lies inside one of the (ordered) markers.
 fn inside_marker(markers: &[Marker], range: &Range<usize>) -> bool {
-    markers
-        .iter()
-        .any(|m| m.range.start <= range.start && range.end <= m.range.end)
+    let after = markers.partition_point(|m| m.range.start <= range.start);
+    after > 0 && markers[after - 1].range.end >= range.end
 }
 
 /// The verdict on `content` (JSON text) given the session's `sources`.

@@ -287,14 +287,29 @@ pub fn at_line_start(text: &str, at: usize) -> bool {
     k == 0
 }
 
-/// Whether the line holding `at` is a markdown heading.
-pub fn is_heading(text: &str, at: usize) -> bool {
-    let line_start = text
-        .get(..at)
-        .and_then(|head| head.rfind('\n'))
-        .map_or(0, |n| n + 1);
-    text.get(line_start..)
-        .is_some_and(|line| line.trim_start().starts_with('#'))
+/// The lines of `text` that are markdown headings (`# …`), in order.
+pub fn headings(text: &str) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for line in text.split('\n') {
+        if line.trim_start().starts_with('#') {
+            out.push(start..start + line.len());
+        }
+        start += line.len() + 1;
+    }
+    out
+}
+
+/// The items of `sorted` (ordered, non-overlapping ranges) that start
+/// within `range`.
+pub fn within<T>(
+    sorted: &[T],
+    range: &Range<usize>,
+    key: impl Fn(&T) -> &Range<usize>,
+) -> Range<usize> {
+    let lo = sorted.partition_point(|t| key(t).start < range.start);
+    let hi = sorted.partition_point(|t| key(t).start < range.end);
+    lo..hi.max(lo)
 }
 
 fn starts_closing(text: &str, at: usize) -> Option<usize> {
@@ -381,11 +396,12 @@ pub fn sentences(text: &str, quotes: &[Quote], markers: &[Marker]) -> Vec<Range<
             }
             match markers.iter().skip(mi).find(|m| m.range.start >= k) {
                 Some(m) if m.range.start == k => {
-                    let rest = &text[m.range.end..];
-                    let line_rest = rest.split('\n').next().unwrap_or("");
+                    // A link is the sentence's only when nothing but
+                    // another marker follows it on the line.
+                    let after = text[m.range.end..].trim_start_matches([' ', '\t']);
                     let trailing = m.kind == MarkerKind::Source
-                        || line_rest.trim().is_empty()
-                        || line_rest.trim_start().starts_with('[');
+                        || after.is_empty()
+                        || after.starts_with(['\n', '\r', '[']);
                     if !trailing {
                         break;
                     }
@@ -410,10 +426,8 @@ pub fn sentences(text: &str, quotes: &[Quote], markers: &[Marker]) -> Vec<Range<
         let only_markers = {
             let mut k = range.start;
             let mut any = false;
-            for m in markers
-                .iter()
-                .filter(|m| m.range.start >= range.start && m.range.end <= range.end)
-            {
+            let inside = within(markers, &range, |m| &m.range);
+            for m in markers[inside].iter().filter(|m| m.range.end <= range.end) {
                 if !text[k..m.range.start].trim().is_empty() {
                     break;
                 }
@@ -678,7 +692,8 @@ fn scaled(int: &str, frac: &str, power: u32) -> String {
 }
 
 /// Appends `text` to `out` with whitespace runs collapsed to one space and
-/// curly quotation marks made straight, the form quotations are compared in.
+/// every quotation mark and apostrophe (straight or curly, single or
+/// double) made `"`, the form quotations are compared in.
 pub fn normalise_into(text: &str, out: &mut String) {
     let mut space = false;
     let mut started = false;
@@ -692,9 +707,10 @@ pub fn normalise_into(text: &str, out: &mut String) {
         }
         space = false;
         started = true;
+        // Nested quotations switch between double and single marks, and
+        // apostrophes come straight or curly: all compare as one mark.
         out.push(match c {
-            '“' | '”' | '„' | '‟' => '"',
-            '‘' | '’' | '‚' | '‛' => '\'',
+            '“' | '”' | '„' | '‟' | '‘' | '’' | '‚' | '‛' | '\'' => '"',
             c => c,
         });
     }
