@@ -76,8 +76,34 @@ impl Haystack {
     }
 
     /// Whether every fragment occurs, in order; adds the bytes searched to
-    /// `searched`.
+    /// `searched`. The first letter of the quotation may differ in case
+    /// (`said “this was…”` quoting "This was…"); nothing else may.
     pub fn contains_fragments(&self, fragments: &[String], searched: &mut usize) -> bool {
+        if self.contains_in_order(fragments, searched) {
+            return true;
+        }
+        let Some(first) = fragments.first() else {
+            return false;
+        };
+        let mut chars = first.chars();
+        let Some(c) = chars.next().filter(|c| c.is_alphabetic()) else {
+            return false;
+        };
+        let swapped: String = if c.is_uppercase() {
+            c.to_lowercase().chain(chars).collect()
+        } else {
+            c.to_uppercase().chain(chars).collect()
+        };
+        if &swapped == first {
+            return false;
+        }
+        let mut other = Vec::with_capacity(fragments.len());
+        other.push(swapped);
+        other.extend_from_slice(&fragments[1..]);
+        self.contains_in_order(&other, searched)
+    }
+
+    fn contains_in_order(&self, fragments: &[String], searched: &mut usize) -> bool {
         let mut from = 0;
         for fragment in fragments {
             let rest = self.text.get(from..).unwrap_or("");
@@ -318,6 +344,9 @@ mod tests {
         assert!(!h.contains_fragments(&["units\u{1f}growth".into()], &mut searched));
         assert!(h.contains_fragments(&["Revenue".into(), "units".into()], &mut searched));
         assert!(!h.contains_fragments(&["units".into(), "Revenue".into()], &mut searched));
+        assert!(h.contains_fragments(&["revenue grew".into()], &mut searched));
+        assert!(!h.contains_fragments(&["REVENUE grew".into()], &mut searched));
+        assert!(!h.contains_fragments(&["Units".into(), "revenue".into()], &mut searched));
         assert!(searched > 0);
     }
 }
