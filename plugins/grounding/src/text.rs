@@ -494,47 +494,59 @@ const PREFIXES: &[&str] = &["US$", "$", "€", "£", "¥", "₹", "+", "-", "−
 /// number at the start of a line (`1.`, `2)`) is not one either. Within a
 /// word, `-`, `/`, `:` and similar separate numbers (ranges, dates, times).
 pub fn numbers(text: &str, range: Range<usize>, masks: &[Range<usize>]) -> Vec<Number> {
-    let mut words = Vec::new();
-    let mut at = range.start;
+    let bytes = text.as_bytes();
     let end = range.end.min(text.len());
-    let mut masks = masks
-        .iter()
-        .filter(|m| m.end > range.start && m.start < end)
-        .peekable();
-    while at < end {
-        let segment_end = match masks.peek() {
-            Some(m) if m.start <= at => {
-                at = at.max(m.end);
-                masks.next();
-                continue;
-            }
-            Some(m) => m.start.min(end),
-            None => end,
-        };
-        let Some(segment) = text.get(at..segment_end) else {
-            break;
-        };
-        let mut word_start = None;
-        for (i, c) in segment.char_indices() {
-            if c.is_whitespace() {
-                if let Some(s) = word_start.take() {
-                    words.push(at + s..at + i);
-                }
-            } else if word_start.is_none() {
-                word_start = Some(i);
-            }
-        }
-        if let Some(s) = word_start {
-            words.push(at + s..segment_end);
-        }
-        at = segment_end;
-    }
     let mut out = Vec::new();
-    for (i, word) in words.iter().enumerate() {
-        let next = words.get(i + 1).and_then(|w| text.get(w.clone()));
-        word_numbers(text, word.clone(), next, &mut out);
+    let mut at = range.start;
+    let mut mask = 0;
+    // Only words holding a digit matter: jump from digit to digit.
+    while let Some(offset) = bytes
+        .get(at..end)
+        .and_then(|rest| rest.iter().position(u8::is_ascii_digit))
+    {
+        let digit = at + offset;
+        while masks.get(mask).is_some_and(|m| m.end <= digit) {
+            mask += 1;
+        }
+        if let Some(m) = masks.get(mask).filter(|m| m.start <= digit) {
+            at = m.end;
+            continue;
+        }
+        let segment_start = mask
+            .checked_sub(1)
+            .map_or(range.start, |m| masks[m].end.max(range.start));
+        let segment_end = masks.get(mask).map_or(end, |m| m.start.min(end));
+        let word_start = text[segment_start..digit]
+            .char_indices()
+            .rev()
+            .find(|(_, c)| c.is_whitespace())
+            .map_or(segment_start, |(i, c)| segment_start + i + c.len_utf8());
+        let word_end = text[digit..segment_end]
+            .char_indices()
+            .find(|(_, c)| c.is_whitespace())
+            .map_or(segment_end, |(i, _)| digit + i);
+        let next = short_word_after(text, word_end, segment_end);
+        word_numbers(text, word_start..word_end, next, &mut out);
+        at = word_end;
     }
     out
+}
+
+/// The word after `from` (within `to`) when it is short enough to be a
+/// scale word.
+fn short_word_after(text: &str, from: usize, to: usize) -> Option<&str> {
+    let rest = text.get(from..to)?.trim_start();
+    let mut len = rest.len();
+    for (i, c) in rest.char_indices() {
+        if c.is_whitespace() {
+            len = i;
+            break;
+        }
+        if i >= 16 {
+            return None;
+        }
+    }
+    Some(&rest[..len])
 }
 
 fn word_numbers(text: &str, word: Range<usize>, next: Option<&str>, out: &mut Vec<Number>) {
@@ -697,22 +709,36 @@ fn scaled(int: &str, frac: &str, power: u32) -> String {
 pub fn normalise_into(text: &str, out: &mut String) {
     let mut space = false;
     let mut started = false;
-    for c in text.chars() {
-        if c.is_whitespace() {
-            space = true;
+    // Runs of ordinary characters are copied whole.
+    let mut run = 0;
+    for (i, c) in text.char_indices() {
+        let quote = matches!(c, '“' | '”' | '„' | '‟' | '‘' | '’' | '‚' | '‛' | '\'');
+        if !c.is_whitespace() && !quote {
+            if space && started {
+                out.push(' ');
+                run = i;
+            }
+            space = false;
+            started = true;
             continue;
         }
-        if space && started {
-            out.push(' ');
+        out.push_str(&text[run..i]);
+        run = i + c.len_utf8();
+        if c.is_whitespace() {
+            space = true;
+        } else {
+            if space && started {
+                out.push(' ');
+            }
+            space = false;
+            started = true;
+            // Nested quotations switch between double and single marks, and
+            // apostrophes come straight or curly: all compare as one mark.
+            out.push('"');
         }
-        space = false;
-        started = true;
-        // Nested quotations switch between double and single marks, and
-        // apostrophes come straight or curly: all compare as one mark.
-        out.push(match c {
-            '“' | '”' | '„' | '‟' | '‘' | '’' | '‚' | '‛' | '\'' => '"',
-            c => c,
-        });
+    }
+    if !space {
+        out.push_str(&text[run..]);
     }
 }
 
