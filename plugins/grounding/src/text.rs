@@ -592,17 +592,25 @@ fn word_numbers(text: &str, word: Range<usize>, next: Option<&str>, out: &mut Ve
         return;
     }
     let mut body = core;
+    // Most words start and end with a digit: no affix to look for.
     for _ in 0..2 {
+        if body.starts_with(|c: char| c.is_ascii_digit()) {
+            break;
+        }
         if let Some(p) = PREFIXES.iter().find(|p| body.starts_with(*p)) {
             start += p.len();
             body = &body[p.len()..];
         }
     }
     let mut scale = 0;
-    if let Some((suffix, power)) = SUFFIXES.iter().find(|(s, _)| {
-        body.strip_suffix(*s)
-            .is_some_and(|b| b.ends_with(|c: char| c.is_ascii_digit()))
-    }) {
+    if let Some((suffix, power)) = SUFFIXES
+        .iter()
+        .filter(|_| !body.ends_with(|c: char| c.is_ascii_digit()))
+        .find(|(s, _)| {
+            body.strip_suffix(*s)
+                .is_some_and(|b| b.ends_with(|c: char| c.is_ascii_digit()))
+        })
+    {
         body = &body[..body.len() - suffix.len()];
         scale = *power;
     }
