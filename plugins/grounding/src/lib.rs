@@ -10,6 +10,8 @@
 //! `unsupported-number`, `source-unavailable` and `uncited-claim`, all with
 //! the label `ungrounded`; the README gives the exact rules.
 
+#![deny(missing_docs)]
+
 pub mod sources;
 pub mod text;
 
@@ -311,10 +313,6 @@ impl Checker<'_> {
 
     /// Whether `found` holds for a cited source; a source too large for the
     /// budget is reported (once) the first time a claim needs it.
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "the sentence's citations, passed as they were resolved"
-    )]
     fn support(
         &mut self,
         pointer: &str,

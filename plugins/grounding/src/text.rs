@@ -118,7 +118,7 @@ fn marker_at(text: &str, open: usize) -> Option<Marker> {
             range: open..close + 1,
             kind: MarkerKind::Source,
             targets,
-            masks: vec![open..close + 1],
+            masks: std::iter::once(open..close + 1).collect(),
         });
     }
     let close = scan_until(
@@ -149,7 +149,7 @@ fn marker_at(text: &str, open: usize) -> Option<Marker> {
     Some(Marker {
         range: open..end + 1,
         kind: MarkerKind::Link,
-        targets: vec![url..end],
+        targets: std::iter::once(url..end).collect(),
         masks: vec![open..open + 1, close..end + 1],
     })
 }
