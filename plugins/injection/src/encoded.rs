@@ -15,8 +15,29 @@ pub const MAX_RUN: usize = 8 * 1024;
 /// Bytes decoded per string, over all runs.
 pub const MAX_DECODED: usize = 64 * 1024;
 
+/// Byte classes: part of a token (printable ASCII but quotes and angle
+/// brackets), part of a base64 run.
+const TOKEN: u8 = 1;
+const BASE64: u8 = 2;
+
+static CLASSES: [u8; 256] = {
+    let mut classes = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let byte = b as u8;
+        if byte.is_ascii_graphic() && !matches!(byte, b'"' | b'\'' | b'<' | b'>' | b'`') {
+            classes[b] |= TOKEN;
+        }
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'+' | b'/' | b'-' | b'_') {
+            classes[b] |= BASE64;
+        }
+        b += 1;
+    }
+    classes
+};
+
 fn is_base64(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_')
+    CLASSES[usize::from(b)] & BASE64 != 0
 }
 
 fn base64_value(b: u8) -> Option<u32> {
@@ -67,7 +88,8 @@ fn decode_percent(run: &[u8]) -> Vec<u8> {
     while i < run.len() {
         match run[i] {
             b'%' if run.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
-                && run.get(i + 2).is_some_and(u8::is_ascii_hexdigit) => {
+                && run.get(i + 2).is_some_and(u8::is_ascii_hexdigit) =>
+            {
                 out.push((hex_value(run[i + 1]) << 4) | hex_value(run[i + 2]));
                 i += 3;
             }
@@ -123,7 +145,11 @@ pub fn scan(text: &str) -> Vec<Match> {
                 end,
                 // Encoding a clear signal is a signal of its own; a weak one
                 // stays weak.
-                score: if score >= 0.6 { (score + 0.05).min(0.99) } else { score },
+                score: if score >= 0.6 {
+                    (score + 0.05).min(0.99)
+                } else {
+                    score
+                },
                 note: Some(format!(
                     "{encoding}; decoded text holds a {} signal",
                     kind.as_str()
@@ -133,7 +159,7 @@ pub fn scan(text: &str) -> Vec<Match> {
         budget > 0
     };
     // Tokens: runs of printable ASCII other than quotes and brackets.
-    let is_token = |b: u8| b.is_ascii_graphic() && !matches!(b, b'"' | b'\'' | b'<' | b'>' | b'`');
+    let is_token = |b: u8| CLASSES[usize::from(b)] & TOKEN != 0;
     let mut i = 0;
     while i < bytes.len() {
         if !is_token(bytes[i]) {
@@ -141,20 +167,26 @@ pub fn scan(text: &str) -> Vec<Match> {
             continue;
         }
         let token_start = i;
-        let mut escapes = 0;
         while i < bytes.len() && is_token(bytes[i]) {
-            if bytes[i] == b'%' && bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit) {
-                escapes += 1;
-            }
             i += 1;
         }
         let token_end = i;
         if token_end - token_start < MIN_RUN {
             continue;
         }
+        let token = &bytes[token_start..token_end];
+        let escapes = token
+            .windows(3)
+            .filter(|w| w[0] == b'%' && w[1].is_ascii_hexdigit() && w[2].is_ascii_hexdigit())
+            .count();
         if escapes >= 3 {
             let take = &bytes[token_start..token_end.min(token_start + MAX_RUN)];
-            if !check(token_start, token_end, "percent-encoding", decode_percent(take)) {
+            if !check(
+                token_start,
+                token_end,
+                "percent-encoding",
+                decode_percent(take),
+            ) {
                 break;
             }
             continue;
@@ -181,7 +213,7 @@ pub fn scan(text: &str) -> Vec<Match> {
                 end += 1;
             }
             let take = &run[..run.len().min(MAX_RUN)];
-            let going = if hex && run.len() % 2 == 0 {
+            let going = if hex && run.len().is_multiple_of(2) {
                 check(start, end, "hex", decode_hex(take))
             } else {
                 check(start, end, "base64", decode_base64(take))
@@ -206,6 +238,9 @@ mod tests {
         assert_eq!(decode_hex(b"68656c6C6f"), b"hello");
         assert_eq!(decode_percent(b"a%20b+c%2"), b"a b c%2");
         assert_eq!(as_text(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"), None);
-        assert_eq!(as_text(b"plain words here").as_deref(), Some("plain words here"));
+        assert_eq!(
+            as_text(b"plain words here").as_deref(),
+            Some("plain words here")
+        );
     }
 }

@@ -36,80 +36,103 @@ fn is_rtl(c: char) -> bool {
     matches!(c, '\u{0590}'..='\u{08FF}' | '\u{FB1D}'..='\u{FDFF}' | '\u{FE70}'..='\u{FEFE}')
 }
 
+/// The character at byte `at` of `text` (a character boundary), if any.
+fn char_at(text: &str, at: usize) -> Option<char> {
+    text.get(at..).and_then(|rest| rest.chars().next())
+}
+
+/// The character before byte `at` of `text`, if any.
+fn char_before(text: &str, at: usize) -> Option<char> {
+    text.get(..at).and_then(|head| head.chars().next_back())
+}
+
 /// Findings for the hidden text in `text`.
 pub fn scan(text: &str) -> Vec<Match> {
-    let chars: Vec<(usize, char)> = text.char_indices().collect();
-    let end_of = |i: usize| chars.get(i).map_or(text.len(), |&(at, c)| at + c.len_utf8());
+    let bytes = text.as_bytes();
+    // Every character this module looks at is encoded with one of these
+    // lead bytes (U+180E; U+200B..U+2069; U+FEFF; U+E0000..U+E007F), so
+    // only their positions are decoded.
+    let is_lead = |b: u8| matches!(b, 0xE1 | 0xE2 | 0xEF | 0xF3);
     let mut out = Vec::new();
-
     // Zero-width characters.
     let (mut count, mut in_word, mut first, mut last) = (0usize, 0usize, usize::MAX, 0usize);
-    // Bidi controls.
-    let has_rtl = chars.iter().any(|&(_, c)| is_rtl(c));
+    // Bidi controls; whether the text has right-to-left letters, once asked.
+    let mut has_rtl: Option<bool> = None;
     let (mut bidi, mut overrides, mut bidi_first, mut bidi_last) = (0usize, 0usize, usize::MAX, 0);
     let mut reversed_score: f32 = 0.0;
     let mut decoded_runs = 0;
     let mut i = 0;
-    while i < chars.len() {
-        let (at, c) = chars[i];
-        let prev = i.checked_sub(1).map(|p| chars[p].1);
-        let next = chars.get(i + 1).map(|&(_, c)| c);
+    while i < bytes.len() {
+        if !is_lead(bytes[i]) {
+            i += 1;
+            continue;
+        }
+        let at = i;
+        let Some(c) = char_at(text, at) else {
+            i += 1;
+            continue;
+        };
+        let end = at + c.len_utf8();
+        i = end;
         if is_zero_width(c) {
+            let prev = char_before(text, at);
+            let next = char_at(text, end);
             let legit = (c == '\u{FEFF}' && at == 0)
                 || (matches!(c, '\u{200C}' | '\u{200D}')
                     && (prev.is_some_and(is_emoji_part) && next.is_some_and(is_emoji_part)
                         || prev.is_some_and(is_joining_script)
                         || next.is_some_and(is_joining_script)))
                 || (c == '\u{200B}'
-                    && (prev.is_some_and(is_joining_script) || next.is_some_and(is_joining_script)));
+                    && (prev.is_some_and(is_joining_script)
+                        || next.is_some_and(is_joining_script)));
             if !legit {
                 count += 1;
-                if prev.is_some_and(|p| p.is_alphanumeric())
-                    && next.is_some_and(|n| n.is_alphanumeric())
+                if prev.is_some_and(char::is_alphanumeric)
+                    && next.is_some_and(char::is_alphanumeric)
                 {
                     in_word += 1;
                 }
                 first = first.min(at);
-                last = end_of(i);
+                last = end;
             }
         } else if is_bidi_control(c) {
             let is_override = matches!(c, '\u{202D}' | '\u{202E}');
-            if is_override || !has_rtl {
+            let rtl = *has_rtl.get_or_insert_with(|| text.chars().any(is_rtl));
+            if is_override || !rtl {
                 bidi += 1;
                 overrides += usize::from(is_override);
                 bidi_first = bidi_first.min(at);
-                bidi_last = end_of(i);
+                bidi_last = end;
             }
             if c == '\u{202E}' && decoded_runs < MAX_DECODED_RUNS {
                 decoded_runs += 1;
                 // What a reader sees under the override: the characters up
                 // to the next pop, isolate or line end, reversed.
-                let run: String = chars[i + 1..]
-                    .iter()
-                    .map(|&(_, c)| c)
+                let shown: String = text[end..]
+                    .chars()
                     .take_while(|&c| !matches!(c, '\u{202C}' | '\u{2066}'..='\u{2069}' | '\n'))
                     .take(MAX_RUN_CHARS)
+                    .collect::<Vec<char>>()
+                    .into_iter()
+                    .rev()
                     .collect();
-                let shown: String = run.chars().rev().collect();
                 if let Some((score, _)) = best_phrase(&shown) {
                     reversed_score = reversed_score.max(score);
                 }
             }
         } else if is_tag(c) {
-            let start = i;
-            while i < chars.len() && is_tag(chars[i].1) {
-                i += 1;
+            let mut run = vec![(at, c)];
+            while let Some(next) = char_at(text, i).filter(|&c| is_tag(c)) {
+                run.push((i, next));
+                i += next.len_utf8();
             }
-            let run = &chars[start..i];
-            let is_flag = prev == Some('\u{1F3F4}')
+            let is_flag = char_before(text, at) == Some('\u{1F3F4}')
                 && run.len() <= 8
                 && run.last().map(|&(_, c)| c) == Some('\u{E007F}');
             if !is_flag && out.len() < MAX_DECODED_RUNS {
-                out.push(tag_run(run, end_of(i - 1)));
+                out.push(tag_run(&run, i));
             }
-            continue;
         }
-        i += 1;
     }
     if count > 0 {
         let score = if in_word >= 3 || count >= 8 {
@@ -202,10 +225,16 @@ mod tests {
     #[test]
     fn suspicious_invisible_characters_are_found() {
         assert_eq!(kinds("a\u{200B}b"), [("zero-width", 0.3)]);
-        assert_eq!(kinds("h\u{200B}e\u{200B}l\u{200B}lo"), [("zero-width", 0.6)]);
+        assert_eq!(
+            kinds("h\u{200B}e\u{200B}l\u{200B}lo"),
+            [("zero-width", 0.6)]
+        );
         assert_eq!(kinds("price \u{202E}cba"), [("bidi-control", 0.6)]);
         assert_eq!(kinds("x \u{2066}y\u{2069}"), [("bidi-control", 0.5)]);
-        let hidden: String = "hello".chars().map(|c| char::from_u32(0xE0000 + c as u32).unwrap()).collect();
+        let hidden: String = "hello"
+            .chars()
+            .map(|c| char::from_u32(0xE0000 + c as u32).unwrap())
+            .collect();
         let found = scan(&format!("hi{hidden}!"));
         assert_eq!(found.len(), 1);
         assert_eq!((found[0].start, found[0].end), (2, 2 + 5 * 4));

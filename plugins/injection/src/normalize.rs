@@ -11,8 +11,8 @@
 /// A normalised string and where each of its bytes came from.
 #[derive(Debug)]
 pub struct Normalized {
-    /// The normalised text (valid UTF-8; ASCII wherever a mapping exists).
-    pub text: String,
+    /// The normalised text (UTF-8; ASCII wherever a mapping exists).
+    pub text: Vec<u8>,
     /// For each byte of `text`, the offset of the original character it
     /// came from (always a character boundary of the original).
     pub origin: Vec<u32>,
@@ -84,7 +84,6 @@ fn fold(c: char) -> Option<&'static str> {
             let ascii = (code - 0xFEE0) as u8;
             return ASCII_STRS.get(usize::from(ascii)).copied();
         }
-        '\u{3000}' => " ",
         // Mathematical alphanumerics: 13 styles of A-Z, a-z in a row.
         '\u{1D400}'..='\u{1D6A3}' => LOWER[((code - 0x1D400) % 52 % 26) as usize],
         '\u{1D7CE}'..='\u{1D7FF}' => DIGITS[((code - 0x1D7CE) % 10) as usize],
@@ -168,14 +167,58 @@ const ASCII_STRS: [&str; 128] = {
 
 /// Normalises `text` (see the module documentation).
 pub fn normalize(text: &str) -> Normalized {
-    let mut out = String::with_capacity(text.len());
+    let bytes = text.as_bytes();
+    let mut out: Vec<u8> = Vec::with_capacity(text.len());
     let mut origin: Vec<u32> = Vec::with_capacity(text.len());
     // A pending whitespace run: (offset of its first character, held a newline).
     let mut space: Option<(u32, bool)> = None;
-    for (at, c) in text.char_indices() {
-        let at = at as u32;
-        if c.is_whitespace() || c == '\u{3000}' {
-            let newline = matches!(c, '\n' | '\r' | '\u{2028}' | '\u{2029}');
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        let at = i as u32;
+        // Runs of ASCII other than whitespace, the common case, in bulk.
+        if b.is_ascii_graphic() {
+            if let Some((first, newline)) = space.take()
+                && !out.is_empty()
+            {
+                out.push(if newline { b'\n' } else { b' ' });
+                origin.push(first);
+            }
+            let run = bytes[i..]
+                .iter()
+                .position(|b| !b.is_ascii_graphic())
+                .map_or(bytes.len(), |n| i + n);
+            out.extend(bytes[i..run].iter().map(u8::to_ascii_lowercase));
+            origin.extend(at..run as u32);
+            i = run;
+            continue;
+        }
+        if b.is_ascii() {
+            i += 1;
+            if b.is_ascii_whitespace() || b == 0x0B {
+                let newline = matches!(b, b'\n' | b'\r');
+                space = Some(match space {
+                    Some((first, held)) => (first, held || newline),
+                    None => (at, newline),
+                });
+                continue;
+            }
+            if let Some((first, newline)) = space.take()
+                && !out.is_empty()
+            {
+                out.push(if newline { b'\n' } else { b' ' });
+                origin.push(first);
+            }
+            out.push(b.to_ascii_lowercase());
+            origin.push(at);
+            continue;
+        }
+        let Some(c) = text.get(i..).and_then(|rest| rest.chars().next()) else {
+            break;
+        };
+        i += c.len_utf8();
+        if c.is_whitespace() {
+            let newline = matches!(c, '\u{2028}' | '\u{2029}' | '\u{85}');
             space = Some(match space {
                 Some((first, held)) => (first, held || newline),
                 None => (at, newline),
@@ -188,24 +231,23 @@ pub fn normalize(text: &str) -> Normalized {
         if let Some((first, newline)) = space.take()
             && !out.is_empty()
         {
-            out.push(if newline { '\n' } else { ' ' });
+            out.push(if newline { b'\n' } else { b' ' });
             origin.push(first);
         }
-        if c.is_ascii() {
-            out.push(c.to_ascii_lowercase());
-            origin.push(at);
-        } else if let Some(folded) = fold(c) {
-            out.push_str(folded);
-            origin.extend(std::iter::repeat_n(at, folded.len()));
-        } else {
-            let lower = if c.is_uppercase() {
-                c.to_lowercase().next().unwrap_or(c)
-            } else {
-                c
-            };
-            out.push(lower);
-            origin.extend(std::iter::repeat_n(at, lower.len_utf8()));
-        }
+        let mut buffer = [0u8; 4];
+        let folded: &[u8] = match fold(c) {
+            Some(folded) => folded.as_bytes(),
+            None => {
+                let lower = if c.is_uppercase() {
+                    c.to_lowercase().next().unwrap_or(c)
+                } else {
+                    c
+                };
+                lower.encode_utf8(&mut buffer).as_bytes()
+            }
+        };
+        out.extend_from_slice(folded);
+        origin.extend(std::iter::repeat_n(at, folded.len()));
     }
     Normalized { text: out, origin }
 }
@@ -215,7 +257,7 @@ mod tests {
     use super::*;
 
     fn norm(text: &str) -> String {
-        normalize(text).text
+        String::from_utf8(normalize(text).text).unwrap()
     }
 
     #[test]
@@ -236,7 +278,7 @@ mod tests {
     fn ranges_map_back_to_the_original() {
         let text = "Ｘ  ｉｇｎｏｒｅ é!";
         let n = normalize(text);
-        assert_eq!(n.text, "x ignore e!");
+        assert_eq!(n.text, b"x ignore e!");
         assert_eq!(n.origin.len(), n.text.len());
         let (start, end) = n.original_range(text, 2, 8);
         assert_eq!(&text[start..end], "ｉｇｎｏｒｅ");

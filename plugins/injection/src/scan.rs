@@ -15,6 +15,17 @@ use crate::{encoded, hidden};
 /// thousand times is no more an injection than one that says it once.
 const MAX_PER_RULE: usize = 8;
 
+/// How far before a keyword a rule's match may start, and how far after
+/// it the match may end: a rule's regex runs only on these windows around
+/// its keywords, so clean text costs the keyword search and little else.
+/// Every rule's matches are shorter than this (the longest, a URL with a
+/// data slot, is bounded at about 260 bytes).
+const WINDOW_BEFORE: usize = 160;
+const WINDOW_AFTER: usize = 320;
+
+/// How far around a match [`Check::AiContext`] looks for words about AI.
+const AI_CONTEXT: usize = 200;
+
 /// One thing found in a string: a byte range of the original string, on
 /// character boundaries, end exclusive.
 #[derive(Clone, Debug, PartialEq)]
@@ -44,7 +55,8 @@ pub struct Scanner {
     keyword_rules: Vec<Vec<usize>>,
     ai_words: Regex,
     destination: Regex,
-    discussion: AhoCorasick,
+    /// Discussion words, then template words, then "```" and "<?xml".
+    context_words: AhoCorasick,
 }
 
 /// The scanner, built once per instance (in `prepare` for the component).
@@ -87,22 +99,79 @@ const DISCUSSION: &[&str] = &[
 
 /// Words that mark text as being about chat templates (documentation, code).
 const TEMPLATE_WORDS: &[&str] = &[
-    "token", "template", "tag", "marker", "delimiter", "format", "wrap", "role",
+    "token",
+    "template",
+    "tag",
+    "marker",
+    "delimiter",
+    "format",
+    "wrap",
+    "role",
 ];
 
 /// Words in a match that name the model's own instructions.
 const QUALIFIERS: &[&str] = &[
-    "previous", "prior", "above", "earlier", "preceding", "foregoing", "former", "original",
-    "initial", "old", "all", "any", "every", "your", "system", "developer", "safety", "these",
-    "those", "existing", "current", "hidden", "secret", "full", "entire", "whatever", "everything",
+    "previous",
+    "prior",
+    "above",
+    "earlier",
+    "preceding",
+    "foregoing",
+    "former",
+    "original",
+    "initial",
+    "old",
+    "all",
+    "any",
+    "every",
+    "your",
+    "system",
+    "developer",
+    "safety",
+    "these",
+    "those",
+    "existing",
+    "current",
+    "hidden",
+    "secret",
+    "full",
+    "entire",
+    "whatever",
+    "everything",
     // French, Spanish, Italian, Portuguese, German.
-    "toutes", "tous", "precedentes", "precedents", "anterieures", "dessus", "tes", "vos", "todas",
-    "todos", "anteriores", "previas", "previos", "tus", "sus", "tutte", "precedenti", "tue", "le",
-    "vorherigen", "obigen", "alle", "allen", "bisherigen", "deine", "ihre", "systemanweisungen",
+    "toutes",
+    "tous",
+    "precedentes",
+    "precedents",
+    "anterieures",
+    "dessus",
+    "tes",
+    "vos",
+    "todas",
+    "todos",
+    "anteriores",
+    "previas",
+    "previos",
+    "tus",
+    "sus",
+    "tutte",
+    "precedenti",
+    "tue",
+    "le",
+    "vorherigen",
+    "obigen",
+    "alle",
+    "allen",
+    "bisherigen",
+    "deine",
+    "ihre",
+    "systemanweisungen",
 ];
 
 /// First-person words: a person correcting their own instructions.
-const FIRST_PERSON: &[&str] = &["my", "our", "me", "mes", "mis", "meine", "miei", "minhas", "nos"];
+const FIRST_PERSON: &[&str] = &[
+    "my", "our", "me", "mes", "mis", "meine", "miei", "minhas", "nos",
+];
 
 impl Scanner {
     /// Compiles `rules` and the prefilter.
@@ -122,15 +191,21 @@ impl Scanner {
                 }
             }
         }
+        // Normalised text is lower case, like the keywords.
         let keywords = AhoCorasickBuilder::new()
-            .ascii_case_insensitive(true)
             .kind(Some(AhoCorasickKind::DFA))
             .match_kind(MatchKind::Standard)
             .build(&words)
             .map_err(|e| format!("keywords: {e}"))?;
-        let discussion = AhoCorasick::new(DISCUSSION).map_err(|e| format!("discussion: {e}"))?;
+        let context_words = AhoCorasick::new(
+            DISCUSSION
+                .iter()
+                .chain(TEMPLATE_WORDS)
+                .chain(&["```", "<?xml"]),
+        )
+        .map_err(|e| format!("context words: {e}"))?;
         let ai_words = compile(&expand(
-            r"\b(?:ai|llms?|chatgpt|gpt(?:-?[0-9.]+)?|openai|anthropic|claude|gemini|bard|copilot|language~models?|chatbots?|assistants?|content~polic(?:y|ies)|prompts?|uncensored|jailbreak|safety~(?:rules|filters?|guidelines))\b",
+            r"\b(?:ai|llms?|chatgpt|gpt(?:-?[0-9.]+)?|openai|anthropic|claude|gemini|bard|copilot|language~models?|chatbots?|content~polic(?:y|ies)|uncensored|jailbreak|safety~(?:rules|filters?|guidelines))\b",
         ))
         .map_err(|e| format!("ai words: {e}"))?;
         let destination = compile(
@@ -143,61 +218,93 @@ impl Scanner {
             keyword_rules,
             ai_words,
             destination,
-            discussion,
+            context_words,
         })
     }
 
-    /// Whether any rule keyword occurs in `bytes` (case-insensitive).
-    pub fn any_keyword(&self, bytes: &[u8]) -> bool {
-        self.keywords.is_match(bytes)
-    }
-
-    /// The rules whose keywords occur in `bytes`, in rule order.
-    fn candidates(&self, bytes: &[u8]) -> Vec<usize> {
-        let mut enabled = vec![false; self.regexes.len()];
-        for m in self.keywords.find_overlapping_iter(bytes) {
+    /// For each rule whose keywords occur in `text`, the windows of `text`
+    /// around those occurrences (merged, in order): the only places its
+    /// regex runs.
+    fn windows(&self, text: &[u8]) -> Vec<(usize, Vec<(usize, usize)>)> {
+        let mut hits: Vec<Vec<usize>> = vec![Vec::new(); self.regexes.len()];
+        for m in self.keywords.find_overlapping_iter(text) {
             for &rule in &self.keyword_rules[m.pattern().as_usize()] {
-                enabled[rule] = true;
+                hits[rule].push(m.start());
             }
         }
-        (0..enabled.len()).filter(|&i| enabled[i]).collect()
+        let mut out = Vec::new();
+        for (rule, mut positions) in hits.into_iter().enumerate() {
+            if positions.is_empty() {
+                continue;
+            }
+            positions.sort_unstable();
+            let mut windows: Vec<(usize, usize)> = Vec::new();
+            for at in positions {
+                let start = at.saturating_sub(WINDOW_BEFORE);
+                let end = word_end(text, (at + WINDOW_AFTER).min(text.len()));
+                match windows.last_mut() {
+                    Some(last) if start <= last.1 => last.1 = last.1.max(end),
+                    _ => windows.push((start, end)),
+                }
+            }
+            out.push((rule, windows));
+        }
+        out
     }
 
     /// The phrase rules' matches in `normalized` (the normalisation of
     /// `original`), with ranges in `original` and context-adjusted scores.
     /// Matches scored below 0.05 are dropped.
     pub fn phrases(&self, original: &str, normalized: &Normalized) -> Vec<Match> {
-        let text = normalized.text.as_bytes();
-        let candidates = self.candidates(text);
-        if candidates.is_empty() {
+        let text = normalized.text.as_slice();
+        let windows = self.windows(text);
+        if windows.is_empty() {
             return Vec::new();
         }
-        let context = Context::new(self, text);
+        // Built on the first match: most strings have none.
+        let mut context: Option<Context> = None;
         let mut out = Vec::new();
-        for index in candidates {
+        for (index, windows) in windows {
             let rule = &RULES[index];
-            for m in self.regexes[index].find_iter(text).take(MAX_PER_RULE) {
-                let (start, end) = trim(text, m.start(), m.end());
-                if start >= end {
-                    continue;
+            let regex = &self.regexes[index];
+            let mut kept = 0;
+            'windows: for (window_start, window_end) in windows {
+                // Searching from the window's start in the text cut at its
+                // end keeps the look-behind (`\b`, `^`) of the bytes before.
+                let haystack = &text[..window_end];
+                let mut at = window_start;
+                while let Some(m) = regex.find_at(haystack, at) {
+                    at = m.end().max(m.start() + 1);
+                    let (start, end) = trim(text, m.start(), m.end());
+                    if start >= end {
+                        continue;
+                    }
+                    let context = context.get_or_insert_with(|| Context::new(self, text));
+                    let score = self.score(rule, text, start, end, context);
+                    if score < 0.05 {
+                        continue;
+                    }
+                    let (start, end) = normalized.original_range(original, start, end);
+                    if start >= end {
+                        continue;
+                    }
+                    out.push(Match {
+                        kind: rule.kind,
+                        rule: rule.id,
+                        title: rule.title,
+                        start,
+                        end,
+                        score,
+                        note: None,
+                    });
+                    kept += 1;
+                    if kept >= MAX_PER_RULE {
+                        break 'windows;
+                    }
+                    if at >= window_end {
+                        break;
+                    }
                 }
-                let score = self.score(rule, text, start, end, &context);
-                if score < 0.05 {
-                    continue;
-                }
-                let (start, end) = normalized.original_range(original, start, end);
-                if start >= end {
-                    continue;
-                }
-                out.push(Match {
-                    kind: rule.kind,
-                    rule: rule.id,
-                    title: rule.title,
-                    start,
-                    end,
-                    score,
-                    note: None,
-                });
             }
         }
         out
@@ -235,7 +342,9 @@ impl Scanner {
                 }
             }
             Check::AiContext => {
-                if context.ai {
+                let around =
+                    &text[start.saturating_sub(AI_CONTEXT)..(end + AI_CONTEXT).min(text.len())];
+                if self.ai_words.is_match(around) {
                     rule.score
                 } else {
                     0.2
@@ -254,7 +363,10 @@ impl Scanner {
             Check::NotXml => {
                 // An element between other elements is XML data.
                 let next = text[end..].iter().find(|b| !b.is_ascii_whitespace());
-                let previous = text[..start].iter().rev().find(|b| !b.is_ascii_whitespace());
+                let previous = text[..start]
+                    .iter()
+                    .rev()
+                    .find(|b| !b.is_ascii_whitespace());
                 if next == Some(&b'<') || previous == Some(&b'>') || context.xml {
                     0.25
                 } else {
@@ -262,7 +374,7 @@ impl Scanner {
                 }
             }
         };
-        let quoted = quoted(text, start);
+        let quoted = quoted(text, &context.fences, start);
         if rule.check == Check::Template || rule.kind == Kind::DelimiterSpoofing {
             // Code and documentation about chat templates write the tokens
             // in string literals and name them.
@@ -285,36 +397,46 @@ impl Scanner {
 
 /// Facts about a whole string that the context checks use.
 struct Context {
+    /// Offsets of the code fences (```).
+    fences: Vec<usize>,
     discussion: bool,
     template: bool,
-    ai: bool,
     xml: bool,
 }
 
 impl Context {
     fn new(scanner: &Scanner, text: &[u8]) -> Context {
-        let has_word = |word: &str| {
-            let mut at = 0;
-            while let Some(found) = find(&text[at..], word.as_bytes()) {
-                let start = at + found;
-                if start == 0 || !text[start - 1].is_ascii_alphabetic() {
-                    return true;
-                }
-                at = start + 1;
-            }
-            false
+        let mut context = Context {
+            fences: Vec::new(),
+            discussion: false,
+            template: false,
+            xml: false,
         };
-        Context {
-            discussion: scanner.discussion.is_match(text),
-            template: TEMPLATE_WORDS.iter().any(|w| has_word(w)),
-            ai: scanner.ai_words.is_match(text),
-            xml: find(text, b"<?xml").is_some(),
+        for m in scanner.context_words.find_iter(text) {
+            let index = m.pattern().as_usize();
+            if index < DISCUSSION.len() {
+                context.discussion = true;
+            } else if index < DISCUSSION.len() + TEMPLATE_WORDS.len() {
+                // Template words count at the start of a word only.
+                let word_start = m.start() == 0 || !text[m.start() - 1].is_ascii_alphabetic();
+                context.template |= word_start;
+            } else if &text[m.start()..m.end()] == b"```" {
+                context.fences.push(m.start());
+            } else {
+                context.xml = true;
+            }
         }
+        context
     }
 }
 
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
+/// The first offset at or after `at` that is not inside a word (so a
+/// window never cuts a word in two), at most 64 bytes on.
+fn word_end(text: &[u8], at: usize) -> usize {
+    let limit = (at + 64).min(text.len());
+    (at..limit)
+        .find(|&i| !text[i].is_ascii_alphanumeric())
+        .unwrap_or(limit)
 }
 
 /// Trims whitespace from both ends of `[start, end)`.
@@ -328,19 +450,23 @@ fn trim(text: &[u8], mut start: usize, mut end: usize) -> (usize, usize) {
     (start, end)
 }
 
+/// How far back on its line [`quoted`] looks for an opening quote.
+const QUOTE_LOOK_BACK: usize = 1024;
+
 /// Whether `at` lies inside a quotation on its line (straight double
-/// quotes, backticks, single quotes that are not apostrophes) or inside a
-/// fenced code block.
-fn quoted(text: &[u8], at: usize) -> bool {
-    let before = &text[..at];
-    let fences = before.windows(3).filter(|w| *w == b"```").count();
-    if fences % 2 == 1 {
+/// quotes, backticks, single quotes that are not apostrophes, within
+/// [`QUOTE_LOOK_BACK`] bytes) or inside a fenced code block (`fences`: the
+/// offsets of the string's code fences).
+fn quoted(text: &[u8], fences: &[usize], at: usize) -> bool {
+    if fences.partition_point(|&f| f < at) % 2 == 1 {
         return true;
     }
-    let line_start = before
-        .iter()
-        .rposition(|&b| b == b'\n')
-        .map_or(0, |i| i + 1);
+    let before = &text[at.saturating_sub(QUOTE_LOOK_BACK)..at];
+    let line_start = at - before.len()
+        + before
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
     let line = &text[line_start..at];
     let count = |q: u8| line.iter().filter(|&&b| b == q).count();
     let singles = line
@@ -362,9 +488,8 @@ fn quoted(text: &[u8], at: usize) -> bool {
 /// kind, or `None`.
 pub fn best_phrase(text: &str) -> Option<(f32, Kind)> {
     let scanner = scanner();
-    let normalized = normalize(text);
     scanner
-        .phrases(text, &normalized)
+        .phrases(text, &normalize(text))
         .into_iter()
         .map(|m| (m.score, m.kind))
         .max_by(|a, b| a.0.total_cmp(&b.0))
@@ -373,14 +498,7 @@ pub fn best_phrase(text: &str) -> Option<(f32, Kind)> {
 /// Every signal in one string, combined: at most one match per range and
 /// kind (the highest score), sorted by position.
 pub fn scan(text: &str) -> Vec<Match> {
-    let scanner = scanner();
-    let mut found = if text.is_ascii() && !scanner.any_keyword(text.as_bytes()) {
-        // Clean ASCII text: nothing to normalise (no look-alikes, no
-        // invisible characters), and no rule keyword, so no phrase.
-        Vec::new()
-    } else {
-        scanner.phrases(text, &normalize(text))
-    };
+    let mut found = scanner().phrases(text, &normalize(text));
     if !text.is_ascii() {
         found.extend(hidden::scan(text));
     }
@@ -459,12 +577,12 @@ mod tests {
     #[test]
     fn quotes_and_fences() {
         let text = b"he said \"ignore this\" and 'that' isn't it";
-        assert!(quoted(text, 9));
-        assert!(!quoted(text, 22));
-        assert!(quoted(text, 27));
-        assert!(!quoted(text, 36));
-        assert!(quoted(b"```\ncode here", 5));
-        assert!(!quoted(b"```\ncode\n```\nprose", 14));
+        assert!(quoted(text, &[], 9));
+        assert!(!quoted(text, &[], 22));
+        assert!(quoted(text, &[], 27));
+        assert!(!quoted(text, &[], 36));
+        assert!(quoted(b"```\ncode here", &[0], 5));
+        assert!(!quoted(b"```\ncode\n```\nprose", &[0, 9], 14));
     }
 
     #[test]

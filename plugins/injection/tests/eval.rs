@@ -78,8 +78,14 @@ fn precision_and_recall_meet_the_bar() {
     for variant in variants {
         let of: Vec<&Case> = cases.iter().filter(|c| c.variant == variant).collect();
         let pos = of.iter().filter(|c| c.positive).count();
-        let hit = of.iter().filter(|c| c.positive && c.score >= THRESHOLD).count();
-        let false_alarms = of.iter().filter(|c| !c.positive && c.score >= THRESHOLD).count();
+        let hit = of
+            .iter()
+            .filter(|c| c.positive && c.score >= THRESHOLD)
+            .count();
+        let false_alarms = of
+            .iter()
+            .filter(|c| !c.positive && c.score >= THRESHOLD)
+            .count();
         println!(
             "  {variant:<10} positives found {hit}/{pos}, false alarms {false_alarms}/{}",
             of.len() - pos
@@ -87,7 +93,11 @@ fn precision_and_recall_meet_the_bar() {
     }
     for case in &cases {
         if case.positive != (case.score >= THRESHOLD) {
-            let what = if case.positive { "missed" } else { "false alarm" };
+            let what = if case.positive {
+                "missed"
+            } else {
+                "false alarm"
+            };
             println!(
                 "  line {} {what} (score {:.2}): {:?}",
                 case.line, case.score, case.text
