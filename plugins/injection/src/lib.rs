@@ -21,6 +21,8 @@
 //! [0, 1] and a location; the verdict holds at most [`MAX_FINDINGS`], and
 //! proposes no redactions.
 
+#![deny(missing_docs)]
+
 pub mod encoded;
 pub mod hidden;
 pub mod normalize;
