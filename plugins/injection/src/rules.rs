@@ -94,11 +94,21 @@ pub struct Rule {
     /// occurrences, so each keyword must lie inside every match it is
     /// meant to find.
     pub keywords: &'static [&'static str],
+    /// How many bytes before a keyword's first byte a match may start:
+    /// small where the keywords open the phrase (verbs, tokens), larger
+    /// where they close it (`… the user`). The regex runs from that far
+    /// before each keyword to [`WINDOW_AFTER`] bytes after it.
+    pub reach: usize,
     /// Score before context.
     pub score: f32,
     /// The context check.
     pub check: Check,
 }
+
+/// How far after a keyword a match may end. The longest matches, a URL
+/// with a data slot and a verb separated from its object by six words, are
+/// about 260 bytes.
+pub const WINDOW_AFTER: usize = 320;
 
 /// Expands the `~` and `~W<n>` shorthands of a pattern.
 pub fn expand(pattern: &str) -> String {
@@ -155,6 +165,7 @@ pub static RULES: &[Rule] = &[
             "stop obey",
             "longer obey",
         ],
+        reach: 16,
         score: 0.9,
         check: Check::Qualifier,
     },
@@ -164,6 +175,7 @@ pub static RULES: &[Rule] = &[
         title: "claim that earlier instructions no longer apply",
         pattern: r"\b(?:previous|prior|earlier|above|original|former|old|initial|safety|your)~W3(?:instructions?|prompts?|directives?|rules|guidelines)~W4(?:void|null|cancell?ed|revoked|obsolete|a~test|fake|overridden|no~longer~(?:apply|valid|in~effect|relevant)|changed)\b|\b(?:instructions?|prompts?|directives?|rules|guidelines)~you~(?:received|were~given|got)~W2(?:no~longer~(?:apply|valid|matter)|void|obsolete|cancell?ed)\b",
         keywords: &["instruction", "prompt", "directive", "rules", "guideline"],
+        reach: 160,
         score: 0.8,
         check: Check::None,
     },
@@ -173,6 +185,7 @@ pub static RULES: &[Rule] = &[
         title: "request to forget prior instructions",
         pattern: r"\bforget~(?:about~)?(?:everything|all~(?:of~)?(?:that|this|it|the~above)|what~(?:you~were|you~have~been|i~have|you~know)|your~(?:training|instructions|rules|programming|previous|prior|guidelines|prompt|system))",
         keywords: &["forget"],
+        reach: 16,
         score: 0.85,
         check: Check::None,
     },
@@ -208,6 +221,7 @@ pub static RULES: &[Rule] = &[
             "new order",
             "new rule",
         ],
+        reach: 16,
         score: 0.75,
         check: Check::None,
     },
@@ -217,6 +231,7 @@ pub static RULES: &[Rule] = &[
         title: "attempt to reassign the model's identity",
         pattern: r"\byou(?:~are|'re|re)~now~(?:an?~|the~|my~|in~)?(?:[a-z0-9'-]+~){0,3}?(?:ai|assistant|bot|chatbot|model|llm|persona|character|agent|hacker|dan|terminal|unrestricted|uncensored|unfiltered|jailbroken|evil|mode)\b|\byou(?:~are|'re|re)~no~longer~(?:bound|restricted|limited|constrained|an?~(?:ai|assistant|language~model)|required~to~follow|subject~to|chatgpt|claude)",
         keywords: &["are now", "'re now", "re now", "no longer"],
+        reach: 16,
         score: 0.8,
         check: Check::None,
     },
@@ -226,6 +241,7 @@ pub static RULES: &[Rule] = &[
         title: "standing instruction (from now on)",
         pattern: r"\bfrom~now~on~(?:you~(?:will|must|shall|are~to|should)~|you'll~)?(?:[a-z']+~){0,2}?(?:respond|answer|reply|act|behave|ignore|pretend|only|always|never|speak|talk|obey|output|write)\b",
         keywords: &["now on"],
+        reach: 16,
         score: 0.7,
         check: Check::None,
     },
@@ -243,6 +259,7 @@ pub static RULES: &[Rule] = &[
             "prompt",
             "message",
         ],
+        reach: 160,
         score: 0.6,
         check: Check::None,
     },
@@ -252,6 +269,7 @@ pub static RULES: &[Rule] = &[
         title: "request to reveal the system prompt",
         pattern: r"\b(?:reveal|print|output|show|display|repeat|dump|leak|recite|disclose|tell~me|give~me|reply~with|respond~with)~(?:me~)?(?:your|the)~(?:(?:full|entire|hidden|initial|original|secret|complete|exact|whole)~){0,2}(?:system~prompt|system~message|hidden~instructions|initial~instructions|original~instructions|prompt|instructions|configuration)\b",
         keywords: &["prompt", "instruction", "configuration", "system message"],
+        reach: 100,
         score: 0.7,
         check: Check::Qualifier,
     },
@@ -294,6 +312,7 @@ pub static RULES: &[Rule] = &[
             "has approved",
             "has allowed",
         ],
+        reach: 160,
         score: 0.75,
         check: Check::None,
     },
@@ -321,6 +340,7 @@ pub static RULES: &[Rule] = &[
             "content check",
             "restrictions",
         ],
+        reach: 160,
         score: 0.8,
         check: Check::None,
     },
@@ -337,6 +357,7 @@ pub static RULES: &[Rule] = &[
             "sudo mode",
             "debug mode",
         ],
+        reach: 16,
         score: 0.7,
         check: Check::AiContext,
     },
@@ -352,6 +373,7 @@ pub static RULES: &[Rule] = &[
             "follow my",
             "ignore the user",
         ],
+        reach: 16,
         score: 0.65,
         check: Check::None,
     },
@@ -362,6 +384,7 @@ pub static RULES: &[Rule] = &[
         title: "instruction-override phrase (German)",
         pattern: r"\b(?:ignorier(?:e|en|t)|vergiss|vergessen~sie|missachte(?:n|t)?|uberspring(?:e|en))~W4(?:anweisungen|anweisung|instruktionen|befehle|regeln|vorgaben|systemprompt|systemanweisungen|anordnungen|richtlinien)\b",
         keywords: &["ignorier", "vergiss", "vergessen", "missacht", "uberspring"],
+        reach: 16,
         score: 0.9,
         check: Check::Qualifier,
     },
@@ -371,6 +394,7 @@ pub static RULES: &[Rule] = &[
         title: "instruction-override phrase (French)",
         pattern: r"\b(?:ignore[rz]?|oublie[rz]?|ne tiens pas compte|ne tenez pas compte|fais abstraction|faites abstraction)~W4(?:instructions|consignes|directives|regles|ordres|indications)\b",
         keywords: &["ignor", "oubli", "ne tiens", "ne tenez", "abstraction"],
+        reach: 16,
         score: 0.9,
         check: Check::Qualifier,
     },
@@ -389,6 +413,7 @@ pub static RULES: &[Rule] = &[
             "dimentica",
             "esqueca",
         ],
+        reach: 16,
         score: 0.9,
         check: Check::Qualifier,
     },
@@ -405,6 +430,7 @@ pub static RULES: &[Rule] = &[
             "ahora",
             "bist",
         ],
+        reach: 16,
         score: 0.85,
         check: Check::None,
     },
@@ -415,6 +441,7 @@ pub static RULES: &[Rule] = &[
         title: "chat-template control token",
         pattern: r"<\|(?:im_start|im_end|im_sep|system|user|assistant|endoftext|eot_id|start_header_id|end_header_id|begin_of_text|end|channel|message|start|endofprompt)\|>|<(?:start|end)_of_turn>|<</?sys>>",
         keywords: &["<|", "_of_turn>", "sys>>"],
+        reach: 16,
         score: 0.9,
         check: Check::Template,
     },
@@ -424,6 +451,7 @@ pub static RULES: &[Rule] = &[
         title: "instruction-template marker",
         pattern: r"\[/?inst\]",
         keywords: &["inst]"],
+        reach: 16,
         score: 0.75,
         check: Check::Template,
     },
@@ -440,6 +468,7 @@ pub static RULES: &[Rule] = &[
             "</instruction",
             "admin>",
         ],
+        reach: 16,
         score: 0.7,
         check: Check::NotXml,
     },
@@ -449,6 +478,7 @@ pub static RULES: &[Rule] = &[
         title: "fake end of a tool-result block",
         pattern: r"</(?:tool_output|tool_outputs|tool_result|tool_response|tool_call_result|function_results?|function_response|search_results|observation|untrusted_content|external_content|document_content|user_input)>|<(?:function_calls|tool_call|tool_use)>",
         keywords: &["</", "<function", "<tool"],
+        reach: 16,
         score: 0.85,
         check: Check::Template,
     },
@@ -458,6 +488,7 @@ pub static RULES: &[Rule] = &[
         title: "text announcing the end of a tool result",
         pattern: r"\bend~of~(?:the~)?(?:tool|function|search|web|api)~(?:output|outputs|results?|response|call)\b",
         keywords: &["end of"],
+        reach: 16,
         score: 0.45,
         check: Check::None,
     },
@@ -480,6 +511,7 @@ pub static RULES: &[Rule] = &[
             "human :",
             "human]:",
         ],
+        reach: 16,
         score: 0.4,
         check: Check::Template,
     },
@@ -489,6 +521,7 @@ pub static RULES: &[Rule] = &[
         title: "bracketed role marker",
         pattern: r"\[(?:system|assistant|developer)\](?:\(#[a-z_-]+\)|~?:)",
         keywords: &["system]", "assistant]", "developer]"],
+        reach: 16,
         score: 0.7,
         check: Check::Template,
     },
@@ -498,6 +531,7 @@ pub static RULES: &[Rule] = &[
         title: "fake prompt-template section header",
         pattern: r"(?m)(?:^|~)#{2,4}~?(?:system|instructions?|assistant|response)~?:",
         keywords: &["##"],
+        reach: 16,
         score: 0.6,
         check: Check::Template,
     },
@@ -529,6 +563,7 @@ pub static RULES: &[Rule] = &[
             "developer prompt",
             "developer directive",
         ],
+        reach: 16,
         score: 0.45,
         check: Check::None,
     },
@@ -539,6 +574,7 @@ pub static RULES: &[Rule] = &[
         title: "DAN jailbreak",
         pattern: r"\bdo~anything~now\b|\b(?:you~are|you're|act~as|pretend~to~be|become|enter|enable|activate|stay|as|called|named|play|ahora~eres|in~character~as)~dan\b|\bdan~(?:mode|prompt|jailbreak|can)\b",
         keywords: &["dan", "anything now"],
+        reach: 40,
         score: 0.85,
         check: Check::None,
     },
@@ -558,6 +594,7 @@ pub static RULES: &[Rule] = &[
             "dude",
             "opposite",
         ],
+        reach: 40,
         score: 0.85,
         check: Check::None,
     },
@@ -567,6 +604,7 @@ pub static RULES: &[Rule] = &[
         title: "developer-mode jailbreak",
         pattern: r"\bdeveloper~mode\b",
         keywords: &["developer mode"],
+        reach: 16,
         score: 0.85,
         check: Check::AiContext,
     },
@@ -595,6 +633,7 @@ pub static RULES: &[Rule] = &[
             "has no",
             "ignores",
         ],
+        reach: 160,
         score: 0.8,
         check: Check::None,
     },
@@ -604,6 +643,7 @@ pub static RULES: &[Rule] = &[
         title: "jailbreak claim",
         pattern: r"\bjailbr(?:oken|eak~mode|eaked)\b",
         keywords: &["jailbr"],
+        reach: 16,
         score: 0.8,
         check: Check::AiContext,
     },
@@ -613,6 +653,7 @@ pub static RULES: &[Rule] = &[
         title: "claim that the model is jailbroken",
         pattern: r"\byou(?:~have~been|~are~now|~are|'re~now|'re)~jailbr(?:oken|eaked)\b",
         keywords: &["jailbr"],
+        reach: 40,
         score: 0.85,
         check: Check::None,
     },
@@ -646,6 +687,7 @@ pub static RULES: &[Rule] = &[
             "contacts",
             "personal data",
         ],
+        reach: 160,
         score: 0.85,
         check: Check::Destination,
     },
@@ -655,6 +697,7 @@ pub static RULES: &[Rule] = &[
         title: "URL with a slot for conversation data",
         pattern: r"(?:https?://|www\.)[^\s)\]]{0,200}?[?&=/](?:\{|\[|<|%7b|\$\{?)~?(?:[a-z_]+~?){0,3}?(?:conversation|history|chat|secret|key|token|password|data|messages?|summary|context|user|email|prompt)",
         keywords: &["http", "www."],
+        reach: 16,
         score: 0.85,
         check: Check::None,
     },
@@ -686,6 +729,7 @@ mod tests {
                 assert_eq!(*k, k.to_ascii_lowercase(), "{}", rule.id);
             }
             assert!((0.0..=1.0).contains(&rule.score));
+            assert!(rule.reach <= 160, "{}", rule.id);
         }
     }
 }

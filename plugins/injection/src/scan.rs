@@ -8,20 +8,12 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use regex::bytes::{Regex, RegexBuilder};
 
 use crate::normalize::{Normalized, normalize};
-use crate::rules::{Check, Kind, RULES, Rule, expand};
+use crate::rules::{Check, Kind, RULES, Rule, WINDOW_AFTER, expand};
 use crate::{encoded, hidden};
 
 /// Matches of one rule kept per string: a string that repeats a phrase a
 /// thousand times is no more an injection than one that says it once.
 const MAX_PER_RULE: usize = 8;
-
-/// How far before a keyword a rule's match may start, and how far after
-/// it the match may end: a rule's regex runs only on these windows around
-/// its keywords, so clean text costs the keyword search and little else.
-/// Every rule's matches are shorter than this (the longest, a URL with a
-/// data slot, is bounded at about 260 bytes).
-const WINDOW_BEFORE: usize = 160;
-const WINDOW_AFTER: usize = 320;
 
 /// How far around a match [`Check::AiContext`] looks for words about AI.
 const AI_CONTEXT: usize = 200;
@@ -238,9 +230,10 @@ impl Scanner {
                 continue;
             }
             positions.sort_unstable();
+            let reach = RULES[rule].reach;
             let mut windows: Vec<(usize, usize)> = Vec::new();
             for at in positions {
-                let start = at.saturating_sub(WINDOW_BEFORE);
+                let start = at.saturating_sub(reach);
                 let end = word_end(text, (at + WINDOW_AFTER).min(text.len()));
                 match windows.last_mut() {
                     Some(last) if start <= last.1 => last.1 = last.1.max(end),
