@@ -1,0 +1,600 @@
+//! The scanner: a keyword prefilter in front of the phrase rules, the
+//! context checks that adjust a match's score, and [`scan`], which runs
+//! every detector on one string and combines their signals.
+
+use std::sync::OnceLock;
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+use regex::bytes::{Regex, RegexBuilder};
+
+use crate::normalize::{Normalized, normalize};
+use crate::rules::{Check, Kind, RULES, Rule, WINDOW_AFTER, expand};
+use crate::{encoded, hidden};
+
+/// Matches of one rule kept per string: a string that repeats a phrase a
+/// thousand times is no more an injection than one that says it once.
+const MAX_PER_RULE: usize = 8;
+
+/// How far around a match [`Check::AiContext`] looks for words about AI.
+const AI_CONTEXT: usize = 200;
+
+/// One thing found in a string: a byte range of the original string, on
+/// character boundaries, end exclusive.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Match {
+    /// The finding kind.
+    pub kind: Kind,
+    /// The rule or detector id, named in the message.
+    pub rule: &'static str,
+    /// What was found, for the message.
+    pub title: &'static str,
+    /// First byte of the match.
+    pub start: usize,
+    /// One past the last byte.
+    pub end: usize,
+    /// Confidence, 0 to 1.
+    pub score: f32,
+    /// Extra words for the message (never the matched text).
+    pub note: Option<String>,
+}
+
+/// The compiled rules and the keyword prefilter.
+#[derive(Debug)]
+pub struct Scanner {
+    regexes: Vec<Regex>,
+    keywords: AhoCorasick,
+    /// For each keyword (pattern id of `keywords`), the rules it enables.
+    keyword_rules: Vec<Vec<usize>>,
+    ai_words: Regex,
+    destination: Regex,
+    /// Discussion words, then template words, then "```" and "<?xml".
+    context_words: AhoCorasick,
+}
+
+/// The scanner, built once per instance (in `prepare` for the component).
+pub fn scanner() -> &'static Scanner {
+    static SCANNER: OnceLock<Scanner> = OnceLock::new();
+    SCANNER.get_or_init(|| Scanner::new(RULES).expect("the built-in rules are well formed"))
+}
+
+fn compile(pattern: &str) -> Result<Regex, regex::Error> {
+    RegexBuilder::new(pattern)
+        .unicode(false)
+        .size_limit(8 << 20)
+        .dfa_size_limit(4 << 20)
+        .build()
+}
+
+/// Words that mark text as writing *about* prompt injection.
+const DISCUSSION: &[&str] = &[
+    "prompt injection",
+    "prompt-injection",
+    "injection attack",
+    "jailbreak prompts",
+    "jailbreaking",
+    "attacker",
+    "red team",
+    "red-team",
+    "owasp",
+    "guardrail",
+    "researcher",
+    "such as",
+    "for example",
+    "e.g.",
+    "phrases like",
+    "known as",
+    "example of",
+    "adversarial",
+    "the paper",
+    "this paper",
+];
+
+/// Words that mark text as being about chat templates (documentation, code).
+const TEMPLATE_WORDS: &[&str] = &[
+    "token",
+    "template",
+    "tag",
+    "marker",
+    "delimiter",
+    "format",
+    "wrap",
+    "role",
+];
+
+/// Words in a match that name the model's own instructions.
+const QUALIFIERS: &[&str] = &[
+    "previous",
+    "prior",
+    "above",
+    "earlier",
+    "preceding",
+    "foregoing",
+    "former",
+    "original",
+    "initial",
+    "old",
+    "all",
+    "any",
+    "every",
+    "your",
+    "system",
+    "developer",
+    "safety",
+    "these",
+    "those",
+    "existing",
+    "current",
+    "hidden",
+    "secret",
+    "full",
+    "entire",
+    "whatever",
+    "everything",
+    // French, Spanish, Italian, Portuguese, German.
+    "toutes",
+    "tous",
+    "precedentes",
+    "precedents",
+    "anterieures",
+    "dessus",
+    "tes",
+    "vos",
+    "todas",
+    "todos",
+    "anteriores",
+    "previas",
+    "previos",
+    "tus",
+    "sus",
+    "tutte",
+    "precedenti",
+    "tue",
+    "le",
+    "vorherigen",
+    "obigen",
+    "alle",
+    "allen",
+    "bisherigen",
+    "deine",
+    "ihre",
+    "systemanweisungen",
+];
+
+/// First-person words: a person correcting their own instructions.
+const FIRST_PERSON: &[&str] = &[
+    "my", "our", "me", "mes", "mis", "meine", "miei", "minhas", "nos",
+];
+
+impl Scanner {
+    /// Compiles `rules` and the prefilter.
+    pub fn new(rules: &[Rule]) -> Result<Scanner, String> {
+        let mut words: Vec<&str> = Vec::new();
+        let mut keyword_rules: Vec<Vec<usize>> = Vec::new();
+        let mut regexes = Vec::with_capacity(rules.len());
+        for (index, rule) in rules.iter().enumerate() {
+            regexes.push(compile(&expand(rule.pattern)).map_err(|e| format!("{}: {e}", rule.id))?);
+            for keyword in rule.keywords {
+                match words.iter().position(|w| w == keyword) {
+                    Some(at) => keyword_rules[at].push(index),
+                    None => {
+                        words.push(keyword);
+                        keyword_rules.push(vec![index]);
+                    }
+                }
+            }
+        }
+        // Normalised text is lower case, like the keywords.
+        let keywords = AhoCorasickBuilder::new()
+            .kind(Some(AhoCorasickKind::DFA))
+            .match_kind(MatchKind::Standard)
+            .build(&words)
+            .map_err(|e| format!("keywords: {e}"))?;
+        let context_words = AhoCorasick::new(
+            DISCUSSION
+                .iter()
+                .chain(TEMPLATE_WORDS)
+                .chain(&["```", "<?xml"]),
+        )
+        .map_err(|e| format!("context words: {e}"))?;
+        let ai_words = compile(&expand(
+            r"\b(?:ai|llms?|chatgpt|gpt(?:-?[0-9.]+)?|openai|anthropic|claude|gemini|bard|copilot|language~models?|chatbots?|content~polic(?:y|ies)|uncensored|jailbreak|safety~(?:rules|filters?|guidelines))\b",
+        ))
+        .map_err(|e| format!("ai words: {e}"))?;
+        let destination = compile(
+            r"https?:|www\.|\b[a-z0-9-]+\.(?:com|net|org|io|example|site|xyz|ru|cn|app|dev|me|co|biz|info)\b|[a-z0-9._%+-]+@[a-z0-9-]+\.[a-z]|\b(?:endpoint|webhook|pastebin|server|url|link|issue|gist|[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3})\b",
+        )
+        .map_err(|e| format!("destination: {e}"))?;
+        Ok(Scanner {
+            regexes,
+            keywords,
+            keyword_rules,
+            ai_words,
+            destination,
+            context_words,
+        })
+    }
+
+    /// For each rule whose keywords occur in `text`, the windows of `text`
+    /// around those occurrences (merged, in order): the only places its
+    /// regex runs.
+    fn windows(&self, text: &[u8]) -> Vec<(usize, Vec<(usize, usize)>)> {
+        let mut hits: Vec<Vec<usize>> = vec![Vec::new(); self.regexes.len()];
+        for m in self.keywords.find_overlapping_iter(text) {
+            for &rule in &self.keyword_rules[m.pattern().as_usize()] {
+                hits[rule].push(m.start());
+            }
+        }
+        let mut out = Vec::new();
+        for (rule, mut positions) in hits.into_iter().enumerate() {
+            if positions.is_empty() {
+                continue;
+            }
+            positions.sort_unstable();
+            let reach = RULES[rule].reach;
+            let mut windows: Vec<(usize, usize)> = Vec::new();
+            for at in positions {
+                let start = at.saturating_sub(reach);
+                let end = word_end(text, (at + WINDOW_AFTER).min(text.len()));
+                match windows.last_mut() {
+                    Some(last) if start <= last.1 => last.1 = last.1.max(end),
+                    _ => windows.push((start, end)),
+                }
+            }
+            out.push((rule, windows));
+        }
+        out
+    }
+
+    /// The phrase rules' matches in `normalized` (the normalisation of
+    /// `original`), with ranges in `original` and context-adjusted scores.
+    /// Matches scored below 0.05 are dropped.
+    pub fn phrases(&self, original: &str, normalized: &Normalized) -> Vec<Match> {
+        let text = normalized.text.as_slice();
+        let windows = self.windows(text);
+        if windows.is_empty() {
+            return Vec::new();
+        }
+        // Built on the first match: most strings have none.
+        let mut context: Option<Context> = None;
+        let mut out = Vec::new();
+        for (index, windows) in windows {
+            let rule = &RULES[index];
+            let regex = &self.regexes[index];
+            let mut kept = 0;
+            'windows: for (window_start, window_end) in windows {
+                // Searching from the window's start in the text cut at its
+                // end keeps the look-behind (`\b`, `^`) of the bytes before.
+                let haystack = &text[..window_end];
+                let mut at = window_start;
+                while let Some(m) = regex.find_at(haystack, at) {
+                    at = m.end().max(m.start() + 1);
+                    let (start, end) = trim(text, m.start(), m.end());
+                    if start >= end {
+                        continue;
+                    }
+                    let context = context.get_or_insert_with(|| Context::new(self, text));
+                    let score = self.score(rule, text, start, end, context);
+                    if score < 0.05 {
+                        continue;
+                    }
+                    let (start, end) = normalized.original_range(original, start, end);
+                    if start >= end {
+                        continue;
+                    }
+                    out.push(Match {
+                        kind: rule.kind,
+                        rule: rule.id,
+                        title: rule.title,
+                        start,
+                        end,
+                        score,
+                        note: None,
+                    });
+                    kept += 1;
+                    if kept >= MAX_PER_RULE {
+                        break 'windows;
+                    }
+                    if at >= window_end {
+                        break;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// A match's score: the rule's, adjusted by its check and by context.
+    fn score(&self, rule: &Rule, text: &[u8], start: usize, end: usize, context: &Context) -> f32 {
+        let matched = &text[start..end];
+        let mut score = match rule.check {
+            Check::None | Check::Template => rule.score,
+            Check::Qualifier => {
+                // The match and the three words after it ("the instructions
+                // above", "the rules your developer gave").
+                let words: Vec<&[u8]> = matched
+                    .split(|b| !b.is_ascii_alphanumeric())
+                    .filter(|w| !w.is_empty())
+                    .chain(
+                        text[end..]
+                            .split(|b| !b.is_ascii_alphanumeric())
+                            .filter(|w| !w.is_empty())
+                            .take(3),
+                    )
+                    .collect();
+                let has = |list: &[&str]| {
+                    words
+                        .iter()
+                        .any(|w| list.iter().any(|q| q.as_bytes() == *w))
+                };
+                if has(FIRST_PERSON) {
+                    0.35
+                } else if has(QUALIFIERS) {
+                    rule.score
+                } else {
+                    0.45
+                }
+            }
+            Check::AiContext => {
+                let around =
+                    &text[start.saturating_sub(AI_CONTEXT)..(end + AI_CONTEXT).min(text.len())];
+                if self.ai_words.is_match(around) {
+                    rule.score
+                } else {
+                    0.2
+                }
+            }
+            Check::Destination => {
+                let after = &text[end..text.len().min(end + 160)];
+                let strong = matched.starts_with(b"exfiltrat") || matched.starts_with(b"leak");
+                if strong || self.destination.is_match(after) || self.destination.is_match(matched)
+                {
+                    rule.score
+                } else {
+                    0.35
+                }
+            }
+            Check::NotXml => {
+                // An element between other elements is XML data.
+                let next = text[end..].iter().find(|b| !b.is_ascii_whitespace());
+                let previous = text[..start]
+                    .iter()
+                    .rev()
+                    .find(|b| !b.is_ascii_whitespace());
+                if next == Some(&b'<') || previous == Some(&b'>') || context.xml {
+                    0.25
+                } else {
+                    rule.score
+                }
+            }
+        };
+        let quoted = quoted(text, &context.fences, start);
+        if rule.check == Check::Template || rule.kind == Kind::DelimiterSpoofing {
+            // Code and documentation about chat templates write the tokens
+            // in string literals and name them.
+            if quoted {
+                score *= 0.4;
+            }
+            if context.template {
+                score *= 0.55;
+            }
+        } else if context.discussion {
+            // Writing about prompt injection quotes its examples: a quoted
+            // example in such text is the common case, an attack the rare one.
+            score *= if quoted { 0.4 } else { 0.5 };
+        } else if quoted {
+            score *= 0.9;
+        }
+        score
+    }
+}
+
+/// Facts about a whole string that the context checks use.
+struct Context {
+    /// Offsets of the code fences (```).
+    fences: Vec<usize>,
+    discussion: bool,
+    template: bool,
+    xml: bool,
+}
+
+impl Context {
+    fn new(scanner: &Scanner, text: &[u8]) -> Context {
+        let mut context = Context {
+            fences: Vec::new(),
+            discussion: false,
+            template: false,
+            xml: false,
+        };
+        for m in scanner.context_words.find_iter(text) {
+            let index = m.pattern().as_usize();
+            if index < DISCUSSION.len() {
+                context.discussion = true;
+            } else if index < DISCUSSION.len() + TEMPLATE_WORDS.len() {
+                // Template words count at the start of a word only.
+                let word_start = m.start() == 0 || !text[m.start() - 1].is_ascii_alphabetic();
+                context.template |= word_start;
+            } else if &text[m.start()..m.end()] == b"```" {
+                context.fences.push(m.start());
+            } else {
+                context.xml = true;
+            }
+        }
+        context
+    }
+}
+
+/// The first offset at or after `at` that is not inside a word (so a
+/// window never cuts a word in two), at most 64 bytes on.
+fn word_end(text: &[u8], at: usize) -> usize {
+    let limit = (at + 64).min(text.len());
+    (at..limit)
+        .find(|&i| !text[i].is_ascii_alphanumeric())
+        .unwrap_or(limit)
+}
+
+/// Trims whitespace from both ends of `[start, end)`.
+fn trim(text: &[u8], mut start: usize, mut end: usize) -> (usize, usize) {
+    while start < end && text[start].is_ascii_whitespace() {
+        start += 1;
+    }
+    while end > start && text[end - 1].is_ascii_whitespace() {
+        end -= 1;
+    }
+    (start, end)
+}
+
+/// How far back on its line [`quoted`] looks for an opening quote.
+const QUOTE_LOOK_BACK: usize = 1024;
+
+/// Whether `at` lies inside a quotation on its line (straight double
+/// quotes, backticks, single quotes that are not apostrophes, within
+/// [`QUOTE_LOOK_BACK`] bytes) or inside a fenced code block (`fences`: the
+/// offsets of the string's code fences).
+fn quoted(text: &[u8], fences: &[usize], at: usize) -> bool {
+    if fences.partition_point(|&f| f < at) % 2 == 1 {
+        return true;
+    }
+    let before = &text[at.saturating_sub(QUOTE_LOOK_BACK)..at];
+    let line_start = at - before.len()
+        + before
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+    let line = &text[line_start..at];
+    let count = |q: u8| line.iter().filter(|&&b| b == q).count();
+    let singles = line
+        .iter()
+        .enumerate()
+        .filter(|&(i, &b)| {
+            b == b'\''
+                && !(i > 0
+                    && line[i - 1].is_ascii_alphanumeric()
+                    && text
+                        .get(line_start + i + 1)
+                        .is_some_and(u8::is_ascii_alphanumeric))
+        })
+        .count();
+    count(b'"') % 2 == 1 || count(b'`') % 2 == 1 || singles % 2 == 1
+}
+
+/// The strongest phrase in `text` (decoded or hidden text): its score and
+/// kind, or `None`.
+pub fn best_phrase(text: &str) -> Option<(f32, Kind)> {
+    let scanner = scanner();
+    scanner
+        .phrases(text, &normalize(text))
+        .into_iter()
+        .map(|m| (m.score, m.kind))
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+}
+
+/// Every signal in one string, combined: at most one match per range and
+/// kind (the highest score), sorted by position.
+pub fn scan(text: &str) -> Vec<Match> {
+    let mut found = scanner().phrases(text, &normalize(text));
+    if !text.is_ascii() {
+        found.extend(hidden::scan(text));
+    }
+    found.extend(encoded::scan(text));
+    combine(&mut found);
+    resolve_overlaps(found)
+}
+
+/// Signals that support each other raise each other's scores: different
+/// kinds in one string, and hidden characters inside a phrase.
+fn combine(found: &mut [Match]) {
+    let mut kinds: Vec<Kind> = found
+        .iter()
+        .filter(|m| m.score >= 0.3)
+        .map(|m| m.kind)
+        .collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    let phrases: Vec<(usize, usize, f32)> = found
+        .iter()
+        .filter(|m| m.kind.is_phrase() && m.score >= 0.4)
+        .map(|m| (m.start, m.end, m.score))
+        .collect();
+    // Two fake turns make a fake transcript.
+    let turns = found
+        .iter()
+        .filter(|m| m.kind == Kind::RoleSpoofing && m.score >= 0.3)
+        .count();
+    for m in found.iter_mut() {
+        if kinds.len() >= 2 && m.score >= 0.3 {
+            m.score += 0.1;
+        }
+        if turns >= 2 && m.kind == Kind::RoleSpoofing {
+            m.score += 0.15;
+        }
+        if m.kind == Kind::HiddenText
+            && phrases
+                .iter()
+                .any(|&(start, end, _)| start < m.end && m.start < end)
+        {
+            m.score = m.score.max(0.9);
+            m.note = Some(match m.note.take() {
+                Some(note) => format!("{note}; inside an instruction-like phrase"),
+                None => "inside an instruction-like phrase".to_string(),
+            });
+        }
+        m.score = m.score.clamp(0.0, 0.99);
+    }
+}
+
+/// Keeps, of matches of one kind that overlap, the highest score (then
+/// the longest); the result is sorted by start.
+fn resolve_overlaps(mut found: Vec<Match>) -> Vec<Match> {
+    found.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then((b.end - b.start).cmp(&(a.end - a.start)))
+    });
+    let mut kept: Vec<Match> = Vec::with_capacity(found.len());
+    for m in found {
+        if !kept
+            .iter()
+            .any(|k| k.kind == m.kind && k.start < m.end && m.start < k.end)
+        {
+            kept.push(m);
+        }
+    }
+    kept.sort_by_key(|m| (m.start, m.end));
+    kept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotes_and_fences() {
+        let text = b"he said \"ignore this\" and 'that' isn't it";
+        assert!(quoted(text, &[], 9));
+        assert!(!quoted(text, &[], 22));
+        assert!(quoted(text, &[], 27));
+        assert!(!quoted(text, &[], 36));
+        assert!(quoted(b"```\ncode here", &[0], 5));
+        assert!(!quoted(b"```\ncode\n```\nprose", &[0, 9], 14));
+    }
+
+    #[test]
+    fn overlaps_keep_the_best_of_a_kind() {
+        let m = |kind, start, end, score| Match {
+            kind,
+            rule: "r",
+            title: "t",
+            start,
+            end,
+            score,
+            note: None,
+        };
+        let kept = resolve_overlaps(vec![
+            m(Kind::Jailbreak, 0, 10, 0.5),
+            m(Kind::Jailbreak, 5, 12, 0.8),
+            m(Kind::HiddenText, 0, 3, 0.3),
+        ]);
+        let got: Vec<(usize, f32)> = kept.iter().map(|m| (m.start, m.score)).collect();
+        assert_eq!(got, [(0, 0.3), (5, 0.8)]);
+    }
+}
