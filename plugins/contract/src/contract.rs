@@ -106,7 +106,10 @@ fn compile(index: usize, schema: &Value) -> Result<Validator, Error> {
         .build(schema)
         .map_err(|e| Error::Schema {
             index,
-            reason: e.to_string(),
+            reason: match e.instance_path().as_str() {
+                "" => e.to_string(),
+                at => format!("at `{at}`: {e}"),
+            },
         })
 }
 

@@ -345,3 +345,45 @@ mod component {
 
     warden_plugin_sdk::verifier::export_verifier!(ContractVerifier);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_warm_up_sample_gives_findings_not_an_error() {
+        let (contract, content) = WARM_UP;
+        let verdict = verdict(content, &[contract.to_string()]).unwrap();
+        let kinds: std::collections::BTreeSet<&str> =
+            verdict.findings.iter().map(|f| f.kind.as_str()).collect();
+        assert_eq!(
+            kinds.into_iter().collect::<Vec<_>>(),
+            ["exclusive-violated", "out-of-range", "schema-violation"]
+        );
+        assert!(verdict.findings.len() > 8, "{:?}", verdict.findings);
+    }
+
+    #[test]
+    fn schema_compile_errors_say_what_is_wrong() {
+        for (schema, expected) in [
+            (r#"{"type": "integr"}"#, "at `/type`: "),
+            (
+                r#"{"properties": {"a": {"minimum": "1"}}}"#,
+                "at `/properties/a/minimum`: ",
+            ),
+            (
+                r#"{"$ref": "https://example.com/s.json"}"#,
+                "https://example.com/s.json",
+            ),
+            (r#"{"pattern": "(unclosed"}"#, "(unclosed"),
+        ] {
+            let contract = format!(r#"{{"schema": {schema}}}"#);
+            let error = Contract::parse(3, &contract).unwrap_err().to_string();
+            assert!(
+                error.starts_with("contract 3: /schema does not compile: "),
+                "{error}"
+            );
+            assert!(error.contains(expected), "{error}");
+        }
+    }
+}
