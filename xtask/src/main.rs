@@ -109,6 +109,8 @@ fn plugin_tests(root: &Path) -> anyhow::Result<()> {
             "warden-secrets",
             "-p",
             "warden-pii",
+            "-p",
+            "warden-contract",
             "--target-dir",
         ])
         .arg(plugins.join("target")))
