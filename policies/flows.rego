@@ -7,3 +7,10 @@ deny contains sprintf("%q has side effects and this session carries untrusted co
 	input.target.side_effects
 	"untrusted-content" in input.session.labels
 }
+
+# Content a verifier found trying to instruct the model (verdicts.rego) stops
+# every later side effect of the session, whatever the source's own label.
+deny contains sprintf("%q has side effects and this session read content that tries to instruct the model", [input.target.name]) if {
+	input.target.side_effects
+	"prompt-injection" in input.session.labels
+}

@@ -197,3 +197,54 @@ test_an_output_verifier_that_failed_denies_the_output if {
 	not d.allow
 	d.reasons == [`verifier "pii" could not check the output: trapped`]
 }
+
+override := {"kind": "instruction-override", "label": "prompt-injection", "severity": "high", "score": 0.9, "pointer": "/body", "start": 0, "end": 20, "message": ""}
+
+test_an_injection_attempt_in_an_output_labels_the_session if {
+	d := authz.output_decision with input as {"stage": "output", "verdicts": {"injection": a_verdict("findings", [override])}}
+	d.allow
+	d.obligations.labels == ["prompt-injection"]
+}
+
+test_a_weak_injection_signal_does_not_label_the_session if {
+	weak := object.union(override, {"score": 0.2})
+	d := authz.output_decision with input as {"stage": "output", "verdicts": {"injection": a_verdict("findings", [weak])}}
+	d.obligations.labels == []
+}
+
+test_a_session_that_read_an_injection_attempt_makes_no_side_effect if {
+	d := authz.decision with input as object.union(
+		call(root, "mail.send", {"to": "x@example.com"}),
+		{"target": {"name": "mail.send", "plugin": "mail", "side_effects": true}, "session": {"labels": ["prompt-injection"]}},
+	)
+	not d.allow
+	d.reasons == [`"mail.send" has side effects and this session read content that tries to instruct the model`]
+}
+
+host_not_allowed := {"kind": "host-not-allowed", "label": "contract", "severity": "high", "score": 1, "pointer": "/url", "start": 0, "end": 18, "message": ""}
+
+test_an_output_that_breaks_its_contract_is_refused if {
+	d := authz.output_decision with input as {"stage": "output", "verdicts": {"contract": a_verdict("findings", [host_not_allowed])}}
+	not d.allow
+	d.reasons == [`verifier "contract" found the output breaks its contract: host-not-allowed`]
+}
+
+test_arguments_that_break_their_contract_are_denied if {
+	d := authz.decision with input as object.union(call(alice, "text.transform", {"text": "x", "op": "upper"}), {"verdicts": {"contract": a_verdict("findings", [host_not_allowed])}})
+	not d.allow
+	d.reasons == [`verifier "contract" found the arguments break their contract: host-not-allowed`]
+}
+
+unresolved := {"kind": "unresolved-citation", "label": "ungrounded", "severity": "high", "score": 1, "pointer": "/text", "start": 10, "end": 40, "message": ""}
+
+uncited := {"kind": "uncited-claim", "label": "ungrounded", "severity": "medium", "score": 0.6, "pointer": "/text", "start": 0, "end": 9, "message": ""}
+
+test_an_answer_citing_an_unseen_source_is_denied if {
+	d := authz.decision with input as object.union(call(alice, "text.transform", {"text": "x", "op": "upper"}), {"verdicts": {"grounding": a_verdict("findings", [unresolved, uncited])}})
+	not d.allow
+	d.reasons == [`verifier "grounding" found the answer is not grounded in this session's sources: unresolved-citation`]
+}
+
+test_an_uncited_claim_alone_is_reported_not_denied if {
+	authz.decision.allow with input as object.union(call(alice, "text.transform", {"text": "x", "op": "upper"}), {"verdicts": {"grounding": a_verdict("findings", [uncited])}})
+}

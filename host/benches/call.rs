@@ -38,6 +38,7 @@ fn request(host: &Host) -> CallRequest {
         tool: "text.transform".into(),
         args: json!({"text": "benchmark", "op": "upper"}),
         session: None,
+        contract: None,
     }
 }
 
@@ -420,7 +421,7 @@ fn selected(label: &str) -> bool {
 }
 
 /// A governed call on `text.stats` with `bytes` of text, with and without the
-/// built-in `secrets` and `pii` verifiers examining the arguments.
+/// built-in `secrets`, `pii` and `injection` verifiers examining the arguments.
 async fn verified_calls(bytes: usize, calls: usize) {
     let label = format!("text.stats on {} KB", bytes / 1024);
     let plain = Harness::new(Store::Sqlite)
@@ -436,13 +437,14 @@ async fn verified_calls(bytes: usize, calls: usize) {
     let text = harness::mixed_text(bytes);
     for (host, which) in [
         (&plain, "no verifiers"),
-        (&verified, "secrets + pii on input"),
+        (&verified, "secrets + pii + injection on input"),
     ] {
         let call = || CallRequest {
             principal: host.kernel.principals().by_id("alice").expect("alice"),
             tool: "text.stats".into(),
             args: json!({ "text": text }),
             session: None,
+            contract: None,
         };
         host.kernel.call(call()).await.result.expect("warm-up call");
         let mut samples = Vec::with_capacity(calls);

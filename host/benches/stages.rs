@@ -50,6 +50,7 @@ fn stages(c: &mut Criterion) {
         tool: TOOL.into(),
         args: json!({"text": "benchmark", "op": "upper"}),
         session: None,
+        contract: None,
     };
     let tool = kernel
         .registry()
@@ -182,7 +183,7 @@ fn verifiers(c: &mut Criterion) {
     );
     let content = json!({ "text": harness::mixed_text(10 * 1024) });
     let mut group = c.benchmark_group("stage/verify");
-    for name in ["secrets", "pii"] {
+    for name in ["secrets", "pii", "injection"] {
         let verifier = host.kernel.verifiers().get(name).expect("verifier").clone();
         let subject = warden::verify::Subject {
             stage: warden::config::VerifierStage::Input,

@@ -36,6 +36,8 @@ pub struct Config {
     pub upstreams: BTreeMap<String, UpstreamConfig>,
     /// Verifiers by name, in name order.
     pub verifiers: BTreeMap<String, VerifierConfig>,
+    /// Contracts the operator declared per target (`[contracts."GLOB"]`).
+    pub contracts: crate::contract::Contracts,
     /// Host-wide limits and defaults.
     pub limits: Limits,
     /// Directory for precompiled components (`cache.dir`), created 0700 at
@@ -109,18 +111,26 @@ pub struct SessionSettings {
     /// How long labels stay on a principal. By default one hour.
     pub label_ttl: std::time::Duration,
     /// Labels that stick to the principal from every call, in a session or
-    /// not. By default `["untrusted-content"]`.
+    /// not. By default `["untrusted-content", "prompt-injection"]`.
     pub sticky_labels: Vec<String>,
     /// Sessions one principal may hold at once. By default 1000.
     pub max_per_principal: usize,
+    /// Bytes of earlier outputs one session keeps for verifiers that check
+    /// citations (`sources = true`); older outputs keep only their digest.
+    /// By default 256 KiB.
+    pub source_bytes: usize,
 }
 
 impl Default for SessionSettings {
     fn default() -> Self {
         SessionSettings {
             label_ttl: std::time::Duration::from_secs(3600),
-            sticky_labels: vec!["untrusted-content".to_string()],
+            sticky_labels: vec![
+                "untrusted-content".to_string(),
+                "prompt-injection".to_string(),
+            ],
             max_per_principal: 1000,
+            source_bytes: 256 * 1024,
         }
     }
 }
@@ -413,6 +423,8 @@ struct ConfigFile {
     #[serde(default)]
     verifiers: BTreeMap<String, VerifierConfig>,
     #[serde(default)]
+    contracts: BTreeMap<String, crate::contract::ContractSection>,
+    #[serde(default)]
     limits: Limits,
     #[serde(default)]
     secrets: BTreeMap<String, SecretConfig>,
@@ -429,10 +441,12 @@ struct ConfigFile {
 struct SessionsSection {
     /// By default 3600.
     label_ttl_s: Option<u64>,
-    /// By default `["untrusted-content"]`.
+    /// By default `["untrusted-content", "prompt-injection"]`.
     sticky_labels: Option<Vec<String>>,
     /// By default 1000.
     max_per_principal: Option<usize>,
+    /// By default 262144.
+    source_bytes: Option<usize>,
 }
 
 /// `[cache]`: where precompiled components are kept.
@@ -645,6 +659,31 @@ impl Config {
             }
             verifiers.insert(name, verifier);
         }
+        let mut contracts = Vec::new();
+        for (targets, section) in file.contracts {
+            let field = |f: &str| format!("contracts.\"{targets}\".{f}");
+            if targets.is_empty()
+                || targets.len() > TARGET_MAX
+                || targets.chars().any(char::is_control)
+            {
+                return Err(invalid(
+                    format!("contracts.\"{targets}\""),
+                    format!(
+                        "must be a glob of 1 to {TARGET_MAX} characters without control characters"
+                    ),
+                ));
+            }
+            let load = |path: Option<PathBuf>, f: &str| {
+                path.map(|p| crate::contract::load(&base.join(p)))
+                    .transpose()
+                    .map_err(|m| invalid(field(f), m))
+            };
+            contracts.push(crate::contract::DeclaredContract {
+                input: load(section.input, "input")?,
+                output: load(section.output, "output")?,
+                targets,
+            });
+        }
         let grants: Vec<(&str, &Grants)> = plugins
             .iter()
             .map(|(name, plugin): (&String, &PluginConfig)| (name.as_str(), &plugin.grants))
@@ -750,6 +789,7 @@ impl Config {
                 Some(n) => n,
                 None => defaults.max_per_principal,
             },
+            source_bytes: file.sessions.source_bytes.unwrap_or(defaults.source_bytes),
         };
         Ok(Config {
             path: path.to_path_buf(),
@@ -785,6 +825,7 @@ impl Config {
             plugins,
             upstreams,
             verifiers,
+            contracts: crate::contract::Contracts::new(contracts),
             limits: file.limits,
             secrets,
             sessions,

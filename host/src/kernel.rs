@@ -30,6 +30,7 @@ use crate::backend::{Invocation, OutputForm};
 use crate::bounds::bounded;
 use crate::capabilities::Effective;
 use crate::config::{Config, PolicySettings, VerifierStage};
+use crate::contract::Contracts;
 use crate::digest::sha256_hex;
 use crate::error::{CallError, ErrorCode, Result};
 use crate::policy::{
@@ -38,7 +39,7 @@ use crate::policy::{
 use crate::principal::{Principal, Principals};
 use crate::registry::{Registry, ToolEntry};
 use crate::sandbox::Sandbox;
-use crate::session::{CallContext, CallLabels, Usage, check_session_id};
+use crate::session::{CallContext, CallLabels, Source, Usage, check_session_id};
 use crate::verify::{Subject, Verdict, Verifiers, policy_verdicts, redact_findings};
 
 /// Version of the policy input document (`input.version`); see `docs/policy.md`.
@@ -59,6 +60,7 @@ pub struct Kernel {
     sandbox: Sandbox,
     principals: Principals,
     verifiers: Verifiers,
+    contracts: Contracts,
 }
 
 /// One request to call a tool.
@@ -72,6 +74,9 @@ pub struct CallRequest {
     pub args: Value,
     /// Session or trace id, if the caller has one.
     pub session: Option<String>,
+    /// The output contract the caller declared, checked
+    /// ([`crate::contract::checked`]), for the verifiers to check the output against.
+    pub contract: Option<Arc<str>>,
 }
 
 /// The answer to a call: its id (the audit record's `call_id`) and its result.
@@ -217,6 +222,7 @@ impl Kernel {
             sandbox,
             principals: Principals::new(&config.principals),
             verifiers,
+            contracts: config.contracts.clone(),
         })
     }
 
@@ -360,6 +366,7 @@ impl Kernel {
             tool: tool.name.clone(),
             args: json!({}),
             session: None,
+            contract: None,
         };
         let context = CallLabels {
             session: Vec::new(),
@@ -452,14 +459,18 @@ impl Kernel {
         let verifying = self.verifiers.any_applies(VerifierStage::Input, &tool.name);
         let verdicts = if verifying {
             validate(&tool, &request.args).await?;
+            let contracts = self
+                .contracts
+                .applying(VerifierStage::Input, &tool.name, None);
+            let sources = self.sources_for(VerifierStage::Input, &tool.name, request)?;
             let subject = Subject {
                 stage: VerifierStage::Input,
                 target: &tool.name,
                 content: &request.args,
                 tenant: &request.principal.tenant,
                 session_labels: &context.session,
-                contracts: &[],
-                sources: &[],
+                contracts: &contracts,
+                sources: &sources,
             };
             self.verify(subject, &mut call.trail).await
         } else {
@@ -524,14 +535,20 @@ impl Kernel {
             .any_applies(VerifierStage::Output, &tool.name)
         {
             let session_labels = self.context.session_labels(principal, session)?;
+            let contracts = self.contracts.applying(
+                VerifierStage::Output,
+                &tool.name,
+                call.request.contract.as_ref(),
+            );
+            let sources = self.sources_for(VerifierStage::Output, &tool.name, &call.request)?;
             let subject = Subject {
                 stage: VerifierStage::Output,
                 target: &tool.name,
                 content: &output,
                 tenant: &principal.tenant,
                 session_labels: &session_labels,
-                contracts: &[],
-                sources: &[],
+                contracts: &contracts,
+                sources: &sources,
             };
             self.verify(subject, &mut call.trail).await
         } else {
@@ -566,7 +583,34 @@ impl Kernel {
         for pointer in &redactions {
             redact(&mut response, pointer);
         }
-        Ok(response["output"].take())
+        let output = response["output"].take();
+        if self.verifiers.any_sees_sources() {
+            let text = output.to_string();
+            let source = Source {
+                id: call.call_id.clone(),
+                target: tool.name.clone(),
+                locator: locator(&call.request.args),
+                digest: sha256_hex(text.as_bytes()),
+                content: Some(text.into()),
+            };
+            self.context.add_source(principal, session, source)?;
+        }
+        Ok(output)
+    }
+
+    /// The session's earlier outputs, when a verifier that sees them
+    /// examines `stage` of `target`.
+    fn sources_for(
+        &self,
+        stage: VerifierStage,
+        target: &str,
+        request: &CallRequest,
+    ) -> std::result::Result<Vec<Source>, CallError> {
+        if !self.verifiers.sources_needed(stage, target) {
+            return Ok(Vec::new());
+        }
+        self.context
+            .sources(&request.principal, request.session.as_deref())
     }
 
     /// Verify: the verdicts of the verifiers that examine `subject`, each
@@ -1137,6 +1181,20 @@ fn policy_target(tool: &ToolEntry) -> Value {
 /// so its plain serialisation is already canonical.
 pub fn canonical_json(value: &Value) -> String {
     value.to_string()
+}
+
+/// Longest locator kept for a source.
+const LOCATOR_MAX: usize = 2048;
+
+/// Where a call read what it returned, when its arguments name it: the
+/// first of `url`, `uri`, `path` that is a string (of at most
+/// [`LOCATOR_MAX`] bytes: a cut locator would match nothing).
+fn locator(args: &Value) -> Option<String> {
+    ["url", "uri", "path"]
+        .iter()
+        .find_map(|key| args.get(key).and_then(Value::as_str))
+        .filter(|value| value.len() <= LOCATOR_MAX)
+        .map(str::to_string)
 }
 
 #[cfg(test)]

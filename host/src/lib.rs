@@ -17,6 +17,7 @@ pub(crate) mod backend;
 pub(crate) mod bounds;
 pub mod capabilities;
 pub mod config;
+pub mod contract;
 pub mod digest;
 pub mod error;
 pub mod kernel;

@@ -62,6 +62,10 @@ enum Command {
         /// stick to the principal (`[sessions]` in docs/policy.md).
         #[arg(long = "as")]
         principal: String,
+        /// A contract file (docs/schemas/contract.v1.json) the output must
+        /// satisfy, checked by the verifiers that check contracts.
+        #[arg(long, value_name = "FILE")]
+        contract: Option<std::path::PathBuf>,
     },
     /// Serve MCP over stdio as one principal (for desktop and IDE MCP clients).
     Mcp {
@@ -302,7 +306,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             tool,
             args,
             principal,
-        } => cli::call::run(&config, tool, args, principal).await,
+            contract,
+        } => cli::call::run(&config, tool, args, principal, contract.as_deref()).await,
         Command::Mcp { principal } => cli::mcp::run(&config, principal).await,
         Command::Tools { principal } => cli::tools::run(&config, principal.as_deref()).await,
         Command::Plugins {

@@ -155,6 +155,17 @@ impl ServerHandler for McpServer {
     ) -> Result<CallToolResponse, ErrorData> {
         let principal = self.principal(&context)?;
         let session = self.session(&principal)?;
+        // A contract the client declares for the output: `_meta."warden/contract"`
+        // (rmcp moves a request's `_meta` into its context).
+        let contract = context
+            .meta
+            .get(CONTRACT_META)
+            .map(|contract| {
+                crate::contract::checked(contract).map_err(|e| {
+                    ErrorData::invalid_params(format!("_meta.\"{CONTRACT_META}\": {e}"), None)
+                })
+            })
+            .transpose()?;
         let args = Value::Object(request.arguments.unwrap_or_default());
         let response = self
             .kernel
@@ -163,6 +174,7 @@ impl ServerHandler for McpServer {
                 tool: request.name.to_string(),
                 args,
                 session: Some(session),
+                contract,
             })
             .await;
         let result = match (response.result, response.form) {
@@ -202,6 +214,9 @@ fn as_text(value: &Value) -> String {
         .as_str()
         .map_or_else(|| value.to_string(), str::to_string)
 }
+
+/// `_meta` key under which an MCP client declares an output contract for a call.
+pub const CONTRACT_META: &str = "warden/contract";
 
 /// Largest JSON-RPC message accepted over stdio.
 const STDIO_MAX_MESSAGE: usize = 16 << 20;

@@ -198,6 +198,8 @@ struct InvokeBody {
     #[serde(default = "empty_object")]
     args: Value,
     session: Option<String>,
+    /// An output contract the caller declares for this call.
+    contract: Option<Value>,
 }
 
 fn empty_object() -> Value {
@@ -236,9 +238,12 @@ async fn invoke(
     let body: InvokeBody = serde_json::from_slice(&body).map_err(|e| {
         ApiError::new(
             ErrorCode::InvalidRequest,
-            format!("request body: expected {{\"args\": {{...}}, \"session\"?: \"...\"}}: {e}"),
+            format!(
+                "request body: expected {{\"args\": {{...}}, \"session\"?: \"...\", \"contract\"?: {{...}}}}: {e}"
+            ),
         )
     })?;
+    let contract = body.contract.as_ref().map(warden_contract).transpose()?;
     let session = body.session.clone();
     let response = kernel
         .call(CallRequest {
@@ -246,6 +251,7 @@ async fn invoke(
             tool: name,
             args: body.args,
             session: body.session,
+            contract,
         })
         .await;
     match response.result {
@@ -258,6 +264,16 @@ async fn invoke(
             call_id: Some(response.call_id),
         }),
     }
+}
+
+/// The request's contract, checked; a malformed one is a bad request.
+fn warden_contract(contract: &Value) -> Result<Arc<str>, ApiError> {
+    crate::contract::checked(contract).map_err(|e| {
+        ApiError::new(
+            ErrorCode::InvalidRequest,
+            format!("request body: contract: {e}"),
+        )
+    })
 }
 
 /// Mints a session for the caller: `{"session": "s_…"}`. Later calls that

@@ -13,7 +13,7 @@
 //!   id or reach another principal's session;
 //! - labels of a call made without a session stick to the principal for
 //!   `sessions.label_ttl_s`, and so do the `sessions.sticky_labels` (by default
-//!   `untrusted-content`) from any call: leaving the session out, or opening a
+//!   `untrusted-content` and `prompt-injection`) from any call: leaving the session out, or opening a
 //!   fresh one, does not wash the taint off;
 //! - a session is never forgotten silently: when a principal holds
 //!   `sessions.max_per_principal` sessions, opening another evicts the least
@@ -21,7 +21,7 @@
 //!
 //! This state lives in the host process: replicas do not share it.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -33,6 +33,8 @@ use crate::principal::Principal;
 pub const SESSION_ID_MAX: usize = 64;
 /// Longest label kept; longer ones are cut (on a character boundary).
 pub const LABEL_MAX: usize = 128;
+/// Most sources one session keeps; past this the oldest is forgotten.
+const SOURCES_MAX: usize = 256;
 /// Most labels one session or principal holds. Past this, further labels are
 /// dropped with a warning — except sticky ones, which are always kept.
 const LABELS_MAX: usize = 256;
@@ -60,6 +62,11 @@ struct Session {
     owner: Owner,
     labels: BTreeSet<String>,
     last_used: u64,
+    /// Outputs returned in this session, oldest first (kept only when a
+    /// verifier sees sources).
+    sources: VecDeque<Source>,
+    /// Bytes of source content held.
+    source_bytes: usize,
 }
 
 #[derive(Debug, Default)]
@@ -147,6 +154,8 @@ impl CallContext {
                 owner: owner.clone(),
                 labels: BTreeSet::new(),
                 last_used: now,
+                sources: VecDeque::new(),
+                source_bytes: 0,
             },
         );
         state
@@ -291,6 +300,62 @@ impl CallContext {
         Ok(())
     }
 
+    /// The outputs returned earlier in `session`, oldest first; none
+    /// without a session.
+    pub fn sources(
+        &self,
+        principal: &Principal,
+        session: Option<&str>,
+    ) -> Result<Vec<Source>, CallError> {
+        let owner = owner(principal);
+        let state = self.lock()?;
+        Ok(session
+            .and_then(|id| state.sessions.get(id))
+            .filter(|s| s.owner == owner)
+            .map(|s| s.sources.iter().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    /// Keeps `source` in `session` (nothing without one). When the
+    /// session's source content passes `sessions.source_bytes`, the oldest
+    /// sources lose their content and keep their digest.
+    pub fn add_source(
+        &self,
+        principal: &Principal,
+        session: Option<&str>,
+        source: Source,
+    ) -> Result<(), CallError> {
+        let owner = owner(principal);
+        let budget = self.settings.source_bytes;
+        let mut state = self.lock()?;
+        let Some(live) = session
+            .and_then(|id| state.sessions.get_mut(id))
+            .filter(|s| s.owner == owner)
+        else {
+            return Ok(());
+        };
+        let mut source = source;
+        if source.content.as_ref().is_some_and(|c| c.len() > budget) {
+            source.content = None;
+        }
+        live.source_bytes += source.content.as_ref().map_or(0, |c| c.len());
+        live.sources.push_back(source);
+        if live.sources.len() > SOURCES_MAX
+            && let Some(oldest) = live.sources.pop_front()
+        {
+            live.source_bytes -= oldest.content.map_or(0, |c| c.len());
+        }
+        for older in live.sources.iter_mut() {
+            if live.source_bytes <= budget {
+                break;
+            }
+            if let Some(content) = older.content.take() {
+                live.source_bytes -= content.len();
+            }
+        }
+        Ok(())
+    }
+
     fn is_sticky(&self, label: &str) -> bool {
         self.settings.sticky_labels.iter().any(|s| s == label)
     }
@@ -384,7 +449,7 @@ fn unknown_session(id: &str) -> CallError {
 
 #[cfg(test)]
 mod tests {
-    use super::{CallContext, SessionSettings};
+    use super::{CallContext, SessionSettings, Source};
     use crate::error::ErrorCode;
     use crate::principal::Principal;
 
@@ -438,6 +503,7 @@ mod tests {
             label_ttl: std::time::Duration::from_millis(50),
             sticky_labels: Vec::new(),
             max_per_principal: 10,
+            ..SessionSettings::default()
         });
         let alice = principal("alice", "acme");
         context.add_labels(&alice, None, &labels(&["pii"])).unwrap();
@@ -567,5 +633,54 @@ mod tests {
             Some(ErrorCode::Internal)
         );
         assert_eq!(internal(context.open(&alice)), Some(ErrorCode::Internal));
+    }
+
+    #[test]
+    fn sources_stay_in_their_session_within_its_budget() {
+        let context = CallContext::new(SessionSettings {
+            source_bytes: 10,
+            ..SessionSettings::default()
+        });
+        let (alice, bob) = (principal("alice", "acme"), principal("bob", "acme"));
+        let s = context.open(&alice).unwrap();
+        let source = |id: &str, content: &str| Source {
+            id: id.into(),
+            target: "fetch.get".into(),
+            locator: None,
+            digest: format!("digest of {id}"),
+            content: Some(content.into()),
+        };
+        context
+            .add_source(&alice, Some(&s), source("a", "123456"))
+            .unwrap();
+        context
+            .add_source(&alice, Some(&s), source("b", "7890"))
+            .unwrap();
+        let held = |who, session| context.sources(who, session).unwrap();
+        assert_eq!(held(&alice, Some(&s)).len(), 2);
+        assert!(held(&alice, Some(&s)).iter().all(|s| s.content.is_some()));
+        // Past the budget the oldest keeps only its digest.
+        context
+            .add_source(&alice, Some(&s), source("c", "xyz"))
+            .unwrap();
+        let kept = held(&alice, Some(&s));
+        assert_eq!(
+            kept.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+            ["a", "b", "c"]
+        );
+        assert_eq!(kept[0].content, None);
+        assert_eq!(kept[0].digest, "digest of a");
+        assert!(kept[1].content.is_some() && kept[2].content.is_some());
+        // Larger than the whole budget: digest only.
+        context
+            .add_source(&alice, Some(&s), source("d", &"x".repeat(11)))
+            .unwrap();
+        assert_eq!(held(&alice, Some(&s))[3].content, None);
+        // No session, another principal, another session: nothing.
+        context.add_source(&alice, None, source("e", "1")).unwrap();
+        assert!(held(&alice, None).is_empty());
+        assert!(held(&bob, Some(&s)).is_empty());
+        let other = context.open(&alice).unwrap();
+        assert!(held(&alice, Some(&other)).is_empty());
     }
 }

@@ -141,6 +141,19 @@ impl Verifiers {
         self.all.iter().any(|v| v.applies(stage, target))
     }
 
+    /// Whether some verifier sees the sessions' earlier outputs: only then
+    /// does a session keep them.
+    pub fn any_sees_sources(&self) -> bool {
+        self.all.iter().any(|v| v.config.sources)
+    }
+
+    /// Whether some verifier that sees sources examines `stage` of `target`.
+    pub fn sources_needed(&self, stage: VerifierStage, target: &str) -> bool {
+        self.all
+            .iter()
+            .any(|v| v.config.sources && v.applies(stage, target))
+    }
+
     /// The verdicts of every verifier that applies to `subject`, in name
     /// order; they run concurrently, each in its own sandbox.
     pub async fn verify(&self, subject: &Subject<'_>) -> Vec<Verdict> {
@@ -199,9 +212,7 @@ impl LoadedVerifier {
 
     /// Runs the verifier on `subject` alone (`warden verify`): its checked verdict.
     pub async fn verify_one(&self, subject: &Subject<'_>) -> Verdict {
-        let answer = self
-            .run(&shown_subject(subject, self.config.sources))
-            .await;
+        let answer = self.run(&shown_subject(subject, self.config.sources)).await;
         self.checked(subject, answer)
     }
 
@@ -365,23 +376,30 @@ fn check_verdict(
         let (pointer, start, end, matched) = match &finding.location {
             None => (None, None, None, None),
             Some(location) => {
-                let text = content
+                let value = content
                     .pointer(&location.pointer)
-                    .and_then(Value::as_str)
-                    .ok_or_else(
-                        || at("its pointer does not name a string in the content".into()),
-                    )?;
-                let (start, end) = (location.start as usize, location.end as usize);
-                let matched = text
-                    .get(start..end)
-                    .filter(|m| !m.is_empty())
-                    .ok_or_else(|| {
-                        at(format!(
-                            "range {start}..{end} is empty or not within the string's {} bytes \
-                             on character boundaries",
-                            text.len()
-                        ))
-                    })?;
+                    .ok_or_else(|| at("its pointer names nothing in the content".into()))?;
+                let matched: Cow<'_, str> = match (location.start, location.end, value) {
+                    // The whole value, of any type: its JSON text is what matched.
+                    (0, 0, Value::String(text)) => Cow::Borrowed(text),
+                    (0, 0, value) => Cow::Owned(value.to_string()),
+                    (start, end, Value::String(text)) => text
+                        .get(start as usize..end as usize)
+                        .filter(|m| !m.is_empty())
+                        .map(Cow::Borrowed)
+                        .ok_or_else(|| {
+                            at(format!(
+                                "range {start}..{end} is empty or not within the string's {} \
+                                 bytes on character boundaries",
+                                text.len()
+                            ))
+                        })?,
+                    _ => {
+                        return Err(at("a byte range needs its pointer to name a string; \
+                             0..0 names the whole value"
+                            .into()));
+                    }
+                };
                 (
                     Some(location.pointer.clone()),
                     Some(location.start),
@@ -398,8 +416,8 @@ fn check_verdict(
             pointer,
             start,
             end,
-            digest: matched.map(|m| sha256_hex(m.as_bytes())),
-            message: scrubbed_message(&finding.message, matched),
+            digest: matched.as_ref().map(|m| sha256_hex(m.as_bytes())),
+            message: scrubbed_message(&finding.message, matched.as_deref()),
         });
     }
     let mut replacements = vec![None; findings.len()];
@@ -571,7 +589,15 @@ pub fn redact_findings(document: &mut Value, verdicts: &[Verdict], names: &[Stri
         }
     }
     for (pointer, mut spans) in spans {
-        let Some(Value::String(text)) = document.pointer_mut(pointer) else {
+        let Some(value) = document.pointer_mut(pointer) else {
+            continue;
+        };
+        // A finding on the whole value replaces it, whatever its type.
+        if let Some((_, _, replacement)) = spans.iter().find(|(s, e, _)| (*s, *e) == (0, 0)) {
+            *value = Value::String(replacement.clone());
+            continue;
+        }
+        let Value::String(text) = value else {
             continue;
         };
         spans.sort_by_key(|(start, end, _)| (*start, std::cmp::Reverse(*end)));

@@ -30,6 +30,7 @@ async fn call_in(
             tool: tool.to_string(),
             args,
             session: session.map(str::to_string),
+            contract: None,
         })
         .await
 }

@@ -221,6 +221,7 @@ async fn an_admitted_call_stays_open_until_it_is_finished() {
         tool: "text.transform".into(),
         args,
         session: None,
+        contract: None,
     };
 
     let refused = host

@@ -306,6 +306,7 @@ impl Host {
                 tool: tool.to_string(),
                 args,
                 session: session.map(str::to_string),
+                contract: None,
             })
             .await
     }
@@ -373,15 +374,17 @@ impl Host {
     }
 }
 
-/// `harness` with the built-in `secrets` and `pii` verifiers on `stages` (a
-/// TOML list), the latter masking.
+/// `harness` with the built-in `secrets`, `pii` (masking) and `injection`
+/// verifiers on `stages` (a TOML list).
 pub fn with_builtin_verifiers(harness: Harness, stages: &str) -> Harness {
     harness.extra_config(&format!(
         "[verifiers.secrets]\nmanifest = {}\nstages = {stages}\n\n\
          [verifiers.pii]\nmanifest = {}\nstages = {stages}\n\
-         grants = {{ env = {{ WARDEN_PII_REDACTION = \"mask\" }} }}\n",
+         grants = {{ env = {{ WARDEN_PII_REDACTION = \"mask\" }} }}\n\n\
+         [verifiers.injection]\nmanifest = {}\nstages = {stages}\n",
         toml_path(&manifest(crate::fixtures::SECRETS)),
         toml_path(&manifest(crate::fixtures::PII)),
+        toml_path(&manifest(crate::fixtures::INJECTION)),
     ))
 }
 

@@ -22,6 +22,7 @@ mod builtin_verifiers;
 mod calls;
 mod cli;
 mod containment;
+mod content_verifiers;
 mod exhaustion;
 mod fuzz;
 mod gateway;

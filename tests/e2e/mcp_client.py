@@ -5,9 +5,15 @@ JSON:
 - governed: list tools, make an allowed, a denied, an invalid and an unknown call;
 - gateway: the same through Warden to the notes server behind it;
 - verified: arguments carrying a cloud key (denied by the secrets verifier's
-  verdict) and an output carrying a card number (redacted by the pii one's).
+  verdict) and an output carrying a card number (redacted by the pii one's);
+- injection: read a clean document, make a side effect, read a document that
+  tries to instruct the model, try the side effect again;
+- contract: outputs within and outside the operator's contract, and one
+  breaking the contract the client declares in `_meta`;
+- grounding: fetch a page (its URL is the last argument), then publish an
+  answer citing it and one citing a page never fetched.
 
-    python mcp_client.py SCENARIO stdio WARDEN_BINARY CONFIG PRINCIPAL
+    python mcp_client.py SCENARIO stdio WARDEN_BINARY CONFIG PRINCIPAL [URL]
     python mcp_client.py SCENARIO http URL TOKEN
 """
 
@@ -76,13 +82,82 @@ async def verified(read, write):
         return {"key": summary(key), "card": summary(card)}
 
 
+async def injection(read, write):
+    async with ClientSession(read, write) as session:
+        await session.initialize()
+        publish = {"text": "publish the notes", "op": "upper"}
+        clean = await session.call_tool("files.read", {"path": "clean.md"})
+        allowed = await session.call_tool("text.transform", publish)
+        evil = await session.call_tool("files.read", {"path": "evil.md"})
+        denied = await session.call_tool("text.transform", publish)
+        return {
+            "clean": summary(clean),
+            "allowed": summary(allowed),
+            "evil": summary(evil),
+            "denied": summary(denied),
+        }
+
+
+async def contract(read, write):
+    async with ClientSession(read, write) as session:
+        await session.initialize()
+
+        def link(url):
+            return {"text": url, "op": "lower"}
+
+        short = {"warden/contract": {"schema": {"properties": {"text": {"maxLength": 24}}}}}
+        ok = await session.call_tool("text.transform", link("https://example.com/"), meta=short)
+        off_list = await session.call_tool("text.transform", link("https://example.com@evil.test/"))
+        too_long = await session.call_tool(
+            "text.transform", link("https://example.com/" + "a" * 40), meta=short
+        )
+        try:
+            await session.call_tool(
+                "text.transform",
+                link("https://example.com/"),
+                meta={"warden/contract": {"rules": [{"nonsense": {}}]}},
+            )
+            bad_contract = {"error": None}
+        except Exception as error:  # the server refuses the request itself
+            bad_contract = {"error": str(error)}
+        return {
+            "ok": summary(ok),
+            "off_list": summary(off_list),
+            "too_long": summary(too_long),
+            "bad_contract": bad_contract,
+        }
+
+
+async def grounding(read, write):
+    url = sys.argv[-1]
+    async with ClientSession(read, write) as session:
+        await session.initialize()
+        fetched = await session.call_tool("fetch.get", {"url": url})
+        grounded = await session.call_tool(
+            "text.transform",
+            {"text": f"Revenue grew 12% to $4.2M [source: {url}].", "op": "trim"},
+        )
+        unseen = await session.call_tool(
+            "text.transform",
+            {"text": "Revenue grew 12% [source: https://unseen.example/report].", "op": "trim"},
+        )
+        return {"fetched": summary(fetched), "grounded": summary(grounded), "unseen": summary(unseen)}
+
+
 # Synthetic values, shaped like the real thing (the card passes Luhn).
 CLOUD_KEY = "AKIA" + "QZ7RMWT2KX4NB6PD"
 CARD = "4539 1488 0343 6467"
 
 
 async def main():
-    exercise = {"governed": governed, "gateway": gateway, "verified": verified}[sys.argv[1]]
+    exercise = {
+        "governed": governed,
+        "gateway": gateway,
+        "verified": verified,
+        "injection": injection,
+        "contract": contract,
+        "grounding": grounding,
+    }[sys.argv[1]]
     mode = sys.argv[2]
     if mode == "stdio":
         binary, config, principal = sys.argv[3:6]

@@ -111,6 +111,10 @@ fn plugin_tests(root: &Path) -> anyhow::Result<()> {
             "warden-pii",
             "-p",
             "warden-contract",
+            "-p",
+            "warden-grounding",
+            "-p",
+            "warden-injection",
             "--target-dir",
         ])
         .arg(plugins.join("target")))

@@ -6,15 +6,20 @@ use anyhow::Context;
 use warden::config::Config;
 use warden::{CallRequest, Kernel};
 
-/// Calls `tool` with `args` (JSON) as `principal`, prints its output, and
-/// exits with the error code's exit code when it fails.
+/// Calls `tool` with `args` (JSON) as `principal`, with the output
+/// contract in the file `contract` if given, prints its output, and exits with the error code's exit code when it fails.
 pub(crate) async fn run(
     config: &Config,
     tool: String,
     args: String,
     principal: String,
+    contract: Option<&std::path::Path>,
 ) -> anyhow::Result<ExitCode> {
     let args: serde_json::Value = serde_json::from_str(&args).context("ARGS is not valid JSON")?;
+    let contract = contract
+        .map(warden::contract::load)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--contract: {e}"))?;
     let kernel = Kernel::start(config).await?;
     let principal = kernel
         .principals()
@@ -26,6 +31,7 @@ pub(crate) async fn run(
             tool,
             args,
             session: None,
+            contract,
         })
         .await;
     match response.result {
