@@ -205,12 +205,112 @@ async fn a_verifier_sees_the_subject_and_reaches_nothing_it_was_not_granted() {
     let record = host.record(&labelled.call_id).await.record;
     assert_eq!(
         record.verdicts[0].findings[0].message,
-        "tenant=acme labels= target=text.transform"
+        "tenant=acme labels= target=text.transform sources=0 contracts=0"
     );
     let reach = transform(&host, "reach").await;
     let record = host.record(&reach.call_id).await.record;
     let finding = &record.verdicts[0].findings[0];
     assert_eq!(finding.kind, "held", "it reached: {}", finding.message);
+}
+
+/// The session's earlier outputs go only to the verifier the operator lets
+/// see them; the other one, on the same call, sees none. Contracts go to
+/// both, and only on the stage they were declared for.
+#[tokio::test]
+async fn sources_reach_only_the_verifier_granted_them() {
+    let contracts = tempfile::tempdir().unwrap();
+    let contract = contracts.path().join("any.json");
+    std::fs::write(&contract, r#"{"rules": []}"#).unwrap();
+    let host = hostile_verifier(
+        hostile_verifier(
+            Harness::new(Store::Sqlite)
+                .plugin(fixtures::TEXT, "{}")
+                .policy(ALLOW_ALL)
+                .extra_config(&format!(
+                    "[contracts.\"text.*\"]\ninput = {}\n",
+                    toml_path(&contract)
+                )),
+            "sees",
+            "stages = [\"input\"]\nsources = true",
+        ),
+        "blind",
+        "stages = [\"input\"]",
+    )
+    .start()
+    .await;
+    let session = host.open_session("alice");
+    let other = host.open_session("alice");
+    let call = async |session: &str, text: &str| {
+        host.call_in(
+            "alice",
+            Some(session),
+            "text.transform",
+            json!({"text": text, "op": "lower"}),
+        )
+        .await
+    };
+    for text in ["first", "second"] {
+        let response = call(&session, text).await;
+        output(&response);
+    }
+    let seen = |record: &warden::audit::AuditRecord, name: &str| {
+        let verdict = record.verdicts.iter().find(|v| v.verifier == name).unwrap();
+        verdict.findings[0].message.clone()
+    };
+    let probe = call(&session, "subject").await;
+    let record = host.record(&probe.call_id).await.record;
+    assert!(
+        seen(&record, "sees").ends_with("sources=2 contracts=1"),
+        "{record:?}"
+    );
+    assert!(
+        seen(&record, "blind").ends_with("sources=0 contracts=1"),
+        "{record:?}"
+    );
+    // Another session of the same principal has no sources of its own.
+    let probe = call(&other, "subject").await;
+    let record = host.record(&probe.call_id).await.record;
+    assert!(
+        seen(&record, "sees").ends_with("sources=0 contracts=1"),
+        "{record:?}"
+    );
+}
+
+/// A contract that is not one refuses the config, naming the entry and
+/// where in the file.
+#[tokio::test]
+async fn a_malformed_contract_is_refused_at_load() {
+    let contracts = tempfile::tempdir().unwrap();
+    for (text, expected) in [
+        ("{not json", "is not JSON"),
+        (
+            r#"{"rules": [{"compare": {"left": "/a", "op": "~", "right": "/b"}}]}"#,
+            "/rules/0",
+        ),
+        (
+            r#"{"schema": {"$ref": "https://elsewhere.test/s.json"}}"#,
+            "at /schema",
+        ),
+        (r#"{"rules": [], "extra": 1}"#, "at /"),
+    ] {
+        let file = contracts.path().join("bad.json");
+        std::fs::write(&file, text).unwrap();
+        let (refused, _dir) = Harness::new(Store::Sqlite)
+            .plugin(fixtures::TEXT, "{}")
+            .extra_config(&format!(
+                "[contracts.\"text.*\"]\noutput = {}\n",
+                toml_path(&file)
+            ))
+            .try_start()
+            .await
+            .err()
+            .expect("a malformed contract must be refused");
+        let message = refused.to_string();
+        assert!(
+            message.contains(r#"contracts."text.*".output"#) && message.contains(expected),
+            "{text}: {message}"
+        );
+    }
 }
 
 #[tokio::test]

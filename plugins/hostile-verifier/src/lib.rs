@@ -115,10 +115,12 @@ impl Guest for Hostile {
             "subject" => verdict(vec![whole(
                 "subject",
                 format!(
-                    "tenant={} labels={} target={}",
+                    "tenant={} labels={} target={} sources={} contracts={}",
                     subject.tenant,
                     subject.session_labels.join("+"),
-                    subject.target_name
+                    subject.target_name,
+                    subject.sources.len(),
+                    subject.contracts.len()
                 ),
             )]),
             other => match other.strip_prefix("find:") {
