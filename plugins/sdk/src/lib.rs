@@ -86,20 +86,41 @@ pub mod verifier {
     };
 
     /// Every string in a JSON document with the JSON Pointer (RFC 6901) that
-    /// names it, in document order. Object keys are not included. A document
-    /// that is itself a string yields one entry with the pointer "".
+    /// names it, in document order. Object keys are not included (see
+    /// [`json_text`]). A document that is itself a string yields one entry
+    /// with the pointer "".
     pub fn json_strings(content: &str) -> Result<Vec<(String, String)>, String> {
-        let document: serde_json::Value =
-            serde_json::from_str(content).map_err(|e| format!("content is not JSON: {e}"))?;
-        let mut strings = Vec::new();
-        collect(document, &mut String::new(), &mut strings);
-        Ok(strings)
+        json_text(content).map(|text| text.strings)
     }
 
-    fn collect(value: serde_json::Value, pointer: &mut String, out: &mut Vec<(String, String)>) {
+    /// The text of a JSON document: its strings, as [`json_strings`] gives
+    /// them, and its object keys.
+    #[derive(Debug, Default, PartialEq, Eq)]
+    pub struct JsonText {
+        /// Every string value with its JSON Pointer, in document order.
+        pub strings: Vec<(String, String)>,
+        /// Every object key, in document order. A key has no JSON Pointer
+        /// of its own (a pointer names the member's value), so a finding in
+        /// a key carries no location; its message must not name the member
+        /// either, since the member's pointer spells the key.
+        pub keys: Vec<String>,
+    }
+
+    /// The strings and the object keys of `content` (JSON text). A caller
+    /// chooses its arguments' keys when the schema allows any, so a check
+    /// that reads only values can be walked around.
+    pub fn json_text(content: &str) -> Result<JsonText, String> {
+        let document: serde_json::Value =
+            serde_json::from_str(content).map_err(|e| format!("content is not JSON: {e}"))?;
+        let mut text = JsonText::default();
+        collect(document, &mut String::new(), &mut text);
+        Ok(text)
+    }
+
+    fn collect(value: serde_json::Value, pointer: &mut String, out: &mut JsonText) {
         let at = pointer.len();
         match value {
-            serde_json::Value::String(text) => out.push((pointer.clone(), text)),
+            serde_json::Value::String(text) => out.strings.push((pointer.clone(), text)),
             serde_json::Value::Array(items) => {
                 for (index, item) in items.into_iter().enumerate() {
                     pointer.push('/');
@@ -112,6 +133,7 @@ pub mod verifier {
                 for (key, item) in fields {
                     pointer.push('/');
                     pointer.push_str(&key.replace('~', "~0").replace('/', "~1"));
+                    out.keys.push(key);
                     collect(item, pointer, out);
                     pointer.truncate(at);
                 }
@@ -122,7 +144,7 @@ pub mod verifier {
 
     #[cfg(test)]
     mod tests {
-        use super::json_strings;
+        use super::{json_strings, json_text};
 
         #[test]
         fn strings_come_with_their_pointers() {
@@ -137,6 +159,13 @@ pub mod verifier {
                 json_strings(r#""top""#).unwrap(),
                 [(String::new(), "top".to_string())]
             );
+        }
+
+        #[test]
+        fn keys_come_in_document_order() {
+            let text = json_text(r#"{"a/b":["x",{"c~d":"y"}],"n":{"m":1}}"#).unwrap();
+            assert_eq!(text.keys, ["a/b", "c~d", "n", "m"]);
+            assert_eq!(text.strings.len(), 2);
         }
     }
 }

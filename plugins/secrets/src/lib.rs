@@ -74,14 +74,22 @@ pub fn scan_field(name: Option<&str>, text: &str) -> Vec<Match> {
     found
 }
 
-/// Scans every string of a JSON document: `(pointer, match, message)`.
-pub fn scan_json(content: &str) -> Result<Vec<(String, Match, String)>, String> {
+/// Scans every string and every object key of a JSON document:
+/// `(pointer, match, message)`, the pointer `None` for a match in a key.
+pub fn scan_json(content: &str) -> Result<Vec<(Option<String>, Match, String)>, String> {
+    let text = verifier::json_text(content)?;
     let mut out = Vec::new();
-    for (pointer, text) in verifier::json_strings(content)? {
+    for (pointer, value) in text.strings {
         let name = field_name(&pointer);
-        for m in scan_field(name.as_deref(), &text) {
-            let message = message(m.rule, &text[m.start..m.end]);
-            out.push((pointer.clone(), m, message));
+        for m in scan_field(name.as_deref(), &value) {
+            let message = message(m.rule, &value[m.start..m.end]);
+            out.push((Some(pointer.clone()), m, message));
+        }
+    }
+    for key in text.keys {
+        for m in scan_field(None, &key) {
+            let message = format!("{} in an object key", message(m.rule, &key[m.start..m.end]));
+            out.push((None, m, message));
         }
     }
     Ok(out)
@@ -129,17 +137,20 @@ pub fn verdict(content: &str) -> Result<Verdict, String> {
             label: "secret".to_string(),
             severity: severity(rule.severity),
             score: score(rule.tier),
-            location: Some(Location {
-                pointer,
+            location: pointer.as_ref().map(|pointer| Location {
+                pointer: pointer.clone(),
                 start: m.start as u32,
                 end: m.end as u32,
             }),
             message,
         });
-        redactions.push(Redaction {
-            finding: index as u32,
-            replacement: format!("[REDACTED:{}]", rule.id),
-        });
+        // A key cannot be replaced in place: policy denies on it instead.
+        if pointer.is_some() {
+            redactions.push(Redaction {
+                finding: index as u32,
+                replacement: format!("[REDACTED:{}]", rule.id),
+            });
+        }
     }
     Ok(Verdict {
         findings,
@@ -177,6 +188,26 @@ mod component {
 mod tests {
     use super::*;
     use testkit::{Rng, expand};
+
+    #[test]
+    fn a_credential_in_an_object_key_is_found_without_a_location() {
+        let key = concat!("AKIA", "QZ7RMWT2KX4NB6PD");
+        for content in [
+            format!(r#"{{"{key}": 1}}"#),
+            format!(r#"{{"notes": [{{"{key}": "x"}}]}}"#),
+        ] {
+            let verdict = verdict(&content).unwrap();
+            assert_eq!(verdict.findings.len(), 1, "{content}");
+            let finding = &verdict.findings[0];
+            assert!(finding.location.is_none());
+            assert!(finding.message.ends_with("in an object key"));
+            assert!(!finding.message.contains(key));
+            assert!(
+                verdict.redactions.is_empty(),
+                "a key is not replaced in place"
+            );
+        }
+    }
 
     #[test]
     fn field_names_come_from_the_pointer() {
