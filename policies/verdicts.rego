@@ -68,6 +68,16 @@ output_deny contains sprintf("verifier %q found the output breaks its contract: 
 	count(kinds) > 0
 }
 
+# Redaction replaces text at a finding's location; a finding in an object
+# key has none, so an output holding a credential or personal data there
+# cannot leave redacted and does not leave at all.
+output_deny contains sprintf("verifier %q found %s in an object key of the output, which cannot be redacted", [name, finding.label]) if {
+	some name, verdict in input.verdicts
+	some finding in verdict.findings
+	finding.label in {"secret", "pii"}
+	finding.pointer == null
+}
+
 redacted_verifiers contains name if {
 	some name, verdict in input.verdicts
 	some finding in verdict.findings

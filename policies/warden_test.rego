@@ -248,3 +248,10 @@ test_an_answer_citing_an_unseen_source_is_denied if {
 test_an_uncited_claim_alone_is_reported_not_denied if {
 	authz.decision.allow with input as object.union(call(alice, "text.transform", {"text": "x", "op": "upper"}), {"verdicts": {"grounding": a_verdict("findings", [uncited])}})
 }
+
+test_personal_data_in_an_object_key_refuses_the_output if {
+	in_key := object.union(card, {"pointer": null, "start": null, "end": null})
+	d := authz.output_decision with input as {"stage": "output", "verdicts": {"pii": a_verdict("findings", [in_key])}}
+	not d.allow
+	d.reasons == [`verifier "pii" found pii in an object key of the output, which cannot be redacted`]
+}

@@ -138,8 +138,12 @@ async fn sessions_the_host_did_not_mint_for_the_caller_are_refused() {
     let made_up = [
         "my-own-session".to_string(),
         format!("s_{}", "0".repeat(32)),
-        // A minted id with one character changed.
-        format!("{}0", &eve_session[..eve_session.len() - 1]),
+        // A minted id with its last character changed (to one it is not).
+        format!(
+            "{}{}",
+            &eve_session[..eve_session.len() - 1],
+            if eve_session.ends_with('0') { '1' } else { '0' }
+        ),
         eve_session.to_uppercase(),
     ];
     for id in &made_up {

@@ -15,7 +15,7 @@ pub use detect::{Kind, Level, Match, scan};
 pub use redact::{MODE_VARIABLE, Mode, Redactor};
 
 use warden_plugin_sdk::verifier::{
-    Finding, Guest, Location, Redaction, Severity, Subject, Verdict, json_strings,
+    Finding, Guest, JsonText, Location, Redaction, Severity, Subject, Verdict, json_text,
 };
 
 /// The label every finding carries.
@@ -40,7 +40,7 @@ fn message(m: &Match) -> String {
 
 /// The verdict on `content` (JSON text) with redactions in `mode`.
 pub fn verify_content(content: &str, mode: Mode) -> Result<Verdict, String> {
-    let strings = json_strings(content)?;
+    let JsonText { strings, keys } = json_text(content)?;
     let mut redactor = Redactor::new(mode);
     let mut findings = Vec::new();
     let mut redactions = Vec::new();
@@ -65,6 +65,20 @@ pub fn verify_content(content: &str, mode: Mode) -> Result<Verdict, String> {
                     end: offset(m.end)?,
                 }),
                 message: message(&m),
+            });
+        }
+    }
+    // A key cannot be replaced in place: its findings carry no location and
+    // no redaction (the default bundle refuses such an output).
+    for key in &keys {
+        for m in scan(key) {
+            findings.push(Finding {
+                kind: m.kind.as_str().to_string(),
+                label: LABEL.to_string(),
+                severity: severity(m.level),
+                score: m.score,
+                location: None,
+                message: format!("{} in an object key", message(&m)),
             });
         }
     }
@@ -105,6 +119,18 @@ warden_plugin_sdk::verifier::export_verifier!(Pii);
 mod tests {
     use super::*;
 
+    #[test]
+    fn personal_data_in_an_object_key_is_found_without_a_location() {
+        let content = r#"{"contacts": {"jane.doe@example.com": "VIP"}}"#;
+        let verdict = verify_content(content, Mode::Mask).unwrap();
+        assert_eq!(verdict.findings.len(), 1);
+        let finding = &verdict.findings[0];
+        assert_eq!(finding.kind, "email");
+        assert!(finding.location.is_none());
+        assert!(!finding.message.contains("jane"));
+        assert!(verdict.redactions.is_empty());
+    }
+
     fn replacements(verdict: &Verdict) -> Vec<&str> {
         verdict
             .redactions
@@ -135,17 +161,25 @@ mod tests {
     fn every_string_is_walked_with_its_pointer() {
         let content = r#"{"a":["x","call +44 20 7946 0958"],"b":{"c/d":"DE89 3704 0044 0532 0130 00"},"k@example.com":3}"#;
         let verdict = verify_content(content, Mode::Mask).unwrap();
-        let got: Vec<(&str, &str)> = verdict
+        let got: Vec<(&str, Option<&str>)> = verdict
             .findings
             .iter()
             .map(|f| {
                 (
                     f.kind.as_str(),
-                    f.location.as_ref().unwrap().pointer.as_str(),
+                    f.location.as_ref().map(|l| l.pointer.as_str()),
                 )
             })
             .collect();
-        assert_eq!(got, [("phone", "/a/1"), ("iban", "/b/c~1d")]);
+        // The key's address comes last, without a location.
+        assert_eq!(
+            got,
+            [
+                ("phone", Some("/a/1")),
+                ("iban", Some("/b/c~1d")),
+                ("email", None)
+            ]
+        );
         assert_eq!(
             replacements(&verdict),
             ["+** ** **** 0958", "**** **** **** **** **30 00"]
