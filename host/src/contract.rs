@@ -13,9 +13,8 @@ use std::sync::{Arc, LazyLock};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::config::VerifierStage;
+use crate::glob::glob_matches;
 use crate::schema::Schema;
-use crate::verify::glob_matches;
 
 /// Longest contract accepted, as JSON text.
 pub const CONTRACT_MAX: usize = 64 * 1024;
@@ -60,26 +59,26 @@ impl Contracts {
         Contracts { declared }
     }
 
-    /// The operator's contracts on `stage` of `target`, then `requested`
-    /// (the request's own, which applies to the output).
-    pub fn applying(
-        &self,
-        stage: VerifierStage,
-        target: &str,
-        requested: Option<&Arc<str>>,
-    ) -> Vec<Arc<str>> {
-        let declared = self
-            .declared
+    /// The operator's contracts on the arguments of `target`.
+    pub fn on_input(&self, target: &str) -> Vec<Arc<str>> {
+        self.matching(target)
+            .filter_map(|c| c.input.clone())
+            .collect()
+    }
+
+    /// The operator's contracts on the output of `target`, then
+    /// `requested`, the request's own.
+    pub fn on_output(&self, target: &str, requested: Option<&Arc<str>>) -> Vec<Arc<str>> {
+        self.matching(target)
+            .filter_map(|c| c.output.clone())
+            .chain(requested.cloned())
+            .collect()
+    }
+
+    fn matching<'a>(&'a self, target: &'a str) -> impl Iterator<Item = &'a DeclaredContract> {
+        self.declared
             .iter()
-            .filter(|c| glob_matches(&c.targets, target))
-            .filter_map(|c| match stage {
-                VerifierStage::Input => c.input.clone(),
-                VerifierStage::Output => c.output.clone(),
-            });
-        let requested = requested
-            .filter(|_| stage == VerifierStage::Output)
-            .cloned();
-        declared.chain(requested).collect()
+            .filter(move |c| glob_matches(&c.targets, target))
     }
 }
 
@@ -158,14 +157,9 @@ mod tests {
             output: Some(c("out")),
         }]);
         let requested = c("mine");
-        let output = contracts.applying(VerifierStage::Output, "weather.now", Some(&requested));
+        let output = contracts.on_output("weather.now", Some(&requested));
         assert_eq!(output, vec![c("out"), c("mine")]);
-        let input = contracts.applying(VerifierStage::Input, "weather.now", Some(&requested));
-        assert_eq!(input, vec![c("in")]);
-        assert!(
-            contracts
-                .applying(VerifierStage::Output, "mail.send", None)
-                .is_empty()
-        );
+        assert_eq!(contracts.on_input("weather.now"), vec![c("in")]);
+        assert!(contracts.on_output("mail.send", None).is_empty());
     }
 }

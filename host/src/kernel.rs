@@ -459,9 +459,7 @@ impl Kernel {
         let verifying = self.verifiers.any_applies(VerifierStage::Input, &tool.name);
         let verdicts = if verifying {
             validate(&tool, &request.args).await?;
-            let contracts = self
-                .contracts
-                .applying(VerifierStage::Input, &tool.name, None);
+            let contracts = self.contracts.on_input(&tool.name);
             let sources = self.sources_for(VerifierStage::Input, &tool.name, request)?;
             let subject = Subject {
                 stage: VerifierStage::Input,
@@ -535,11 +533,9 @@ impl Kernel {
             .any_applies(VerifierStage::Output, &tool.name)
         {
             let session_labels = self.context.session_labels(principal, session)?;
-            let contracts = self.contracts.applying(
-                VerifierStage::Output,
-                &tool.name,
-                call.request.contract.as_ref(),
-            );
+            let contracts = self
+                .contracts
+                .on_output(&tool.name, call.request.contract.as_ref());
             let sources = self.sources_for(VerifierStage::Output, &tool.name, &call.request)?;
             let subject = Subject {
                 stage: VerifierStage::Output,
@@ -589,7 +585,14 @@ impl Kernel {
             let source = Source {
                 id: call.call_id.clone(),
                 target: tool.name.clone(),
-                locator: locator(&call.request.args),
+                // The arguments the tool ran on: a locator policy redacted
+                // stays redacted.
+                locator: locator(
+                    admission
+                        .redacted_args
+                        .as_ref()
+                        .unwrap_or(&call.request.args),
+                ),
                 digest: sha256_hex(text.as_bytes()),
                 content: Some(text.into()),
             };

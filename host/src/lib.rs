@@ -20,6 +20,7 @@ pub mod config;
 pub mod contract;
 pub mod digest;
 pub mod error;
+pub mod glob;
 pub mod kernel;
 pub mod manifest;
 pub mod mcp;

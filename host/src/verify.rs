@@ -18,6 +18,7 @@ use crate::capabilities::Effective;
 use crate::config::{Config, VerifierConfig, VerifierStage};
 use crate::digest::sha256_hex;
 use crate::error::{Error, Result};
+use crate::glob::glob_matches;
 use crate::manifest::PluginKind;
 use crate::registry::{LoadedComponent, load_component};
 use crate::sandbox::{Prepared, Sandbox, verification};
@@ -486,27 +487,6 @@ fn without_controls(text: &str) -> String {
     text.chars().filter(|c| !c.is_control()).collect()
 }
 
-/// Whether `target` matches `glob`, where `*` stands for any run of
-/// characters and everything else for itself.
-pub fn glob_matches(glob: &str, target: &str) -> bool {
-    let mut parts = glob.split('*');
-    let first = parts.next().unwrap_or_default();
-    let Some(mut rest) = target.strip_prefix(first) else {
-        return false;
-    };
-    let parts: Vec<&str> = parts.collect();
-    let Some((last, middle)) = parts.split_last() else {
-        return rest.is_empty();
-    };
-    for part in middle {
-        match rest.find(part) {
-            Some(at) => rest = &rest[at + part.len()..],
-            None => return false,
-        }
-    }
-    rest.len() >= last.len() && rest.ends_with(last)
-}
-
 /// `input.verdicts`: each verdict by verifier name, with what policy most
 /// often asks of it (the highest score, the labels and kinds found).
 pub fn policy_verdicts(verdicts: &[Verdict]) -> Value {
@@ -623,19 +603,6 @@ pub fn redact_findings(document: &mut Value, verdicts: &[Verdict], names: &[Stri
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn globs_match_runs_of_characters() {
-        assert!(glob_matches("*", "fetch.get"));
-        assert!(glob_matches("fetch.*", "fetch.get"));
-        assert!(glob_matches("*.get", "fetch.get"));
-        assert!(glob_matches("f*h.g*t", "fetch.get"));
-        assert!(glob_matches("fetch.get", "fetch.get"));
-        assert!(!glob_matches("fetch.get", "fetch.gets"));
-        assert!(!glob_matches("fetch.*", "files.read"));
-        assert!(!glob_matches("*.get", "fetch.put"));
-        assert!(!glob_matches("a*a", "a"));
-    }
 
     fn verdict(findings: Vec<(&str, usize, usize)>, replacements: Vec<Option<&str>>) -> Verdict {
         Verdict {

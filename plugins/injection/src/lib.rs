@@ -28,9 +28,11 @@ pub mod hidden;
 pub mod normalize;
 pub mod rules;
 pub mod scan;
+pub mod signals;
 
 pub use rules::Kind;
-pub use scan::{Match, scan};
+pub use scan::Match;
+pub use signals::scan;
 
 use warden_plugin_sdk::verifier::{self, Finding, Location, Verdict};
 
