@@ -33,6 +33,9 @@ use crate::config::{Config, PolicySettings, VerifierStage};
 use crate::contract::Contracts;
 use crate::digest::sha256_hex;
 use crate::error::{CallError, ErrorCode, Result};
+use crate::policy::input::{
+    self, Input, InputValue, PrincipalPart, SessionPart, TargetPart, TimePart, UsagePart,
+};
 use crate::policy::{
     BundleFiles, Decision, NarrowedLimits, PolicyBundle, PolicyInput, Stage, json_value,
 };
@@ -40,10 +43,7 @@ use crate::principal::{Principal, Principals};
 use crate::registry::{Registry, ToolEntry};
 use crate::sandbox::Sandbox;
 use crate::session::{CallContext, CallLabels, Source, Usage, check_session_id};
-use crate::verify::{Subject, Verdict, Verifiers, policy_verdicts, redact_findings};
-
-/// Version of the policy input document (`input.version`); see `docs/policy.md`.
-pub const POLICY_INPUT_VERSION: u32 = 1;
+use crate::verify::{Subject, Verdict, Verifiers, redact_findings};
 
 /// The policy-enforcement kernel: plugins, policy, sandbox and audit trail.
 #[derive(Debug)]
@@ -557,8 +557,11 @@ impl Kernel {
         let mut redactions = decision.obligations.redact.clone();
         if call.policy.has_output_decision() || !verdicts.is_empty() {
             let verdict = if call.policy.has_output_decision() {
-                call.policy
-                    .decide_output(input, &output, &json_value(&policy_verdicts(&verdicts)))
+                call.policy.decide_output(
+                    input,
+                    &output,
+                    &input::verdicts(verdicts.iter().map(|v| &v.record)),
+                )
             } else {
                 Err(
                     "verifiers examined the output, but the policy bundle has no \
@@ -1023,7 +1026,7 @@ fn narrowed<'a>(capabilities: &'a Effective, limits: &NarrowedLimits) -> Cow<'a,
             .min(std::time::Duration::from_millis(ms));
     }
     if let Some(mb) = limits.memory_mb {
-        narrowed.memory_bytes = narrowed.memory_bytes.min(mb << 20);
+        narrowed.memory_bytes = narrowed.memory_bytes.map(|bytes| bytes.min(mb << 20));
     }
     if let Some(bytes) = limits.output_max_bytes {
         narrowed.output_max_bytes = narrowed.output_max_bytes.min(bytes);
@@ -1074,7 +1077,7 @@ fn redact(document: &mut Value, pointer: &str) {
     }
 }
 
-/// The policy input document, version [`POLICY_INPUT_VERSION`], of the call
+/// The policy input document, version [`input::VERSION`], of the call
 /// stage. Built directly in the evaluator's value type; the parts that never
 /// change (principal, target, capabilities) are built once and shared.
 pub fn policy_input(
@@ -1083,98 +1086,63 @@ pub fn policy_input(
     context: CallLabels,
     verdicts: &[Verdict],
 ) -> PolicyInput {
-    use regorus::Value as Rego;
     let now = chrono::Utc::now();
     let [target, capabilities] = tool.policy_parts.get_or_init(|| {
         [
-            json_value(&policy_target(tool)),
+            policy_target(tool).into_input(),
             json_value(&tool.capabilities().summary()),
         ]
     });
-    let mut principal = request
-        .principal
-        .policy_document
-        .get_or_init(|| {
-            let mut document = json!(&*request.principal);
-            document["labels"] = json!([]);
-            json_value(&document)
-        })
-        .clone();
-    if !context.principal.is_empty()
-        && let Ok(fields) = principal.as_object_mut()
-    {
-        let labels: Vec<Rego> = context.principal.into_iter().map(Rego::from).collect();
-        fields.insert(Rego::from("labels"), Rego::from(labels));
-    }
-    let object = |fields: Vec<(&str, Rego)>| {
-        Rego::from(
-            fields
-                .into_iter()
-                .map(|(k, v)| (Rego::from(k), v))
-                .collect::<std::collections::BTreeMap<_, _>>(),
-        )
+    let principal = if context.principal.is_empty() {
+        let principal = &request.principal;
+        principal
+            .policy_document
+            .get_or_init(|| PrincipalPart::of(principal, Vec::new()).into_input())
+            .clone()
+    } else {
+        PrincipalPart::of(&request.principal, context.principal).into_input()
     };
-    let session_id = request.session.as_deref().map_or(Rego::Null, Rego::from);
-    let labels = context
-        .session
-        .into_iter()
-        .map(Rego::from)
-        .collect::<Vec<_>>();
     let usage = context.usage;
-    PolicyInput::new(object(vec![
-        ("version", Rego::from(u64::from(POLICY_INPUT_VERSION))),
-        ("stage", Rego::from(Stage::Call.name())),
-        ("principal", principal),
-        (
-            "session",
-            object(vec![("id", session_id), ("labels", Rego::from(labels))]),
-        ),
-        ("target", target.clone()),
-        ("args", json_value(&request.args)),
-        ("capabilities", capabilities.clone()),
-        (
-            "verdicts",
-            if verdicts.is_empty() {
-                Rego::new_object()
-            } else {
-                json_value(&policy_verdicts(verdicts))
+    PolicyInput::new(
+        Input {
+            version: input::VERSION,
+            stage: Stage::Call.name(),
+            principal,
+            session: SessionPart {
+                id: request.session.as_deref().map(str::to_string),
+                labels: context.session,
             },
-        ),
-        (
-            "usage",
-            object(vec![
-                ("tenant_calls", Rego::from(usage.tenant_calls)),
-                ("principal_calls", Rego::from(usage.principal_calls)),
-            ]),
-        ),
-        (
-            "time",
-            object(vec![
-                ("rfc3339", Rego::from(now.to_rfc3339())),
-                (
-                    "unix_ns",
-                    now.timestamp_nanos_opt().map_or(Rego::Null, Rego::from),
-                ),
-            ]),
-        ),
-    ]))
+            target: target.clone(),
+            args: json_value(&request.args),
+            capabilities: capabilities.clone(),
+            verdicts: input::verdicts(verdicts.iter().map(|v| &v.record)),
+            usage: UsagePart {
+                tenant_calls: usage.tenant_calls,
+                principal_calls: usage.principal_calls,
+            },
+            time: TimePart {
+                rfc3339: now.to_rfc3339(),
+                unix_ns: now.timestamp_nanos_opt(),
+            },
+        }
+        .into_input(),
+    )
 }
 
 /// `input.target`: what is being called.
-fn policy_target(tool: &ToolEntry) -> Value {
+fn policy_target(tool: &ToolEntry) -> TargetPart {
     let provider = tool.backend.provider();
-    let (version, upstream) = (provider.version.as_str(), json!(provider.upstream));
-    json!({
-        "kind": "tool",
-        "name": tool.name,
-        "tool": tool.local_name,
-        "plugin": tool.provider(),
-        "plugin_version": version,
-        "plugin_sha256": tool.sha256(),
-        "upstream": upstream,
-        "side_effects": tool.side_effects,
-        "labels": tool.labels,
-    })
+    TargetPart {
+        kind: "tool",
+        name: tool.name.clone(),
+        tool: tool.local_name.clone(),
+        plugin: tool.provider().to_string(),
+        plugin_version: provider.version.clone(),
+        plugin_sha256: tool.sha256().map(str::to_string),
+        upstream: json_value(&json!(provider.upstream)),
+        side_effects: tool.side_effects,
+        labels: tool.labels.clone(),
+    }
 }
 
 /// JSON with object keys sorted at every level, so equal documents digest equally.

@@ -90,7 +90,9 @@ impl Upstream {
             &config.secrets,
         )
         .map_err(|m| fail(format!("limits: {m}")))?;
-        capabilities.memory_bytes = 0;
+        // It runs outside the sandbox: Warden bounds its time, concurrency and
+        // output, not its memory.
+        capabilities.memory_bytes = None;
 
         let client = tokio::time::timeout(CONNECT_TIMEOUT, open(name, upstream_config))
             .await

@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::audit::{FindingRecord, VerdictRecord};
 use crate::capabilities::Effective;
@@ -487,58 +487,6 @@ fn without_controls(text: &str) -> String {
     text.chars().filter(|c| !c.is_control()).collect()
 }
 
-/// `input.verdicts`: each verdict by verifier name, with what policy most
-/// often asks of it (the highest score, the labels and kinds found).
-pub fn policy_verdicts(verdicts: &[Verdict]) -> Value {
-    let by_name: BTreeMap<&str, Value> = verdicts
-        .iter()
-        .map(|verdict| {
-            let record = &verdict.record;
-            let max_score = record
-                .findings
-                .iter()
-                .map(|f| f.score)
-                .fold(0.0_f64, f64::max);
-            let mut labels: Vec<&str> = record.findings.iter().map(|f| f.label.as_str()).collect();
-            labels.sort_unstable();
-            labels.dedup();
-            let mut kinds: Vec<&str> = record.findings.iter().map(|f| f.kind.as_str()).collect();
-            kinds.sort_unstable();
-            kinds.dedup();
-            let findings: Vec<Value> = record
-                .findings
-                .iter()
-                .map(|f| {
-                    json!({
-                        "kind": f.kind,
-                        "label": f.label,
-                        "severity": f.severity,
-                        "score": f.score,
-                        "pointer": f.pointer,
-                        "start": f.start,
-                        "end": f.end,
-                        "message": f.message,
-                    })
-                })
-                .collect();
-            (
-                record.verifier.as_str(),
-                json!({
-                    "verdict": record.verdict,
-                    "advisory": record.advisory,
-                    "sha256": record.sha256,
-                    "findings": findings,
-                    "max_score": max_score,
-                    "labels": labels,
-                    "kinds": kinds,
-                    "error": record.error,
-                }),
-            )
-        })
-        .collect();
-    json!(by_name)
-}
-
 /// Replaces, in `document` (the content the verdicts are about), the match
 /// of every finding of the verifiers named in `names` (`"*"`: all) with the
 /// replacement its verifier proposed, or `[REDACTED:kind]`. Where matches
@@ -603,6 +551,7 @@ pub fn redact_findings(document: &mut Value, verdicts: &[Verdict], names: &[Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn verdict(findings: Vec<(&str, usize, usize)>, replacements: Vec<Option<&str>>) -> Verdict {
         Verdict {

@@ -300,7 +300,11 @@ fn fuzz_capability_intersection() {
         if granted.egress.outbound_http.is_empty() {
             assert!(effective.egress.origins.is_empty());
         }
-        assert!(effective.memory_bytes <= limits.max_memory_mb << 20);
+        assert!(
+            effective
+                .memory_bytes
+                .is_some_and(|bytes| bytes <= limits.max_memory_mb << 20)
+        );
         assert!(effective.time_limit <= Duration::from_millis(limits.max_time_limit_ms));
         assert!(effective.max_concurrent >= 1);
         assert!(effective.max_concurrent <= limits.max_concurrent_per_plugin);

@@ -163,6 +163,32 @@ async fn assert_gateway_governs(host: &Host, logs: &tempfile::TempDir, transport
     let input: Value = serde_json::from_str(record.policy_input.as_deref().unwrap()).unwrap();
     assert_eq!(input["target"]["upstream"], upstream);
     assert_eq!(input["args"], json!({"name": "welcome"}));
+    // An upstream runs outside the sandbox: Warden grants it nothing and
+    // bounds its time and concurrency, not its memory.
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("docs/schemas/policy-input.v1.json")).unwrap(),
+    )
+    .unwrap();
+    let errors: Vec<String> = jsonschema::validator_for(&schema)
+        .unwrap()
+        .iter_errors(&input)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}\n{input:#}");
+    let capabilities = &input["capabilities"];
+    assert_eq!(capabilities["memory_mb"], Value::Null);
+    for granted in [
+        "directories",
+        "outbound_http",
+        "private_ranges",
+        "secrets",
+        "env",
+    ] {
+        assert_eq!(capabilities[granted], json!([]), "{granted}");
+    }
+    assert_eq!(capabilities["kv"], Value::Null);
+    assert!(capabilities["time_limit_ms"].as_u64().unwrap() > 0);
+    assert!(capabilities["max_concurrent"].as_u64().unwrap() > 0);
 
     let denied_record = host.record(&denied.call_id).await.record;
     assert_eq!(denied_record.decision, "deny");

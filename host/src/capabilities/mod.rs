@@ -210,8 +210,9 @@ macro_rules! capabilities {
         /// The capabilities a plugin actually gets: requested ∩ granted, within host limits.
         #[derive(Debug, Clone, Default)]
         pub struct Effective {
-            /// Linear memory limit in bytes.
-            pub memory_bytes: u64,
+            /// Linear memory limit in bytes; `None` for a target that does not
+            /// run in Warden's sandbox (an upstream MCP server).
+            pub memory_bytes: Option<u64>,
             /// Wall-time limit per call.
             pub time_limit: Duration,
             /// Largest output accepted, in bytes.
@@ -298,7 +299,7 @@ macro_rules! capabilities {
             pub fn summary(&self) -> serde_json::Value {
                 let mut summary = serde_json::Map::new();
                 $( <$kind as Capability>::summary(&self.$field, &mut summary); )*
-                summary.insert("memory_mb".into(), (self.memory_bytes >> 20).into());
+                summary.insert("memory_mb".into(), self.memory_bytes.map(|bytes| bytes >> 20).into());
                 summary.insert(
                     "time_limit_ms".into(),
                     u64::try_from(self.time_limit.as_millis()).unwrap_or(u64::MAX).into(),
@@ -424,7 +425,7 @@ impl Effective {
             .unwrap_or(limits.default_time_limit_ms)
             .min(limits.max_time_limit_ms);
         let base = Effective {
-            memory_bytes: memory_mb << 20,
+            memory_bytes: Some(memory_mb << 20),
             time_limit: Duration::from_millis(time_limit_ms),
             output_max_bytes: limits.output_max_bytes,
             max_concurrent: limits.concurrency(granted.max_concurrent),
@@ -503,7 +504,7 @@ mod tests {
         assert_eq!(eff.directories.granted[0].access, Access::Ro);
         assert_eq!(eff.egress.origins, vec![origin("https://api.example.com")]);
         assert_eq!(eff.env, vec![("LANG".to_string(), "C".to_string())]);
-        assert_eq!(eff.memory_bytes, 32 << 20);
+        assert_eq!(eff.memory_bytes, Some(32 << 20));
         assert_eq!(eff.time_limit, Duration::from_millis(60_000));
         assert_eq!(
             Effective::missing(&requested, &granted),

@@ -12,12 +12,12 @@
 //! input, runs the compiled program under a time limit, and returns it.
 
 pub mod builtins;
+pub mod input;
 pub mod signature;
 pub mod testing;
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use regorus::rvm::vm::{ExecutionMode, ExecutionState, SuspendReason};
@@ -403,14 +403,19 @@ impl PolicyInput {
         output: &serde_json::Value,
         verdicts: &regorus::Value,
     ) -> PolicyInput {
+        use input::{InputValue, OutputPart};
         let mut document = self.0.clone();
-        if let Ok(fields) = document.as_object_mut() {
-            fields.insert(
-                regorus::Value::from("stage"),
-                regorus::Value::from(Stage::Output.name()),
-            );
-            fields.insert(regorus::Value::from("output"), json_value(output));
-            fields.insert(regorus::Value::from("verdicts"), verdicts.clone());
+        let part = OutputPart {
+            stage: Stage::Output.name(),
+            output: json_value(output),
+            verdicts: verdicts.clone(),
+        };
+        if let (Ok(fields), regorus::Value::Object(set)) =
+            (document.as_object_mut(), part.into_input())
+        {
+            for (name, value) in set.iter() {
+                fields.insert(name.clone(), value.clone());
+            }
         }
         PolicyInput(document)
     }
@@ -438,76 +443,6 @@ fn parse_decision(
              (docs/policy.md): {e}"
         )
     })
-}
-
-/// The policy input contract, as published (`docs/schemas/policy-input.v1.json`):
-/// the one definition of `input`'s fields. The bundle checker reads its field
-/// names from it, the capability kinds' summaries and the input builder are
-/// tested against it (`capabilities::tests`, and the e2e test
-/// `the_input_document_matches_its_published_schema`).
-pub const INPUT_SCHEMA: &str = include_str!("../../../docs/schemas/policy-input.v1.json");
-
-/// `input`'s fields, from [`INPUT_SCHEMA`], each with its own fields when it
-/// is an object of known fields (`None`: free-form, like `args`).
-fn input_fields() -> &'static BTreeMap<String, Option<BTreeSet<String>>> {
-    static FIELDS: OnceLock<BTreeMap<String, Option<BTreeSet<String>>>> = OnceLock::new();
-    FIELDS.get_or_init(|| {
-        let schema: serde_json::Value = serde_json::from_str(INPUT_SCHEMA).unwrap_or_default();
-        let properties = |schema: &serde_json::Value| {
-            schema["properties"]
-                .as_object()
-                .map(|fields| fields.keys().cloned().collect::<BTreeSet<String>>())
-        };
-        schema["properties"]
-            .as_object()
-            .into_iter()
-            .flatten()
-            .map(|(name, field)| {
-                let closed = field["additionalProperties"] == serde_json::Value::Bool(false);
-                // A constant or an enumeration has no fields; an object of
-                // listed fields has those; anything else is free-form.
-                let scalar = field.get("const").is_some() || field.get("enum").is_some();
-                let children = if scalar {
-                    Some(BTreeSet::new())
-                } else {
-                    properties(field).filter(|_| closed)
-                };
-                (name.clone(), children)
-            })
-            .collect()
-    })
-}
-
-/// The first `input.a.b` reference in `text` that the input document does not
-/// have, as (line, reference).
-fn unknown_input_reference(text: &str) -> Option<(usize, String)> {
-    for (number, line) in text.lines().enumerate() {
-        let code = line.split('#').next().unwrap_or_default();
-        let mut rest = code;
-        while let Some(at) = rest.find("input.") {
-            let before = rest[..at].chars().next_back();
-            rest = &rest[at + "input.".len()..];
-            if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') {
-                continue;
-            }
-            let path: Vec<&str> = rest
-                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
-                .next()
-                .unwrap_or_default()
-                .split('.')
-                .collect();
-            let Some(children) = input_fields().get(path[0]) else {
-                return Some((number + 1, format!("input.{}", path[0])));
-            };
-            if let Some(child) = path.get(1).filter(|c| !c.is_empty())
-                && let Some(children) = children
-                && !children.contains(*child)
-            {
-                return Some((number + 1, format!("input.{}.{child}", path[0])));
-            }
-        }
-    }
-    None
 }
 
 /// The files of a bundle directory, read once, in a stable order.
@@ -592,7 +527,7 @@ impl BundleFiles {
     pub fn check_input_references(&self) -> std::result::Result<(), String> {
         for (name, text) in &self.files {
             if is_policy(name)
-                && let Some((line, reference)) = unknown_input_reference(text)
+                && let Some((line, reference)) = input::unknown_input_reference(text)
             {
                 return Err(format!(
                     "{name}:{line}: `{reference}` is not part of the input document (see docs/policy.md)"
@@ -632,7 +567,8 @@ fn collect_files(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Re
 
 #[cfg(test)]
 mod tests {
-    use super::{LoadOptions, PolicyBundle, PolicyInput, Stage, unknown_input_reference};
+    use super::input::unknown_input_reference;
+    use super::{LoadOptions, PolicyBundle, PolicyInput, Stage};
 
     /// A bundle whose decision calls `warden.parse_url` only for some inputs,
     /// and twice when it does, so a run that saw the probe instead of the

@@ -581,7 +581,7 @@ impl Sandbox {
                 ErrorCode::MemoryLimit,
                 format!(
                     "plugin `{plugin}` exceeded its memory limit of {} MiB",
-                    caps.memory_bytes >> 20
+                    caps.memory_bytes.unwrap_or(0) >> 20
                 ),
             )),
             Err(_elapsed) => Err(timeout(plugin, limit)),
@@ -618,7 +618,8 @@ impl Sandbox {
             http: WasiHttpCtx::new(),
             table,
             capabilities,
-            limiter: CallLimiter::new(caps.memory_bytes),
+            // A component always has a memory limit; none would mean no memory.
+            limiter: CallLimiter::new(caps.memory_bytes.unwrap_or(0)),
             plugin: Arc::from(scope.plugin),
             log_budget: LOG_BUDGET,
         };
