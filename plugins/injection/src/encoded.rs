@@ -158,19 +158,25 @@ pub fn scan(text: &str) -> Vec<Match> {
         }
         budget > 0
     };
-    // Tokens: runs of printable ASCII other than quotes and brackets.
+    // Tokens: runs of printable ASCII other than quotes and brackets. A
+    // token of MIN_RUN (at least 15) bytes holds a whole aligned block of
+    // 8, so only blocks of 8 token bytes are looked at more closely.
     let is_token = |b: u8| CLASSES[usize::from(b)] & TOKEN != 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        if !is_token(bytes[i]) {
-            i += 1;
+    let mut block = 0;
+    while block + 8 <= bytes.len() {
+        if !bytes[block..block + 8].iter().all(|&b| is_token(b)) {
+            block += 8;
             continue;
         }
-        let token_start = i;
-        while i < bytes.len() && is_token(bytes[i]) {
-            i += 1;
+        let mut token_start = block;
+        while token_start > 0 && is_token(bytes[token_start - 1]) {
+            token_start -= 1;
         }
-        let token_end = i;
+        let mut token_end = block + 8;
+        while token_end < bytes.len() && is_token(bytes[token_end]) {
+            token_end += 1;
+        }
+        block = token_end.next_multiple_of(8);
         if token_end - token_start < MIN_RUN {
             continue;
         }

@@ -63,6 +63,13 @@ pub fn scan(text: &str) -> Vec<Match> {
     let mut decoded_runs = 0;
     let mut i = 0;
     while i < bytes.len() {
+        // Plain ASCII, eight bytes at a time.
+        if let Some(block) = bytes.get(i..i + 8)
+            && block.iter().all(u8::is_ascii)
+        {
+            i += 8;
+            continue;
+        }
         if !is_lead(bytes[i]) {
             i += 1;
             continue;

@@ -4,9 +4,9 @@
 
 use std::sync::OnceLock;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use regex::bytes::{Regex, RegexBuilder};
 
+use crate::keywords::Keywords;
 use crate::normalize::{Normalized, normalize};
 use crate::rules::{Check, Kind, RULES, Rule, WINDOW_AFTER, expand};
 
@@ -41,13 +41,33 @@ pub struct Match {
 #[derive(Debug)]
 pub struct Scanner {
     regexes: Vec<Regex>,
-    keywords: AhoCorasick,
-    /// For each keyword (pattern id of `keywords`), the rules it enables.
-    keyword_rules: Vec<Vec<usize>>,
+    /// The rules' keywords and the context words, in one automaton.
+    keywords: Keywords,
+    /// What each keyword of `keywords` stands for.
+    meanings: Vec<Meaning>,
     ai_words: Regex,
     destination: Regex,
-    /// Discussion words, then template words, then "```" and "<?xml".
-    context_words: AhoCorasick,
+}
+
+/// A rule (index in [`RULES`]) and the windows of a text its regex runs on.
+type RuleWindows = (usize, Vec<(usize, usize)>);
+
+/// What one keyword of the prefilter stands for.
+#[derive(Debug, Default)]
+struct Meaning {
+    /// The rules it opens windows for.
+    rules: Vec<usize>,
+    /// The context fact it is a word for, if any.
+    context: Option<ContextWord>,
+}
+
+/// The kinds of words [`Context`] looks for.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum ContextWord {
+    Discussion,
+    Template,
+    Fence,
+    Xml,
 }
 
 /// The scanner, built once per instance (in `prepare` for the component).
@@ -63,6 +83,15 @@ fn compile(pattern: &str) -> Result<Regex, regex::Error> {
         .dfa_size_limit(4 << 20)
         .build()
 }
+
+/// Rules whose regex is faster without a search for its prefixes: their
+/// prefixes include short, common words (`i`, `if`, `the`), so the search
+/// stops at nearly every word.
+const SLOW_PREFIX_SEARCH: &[&str] = &["addressed-to-ai"];
+
+/// An alternative that never matches (a byte, then the start of the text)
+/// but starts with any byte, so the regex has no prefixes to search for.
+const NO_PREFIX: &str = r"[\x00-\xff]\A";
 
 /// Words that mark text as writing *about* prompt injection.
 const DISCUSSION: &[&str] = &[
@@ -168,33 +197,40 @@ impl Scanner {
     /// Compiles `rules` and the prefilter.
     pub fn new(rules: &[Rule]) -> Result<Scanner, String> {
         let mut words: Vec<&str> = Vec::new();
-        let mut keyword_rules: Vec<Vec<usize>> = Vec::new();
+        let mut meanings: Vec<Meaning> = Vec::new();
+        // The index of `word` in `words` (and `meanings`), added if new.
+        let mut index_of = |word: &'static str, meanings: &mut Vec<Meaning>| {
+            words.iter().position(|w| *w == word).unwrap_or_else(|| {
+                words.push(word);
+                meanings.push(Meaning::default());
+                words.len() - 1
+            })
+        };
         let mut regexes = Vec::with_capacity(rules.len());
         for (index, rule) in rules.iter().enumerate() {
-            regexes.push(compile(&expand(rule.pattern)).map_err(|e| format!("{}: {e}", rule.id))?);
+            let pattern = if SLOW_PREFIX_SEARCH.contains(&rule.id) {
+                format!("{NO_PREFIX}|{}", expand(rule.pattern))
+            } else {
+                expand(rule.pattern)
+            };
+            regexes.push(compile(&pattern).map_err(|e| format!("{}: {e}", rule.id))?);
             for keyword in rule.keywords {
-                match words.iter().position(|w| w == keyword) {
-                    Some(at) => keyword_rules[at].push(index),
-                    None => {
-                        words.push(keyword);
-                        keyword_rules.push(vec![index]);
-                    }
-                }
+                let at = index_of(keyword, &mut meanings);
+                meanings[at].rules.push(index);
             }
         }
+        let context_words = DISCUSSION
+            .iter()
+            .map(|w| (*w, ContextWord::Discussion))
+            .chain(TEMPLATE_WORDS.iter().map(|w| (*w, ContextWord::Template)))
+            .chain([("```", ContextWord::Fence), ("<?xml", ContextWord::Xml)]);
+        for (word, kind) in context_words {
+            let at = index_of(word, &mut meanings);
+            meanings[at].context = Some(kind);
+        }
         // Normalised text is lower case, like the keywords.
-        let keywords = AhoCorasickBuilder::new()
-            .kind(Some(AhoCorasickKind::DFA))
-            .match_kind(MatchKind::Standard)
-            .build(&words)
-            .map_err(|e| format!("keywords: {e}"))?;
-        let context_words = AhoCorasick::new(
-            DISCUSSION
-                .iter()
-                .chain(TEMPLATE_WORDS)
-                .chain(&["```", "<?xml"]),
-        )
-        .map_err(|e| format!("context words: {e}"))?;
+        let bytes: Vec<&[u8]> = words.iter().map(|w| w.as_bytes()).collect();
+        let keywords = Keywords::new(&bytes);
         let ai_words = compile(&expand(
             r"\b(?:ai|llms?|chatgpt|gpt(?:-?[0-9.]+)?|openai|anthropic|claude|gemini|bard|copilot|language~models?|chatbots?|content~polic(?:y|ies)|uncensored|jailbreak|safety~(?:rules|filters?|guidelines))\b",
         ))
@@ -206,23 +242,38 @@ impl Scanner {
         Ok(Scanner {
             regexes,
             keywords,
-            keyword_rules,
+            meanings,
             ai_words,
             destination,
-            context_words,
         })
     }
 
     /// For each rule whose keywords occur in `text`, the windows of `text`
     /// around those occurrences (merged, in order): the only places its
-    /// regex runs.
-    fn windows(&self, text: &[u8]) -> Vec<(usize, Vec<(usize, usize)>)> {
+    /// regex runs; and the string's [`Context`], from the same pass.
+    fn windows(&self, text: &[u8]) -> (Vec<RuleWindows>, Context) {
         let mut hits: Vec<Vec<usize>> = vec![Vec::new(); self.regexes.len()];
-        for m in self.keywords.find_overlapping_iter(text) {
-            for &rule in &self.keyword_rules[m.pattern().as_usize()] {
-                hits[rule].push(m.start());
+        let mut context = Context {
+            fences: Vec::new(),
+            discussion: false,
+            template: false,
+            xml: false,
+        };
+        // Context words count as a search that never reports overlapping
+        // occurrences would: from the end of the last one counted.
+        let mut counted_to = 0;
+        self.keywords.each(text, |id, start, end| {
+            let meaning = &self.meanings[id];
+            for &rule in &meaning.rules {
+                hits[rule].push(start);
             }
-        }
+            if let Some(kind) = meaning.context
+                && start >= counted_to
+            {
+                counted_to = end;
+                context.count(kind, text, start);
+            }
+        });
         let mut out = Vec::new();
         for (rule, mut positions) in hits.into_iter().enumerate() {
             if positions.is_empty() {
@@ -241,7 +292,7 @@ impl Scanner {
             }
             out.push((rule, windows));
         }
-        out
+        (out, context)
     }
 
     /// The phrase rules' matches in `normalized` (the normalisation of
@@ -249,12 +300,7 @@ impl Scanner {
     /// Matches scored below 0.05 are dropped.
     pub fn phrases(&self, original: &str, normalized: &Normalized) -> Vec<Match> {
         let text = normalized.text.as_slice();
-        let windows = self.windows(text);
-        if windows.is_empty() {
-            return Vec::new();
-        }
-        // Built on the first match: most strings have none.
-        let mut context: Option<Context> = None;
+        let (windows, context) = self.windows(text);
         let mut out = Vec::new();
         for (index, windows) in windows {
             let rule = &RULES[index];
@@ -271,8 +317,7 @@ impl Scanner {
                     if start >= end {
                         continue;
                     }
-                    let context = context.get_or_insert_with(|| Context::new(self, text));
-                    let score = self.score(rule, text, start, end, context);
+                    let score = self.score(rule, text, start, end, &context);
                     if score < 0.05 {
                         continue;
                     }
@@ -397,28 +442,17 @@ struct Context {
 }
 
 impl Context {
-    fn new(scanner: &Scanner, text: &[u8]) -> Context {
-        let mut context = Context {
-            fences: Vec::new(),
-            discussion: false,
-            template: false,
-            xml: false,
-        };
-        for m in scanner.context_words.find_iter(text) {
-            let index = m.pattern().as_usize();
-            if index < DISCUSSION.len() {
-                context.discussion = true;
-            } else if index < DISCUSSION.len() + TEMPLATE_WORDS.len() {
-                // Template words count at the start of a word only.
-                let word_start = m.start() == 0 || !text[m.start() - 1].is_ascii_alphabetic();
-                context.template |= word_start;
-            } else if &text[m.start()..m.end()] == b"```" {
-                context.fences.push(m.start());
-            } else {
-                context.xml = true;
+    /// Counts an occurrence of a context word at `start` of `text`.
+    fn count(&mut self, kind: ContextWord, text: &[u8], start: usize) {
+        match kind {
+            ContextWord::Discussion => self.discussion = true,
+            // Template words count at the start of a word only.
+            ContextWord::Template => {
+                self.template |= start == 0 || !text[start - 1].is_ascii_alphabetic();
             }
+            ContextWord::Fence => self.fences.push(start),
+            ContextWord::Xml => self.xml = true,
         }
-        context
     }
 }
 
