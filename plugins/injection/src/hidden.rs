@@ -65,7 +65,8 @@ pub fn scan(text: &str) -> Vec<Match> {
     while i < bytes.len() {
         // Plain ASCII, eight bytes at a time.
         if let Some(block) = bytes.get(i..i + 8)
-            && block.iter().all(u8::is_ascii)
+            && u64::from_le_bytes(block.try_into().unwrap_or([0x80; 8])) & 0x8080_8080_8080_8080
+                == 0
         {
             i += 8;
             continue;

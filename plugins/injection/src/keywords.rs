@@ -114,7 +114,7 @@ impl Keywords {
         // `LANES` parts, walked side by side so their steps overlap. Each
         // part is entered `longest - 1` bytes early (reporting nothing
         // there), so it sees every keyword that ends inside it.
-        const LANES: usize = 4;
+        const LANES: usize = 8;
         let part = text.len().div_ceil(LANES);
         let mut ends: [Vec<(usize, usize)>; LANES] = Default::default();
         let mut states = [0usize; LANES];

@@ -45,6 +45,8 @@ pub struct Scanner {
     keywords: Keywords,
     /// What each keyword of `keywords` stands for.
     meanings: Vec<Meaning>,
+    /// For each rule, whether it has [`NEEDS`].
+    needy: Vec<bool>,
     ai_words: Regex,
     destination: Regex,
 }
@@ -57,6 +59,8 @@ type RuleWindows = (usize, Vec<(usize, usize)>);
 struct Meaning {
     /// The rules it opens windows for.
     rules: Vec<usize>,
+    /// The rules that need it in a window (see [`NEEDS`]).
+    needed_by: Vec<usize>,
     /// The context fact it is a word for, if any.
     context: Option<ContextWord>,
 }
@@ -92,6 +96,74 @@ const SLOW_PREFIX_SEARCH: &[&str] = &["addressed-to-ai"];
 /// An alternative that never matches (a byte, then the start of the text)
 /// but starts with any byte, so the regex has no prefixes to search for.
 const NO_PREFIX: &str = r"[\x00-\xff]\A";
+
+/// For rules whose keywords are common in ordinary text, words at least
+/// one of which every match of the rule holds: a window with none of them
+/// cannot hold a match, so the rule's regex does not run there.
+const NEEDS: &[(&str, &[&str])] = &[
+    (
+        "ignore-instructions",
+        &[
+            "instruction",
+            "prompt",
+            "direct",
+            "rules",
+            "guid",
+            "command",
+            "order",
+            "context",
+            "constraint",
+            "programming",
+            "training",
+            "system",
+            "task",
+        ],
+    ),
+    (
+        "instructions-void",
+        &[
+            "void",
+            "null",
+            "cancel",
+            "revoked",
+            "obsolete",
+            "test",
+            "fake",
+            "overridden",
+            "longer",
+            "changed",
+        ],
+    ),
+    (
+        "ignore-instructions-fr",
+        &[
+            "instructions",
+            "consignes",
+            "directives",
+            "regles",
+            "ordres",
+            "indications",
+        ],
+    ),
+    (
+        "ignore-instructions-es-it-pt",
+        &[
+            "instrucciones",
+            "indicaciones",
+            "reglas",
+            "ordenes",
+            "directrices",
+            "normas",
+            "istruzioni",
+            "regole",
+            "direttive",
+            "instrucoes",
+            "regras",
+            "diretrizes",
+        ],
+    ),
+    ("url-template", &["{", "[", "<", "%7b", "$"]),
+];
 
 /// Words that mark text as writing *about* prompt injection.
 const DISCUSSION: &[&str] = &[
@@ -219,6 +291,18 @@ impl Scanner {
                 meanings[at].rules.push(index);
             }
         }
+        let mut needy = vec![false; rules.len()];
+        for (id, needs) in NEEDS {
+            let index = rules
+                .iter()
+                .position(|rule| rule.id == *id)
+                .ok_or_else(|| format!("needs of an unknown rule {id}"))?;
+            needy[index] = true;
+            for word in *needs {
+                let at = index_of(word, &mut meanings);
+                meanings[at].needed_by.push(index);
+            }
+        }
         let context_words = DISCUSSION
             .iter()
             .map(|w| (*w, ContextWord::Discussion))
@@ -243,6 +327,7 @@ impl Scanner {
             regexes,
             keywords,
             meanings,
+            needy,
             ai_words,
             destination,
         })
@@ -253,6 +338,8 @@ impl Scanner {
     /// regex runs; and the string's [`Context`], from the same pass.
     fn windows(&self, text: &[u8]) -> (Vec<RuleWindows>, Context) {
         let mut hits: Vec<Vec<usize>> = vec![Vec::new(); self.regexes.len()];
+        // For each rule, where its needed words are (in order of their ends).
+        let mut needed: Vec<Vec<(usize, usize)>> = vec![Vec::new(); self.regexes.len()];
         let mut context = Context {
             fences: Vec::new(),
             discussion: false,
@@ -266,6 +353,9 @@ impl Scanner {
             let meaning = &self.meanings[id];
             for &rule in &meaning.rules {
                 hits[rule].push(start);
+            }
+            for &rule in &meaning.needed_by {
+                needed[rule].push((start, end));
             }
             if let Some(kind) = meaning.context
                 && start >= counted_to
@@ -288,6 +378,25 @@ impl Scanner {
                 match windows.last_mut() {
                     Some(last) if start <= last.1 => last.1 = last.1.max(end),
                     _ => windows.push((start, end)),
+                }
+            }
+            if self.needy[rule] {
+                // Windows are in order and apart, and needed words in order of
+                // their ends: one pass keeps the windows holding one.
+                let mut words = needed[rule].iter().peekable();
+                windows.retain(|&(start, end)| {
+                    let mut holds = false;
+                    while let Some(&&(word_start, word_end)) = words.peek() {
+                        if word_end > end {
+                            break;
+                        }
+                        holds |= word_start >= start;
+                        words.next();
+                    }
+                    holds
+                });
+                if windows.is_empty() {
+                    continue;
                 }
             }
             out.push((rule, windows));
