@@ -25,7 +25,8 @@ pub struct Keywords {
 }
 
 impl Keywords {
-    /// Builds the automaton; `keywords` must be distinct and non-empty.
+    /// Builds the automaton; `keywords` must be distinct and non-empty,
+    /// and use fewer than 255 distinct bytes between them.
     pub fn new(keywords: &[&[u8]]) -> Keywords {
         let mut classes = [0u8; 256];
         let mut stride = 1;
