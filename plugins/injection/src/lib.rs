@@ -25,7 +25,6 @@
 
 pub mod encoded;
 pub mod hidden;
-pub mod keywords;
 pub mod normalize;
 pub mod rules;
 pub mod scan;

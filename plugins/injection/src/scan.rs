@@ -4,9 +4,9 @@
 
 use std::sync::OnceLock;
 
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use regex::bytes::{Regex, RegexBuilder};
 
-use crate::keywords::Keywords;
 use crate::normalize::{Normalized, normalize};
 use crate::rules::{Check, Kind, RULES, Rule, WINDOW_AFTER, expand};
 
@@ -42,7 +42,7 @@ pub struct Match {
 pub struct Scanner {
     regexes: Vec<Regex>,
     /// The rules' keywords and the context words, in one automaton.
-    keywords: Keywords,
+    keywords: AhoCorasick,
     /// What each keyword of `keywords` stands for.
     meanings: Vec<Meaning>,
     /// For each rule, whether it has [`NEEDS`].
@@ -313,8 +313,13 @@ impl Scanner {
             meanings[at].context = Some(kind);
         }
         // Normalised text is lower case, like the keywords.
-        let bytes: Vec<&[u8]> = words.iter().map(|w| w.as_bytes()).collect();
-        let keywords = Keywords::new(&bytes);
+        // Standard semantics report every occurrence of every word in order
+        // of their ends, longest first among those ending together.
+        let keywords = AhoCorasick::builder()
+            .kind(Some(AhoCorasickKind::DFA))
+            .match_kind(MatchKind::Standard)
+            .build(&words)
+            .map_err(|e| format!("keywords: {e}"))?;
         let ai_words = compile(&expand(
             r"\b(?:ai|llms?|chatgpt|gpt(?:-?[0-9.]+)?|openai|anthropic|claude|gemini|bard|copilot|language~models?|chatbots?|content~polic(?:y|ies)|uncensored|jailbreak|safety~(?:rules|filters?|guidelines))\b",
         ))
@@ -349,8 +354,9 @@ impl Scanner {
         // Context words count as a search that never reports overlapping
         // occurrences would: from the end of the last one counted.
         let mut counted_to = 0;
-        self.keywords.each(text, |id, start, end| {
-            let meaning = &self.meanings[id];
+        for found in self.keywords.find_overlapping_iter(text) {
+            let (start, end) = (found.start(), found.end());
+            let meaning = &self.meanings[found.pattern()];
             for &rule in &meaning.rules {
                 hits[rule].push(start);
             }
@@ -363,7 +369,7 @@ impl Scanner {
                 counted_to = end;
                 context.count(kind, text, start);
             }
-        });
+        }
         let mut out = Vec::new();
         for (rule, mut positions) in hits.into_iter().enumerate() {
             if positions.is_empty() {
