@@ -126,6 +126,17 @@ fn as_text(bytes: &[u8]) -> Option<String> {
     (total >= 8 && printable * 10 >= total * 9 && letters * 2 >= total).then(|| text.to_string())
 }
 
+/// Whether all eight bytes of `block` are in `!`..=`~` or DEL (a cheap
+/// first test for token bytes: one comparison for all eight).
+fn printable(block: &[u8]) -> bool {
+    let x = u64::from_le_bytes(block.try_into().unwrap_or([0; 8]));
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // A byte below 0x21 borrows into its high bit (the classic "has a byte
+    // less than n" test); bytes from 0x80 have it set already.
+    let below = x.wrapping_sub(0x2121_2121_2121_2121) & !x & HIGH;
+    (x & HIGH) | below == 0
+}
+
 /// The encoded payloads in `text`.
 pub fn scan(text: &str) -> Vec<Match> {
     let bytes = text.as_bytes();
@@ -158,19 +169,26 @@ pub fn scan(text: &str) -> Vec<Match> {
         }
         budget > 0
     };
-    // Tokens: runs of printable ASCII other than quotes and brackets.
+    // Tokens: runs of printable ASCII other than quotes and brackets. A
+    // token of MIN_RUN (at least 15) bytes holds a whole aligned block of
+    // 8, so only blocks of 8 token bytes are looked at more closely.
     let is_token = |b: u8| CLASSES[usize::from(b)] & TOKEN != 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        if !is_token(bytes[i]) {
-            i += 1;
+    let mut block = 0;
+    while block + 8 <= bytes.len() {
+        let eight = &bytes[block..block + 8];
+        if !printable(eight) || !eight.iter().all(|&b| is_token(b)) {
+            block += 8;
             continue;
         }
-        let token_start = i;
-        while i < bytes.len() && is_token(bytes[i]) {
-            i += 1;
+        let mut token_start = block;
+        while token_start > 0 && is_token(bytes[token_start - 1]) {
+            token_start -= 1;
         }
-        let token_end = i;
+        let mut token_end = block + 8;
+        while token_end < bytes.len() && is_token(bytes[token_end]) {
+            token_end += 1;
+        }
+        block = token_end.next_multiple_of(8);
         if token_end - token_start < MIN_RUN {
             continue;
         }
@@ -237,6 +255,10 @@ mod tests {
         assert_eq!(decode_base64(b"aGVsbG8"), b"hello");
         assert_eq!(decode_hex(b"68656c6C6f"), b"hello");
         assert_eq!(decode_percent(b"a%20b+c%2"), b"a b c%2");
+        assert!(printable(b"aGVsbG8~"));
+        assert!(!printable(b"aGVs bG8"));
+        assert!(!printable(b"aGVs\x80bG8"));
+        assert!(!printable(b"\x1fGVsbG8x"));
         assert_eq!(as_text(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"), None);
         assert_eq!(
             as_text(b"plain words here").as_deref(),

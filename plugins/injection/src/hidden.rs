@@ -63,6 +63,14 @@ pub fn scan(text: &str) -> Vec<Match> {
     let mut decoded_runs = 0;
     let mut i = 0;
     while i < bytes.len() {
+        // Plain ASCII, eight bytes at a time.
+        if let Some(block) = bytes.get(i..i + 8)
+            && u64::from_le_bytes(block.try_into().unwrap_or([0x80; 8])) & 0x8080_8080_8080_8080
+                == 0
+        {
+            i += 8;
+            continue;
+        }
         if !is_lead(bytes[i]) {
             i += 1;
             continue;

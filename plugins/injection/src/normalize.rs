@@ -176,7 +176,8 @@ pub fn normalize(text: &str) -> Normalized {
     while i < bytes.len() {
         let b = bytes[i];
         let at = i as u32;
-        // Runs of ASCII other than whitespace, the common case, in bulk.
+        // Runs of ASCII other than whitespace, the common case, in bulk,
+        // with the single spaces between them (which stay as they are).
         if b.is_ascii_graphic() {
             if let Some((first, newline)) = space.take()
                 && !out.is_empty()
@@ -184,11 +185,20 @@ pub fn normalize(text: &str) -> Normalized {
                 out.push(if newline { b'\n' } else { b' ' });
                 origin.push(first);
             }
-            let run = bytes[i..]
-                .iter()
-                .position(|b| !b.is_ascii_graphic())
-                .map_or(bytes.len(), |n| i + n);
-            out.extend(bytes[i..run].iter().map(u8::to_ascii_lowercase));
+            let mut run = i + 1;
+            while run < bytes.len() {
+                if bytes[run].is_ascii_graphic() {
+                    run += 1;
+                } else if bytes[run] == b' ' && bytes.get(run + 1).is_some_and(u8::is_ascii_graphic)
+                {
+                    run += 2;
+                } else {
+                    break;
+                }
+            }
+            let from = out.len();
+            out.extend_from_slice(&bytes[i..run]);
+            out[from..].make_ascii_lowercase();
             origin.extend(at..run as u32);
             i = run;
             continue;

@@ -4,7 +4,7 @@
 
 use std::sync::OnceLock;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use regex::bytes::{Regex, RegexBuilder};
 
 use crate::normalize::{Normalized, normalize};
@@ -41,13 +41,37 @@ pub struct Match {
 #[derive(Debug)]
 pub struct Scanner {
     regexes: Vec<Regex>,
+    /// The rules' keywords and the context words, in one automaton.
     keywords: AhoCorasick,
-    /// For each keyword (pattern id of `keywords`), the rules it enables.
-    keyword_rules: Vec<Vec<usize>>,
+    /// What each keyword of `keywords` stands for.
+    meanings: Vec<Meaning>,
+    /// For each rule, whether it has [`NEEDS`].
+    needy: Vec<bool>,
     ai_words: Regex,
     destination: Regex,
-    /// Discussion words, then template words, then "```" and "<?xml".
-    context_words: AhoCorasick,
+}
+
+/// A rule (index in [`RULES`]) and the windows of a text its regex runs on.
+type RuleWindows = (usize, Vec<(usize, usize)>);
+
+/// What one keyword of the prefilter stands for.
+#[derive(Debug, Default)]
+struct Meaning {
+    /// The rules it opens windows for.
+    rules: Vec<usize>,
+    /// The rules that need it in a window (see [`NEEDS`]).
+    needed_by: Vec<usize>,
+    /// The context fact it is a word for, if any.
+    context: Option<ContextWord>,
+}
+
+/// The kinds of words [`Context`] looks for.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum ContextWord {
+    Discussion,
+    Template,
+    Fence,
+    Xml,
 }
 
 /// The scanner, built once per instance (in `prepare` for the component).
@@ -63,6 +87,83 @@ fn compile(pattern: &str) -> Result<Regex, regex::Error> {
         .dfa_size_limit(4 << 20)
         .build()
 }
+
+/// Rules whose regex is faster without a search for its prefixes: their
+/// prefixes include short, common words (`i`, `if`, `the`), so the search
+/// stops at nearly every word.
+const SLOW_PREFIX_SEARCH: &[&str] = &["addressed-to-ai"];
+
+/// An alternative that never matches (a byte, then the start of the text)
+/// but starts with any byte, so the regex has no prefixes to search for.
+const NO_PREFIX: &str = r"[\x00-\xff]\A";
+
+/// For rules whose keywords are common in ordinary text, words at least
+/// one of which every match of the rule holds: a window with none of them
+/// cannot hold a match, so the rule's regex does not run there.
+const NEEDS: &[(&str, &[&str])] = &[
+    (
+        "ignore-instructions",
+        &[
+            "instruction",
+            "prompt",
+            "direct",
+            "rules",
+            "guid",
+            "command",
+            "order",
+            "context",
+            "constraint",
+            "programming",
+            "training",
+            "system",
+            "task",
+        ],
+    ),
+    (
+        "instructions-void",
+        &[
+            "void",
+            "null",
+            "cancel",
+            "revoked",
+            "obsolete",
+            "test",
+            "fake",
+            "overridden",
+            "longer",
+            "changed",
+        ],
+    ),
+    (
+        "ignore-instructions-fr",
+        &[
+            "instructions",
+            "consignes",
+            "directives",
+            "regles",
+            "ordres",
+            "indications",
+        ],
+    ),
+    (
+        "ignore-instructions-es-it-pt",
+        &[
+            "instrucciones",
+            "indicaciones",
+            "reglas",
+            "ordenes",
+            "directrices",
+            "normas",
+            "istruzioni",
+            "regole",
+            "direttive",
+            "instrucoes",
+            "regras",
+            "diretrizes",
+        ],
+    ),
+    ("url-template", &["{", "[", "<", "%7b", "$"]),
+];
 
 /// Words that mark text as writing *about* prompt injection.
 const DISCUSSION: &[&str] = &[
@@ -168,33 +269,57 @@ impl Scanner {
     /// Compiles `rules` and the prefilter.
     pub fn new(rules: &[Rule]) -> Result<Scanner, String> {
         let mut words: Vec<&str> = Vec::new();
-        let mut keyword_rules: Vec<Vec<usize>> = Vec::new();
+        let mut meanings: Vec<Meaning> = Vec::new();
+        // The index of `word` in `words` (and `meanings`), added if new.
+        let mut index_of = |word: &'static str, meanings: &mut Vec<Meaning>| {
+            words.iter().position(|w| *w == word).unwrap_or_else(|| {
+                words.push(word);
+                meanings.push(Meaning::default());
+                words.len() - 1
+            })
+        };
         let mut regexes = Vec::with_capacity(rules.len());
         for (index, rule) in rules.iter().enumerate() {
-            regexes.push(compile(&expand(rule.pattern)).map_err(|e| format!("{}: {e}", rule.id))?);
+            let pattern = if SLOW_PREFIX_SEARCH.contains(&rule.id) {
+                format!("{NO_PREFIX}|{}", expand(rule.pattern))
+            } else {
+                expand(rule.pattern)
+            };
+            regexes.push(compile(&pattern).map_err(|e| format!("{}: {e}", rule.id))?);
             for keyword in rule.keywords {
-                match words.iter().position(|w| w == keyword) {
-                    Some(at) => keyword_rules[at].push(index),
-                    None => {
-                        words.push(keyword);
-                        keyword_rules.push(vec![index]);
-                    }
-                }
+                let at = index_of(keyword, &mut meanings);
+                meanings[at].rules.push(index);
             }
         }
+        let mut needy = vec![false; rules.len()];
+        for (id, needs) in NEEDS {
+            let index = rules
+                .iter()
+                .position(|rule| rule.id == *id)
+                .ok_or_else(|| format!("needs of an unknown rule {id}"))?;
+            needy[index] = true;
+            for word in *needs {
+                let at = index_of(word, &mut meanings);
+                meanings[at].needed_by.push(index);
+            }
+        }
+        let context_words = DISCUSSION
+            .iter()
+            .map(|w| (*w, ContextWord::Discussion))
+            .chain(TEMPLATE_WORDS.iter().map(|w| (*w, ContextWord::Template)))
+            .chain([("```", ContextWord::Fence), ("<?xml", ContextWord::Xml)]);
+        for (word, kind) in context_words {
+            let at = index_of(word, &mut meanings);
+            meanings[at].context = Some(kind);
+        }
         // Normalised text is lower case, like the keywords.
-        let keywords = AhoCorasickBuilder::new()
+        // Standard semantics report every occurrence of every word in order
+        // of their ends, longest first among those ending together.
+        let keywords = AhoCorasick::builder()
             .kind(Some(AhoCorasickKind::DFA))
             .match_kind(MatchKind::Standard)
             .build(&words)
             .map_err(|e| format!("keywords: {e}"))?;
-        let context_words = AhoCorasick::new(
-            DISCUSSION
-                .iter()
-                .chain(TEMPLATE_WORDS)
-                .chain(&["```", "<?xml"]),
-        )
-        .map_err(|e| format!("context words: {e}"))?;
         let ai_words = compile(&expand(
             r"\b(?:ai|llms?|chatgpt|gpt(?:-?[0-9.]+)?|openai|anthropic|claude|gemini|bard|copilot|language~models?|chatbots?|content~polic(?:y|ies)|uncensored|jailbreak|safety~(?:rules|filters?|guidelines))\b",
         ))
@@ -206,21 +331,43 @@ impl Scanner {
         Ok(Scanner {
             regexes,
             keywords,
-            keyword_rules,
+            meanings,
+            needy,
             ai_words,
             destination,
-            context_words,
         })
     }
 
     /// For each rule whose keywords occur in `text`, the windows of `text`
     /// around those occurrences (merged, in order): the only places its
-    /// regex runs.
-    fn windows(&self, text: &[u8]) -> Vec<(usize, Vec<(usize, usize)>)> {
+    /// regex runs; and the string's [`Context`], from the same pass.
+    fn windows(&self, text: &[u8]) -> (Vec<RuleWindows>, Context) {
         let mut hits: Vec<Vec<usize>> = vec![Vec::new(); self.regexes.len()];
-        for m in self.keywords.find_overlapping_iter(text) {
-            for &rule in &self.keyword_rules[m.pattern().as_usize()] {
-                hits[rule].push(m.start());
+        // For each rule, where its needed words are (in order of their ends).
+        let mut needed: Vec<Vec<(usize, usize)>> = vec![Vec::new(); self.regexes.len()];
+        let mut context = Context {
+            fences: Vec::new(),
+            discussion: false,
+            template: false,
+            xml: false,
+        };
+        // Context words count as a search that never reports overlapping
+        // occurrences would: from the end of the last one counted.
+        let mut counted_to = 0;
+        for found in self.keywords.find_overlapping_iter(text) {
+            let (start, end) = (found.start(), found.end());
+            let meaning = &self.meanings[found.pattern()];
+            for &rule in &meaning.rules {
+                hits[rule].push(start);
+            }
+            for &rule in &meaning.needed_by {
+                needed[rule].push((start, end));
+            }
+            if let Some(kind) = meaning.context
+                && start >= counted_to
+            {
+                counted_to = end;
+                context.count(kind, text, start);
             }
         }
         let mut out = Vec::new();
@@ -239,9 +386,28 @@ impl Scanner {
                     _ => windows.push((start, end)),
                 }
             }
+            if self.needy[rule] {
+                // Windows are in order and apart, and needed words in order of
+                // their ends: one pass keeps the windows holding one.
+                let mut words = needed[rule].iter().peekable();
+                windows.retain(|&(start, end)| {
+                    let mut holds = false;
+                    while let Some(&&(word_start, word_end)) = words.peek() {
+                        if word_end > end {
+                            break;
+                        }
+                        holds |= word_start >= start;
+                        words.next();
+                    }
+                    holds
+                });
+                if windows.is_empty() {
+                    continue;
+                }
+            }
             out.push((rule, windows));
         }
-        out
+        (out, context)
     }
 
     /// The phrase rules' matches in `normalized` (the normalisation of
@@ -249,12 +415,7 @@ impl Scanner {
     /// Matches scored below 0.05 are dropped.
     pub fn phrases(&self, original: &str, normalized: &Normalized) -> Vec<Match> {
         let text = normalized.text.as_slice();
-        let windows = self.windows(text);
-        if windows.is_empty() {
-            return Vec::new();
-        }
-        // Built on the first match: most strings have none.
-        let mut context: Option<Context> = None;
+        let (windows, context) = self.windows(text);
         let mut out = Vec::new();
         for (index, windows) in windows {
             let rule = &RULES[index];
@@ -271,8 +432,7 @@ impl Scanner {
                     if start >= end {
                         continue;
                     }
-                    let context = context.get_or_insert_with(|| Context::new(self, text));
-                    let score = self.score(rule, text, start, end, context);
+                    let score = self.score(rule, text, start, end, &context);
                     if score < 0.05 {
                         continue;
                     }
@@ -397,28 +557,17 @@ struct Context {
 }
 
 impl Context {
-    fn new(scanner: &Scanner, text: &[u8]) -> Context {
-        let mut context = Context {
-            fences: Vec::new(),
-            discussion: false,
-            template: false,
-            xml: false,
-        };
-        for m in scanner.context_words.find_iter(text) {
-            let index = m.pattern().as_usize();
-            if index < DISCUSSION.len() {
-                context.discussion = true;
-            } else if index < DISCUSSION.len() + TEMPLATE_WORDS.len() {
-                // Template words count at the start of a word only.
-                let word_start = m.start() == 0 || !text[m.start() - 1].is_ascii_alphabetic();
-                context.template |= word_start;
-            } else if &text[m.start()..m.end()] == b"```" {
-                context.fences.push(m.start());
-            } else {
-                context.xml = true;
+    /// Counts an occurrence of a context word at `start` of `text`.
+    fn count(&mut self, kind: ContextWord, text: &[u8], start: usize) {
+        match kind {
+            ContextWord::Discussion => self.discussion = true,
+            // Template words count at the start of a word only.
+            ContextWord::Template => {
+                self.template |= start == 0 || !text[start - 1].is_ascii_alphabetic();
             }
+            ContextWord::Fence => self.fences.push(start),
+            ContextWord::Xml => self.xml = true,
         }
-        context
     }
 }
 
