@@ -1097,10 +1097,10 @@ pub fn policy_input(
         let principal = &request.principal;
         principal
             .policy_document
-            .get_or_init(|| PrincipalPart::of(principal, Vec::new()).into_input())
+            .get_or_init(|| principal_part(principal, Vec::new()).into_input())
             .clone()
     } else {
-        PrincipalPart::of(&request.principal, context.principal).into_input()
+        principal_part(&request.principal, context.principal).into_input()
     };
     let usage = context.usage;
     PolicyInput::new(
@@ -1127,6 +1127,17 @@ pub fn policy_input(
         }
         .into_input(),
     )
+}
+
+/// `input.principal`: `principal` with these labels.
+fn principal_part(principal: &Principal, labels: Vec<String>) -> PrincipalPart {
+    PrincipalPart {
+        id: principal.id.clone(),
+        roles: principal.roles.clone(),
+        tenant: principal.tenant.clone(),
+        attributes: json_value(&json!(principal.attributes)),
+        labels,
+    }
 }
 
 /// `input.target`: what is being called.

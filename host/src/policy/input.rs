@@ -13,7 +13,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
 
 use crate::audit::{FindingRecord, VerdictRecord};
-use crate::principal::Principal;
 
 /// Version of the input document (`input.version`).
 pub const VERSION: u32 = 1;
@@ -233,19 +232,6 @@ input_object! {
         end: Option<u32>,
         /// The verifier's one line about it.
         message: String,
-    }
-}
-
-impl PrincipalPart {
-    /// `principal` with these labels.
-    pub fn of(principal: &Principal, labels: Vec<String>) -> PrincipalPart {
-        PrincipalPart {
-            id: principal.id.clone(),
-            roles: principal.roles.clone(),
-            tenant: principal.tenant.clone(),
-            attributes: super::json_value(&serde_json::json!(principal.attributes)),
-            labels,
-        }
     }
 }
 
