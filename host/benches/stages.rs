@@ -170,9 +170,9 @@ fn stages(c: &mut Criterion) {
     group.finish();
 }
 
-/// Each built-in verifier on 10 KB of mixed text (nothing to find), in a
-/// fresh instance of its pre-initialized snapshot: the cost one verifier
-/// adds to a call's input or output stage.
+/// Each built-in verifier on 100 bytes and 10 KB of mixed text (nothing to
+/// find), in a fresh instance of its pre-initialized snapshot: the cost one
+/// verifier adds to a call's input or output stage.
 fn verifiers(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -181,25 +181,29 @@ fn verifiers(c: &mut Criterion) {
     let host = runtime.block_on(
         harness::with_builtin_verifiers(Harness::new(Store::Sqlite), "[\"input\"]").start(),
     );
-    let content = json!({ "text": harness::mixed_text(10 * 1024) });
     let mut group = c.benchmark_group("stage/verify");
-    for name in ["secrets", "pii", "injection"] {
-        let verifier = host.kernel.verifiers().get(name).expect("verifier").clone();
-        let subject = warden::verify::Subject {
-            stage: warden::config::VerifierStage::Input,
-            target: TOOL,
-            content: &content,
-            tenant: "acme",
-            session_labels: &[],
-            contracts: &[],
-            sources: &[],
-        };
-        group.bench_function(format!("{name}, 10 KB"), |b| {
-            b.to_async(&runtime).iter(|| async {
-                let verdict = verifier.verify_one(&subject).await;
-                assert_eq!(verdict.record.verdict, "clean", "{:?}", verdict.record);
-            })
-        });
+    // 100 bytes shows the fixed cost of a call (fresh instance, hand-over,
+    // parse), 10 KB adds the cost per byte.
+    for (size, bytes) in [("100 B", 100), ("10 KB", 10 * 1024)] {
+        let content = json!({ "text": harness::mixed_text(bytes) });
+        for name in ["secrets", "pii", "injection"] {
+            let verifier = host.kernel.verifiers().get(name).expect("verifier").clone();
+            let subject = warden::verify::Subject {
+                stage: warden::config::VerifierStage::Input,
+                target: TOOL,
+                content: &content,
+                tenant: "acme",
+                session_labels: &[],
+                contracts: &[],
+                sources: &[],
+            };
+            group.bench_function(format!("{name}, {size}"), |b| {
+                b.to_async(&runtime).iter(|| async {
+                    let verdict = verifier.verify_one(&subject).await;
+                    assert_eq!(verdict.record.verdict, "clean", "{:?}", verdict.record);
+                })
+            });
+        }
     }
     group.finish();
 }

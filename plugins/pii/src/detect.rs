@@ -119,23 +119,23 @@ pub struct Match {
 
 struct Patterns {
     email: Regex,
-    phone_intl: Regex,
-    phone_nanp: Regex,
-    phone_national: Regex,
-    card: Regex,
-    iban: Regex,
-    ipv4: Regex,
+    phone_intl: TokenRegex,
+    phone_nanp: TokenRegex,
+    phone_national: TokenRegex,
+    card: TokenRegex,
+    iban: TokenRegex,
+    ipv4: TokenRegex,
     ipv6: Regex,
-    ssn: Regex,
-    nino: Regex,
-    dni: Regex,
-    codice_fiscale: Regex,
+    ssn: TokenRegex,
+    nino: TokenRegex,
+    dni: TokenRegex,
+    codice_fiscale: TokenRegex,
     nir: Regex,
-    personnummer: Regex,
-    steuer_id: Regex,
-    aadhaar: Regex,
-    bsn_dotted: Regex,
-    digit_run: Regex,
+    personnummer: TokenRegex,
+    steuer_id: TokenRegex,
+    aadhaar: TokenRegex,
+    bsn_dotted: TokenRegex,
+    digit_run: TokenRegex,
 }
 
 fn ascii(pattern: &str) -> Regex {
@@ -145,39 +145,77 @@ fn ascii(pattern: &str) -> Regex {
         .expect("built-in pattern compiles")
 }
 
+/// A fully compiled DFA (forward and reverse) for searches in short token
+/// windows: no cache to fetch per search, which dominates on 20-byte
+/// haystacks. (`nir` stays a lazy `Regex`: its many optional spaces make
+/// the full DFA 2.6 MB and 80 ms to build, and it runs only on windows with
+/// 13 digits.)
+type TokenRegex = regex_automata::dfa::regex::Regex;
+
+fn token(pattern: &str) -> TokenRegex {
+    use regex_automata::{nfa::thompson, util::syntax};
+    regex_automata::dfa::regex::Builder::new()
+        .syntax(syntax::Config::new().unicode(false).utf8(false))
+        .thompson(thompson::Config::new().utf8(false))
+        .build(pattern)
+        .expect("built-in pattern compiles")
+}
+
+/// A pattern searched for within token windows.
+trait WindowSearch {
+    /// Calls `found` with each match's byte range in `haystack`, leftmost first.
+    fn each_match(&self, haystack: &[u8], found: impl FnMut(usize, usize));
+}
+
+impl WindowSearch for TokenRegex {
+    fn each_match(&self, haystack: &[u8], mut found: impl FnMut(usize, usize)) {
+        for m in self.find_iter(haystack) {
+            found(m.start(), m.end());
+        }
+    }
+}
+
+impl WindowSearch for Regex {
+    fn each_match(&self, haystack: &[u8], mut found: impl FnMut(usize, usize)) {
+        for m in self.find_iter(haystack) {
+            found(m.start(), m.end());
+        }
+    }
+}
+
 fn patterns() -> &'static Patterns {
     static PATTERNS: OnceLock<Patterns> = OnceLock::new();
     PATTERNS.get_or_init(|| Patterns {
         email: ascii(
             r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?)+",
         ),
-        phone_intl: ascii(
+        phone_intl: token(
             r"(?:\+|00)[1-9][0-9]{0,2}(?:[ .\-]?\([0-9]{1,4}\)|[ .\-]?[0-9]{1,5}){1,6}",
         ),
-        phone_nanp: ascii(
+        phone_nanp: token(
             r"(?:\([2-9][0-9]{2}\) ?|[2-9][0-9]{2}[ .\-])[2-9][0-9]{2}[ .\-][0-9]{4}",
         ),
-        phone_national: ascii(
+        phone_national: token(
             r"(?:\(0[0-9]{1,4}\)|0[0-9]{1,4})(?: ?/ ?|[ .\-/])[0-9]{2,8}(?:[ .\-/][0-9]{2,8}){0,3}",
         ),
-        card: ascii(r"[0-9](?:[ \-]?[0-9]){11,18}"),
-        iban: ascii(r"[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}"),
-        ipv4: ascii(r"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}"),
+        card: token(r"[0-9](?:[ \-]?[0-9]){11,18}"),
+        iban: token(r"[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}"),
+        ipv4: token(r"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}"),
         ipv6: ascii(r"[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}"),
-        ssn: ascii(r"[0-9]{3}[ \-][0-9]{2}[ \-][0-9]{4}"),
-        nino: ascii(r"[A-Z]{2} ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-D]"),
-        dni: ascii(r"(?:[0-9]{8}|[XYZ][0-9]{7})-?[A-Z]"),
-        codice_fiscale: ascii(
+        ssn: token(r"[0-9]{3}[ \-][0-9]{2}[ \-][0-9]{4}"),
+        nino: token(r"[A-Z]{2} ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-D]"),
+        dni: token(r"(?:[0-9]{8}|[XYZ][0-9]{7})-?[A-Z]"),
+        codice_fiscale: token(
             r"[A-Z]{6}[0-9LMNPQRSTUV]{2}[ABCDEHLMPRST][0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{3}[A-Z]",
         ),
         nir: ascii(
             r"[12378] ?[0-9]{2} ?[0-9]{2} ?(?:[0-9]{2}|2[AB]) ?[0-9]{3} ?[0-9]{3} ?[0-9]{2}",
         ),
-        personnummer: ascii(r"(?:19|20)?[0-9]{6}[\-+][0-9]{4}"),
-        steuer_id: ascii(r"[1-9][0-9] [0-9]{3} [0-9]{3} [0-9]{3}"),
-        aadhaar: ascii(r"[2-9][0-9]{3}[ \-][0-9]{4}[ \-][0-9]{4}"),
-        bsn_dotted: ascii(r"[0-9]{4}\.[0-9]{2}\.[0-9]{3}"),
-        digit_run: ascii(r"[0-9]{9,13}"),
+        personnummer: token(r"(?:19|20)?[0-9]{6}[\-+][0-9]{4}"),
+        steuer_id: token(r"[1-9][0-9] [0-9]{3} [0-9]{3} [0-9]{3}"),
+        aadhaar: token(r"[2-9][0-9]{3}[ \-][0-9]{4}[ \-][0-9]{4}"),
+        bsn_dotted: token(r"[0-9]{4}\.[0-9]{2}\.[0-9]{3}"),
+        digit_run: token(r"[0-9]{9,13}"),
     })
 }
 
@@ -277,13 +315,18 @@ fn windows(text: &[u8]) -> Vec<Window> {
 
 /// Matches of `re` (as byte ranges of `text`) inside the windows holding at
 /// least `min_digits` digits.
-fn finds(re: &Regex, text: &[u8], windows: &[Window], min_digits: usize) -> Vec<(usize, usize)> {
+fn finds(
+    re: &impl WindowSearch,
+    text: &[u8],
+    windows: &[Window],
+    min_digits: usize,
+) -> Vec<(usize, usize)> {
     finds_upper(re, text, windows, min_digits, 0)
 }
 
 /// [`finds`] in windows that also hold at least `min_upper` upper-case letters.
 fn finds_upper(
-    re: &Regex,
+    re: &impl WindowSearch,
     text: &[u8],
     windows: &[Window],
     min_digits: usize,
@@ -294,10 +337,9 @@ fn finds_upper(
         .iter()
         .filter(|w| w.digits >= min_digits && w.upper >= min_upper)
     {
-        out.extend(
-            re.find_iter(&text[w.start..w.end])
-                .map(|m| (w.start + m.start(), w.start + m.end())),
-        );
+        re.each_match(&text[w.start..w.end], |start, end| {
+            out.push((w.start + start, w.start + end));
+        });
     }
     out
 }
@@ -368,20 +410,20 @@ fn preceded_by(text: &[u8], start: usize, window: usize, words: &[&str]) -> bool
         *l = b.to_ascii_lowercase();
     }
     let hay = &lower[..before.len()];
-    let word_start = |i: usize| {
-        let previous = if i == 0 {
-            from.checked_sub(1).map(|j| text[j])
-        } else {
-            Some(hay[i - 1])
-        };
-        !previous.is_some_and(|b| b.is_ascii_alphabetic())
-    };
-    words.iter().any(|w| {
-        let w = w.as_bytes();
-        hay.len() >= w.len()
-            && (0..=hay.len() - w.len())
-                .any(|i| hay[i] == w[0] && hay[i..i + w.len()] == *w && word_start(i))
-    })
+    let mut previous = from.checked_sub(1).map(|j| text[j]);
+    for (i, &b) in hay.iter().enumerate() {
+        let word_start = !previous.is_some_and(|b| b.is_ascii_alphabetic());
+        previous = Some(b);
+        if word_start
+            && words.iter().any(|w| {
+                let w = w.as_bytes();
+                w[0] == b && hay[i..].starts_with(w)
+            })
+        {
+            return true;
+        }
+    }
+    false
 }
 
 /// Words that make a nearby number a reference rather than personal data.
@@ -1083,21 +1125,22 @@ fn bare_numbers(p: &Patterns, text: &[u8], w: &[Window], out: &mut Vec<Match>) {
             None => preceded_by(text, start, 40, words),
         };
         let found = match digits.len() {
-            9 if near(BSN_WORDS) && checks::nl_bsn(digits) => Some((Kind::NlBsn, 0.85)),
-            9 if near(SSN_WORDS) && checks::us_ssn(digits) => Some((Kind::UsSsn, 0.8)),
-            11 if near(STEUER_WORDS) && checks::de_steuer_id(digits) => {
+            // Check digits first: they are cheaper than the word search.
+            9 if checks::nl_bsn(digits) && near(BSN_WORDS) => Some((Kind::NlBsn, 0.85)),
+            9 if checks::us_ssn(digits) && near(SSN_WORDS) => Some((Kind::UsSsn, 0.8)),
+            11 if checks::de_steuer_id(digits) && near(STEUER_WORDS) => {
                 Some((Kind::DeSteuerId, 0.85))
             }
-            12 if near(AADHAAR_WORDS) && checks::in_aadhaar(digits) => {
+            12 if checks::in_aadhaar(digits) && near(AADHAAR_WORDS) => {
                 Some((Kind::InAadhaar, 0.85))
             }
             10 | 12
-                if near(PERSONNUMMER_WORDS)
-                    && checks::se_personnummer(&digits[digits.len() - 10..]) =>
+                if checks::se_personnummer(&digits[digits.len() - 10..])
+                    && near(PERSONNUMMER_WORDS) =>
             {
                 Some((Kind::SePersonnummer, 0.85))
             }
-            10..=13 if near(PHONE_WORDS) && (digits[0] == b'0' || digits.len() == 10) => {
+            10..=13 if (digits[0] == b'0' || digits.len() == 10) && near(PHONE_WORDS) => {
                 Some((Kind::Phone, 0.6))
             }
             _ => None,
