@@ -170,7 +170,7 @@ fn stages(c: &mut Criterion) {
     group.finish();
 }
 
-/// Each built-in verifier on 100 bytes and 10 KB of mixed text (nothing to
+/// Each built-in verifier on 100 bytes, 10 KB and 1 MB of mixed text (nothing to
 /// find), in a fresh instance of its pre-initialized snapshot: the cost one
 /// verifier adds to a call's input or output stage.
 fn verifiers(c: &mut Criterion) {
@@ -183,8 +183,8 @@ fn verifiers(c: &mut Criterion) {
     );
     let mut group = c.benchmark_group("stage/verify");
     // 100 bytes shows the fixed cost of a call (fresh instance, hand-over,
-    // parse), 10 KB adds the cost per byte.
-    for (size, bytes) in [("100 B", 100), ("10 KB", 10 * 1024)] {
+    // parse); 10 KB and 1 MB how it grows with the content.
+    for (size, bytes) in [("100 B", 100), ("10 KB", 10 * 1024), ("1 MB", 1 << 20)] {
         let content = json!({ "text": harness::mixed_text(bytes) });
         for name in ["secrets", "pii", "injection"] {
             let verifier = host.kernel.verifiers().get(name).expect("verifier").clone();
