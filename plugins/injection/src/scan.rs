@@ -650,4 +650,46 @@ mod tests {
         assert!(quoted(b"```\ncode here", &[0], 5));
         assert!(!quoted(b"```\ncode\n```\nprose", &[0, 9], 14));
     }
+
+    /// What [`NEEDS`] promises: every match of such a rule, found anywhere
+    /// in the evaluation texts (and in spellings of them), holds one of its
+    /// needed words, so skipping windows without one loses no match.
+    #[test]
+    fn every_match_of_a_rule_with_needs_holds_a_needed_word() {
+        let scanner = scanner();
+        let mut checked = vec![0usize; NEEDS.len()];
+        for line in include_str!("../eval/cases.jsonl").lines() {
+            let case: serde_json::Value = serde_json::from_str(line).expect("a JSON case");
+            let text = case["text"].as_str().expect("a text");
+            let spellings = [
+                text.to_string(),
+                text.to_uppercase(),
+                text.replace(' ', " \u{200b}\n "),
+            ];
+            for spelling in &spellings {
+                let normalized = normalize(spelling);
+                let haystack = normalized.text.as_slice();
+                for (n, (id, needs)) in NEEDS.iter().enumerate() {
+                    let rule = RULES.iter().position(|r| r.id == *id).expect("a rule");
+                    for m in scanner.regexes[rule].find_iter(haystack) {
+                        let matched = &haystack[m.start()..m.end()];
+                        let holds = needs.iter().any(|word| {
+                            matched
+                                .windows(word.len())
+                                .any(|w| w == word.as_bytes())
+                        });
+                        assert!(
+                            holds,
+                            "rule {id} matched {:?}, which holds none of its needed words",
+                            String::from_utf8_lossy(matched)
+                        );
+                        checked[n] += 1;
+                    }
+                }
+            }
+        }
+        for ((id, _), count) in NEEDS.iter().zip(checked) {
+            assert!(count >= 3, "rule {id}: only {count} matches to check");
+        }
+    }
 }
