@@ -673,11 +673,9 @@ mod tests {
                     let rule = RULES.iter().position(|r| r.id == *id).expect("a rule");
                     for m in scanner.regexes[rule].find_iter(haystack) {
                         let matched = &haystack[m.start()..m.end()];
-                        let holds = needs.iter().any(|word| {
-                            matched
-                                .windows(word.len())
-                                .any(|w| w == word.as_bytes())
-                        });
+                        let holds = needs
+                            .iter()
+                            .any(|word| matched.windows(word.len()).any(|w| w == word.as_bytes()));
                         assert!(
                             holds,
                             "rule {id} matched {:?}, which holds none of its needed words",
