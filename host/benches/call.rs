@@ -1,7 +1,8 @@
 //! End-to-end cost of governed calls, each answered after its audit record is
 //! committed: host start, the commit alone, MCP over stdio and streamable
 //! HTTP, the HTTP API under load, and in-process calls sequential and
-//! concurrent (whose records share group commits), on SQLite and PostgreSQL.
+//! concurrent (whose records share group commits), on SQLite and PostgreSQL,
+//! each with `audit.durability` at `flush` (the default) and at `commit`.
 //!
 //! Run with `cargo xtask bench` (builds the plugins first; also runs the
 //! per-stage criterion suite, `benches/stages.rs`). Prints median and p99, or
@@ -480,10 +481,18 @@ fn main() {
             verified_calls(10 * 1024, 300).await;
             verified_calls(1024 * 1024, 20).await;
         }
-        for (store, name) in [(Store::Sqlite, "SQLite"), (Store::Postgres, "PostgreSQL")] {
+        // Each store with `audit.durability` at its default (`flush`) and at
+        // `commit` (the log flush left to the database).
+        for (store, name, durability) in [
+            (Store::Sqlite, "SQLite", "flush"),
+            (Store::Postgres, "PostgreSQL", "flush"),
+            (Store::Sqlite, "SQLite (commit)", "commit"),
+            (Store::Postgres, "PostgreSQL (commit)", "commit"),
+        ] {
             let host = Arc::new(
                 Harness::new(store)
                     .plugin(fixtures::TEXT, "{}")
+                    .audit_settings(&format!("durability = \"{durability}\""))
                     .start()
                     .await,
             );

@@ -500,6 +500,9 @@ struct AuditSection {
     /// By default 60000.
     #[serde(default = "default_checkpoint_interval_ms")]
     checkpoint_interval_ms: u64,
+    /// By default `flush`.
+    #[serde(default)]
+    durability: crate::audit::Durability,
 }
 
 fn default_commit_timeout_ms() -> u64 {
@@ -814,6 +817,7 @@ impl Config {
                 checkpoint_interval: std::time::Duration::from_millis(
                     file.audit.checkpoint_interval_ms.max(100),
                 ),
+                durability: file.audit.durability,
             },
             cache_dir: match (file.cache.enabled, &file.cache.dir) {
                 (Some(false), _) => None,

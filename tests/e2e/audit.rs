@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use warden::audit::AuditFilter;
+use warden::audit::{AuditFilter, AuditStore};
 
 use crate::harness::{Harness, Server, Store, http, output, token};
 
@@ -292,6 +292,85 @@ pub(crate) async fn a_host_killed_mid_call_leaves_every_answered_call_recorded_a
         "{}",
         String::from_utf8_lossy(&verify.stdout)
     );
+}
+
+/// `audit.durability` reaches the store's connections: `commit` relaxes
+/// only the log flush (PostgreSQL `synchronous_commit`, SQLite
+/// `synchronous`); `flush`, the default, keeps it.
+#[tokio::test]
+async fn durability_sets_how_the_store_flushes_its_commits() {
+    for (store, setting, expected) in [
+        (Store::Postgres, "", "on"),
+        (Store::Postgres, "durability = \"flush\"", "on"),
+        (Store::Postgres, "durability = \"commit\"", "off"),
+        (Store::Sqlite, "", "2"),
+        (Store::Sqlite, "durability = \"commit\"", "1"),
+    ] {
+        let host = Harness::new(store)
+            .plugin(fixtures::TEXT, "{}")
+            .audit_settings(setting)
+            .start()
+            .await;
+        let got = match host.kernel.audit().store() {
+            AuditStore::Postgres(pool) => {
+                sqlx::query_scalar::<_, String>("SHOW synchronous_commit")
+                    .fetch_one(pool)
+                    .await
+                    .unwrap()
+            }
+            AuditStore::Sqlite(pool) => sqlx::query_scalar::<_, i64>("PRAGMA synchronous")
+                .fetch_one(pool)
+                .await
+                .unwrap()
+                .to_string(),
+        };
+        assert_eq!(got, expected, "{setting:?}");
+    }
+}
+
+/// With either durability, a host killed (SIGKILL) the moment it answered
+/// leaves every answered call's record in the store, and the chain
+/// verifies. (PostgreSQL with `flush`: the test above with a call in
+/// flight.)
+#[tokio::test]
+async fn answered_calls_survive_a_killed_host_with_either_durability() {
+    for (store, setting) in [
+        (Store::Sqlite, ""),
+        (Store::Sqlite, "durability = \"commit\""),
+        (Store::Postgres, "durability = \"commit\""),
+    ] {
+        let host = Harness::new(store)
+            .plugin(fixtures::TEXT, "{}")
+            .audit_settings(setting)
+            .start()
+            .await;
+        let mut server = Server::start(&host).await;
+        let mut answered = Vec::new();
+        for i in 0..30 {
+            let args = json!({"text": format!("{i}"), "op": "upper"});
+            let (status, body) = invoke(&server, "alice", "text.transform", args)
+                .await
+                .unwrap();
+            assert_eq!(status, 200, "{body}");
+            answered.push(body["call_id"].as_str().unwrap().to_string());
+        }
+        server.child.kill().unwrap(); // SIGKILL
+        server.child.wait().unwrap();
+        let store = host.kernel.audit().store();
+        for call_id in &answered {
+            assert!(
+                store.by_call_id(call_id).await.unwrap().is_some(),
+                "{setting:?}: no record for answered call {call_id}"
+            );
+        }
+        let verify = host.cli(&["audit", "verify"]);
+        assert_eq!(
+            verify.status.code(),
+            Some(0),
+            "{setting:?}: {}",
+            String::from_utf8_lossy(&verify.stdout)
+        );
+    }
 }
 
 #[tokio::test]

@@ -29,6 +29,10 @@ fn config_errors_name_the_file_and_the_field() {
         (&format!("{base}[server]\nlisten = 1\n") as &str, "listen"),
         (&format!("{base}[surprise]\n"), "unknown field `surprise`"),
         (
+            "[policy]\ndir = \"p\"\n[audit]\nurl = \"sqlite://a.db\"\ndurability = \"fsync\"\n",
+            "unknown variant `fsync`, expected `flush` or `commit`",
+        ),
+        (
             "[policy]\ndir = \"p\"\n[audit]\nurl = \"mysql://x\"\n",
             "field `audit.url`",
         ),

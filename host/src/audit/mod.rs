@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 
 pub(crate) use store::on_pool;
-pub use store::{AuditFilter, AuditStore};
+pub use store::{AuditFilter, AuditStore, Durability};
 
 use crate::error::{Error, Result};
 
@@ -234,6 +234,8 @@ pub struct AuditOptions {
     pub checkpoint_key: Option<std::path::PathBuf>,
     /// How often a checkpoint is signed when a key is set. By default every 60 s.
     pub checkpoint_interval: std::time::Duration,
+    /// How durable a commit is before its calls are answered. By default flushed.
+    pub durability: Durability,
 }
 
 impl Default for AuditOptions {
@@ -243,6 +245,7 @@ impl Default for AuditOptions {
             commit_timeout: std::time::Duration::from_secs(2),
             checkpoint_key: None,
             checkpoint_interval: std::time::Duration::from_secs(60),
+            durability: Durability::Flush,
         }
     }
 }
@@ -269,7 +272,7 @@ impl AuditLog {
         let acquire = options
             .commit_timeout
             .min(std::time::Duration::from_secs(1));
-        let store = AuditStore::connect(url, acquire).await?;
+        let store = AuditStore::connect(url, acquire, options.durability).await?;
         // Connecting is bounded by the commit time-out; migrating a new
         // database may take longer than one commit.
         let bound = options

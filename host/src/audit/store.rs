@@ -132,19 +132,45 @@ fn columns() -> &'static str {
     &COLUMNS
 }
 
+/// How durable a commit is before the calls whose records it holds are
+/// answered (`audit.durability`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// The commit is flushed to stable storage (PostgreSQL's default
+    /// `synchronous_commit = on`, SQLite `synchronous = FULL`): an answered
+    /// call's record survives a crash of Warden, of the database server, of
+    /// the kernel and a power cut.
+    #[default]
+    Flush,
+    /// The database has accepted the commit, its log flush still pending
+    /// (PostgreSQL `synchronous_commit = off`, SQLite `synchronous = NORMAL`
+    /// in WAL mode): an answered call's record survives a crash of Warden;
+    /// the last fraction of a second of records may be lost if the database
+    /// server, the kernel or the power fails.
+    Commit,
+}
+
 impl AuditStore {
     /// Opens a pool for `postgres://…` or `sqlite://…` (the SQLite file is
-    /// created if missing, in WAL mode with full fsync on commit). PostgreSQL
-    /// connections are made on first use, so a host with a spool can start
-    /// while the server is down; waiting for a connection is bounded by
-    /// `acquire_timeout`. Statement logging is off: the writer reports slow
-    /// commits itself, and `verify` reads in pages.
-    pub async fn connect(url: &str, acquire_timeout: std::time::Duration) -> Result<AuditStore> {
+    /// created if missing, in WAL mode), its commits as durable as
+    /// `durability` says. PostgreSQL connections are made on first use, so a
+    /// host with a spool can start while the server is down; waiting for a
+    /// connection is bounded by `acquire_timeout`. Statement logging is off:
+    /// the writer reports slow commits itself, and `verify` reads in pages.
+    pub async fn connect(
+        url: &str,
+        acquire_timeout: std::time::Duration,
+        durability: Durability,
+    ) -> Result<AuditStore> {
         let fail = |e: sqlx::Error| Error::Audit(format!("cannot open {}: {e}", redact(url)));
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let options = PgConnectOptions::from_str(url)
+            let mut options = PgConnectOptions::from_str(url)
                 .map_err(fail)?
                 .disable_statement_logging();
+            if durability == Durability::Commit {
+                options = options.options([("synchronous_commit", "off")]);
+            }
             let pool = PgPoolOptions::new()
                 .max_connections(8)
                 .acquire_timeout(acquire_timeout)
@@ -155,7 +181,10 @@ impl AuditStore {
                 .map_err(fail)?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Full)
+                .synchronous(match durability {
+                    Durability::Flush => SqliteSynchronous::Full,
+                    Durability::Commit => SqliteSynchronous::Normal,
+                })
                 .busy_timeout(std::time::Duration::from_secs(5))
                 .disable_statement_logging();
             let pool = SqlitePoolOptions::new()

@@ -22,6 +22,7 @@ pub(crate) async fn open_store(
             .audit
             .commit_timeout
             .max(std::time::Duration::from_secs(5)),
+        config.audit.durability,
     )
     .await?;
     store.migrate().await?;
