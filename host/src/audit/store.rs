@@ -125,6 +125,20 @@ macro_rules! bind_values {
 /// The columns an insert writes (all but the store-assigned `id`).
 const INSERTED_COLUMNS: &[&str] = inserted_columns!(column_names, row, r);
 
+/// Pushes `VALUES (…), (…)` for `$rows` onto the query builder `$query`
+/// (after its column list), skipping rows already stored when `$idempotent`.
+macro_rules! push_rows {
+    ($query:ident, $rows:expr, $idempotent:expr) => {
+        $query.push_values($rows, |mut b, row| {
+            let r = &row.record;
+            inserted_columns!(bind_values, row, r, b);
+        });
+        if $idempotent {
+            $query.push(" ON CONFLICT (chain_id, seq) DO NOTHING");
+        }
+    };
+}
+
 /// Every column of a stored record, as a select list.
 fn columns() -> &'static str {
     static COLUMNS: std::sync::LazyLock<String> =
@@ -255,28 +269,46 @@ impl AuditStore {
         let Some(last) = rows.last() else {
             return Ok(());
         };
-        on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let mut insert = sqlx::QueryBuilder::new(format!(
-                "INSERT INTO audit_records ({}) ",
-                INSERTED_COLUMNS.join(", ")
-            ));
-            insert.push_values(rows, |mut b, row| {
-                let r = &row.record;
-                inserted_columns!(bind_values, row, r, b);
-            });
-            if idempotent {
-                insert.push(" ON CONFLICT (chain_id, seq) DO NOTHING");
+        match self {
+            // One statement, so one round trip: the insert in a
+            // data-modifying `WITH`, which runs to completion whether or not
+            // the head's `UPDATE` reads it; one statement is one transaction.
+            AuditStore::Postgres(pool) => {
+                let mut statement = sqlx::QueryBuilder::new(format!(
+                    "WITH inserted AS (INSERT INTO audit_records ({}) ",
+                    INSERTED_COLUMNS.join(", ")
+                ));
+                push_rows!(statement, rows, idempotent);
+                statement.push(") UPDATE audit_chains SET head_seq = ");
+                statement.push_bind(last.seq);
+                statement.push(", head_hash = ");
+                statement.push_bind(&last.hash);
+                statement.push(" WHERE chain_id = ");
+                statement.push_bind(chain_id);
+                statement.push(" AND head_seq < ");
+                statement.push_bind(last.seq);
+                statement.build().execute(pool).await?;
+                Ok(())
             }
-            insert.build().execute(&mut *tx).await?;
-            sqlx::query("UPDATE audit_chains SET head_seq = $1, head_hash = $2 WHERE chain_id = $3 AND head_seq < $1")
-                .bind(last.seq)
-                .bind(&last.hash)
-                .bind(chain_id)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await
-        })
+            // SQLite has no data-modifying `WITH`; its round trips stay in
+            // the process.
+            AuditStore::Sqlite(pool) => {
+                let mut tx = pool.begin().await?;
+                let mut insert = sqlx::QueryBuilder::new(format!(
+                    "INSERT INTO audit_records ({}) ",
+                    INSERTED_COLUMNS.join(", ")
+                ));
+                push_rows!(insert, rows, idempotent);
+                insert.build().execute(&mut *tx).await?;
+                sqlx::query("UPDATE audit_chains SET head_seq = $1, head_hash = $2 WHERE chain_id = $3 AND head_seq < $1")
+                    .bind(last.seq)
+                    .bind(&last.hash)
+                    .bind(chain_id)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await
+            }
+        }
     }
 
     pub(super) async fn chain_head(
