@@ -86,7 +86,9 @@ pub struct ServerConfig {
     #[serde(default)]
     pub mcp_allowed_hosts: Vec<String>,
     /// Browser origins MCP over HTTP accepts (`https://app.example.com:443`).
-    /// By default none: requests carrying an `Origin` header are refused.
+    /// By default none beyond the server's own loopback origins (`warden
+    /// serve` adds `http://localhost:PORT` and its spellings): other
+    /// requests carrying an `Origin` header are refused.
     #[serde(default)]
     pub mcp_allowed_origins: Vec<String>,
 }

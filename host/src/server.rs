@@ -124,10 +124,33 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     kernel.watch_policy();
     let listener = tokio::net::TcpListener::bind(listen).await?;
-    tracing::info!(address = %listener.local_addr()?, "warden listening");
-    axum::serve(listener, router(kernel, settings))
+    let bound = listener.local_addr()?;
+    tracing::info!(address = %bound, "warden listening");
+    let mut settings = settings.clone();
+    settings
+        .mcp_allowed_origins
+        .extend(own_loopback_origins(bound));
+    axum::serve(listener, router(kernel, &settings))
         .with_graceful_shutdown(shutdown_signal())
         .await
+}
+
+/// The origins naming this server's own port on the loopback host
+/// (`http://localhost:PORT`, `http://127.0.0.1:PORT`, `http://[::1]:PORT`),
+/// when it listens there: a browser page can only have such an origin if
+/// this server served it, and it serves no pages, so these are local
+/// clients such as the MCP Inspector, never a DNS-rebinding page (whose
+/// origin names the attacker's host). Other ports of the loopback host are
+/// other origins, refused unless configured.
+fn own_loopback_origins(bound: std::net::SocketAddr) -> Vec<String> {
+    if !(bound.ip().is_loopback() || bound.ip().is_unspecified()) {
+        return Vec::new();
+    }
+    let port = bound.port();
+    ["localhost", "127.0.0.1", "[::1]"]
+        .iter()
+        .map(|host| format!("http://{host}:{port}"))
+        .collect()
 }
 
 async fn shutdown_signal() {

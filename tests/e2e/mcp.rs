@@ -165,7 +165,7 @@ async fn mcp_over_streamable_http_with_the_python_sdk() {
 }
 
 #[tokio::test]
-async fn mcp_over_http_refuses_foreign_browser_origins() {
+async fn mcp_over_http_accepts_its_own_loopback_origin_and_refuses_foreign_ones() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let host = mcp_host().await;
     let server = Server::start(&host).await;
@@ -173,7 +173,7 @@ async fn mcp_over_http_refuses_foreign_browser_origins() {
         "protocolVersion": "2025-06-18", "capabilities": {},
         "clientInfo": {"name": "raw", "version": "0"}}})
     .to_string();
-    let status = |origin: &'static str| {
+    let status = |origin: String| {
         let (addr, body) = (server.addr.clone(), body.clone());
         async move {
             let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
@@ -195,8 +195,42 @@ async fn mcp_over_http_refuses_foreign_browser_origins() {
                 .unwrap()
         }
     };
-    assert_eq!(status("").await, 200, "non-browser clients send no Origin");
-    assert_eq!(status("Origin: https://evil.example\r\n").await, 403);
+    assert_eq!(
+        status(String::new()).await,
+        200,
+        "non-browser clients send no Origin"
+    );
+    let port = server.addr.rsplit(':').next().unwrap();
+    let other_port = if port == "8080" { "8081" } else { "8080" };
+    // A page of this very server (it serves none): a local browser client.
+    for origin in [
+        format!("http://localhost:{port}"),
+        format!("http://127.0.0.1:{port}"),
+        format!("http://LOCALHOST:{port}"),
+    ] {
+        assert_eq!(
+            status(format!("Origin: {origin}\r\n")).await,
+            200,
+            "{origin}"
+        );
+    }
+    // Anyone else's page, other local ports and look-alikes included.
+    for origin in [
+        "https://evil.example".to_string(),
+        format!("http://evil.example:{port}"),
+        format!("http://localhost:{other_port}"),
+        "http://localhost".to_string(),
+        format!("https://localhost:{port}"),
+        format!("http://localhost.evil.example:{port}"),
+        format!("http://127.0.0.1.nip.io:{port}"),
+        "null".to_string(),
+    ] {
+        assert_eq!(
+            status(format!("Origin: {origin}\r\n")).await,
+            403,
+            "{origin}"
+        );
+    }
 }
 
 #[tokio::test]
