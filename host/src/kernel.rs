@@ -53,6 +53,8 @@ pub struct Kernel {
     policy: RwLock<Arc<PolicyBundle>>,
     /// The candidate bundle of shadow mode, if configured.
     shadow: RwLock<Option<Arc<PolicyBundle>>>,
+    /// The active bundle's hash, announced on every reload that changed it.
+    policy_changes: tokio::sync::watch::Sender<String>,
     policy_settings: PolicySettings,
     store_policy_input: bool,
     context: CallContext,
@@ -213,6 +215,7 @@ impl Kernel {
         let audit = AuditLog::open(&config.audit_url, &config.audit).await?;
         Ok(Kernel {
             registry,
+            policy_changes: tokio::sync::watch::Sender::new(policy.hash().to_string()),
             policy: RwLock::new(Arc::new(policy)),
             shadow: RwLock::new(shadow),
             policy_settings: config.policy.clone(),
@@ -288,7 +291,15 @@ impl Kernel {
             Ok(mut policy) => *policy = bundle,
             Err(poisoned) => *poisoned.into_inner() = bundle,
         }
+        self.policy_changes.send_replace(hash.clone());
         Ok(Some(hash))
+    }
+
+    /// Watches the active bundle: the receiver sees each reload that took
+    /// effect (the new bundle's hash), so a face can tell its clients that
+    /// what they may call may have changed.
+    pub fn policy_changes(&self) -> tokio::sync::watch::Receiver<String> {
+        self.policy_changes.subscribe()
     }
 
     /// Reloads the shadow bundle, if shadow mode is on and its files changed;

@@ -7,6 +7,9 @@
 //! schema, policy, sandbox, audit. A failed call is a tool error (`isError`)
 //! whose structured content carries the error code, message, reasons and call id.
 //!
+//! A policy reload that takes effect sends connected clients
+//! `notifications/tools/list_changed`.
+//!
 //! The call's session (policy's `input.session`, the audit record's
 //! `session`) is the connection: a stdio process, or one streamable HTTP
 //! session. Each principal using the connection gets its own session, minted
@@ -21,7 +24,7 @@ use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, ListToolsResult,
     PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
 };
-use rmcp::service::RequestContext;
+use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 use serde_json::{Value, json};
 
@@ -39,6 +42,9 @@ pub struct McpServer {
     principal: Option<Arc<Principal>>,
     /// The kernel session of each principal on this connection.
     sessions: Arc<Mutex<HashMap<String, String>>>,
+    /// Dropped with the connection's last handle, which ends its
+    /// list-changed notifier ([`McpServer::on_initialized`]).
+    alive: Arc<tokio::sync::watch::Sender<()>>,
 }
 
 impl McpServer {
@@ -48,6 +54,7 @@ impl McpServer {
             kernel,
             principal,
             sessions: Arc::default(),
+            alive: Arc::new(tokio::sync::watch::Sender::new(())),
         }
     }
 
@@ -125,13 +132,40 @@ fn to_mcp(tool: &ToolEntry) -> Tool {
 
 impl ServerHandler for McpServer {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-            .with_server_info(Implementation::new("warden", env!("CARGO_PKG_VERSION")))
-            .with_instructions(
-                "Tools governed by Warden: every call is checked against its schema and \
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_tool_list_changed()
+                .build(),
+        )
+        .with_server_info(Implementation::new("warden", env!("CARGO_PKG_VERSION")))
+        .with_instructions(
+            "Tools governed by Warden: every call is checked against its schema and \
                  policy, runs in a sandbox, and is audited. Denials come back as tool errors \
                  with reasons.",
-            )
+        )
+    }
+
+    /// Tells the client `notifications/tools/list_changed` whenever a policy
+    /// reload takes effect (what it may call may have changed), for as long
+    /// as the connection lasts.
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        let mut changes = self.kernel.policy_changes();
+        let mut alive = self.alive.subscribe();
+        let peer = context.peer;
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    changed = changes.changed() => {
+                        if changed.is_err() || peer.notify_tool_list_changed().await.is_err() {
+                            return;
+                        }
+                    }
+                    // Never sent: fails once the connection's last handle is gone.
+                    _ = alive.changed() => return,
+                }
+            }
+        });
     }
 
     async fn list_tools(

@@ -233,6 +233,63 @@ async fn mcp_over_http_accepts_its_own_loopback_origin_and_refuses_foreign_ones(
     }
 }
 
+/// A policy reload that changes what the principal may call tells every
+/// connected MCP client (`notifications/tools/list_changed`, advertised at
+/// initialize), over stdio and over HTTP; its next `tools/list` shows it.
+#[tokio::test]
+async fn a_policy_reload_tells_connected_mcp_clients_their_tools_changed() {
+    let policy = tempfile::tempdir().unwrap();
+    let next = tempfile::tempdir().unwrap();
+    std::fs::write(policy.path().join("open0.rego"), crate::harness::ALLOW_ALL).unwrap();
+    let host = Harness::new(Store::Sqlite)
+        .plugin(fixtures::TEXT, "{}")
+        .plugin(fixtures::FETCH, "{}")
+        .policy_dir(policy.path())
+        .policy_settings("reload_interval_ms = 50")
+        .start()
+        .await;
+    let server = Server::start(&host).await;
+    let url = format!("http://{}/mcp", server.addr);
+    let config = host.config_path.to_str().unwrap().to_string();
+    let token = token("alice");
+    let faces: [&[&str]; 2] = [
+        &["stdio", env!("CARGO_BIN_EXE_warden"), &config, "alice"],
+        &["http", &url, &token],
+    ];
+    for (n, face) in faces.into_iter().enumerate() {
+        // Each face starts from a bundle allowing everything, which the
+        // client replaces with one allowing only `text.*`.
+        let (open, narrow) = (format!("open{n}.rego"), format!("narrow{n}.rego"));
+        for stale in std::fs::read_dir(policy.path()).unwrap() {
+            std::fs::remove_file(stale.unwrap().path()).unwrap();
+        }
+        std::fs::write(policy.path().join(&open), crate::harness::ALLOW_ALL).unwrap();
+        host.kernel.reload_policy().unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        std::fs::write(
+            next.path().join(&narrow),
+            "package warden.authz\n\ndecision := {\"allow\": startswith(input.target.name, \"text.\"), \"reasons\": [\"only text\"]}\n",
+        )
+        .unwrap();
+        let moved_from = next.path().join(&narrow);
+        let moved_to = policy.path().join(&open);
+        let mut args = face.to_vec();
+        args.extend([moved_from.to_str().unwrap(), moved_to.to_str().unwrap()]);
+        let report = client_scenario("list-changed", &args);
+        assert_eq!(report["advertised"], json!(true), "{face:?}: {report}");
+        assert_eq!(report["notified"], json!(true), "{face:?}: {report}");
+        assert_eq!(
+            report["after"],
+            json!(["text.json_pointer", "text.stats", "text.transform"]),
+            "{face:?}: {report}"
+        );
+        assert!(
+            report["before"].as_array().unwrap().len() > 2,
+            "{face:?}: {report}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn mcp_over_stdio_answers_bad_messages_with_errors_and_keeps_serving() {
     let host = mcp_host().await;

@@ -11,17 +11,22 @@ JSON:
 - contract: outputs within and outside the operator's contract, and one
   breaking the contract the client declares in `_meta`;
 - grounding: fetch a page (its URL is the last argument), then publish an
-  answer citing it and one citing a page never fetched.
+  answer citing it and one citing a page never fetched;
+- list-changed: list the tools, move the policy file SOURCE to DESTINATION
+  (the last two arguments), wait for `notifications/tools/list_changed`,
+  list again.
 
-    python mcp_client.py SCENARIO stdio WARDEN_BINARY CONFIG PRINCIPAL [URL]
-    python mcp_client.py SCENARIO http URL TOKEN
+    python mcp_client.py SCENARIO stdio WARDEN_BINARY CONFIG PRINCIPAL [ARGS...]
+    python mcp_client.py SCENARIO http URL TOKEN [ARGS...]
 """
 
 import asyncio
 import json
+import os
 import sys
 
 import httpx2
+import mcp_types
 from mcp import ClientSession, StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
@@ -149,6 +154,30 @@ CLOUD_KEY = "AKIA" + "QZ7RMWT2KX4NB6PD"
 CARD = "4539 1488 0343 6467"
 
 
+async def list_changed(read, write):
+    changed = asyncio.Event()
+
+    async def on_message(message):
+        if isinstance(message, mcp_types.ToolListChangedNotification):
+            changed.set()
+
+    async with ClientSession(read, write, message_handler=on_message) as session:
+        initialized = await session.initialize()
+        before = await session.list_tools()
+        os.replace(sys.argv[-2], sys.argv[-1])
+        try:
+            await asyncio.wait_for(changed.wait(), timeout=20)
+        except asyncio.TimeoutError:
+            pass
+        after = await session.list_tools()
+        return {
+            "advertised": initialized.capabilities.tools.list_changed,
+            "notified": changed.is_set(),
+            "before": sorted(tool.name for tool in before.tools),
+            "after": sorted(tool.name for tool in after.tools),
+        }
+
+
 async def main():
     exercise = {
         "governed": governed,
@@ -157,6 +186,7 @@ async def main():
         "injection": injection,
         "contract": contract,
         "grounding": grounding,
+        "list-changed": list_changed,
     }[sys.argv[1]]
     mode = sys.argv[2]
     if mode == "stdio":

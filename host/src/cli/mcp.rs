@@ -10,6 +10,8 @@ use warden::config::Config;
 /// Serves MCP over stdio as `principal` until the client hangs up.
 pub(crate) async fn run(config: &Config, principal: String) -> anyhow::Result<ExitCode> {
     let kernel = Arc::new(Kernel::start(config).await?);
+    // A stdio session lasts as long as its client: policy reloads apply to it.
+    kernel.watch_policy();
     let principal = kernel
         .principals()
         .by_id(&principal)
