@@ -290,6 +290,90 @@ async fn a_policy_reload_tells_connected_mcp_clients_their_tools_changed() {
     }
 }
 
+/// The official MCP conformance suite (`tests/conformance`, from npm),
+/// installed once into the target directory.
+fn conformance_suite() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("target"));
+    let dir = target.join("mcp-conformance");
+    let lock = repo().join("tests/conformance/package-lock.json");
+    let installed = std::fs::read(dir.join("package-lock.json")).ok();
+    let suite = dir.join("node_modules/.bin/conformance");
+    if installed != std::fs::read(&lock).ok() || !suite.exists() {
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(
+            repo().join("tests/conformance/package.json"),
+            dir.join("package.json"),
+        )
+        .unwrap();
+        std::fs::copy(&lock, dir.join("package-lock.json")).unwrap();
+        let status = Command::new("npm")
+            .args(["ci", "--silent", "--no-audit", "--no-fund"])
+            .current_dir(&dir)
+            .status();
+        assert!(
+            status.is_ok_and(|s| s.success()),
+            "cannot install the MCP conformance suite into {} with `npm ci`: install Node.js \
+             and npm (and reach the npm registry)",
+            dir.display()
+        );
+    }
+    suite
+}
+
+/// The MCP conformance suite's server scenarios through `warden serve`'s
+/// `/mcp`: every scenario passes except those
+/// `tests/conformance/expected-failures.yml` lists with their reasons, and
+/// none of those passes (the list must shrink as they do). The suite sends
+/// no token, so a proxy adds one (`bearer_proxy.py`).
+#[tokio::test]
+async fn the_mcp_conformance_suite_passes_all_but_its_listed_server_scenarios() {
+    let suite = conformance_suite();
+    let host = mcp_host().await;
+    let server = Server::start(&host).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let upstream_port = server.addr.rsplit(':').next().unwrap().to_string();
+    let mut proxy = Command::new(python())
+        .arg(repo().join("tests/e2e/bearer_proxy.py"))
+        .args([port.to_string(), upstream_port, token("alice")])
+        .spawn()
+        .expect("start the bearer proxy");
+    let proxy_addr = format!("127.0.0.1:{port}");
+    let mut up = false;
+    for _ in 0..100 {
+        if http(&proxy_addr, "GET", "/healthz", None, "")
+            .await
+            .is_some()
+        {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let out = up.then(|| {
+        Command::new(&suite)
+            .args(["server", "--url", &format!("http://localhost:{port}/mcp")])
+            .arg("--expected-failures")
+            .arg(repo().join("tests/conformance/expected-failures.yml"))
+            .output()
+            .expect("run the conformance suite")
+    });
+    let _ = proxy.kill();
+    let _ = proxy.wait();
+    let out = out.expect("the bearer proxy did not come up");
+    assert!(
+        out.status.success(),
+        "MCP conformance suite:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[tokio::test]
 async fn mcp_over_stdio_answers_bad_messages_with_errors_and_keeps_serving() {
     let host = mcp_host().await;
