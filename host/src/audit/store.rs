@@ -290,23 +290,16 @@ impl AuditStore {
                 statement.build().execute(pool).await?;
                 Ok(())
             }
-            // SQLite has no data-modifying `WITH`; its round trips stay in
-            // the process.
+            // One statement too: a trigger moves the head (migration 0014),
+            // so the insert is one hand-over to the driver's worker thread.
             AuditStore::Sqlite(pool) => {
-                let mut tx = pool.begin().await?;
                 let mut insert = sqlx::QueryBuilder::new(format!(
                     "INSERT INTO audit_records ({}) ",
                     INSERTED_COLUMNS.join(", ")
                 ));
                 push_rows!(insert, rows, idempotent);
-                insert.build().execute(&mut *tx).await?;
-                sqlx::query("UPDATE audit_chains SET head_seq = $1, head_hash = $2 WHERE chain_id = $3 AND head_seq < $1")
-                    .bind(last.seq)
-                    .bind(&last.hash)
-                    .bind(chain_id)
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await
+                insert.build().execute(pool).await?;
+                Ok(())
             }
         }
     }
