@@ -264,8 +264,19 @@ async fn a_policy_reload_tells_connected_mcp_clients_their_tools_changed() {
             std::fs::remove_file(stale.unwrap().path()).unwrap();
         }
         std::fs::write(policy.path().join(&open), crate::harness::ALLOW_ALL).unwrap();
-        host.kernel.reload_policy().unwrap();
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        // The serving process has taken the open bundle when it lists fetch.
+        let mut listed = Value::Null;
+        for _ in 0..200 {
+            listed = http(&server.addr, "GET", "/v1/tools", Some(&token), "")
+                .await
+                .unwrap()
+                .1;
+            if listed["tools"].as_array().is_some_and(|t| t.len() > 3) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert!(listed["tools"].as_array().unwrap().len() > 3, "{listed}");
         std::fs::write(
             next.path().join(&narrow),
             "package warden.authz\n\ndecision := {\"allow\": startswith(input.target.name, \"text.\"), \"reasons\": [\"only text\"]}\n",
