@@ -40,6 +40,7 @@ fn request(host: &Host) -> CallRequest {
         args: json!({"text": "benchmark", "op": "upper"}),
         session: None,
         contract: None,
+        trace: None,
     }
 }
 
@@ -446,6 +447,7 @@ async fn verified_calls(bytes: usize, calls: usize) {
             args: json!({ "text": text }),
             session: None,
             contract: None,
+            trace: None,
         };
         host.kernel.call(call()).await.result.expect("warm-up call");
         let mut samples = Vec::with_capacity(calls);

@@ -51,6 +51,7 @@ fn stages(c: &mut Criterion) {
         args: json!({"text": "benchmark", "op": "upper"}),
         session: None,
         contract: None,
+        trace: None,
     };
     let tool = kernel
         .registry()

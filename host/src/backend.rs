@@ -72,6 +72,8 @@ pub struct Invocation<'a> {
     pub principal: &'a Principal,
     /// The database capabilities keep state in (the audit store).
     pub store: &'a AuditStore,
+    /// The caller's trace context, for backends that pass it on.
+    pub trace: Option<&'a crate::trace::TraceParent>,
 }
 
 /// What one attempt produced.

@@ -79,6 +79,8 @@ pub struct CallRequest {
     /// The output contract the caller declared, checked
     /// ([`crate::contract::checked`]), for the verifiers to check the output against.
     pub contract: Option<Arc<str>>,
+    /// The caller's trace context, passed on to upstream MCP servers.
+    pub trace: Option<crate::trace::TraceParent>,
 }
 
 /// The answer to a call: its id (the audit record's `call_id`) and its result.
@@ -378,6 +380,7 @@ impl Kernel {
             args: json!({}),
             session: None,
             contract: None,
+            trace: None,
         };
         let context = CallLabels {
             session: Vec::new(),
@@ -781,6 +784,7 @@ impl Kernel {
             capabilities,
             principal: &request.principal,
             store: self.audit.store(),
+            trace: request.trace.as_ref(),
         };
         let mut attempt = 0;
         loop {

@@ -209,6 +209,10 @@ impl ServerHandler for McpServer {
                 args,
                 session: Some(session),
                 contract,
+                trace: context
+                    .meta
+                    .get_traceparent()
+                    .and_then(crate::trace::TraceParent::parse),
             })
             .await;
         let result = match (response.result, response.form) {

@@ -19,7 +19,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -233,6 +233,7 @@ async fn invoke(
     State(kernel): State<Arc<Kernel>>,
     Authenticated(principal): Authenticated,
     name: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     // A tool name that is not UTF-8 once percent-decoded gets a JSON error
@@ -275,6 +276,12 @@ async fn invoke(
             args: body.args,
             session: body.session,
             contract,
+            // A malformed `traceparent` is dropped, not refused: tracing is
+            // best effort and never decides a call.
+            trace: headers
+                .get("traceparent")
+                .and_then(|v| v.to_str().ok())
+                .and_then(crate::trace::TraceParent::parse),
         })
         .await;
     match response.result {

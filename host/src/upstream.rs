@@ -19,6 +19,7 @@ use std::time::Duration;
 use rmcp::ServiceExt;
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, Implementation,
+    RequestMetaObject,
 };
 use rmcp::service::{RoleClient, RunningService, ServiceError};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
@@ -29,6 +30,7 @@ use crate::backend::{Backend, BoxFuture, Invocation, OutputForm, Provider, Ran, 
 use crate::capabilities::{Effective, Grants, Requested};
 use crate::config::{Config, UpstreamConfig, UpstreamTransport};
 use crate::error::{CallError, Error, ErrorCode, Result};
+use crate::trace::TraceParent;
 
 type Client = RunningService<RoleClient, ClientConfig>;
 
@@ -179,6 +181,7 @@ impl Upstream {
         tool: &str,
         args: &Value,
         time_limit: Duration,
+        trace: Option<&TraceParent>,
     ) -> std::result::Result<String, CallError> {
         let unavailable = |message: String| {
             CallError::new(
@@ -193,6 +196,11 @@ impl Upstream {
             .map_err(unavailable)?;
         let mut params = CallToolRequestParams::new(tool.to_string());
         params.arguments = args.as_object().cloned();
+        if let Some(trace) = trace {
+            let mut meta = RequestMetaObject::new();
+            meta.set_traceparent(trace.as_str());
+            params.meta = Some(meta);
+        }
         let result = match tokio::time::timeout_at(deadline, client.call_tool(params)).await {
             Err(_) => {
                 return Err(CallError::new(
@@ -274,7 +282,12 @@ impl Backend for Upstream {
         Box::pin(async move {
             Ran {
                 output: self
-                    .call(call.tool, call.args, call.capabilities.time_limit)
+                    .call(
+                        call.tool,
+                        call.args,
+                        call.capabilities.time_limit,
+                        call.trace,
+                    )
                     .await,
                 refusals: Vec::new(),
             }

@@ -31,6 +31,7 @@ async fn call_in(
             args,
             session: session.map(str::to_string),
             contract: None,
+            trace: None,
         })
         .await
 }

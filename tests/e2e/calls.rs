@@ -222,6 +222,7 @@ async fn an_admitted_call_stays_open_until_it_is_finished() {
         args,
         session: None,
         contract: None,
+        trace: None,
     };
 
     let refused = host

@@ -370,6 +370,7 @@ async fn fuzz_policy_input_builder() {
             args: args.clone(),
             session: u.arbitrary()?,
             contract: None,
+            trace: None,
         };
         let labels = (0..u.int_in_range(0..=3)?)
             .map(|_| arbitrary_string(u))

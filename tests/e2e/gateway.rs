@@ -477,3 +477,80 @@ async fn a_redacted_gateway_output_reaches_mcp_clients_as_what_is_left() {
         assert_eq!(record.outcome, "ok", "{pointer}");
     }
 }
+
+/// The caller's W3C `traceparent` reaches the upstream server in `_meta`,
+/// from an MCP client's `_meta`, the HTTP API's `traceparent` header and an
+/// in-process request; a malformed one (here with a header smuggled after a
+/// line break) is dropped, never passed on.
+#[tokio::test]
+async fn the_callers_trace_context_reaches_upstreams_only_when_well_formed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const TRACEPARENT: &str = "00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-01";
+    let (host, _logs) = stdio_host(Store::Sqlite, "").await;
+    let text = |response: &Value| response.to_string();
+
+    // In process.
+    let principal = host.kernel.principals().by_id("alice").unwrap();
+    let request = |trace| warden::CallRequest {
+        principal: principal.clone(),
+        tool: "notes.trace".into(),
+        args: json!({}),
+        session: None,
+        contract: None,
+        trace,
+    };
+    let traced = host
+        .kernel
+        .call(request(warden::trace::TraceParent::parse(TRACEPARENT)))
+        .await;
+    assert!(text(output(&traced)).contains(TRACEPARENT), "{traced:?}");
+    let untraced = host.kernel.call(request(None)).await;
+    assert!(!text(output(&untraced)).contains("00-"), "{untraced:?}");
+
+    // MCP over stdio, with the Python SDK.
+    let report = client_scenario(
+        "trace",
+        &[
+            "stdio",
+            env!("CARGO_BIN_EXE_warden"),
+            host.config_path.to_str().unwrap(),
+            "alice",
+        ],
+    );
+    assert!(text(&report["good"]).contains(TRACEPARENT), "{report}");
+    assert!(
+        !text(&report["bad"]).contains("0af7651916cd43dd"),
+        "{report}"
+    );
+
+    // The HTTP API's header.
+    let server = crate::harness::Server::start(&host).await;
+    let invoke = |traceparent: &'static str| {
+        let addr = server.addr.clone();
+        async move {
+            let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+            let body = r#"{"args": {}}"#;
+            let request = format!(
+                "POST /v1/tools/notes.trace/invoke HTTP/1.1\r\nHost: {addr}\r\n\
+                 Authorization: Bearer {}\r\ntraceparent: {traceparent}\r\n\
+                 Content-Type: application/json\r\nContent-Length: {}\r\n\
+                 Connection: close\r\n\r\n{body}",
+                crate::harness::token("alice"),
+                body.len()
+            );
+            stream.write_all(request.as_bytes()).await.unwrap();
+            let mut response = String::new();
+            stream.read_to_string(&mut response).await.unwrap();
+            response
+        }
+    };
+    let traced = invoke(TRACEPARENT).await;
+    assert!(traced.starts_with("HTTP/1.1 200"), "{traced}");
+    assert!(traced.contains(TRACEPARENT), "{traced}");
+    let malformed = invoke("00-0AF7651916CD43DD8448EB211C80319C-00f067aa0ba902b7-01").await;
+    assert!(malformed.starts_with("HTTP/1.1 200"), "{malformed}");
+    assert!(
+        !malformed.to_lowercase().contains("0af7651916cd43dd"),
+        "{malformed}"
+    );
+}

@@ -307,6 +307,7 @@ impl Host {
                 args,
                 session: session.map(str::to_string),
                 contract: None,
+                trace: None,
             })
             .await
     }

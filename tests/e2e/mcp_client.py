@@ -12,6 +12,8 @@ JSON:
   breaking the contract the client declares in `_meta`;
 - grounding: fetch a page (its URL is the last argument), then publish an
   answer citing it and one citing a page never fetched;
+- trace: call the notes server's `trace` tool through Warden with a
+  well-formed and a malformed `_meta.traceparent`;
 - list-changed: list the tools, move the policy file SOURCE to DESTINATION
   (the last two arguments), wait for `notifications/tools/list_changed`,
   list again.
@@ -154,6 +156,19 @@ CLOUD_KEY = "AKIA" + "QZ7RMWT2KX4NB6PD"
 CARD = "4539 1488 0343 6467"
 
 
+TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-01"
+
+
+async def trace(read, write):
+    async with ClientSession(read, write) as session:
+        await session.initialize()
+        good = await session.call_tool("notes.trace", {}, meta={"traceparent": TRACEPARENT})
+        bad = await session.call_tool(
+            "notes.trace", {}, meta={"traceparent": TRACEPARENT + "\nx-evil: 1"}
+        )
+        return {"sent": TRACEPARENT, "good": summary(good), "bad": summary(bad)}
+
+
 async def list_changed(read, write):
     changed = asyncio.Event()
 
@@ -187,6 +202,7 @@ async def main():
         "contract": contract,
         "grounding": grounding,
         "list-changed": list_changed,
+        "trace": trace,
     }[sys.argv[1]]
     mode = sys.argv[2]
     if mode == "stdio":

@@ -12,7 +12,7 @@ this server.
 import os
 import sys
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 
@@ -49,6 +49,13 @@ def stats() -> dict[str, int]:
     """How many notes there are and their total length."""
     log_call("stats")
     return {"count": len(notes), "chars": sum(len(t) for t in notes.values())}
+
+
+@server.tool(annotations=ToolAnnotations(readOnlyHint=True))
+def trace(ctx: Context) -> str:
+    """The W3C traceparent this call arrived with in `_meta` ("" if none)."""
+    meta = ctx.request_context.meta or {}
+    return meta.get("traceparent", "")
 
 
 @server.tool(annotations=ToolAnnotations(readOnlyHint=True))

@@ -32,6 +32,7 @@ pub(crate) async fn run(
             args,
             session: None,
             contract,
+            trace: None,
         })
         .await;
     match response.result {
