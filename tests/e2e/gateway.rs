@@ -484,7 +484,6 @@ async fn a_redacted_gateway_output_reaches_mcp_clients_as_what_is_left() {
 /// line break) is dropped, never passed on.
 #[tokio::test]
 async fn the_callers_trace_context_reaches_upstreams_only_when_well_formed() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     const TRACEPARENT: &str = "00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-01";
     let (host, _logs) = stdio_host(Store::Sqlite, "").await;
     let text = |response: &Value| response.to_string();
@@ -528,20 +527,10 @@ async fn the_callers_trace_context_reaches_upstreams_only_when_well_formed() {
     let invoke = |traceparent: &'static str| {
         let addr = server.addr.clone();
         async move {
-            let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
-            let body = r#"{"args": {}}"#;
-            let request = format!(
-                "POST /v1/tools/notes.trace/invoke HTTP/1.1\r\nHost: {addr}\r\n\
-                 Authorization: Bearer {}\r\ntraceparent: {traceparent}\r\n\
-                 Content-Type: application/json\r\nContent-Length: {}\r\n\
-                 Connection: close\r\n\r\n{body}",
-                crate::harness::token("alice"),
-                body.len()
-            );
-            stream.write_all(request.as_bytes()).await.unwrap();
-            let mut response = String::new();
-            stream.read_to_string(&mut response).await.unwrap();
-            response
+            let header = format!("traceparent: {traceparent}\r\n");
+            let path = "/v1/tools/notes.trace/invoke";
+            crate::harness::post_with_headers(&addr, path, "alice", &header, r#"{"args": {}}"#)
+                .await
         }
     };
     let traced = invoke(TRACEPARENT).await;

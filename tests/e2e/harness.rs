@@ -706,6 +706,31 @@ impl Drop for Server {
     }
 }
 
+/// A JSON `POST` to `path` as `principal` with `extra_headers` (each line
+/// ending in `\r\n`, sent as given): the whole raw response, status line
+/// and headers included. For tests of headers [`http`] does not send.
+pub async fn post_with_headers(
+    addr: &str,
+    path: &str,
+    principal: &str,
+    extra_headers: &str,
+    body: &str,
+) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\n{extra_headers}\
+         Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        token(principal),
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    response
+}
+
 /// A minimal HTTP/1.1 client: returns (status, body) or None if the connection failed.
 pub async fn http(
     addr: &str,

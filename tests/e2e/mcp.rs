@@ -166,7 +166,6 @@ async fn mcp_over_streamable_http_with_the_python_sdk() {
 
 #[tokio::test]
 async fn mcp_over_http_accepts_its_own_loopback_origin_and_refuses_foreign_ones() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let host = mcp_host().await;
     let server = Server::start(&host).await;
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
@@ -176,18 +175,8 @@ async fn mcp_over_http_accepts_its_own_loopback_origin_and_refuses_foreign_ones(
     let status = |origin: String| {
         let (addr, body) = (server.addr.clone(), body.clone());
         async move {
-            let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
-            let request = format!(
-                "POST /mcp HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\n{origin}\
-                 Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n\
-                 Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                token("alice"),
-                body.len()
-            );
-            stream.write_all(request.as_bytes()).await.unwrap();
-            let mut response = String::new();
-            stream.read_to_string(&mut response).await.unwrap();
-            response
+            crate::harness::post_with_headers(&addr, "/mcp", "alice", &origin, &body)
+                .await
                 .split_whitespace()
                 .nth(1)
                 .unwrap()
