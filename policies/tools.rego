@@ -3,6 +3,7 @@
 package warden.authz
 
 allow if {
+	input.target.kind == "tool"
 	some role in input.principal.roles
 	some pattern in data.roles[role].tools
 	glob.match(pattern, ["."], input.target.name)

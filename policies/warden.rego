@@ -17,7 +17,7 @@ decision := {"allow": false, "reasons": sort(deny)} if {
 	count(deny) > 0
 }
 
-decision := {"allow": false, "reasons": [sprintf("no role of principal %q grants tool %q", [input.principal.id, input.target.name])]} if {
+decision := {"allow": false, "reasons": [sprintf("no role of principal %q grants %s %q", [input.principal.id, input.target.kind, input.target.name])]} if {
 	not allow
 	count(deny) == 0
 }

@@ -255,3 +255,37 @@ test_personal_data_in_an_object_key_refuses_the_output if {
 	not d.allow
 	d.reasons == [`verifier "pii" found pii in an object key of the output, which cannot be redacted`]
 }
+
+completion(principal, model, tokens, window) := {
+	"version": 1,
+	"principal": principal,
+	"target": {"kind": "model", "name": model, "plugin": "openai"},
+	"completion": {"prompt_tokens_estimate": tokens, "context_window": window},
+}
+
+test_researcher_may_use_any_model if {
+	authz.decision.allow with input as completion(bob, "gpt-4.1/mini", 10, null)
+}
+
+test_analyst_has_no_models if {
+	d := authz.decision with input as completion(alice, "fast", 10, null)
+	not d.allow
+	d.reasons == [`no role of principal "alice" grants model "fast"`]
+}
+
+test_tool_patterns_never_grant_a_model if {
+	d := authz.decision with input as completion(root, "text.transform", 10, null)
+		with data.roles.admin as {"tools": ["**"]}
+	not d.allow
+}
+
+test_model_patterns_never_grant_a_tool if {
+	not authz.decision.allow with input as call(bob, "files.read", {"path": "x"})
+		with data.roles.researcher as {"tools": [], "models": ["*"]}
+}
+
+test_a_prompt_larger_than_the_context_window_is_refused if {
+	d := authz.decision with input as completion(bob, "fast", 9000, 8192)
+	not d.allow
+	d.reasons == [`the prompt (about 9000 tokens) does not fit the context window of model "fast" (8192 tokens)`]
+}

@@ -36,6 +36,10 @@ pub struct Config {
     pub upstreams: BTreeMap<String, UpstreamConfig>,
     /// Verifiers by name, in name order.
     pub verifiers: BTreeMap<String, VerifierConfig>,
+    /// Provider adapters by name, in name order.
+    pub adapters: BTreeMap<String, AdapterConfig>,
+    /// Models the gateway serves, by the name clients ask for.
+    pub models: BTreeMap<String, ModelConfig>,
     /// Contracts the operator declared per target (`[contracts."GLOB"]`).
     pub contracts: crate::contract::Contracts,
     /// Host-wide limits and defaults.
@@ -233,6 +237,148 @@ impl VerifierConfig {
     }
 }
 
+impl AdapterConfig {
+    /// Its component; it is granted nothing but its limits.
+    pub(crate) fn source(&self) -> ComponentSource<'_> {
+        ComponentSource {
+            manifest: &self.manifest,
+            component: self.component.as_deref(),
+            sha256: self.sha256.as_deref(),
+            grants: &self.grants,
+            allow_reduced: false,
+        }
+    }
+}
+
+/// A provider adapter in the host configuration (`[adapters.NAME]`): a
+/// component of kind `provider`. It is granted no capability, only limits:
+/// the host owns the transport.
+#[derive(Debug, Clone)]
+pub struct AdapterConfig {
+    /// Path to the adapter's manifest (`kind = "provider"`).
+    pub manifest: PathBuf,
+    /// Overrides the component path given in the manifest.
+    pub component: Option<PathBuf>,
+    /// Expected hex SHA-256 of the component; a mismatch refuses the load.
+    pub sha256: Option<String>,
+    /// Its limits (memory, time per translation, concurrency) as grants
+    /// that give no capability.
+    pub grants: Grants,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AdapterSection {
+    manifest: PathBuf,
+    component: Option<PathBuf>,
+    sha256: Option<String>,
+    memory_mb: Option<u64>,
+    time_limit_ms: Option<u64>,
+    max_concurrent: Option<u32>,
+}
+
+/// A model the gateway serves (`[models.NAME]`): which adapter translates
+/// for it, where its provider is and what it costs.
+#[derive(Debug, Clone)]
+pub struct ModelConfig {
+    /// The adapter (`[adapters.NAME]`) that speaks its provider's API.
+    pub adapter: String,
+    /// The provider's id for the model, sent upstream.
+    pub upstream_model: String,
+    /// Where the provider is: `scheme://host[:port]`, nothing else. Requests
+    /// go only here.
+    pub origin: url::Url,
+    /// The credential the host presents to `origin`, where the adapter says.
+    pub secret: Option<crate::capabilities::SecretValue>,
+    /// What people see of it in `GET /v1/models`.
+    pub description: String,
+    /// Its context window in tokens, when known.
+    pub context_window: Option<u32>,
+    /// Prices per million tokens, in US dollars.
+    pub prices: Prices,
+    /// Labels a completion adds to its session.
+    pub labels: Vec<String>,
+    /// Longest a completion may take, from request to last byte.
+    pub time_limit: std::time::Duration,
+    /// Completions that may run at once.
+    pub max_concurrent: u32,
+    /// Largest answer accepted from the provider, in bytes.
+    pub max_response_bytes: usize,
+}
+
+/// Prices of a model per million tokens, in US dollars.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Prices {
+    /// Per million prompt tokens.
+    #[serde(default)]
+    pub input: f64,
+    /// Per million prompt tokens served from the provider's cache; by
+    /// default the input price.
+    pub cached_input: Option<f64>,
+    /// Per million completion tokens.
+    #[serde(default)]
+    pub output: f64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ModelSection {
+    adapter: String,
+    upstream_model: String,
+    origin: String,
+    secret: Option<String>,
+    #[serde(default)]
+    description: String,
+    context_window: Option<u32>,
+    #[serde(default)]
+    prices: Prices,
+    #[serde(default)]
+    labels: Vec<String>,
+    /// By default 120000.
+    time_limit_ms: Option<u64>,
+    /// By default 64.
+    max_concurrent: Option<u32>,
+    /// By default 8 MiB (an adapter decodes it within its memory limit).
+    max_response_bytes: Option<usize>,
+}
+
+/// Model names: what clients send as `model`.
+pub fn validate_model_name(name: &str) -> std::result::Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b':' | b'/'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{name}` must be 1 to 128 characters of letters, digits, `.`, `_`, `-`, `:` or `/`"
+        ))
+    }
+}
+
+/// `origin` if it is `http(s)://host[:port]` with nothing else.
+fn parse_origin(origin: &str) -> std::result::Result<url::Url, String> {
+    let url = url::Url::parse(origin).map_err(|e| format!("`{origin}`: {e}"))?;
+    let bare = matches!(url.scheme(), "http" | "https")
+        && url.host().is_some()
+        && url.username().is_empty()
+        && url.password().is_none()
+        && url.path() == "/"
+        && url.query().is_none()
+        && url.fragment().is_none();
+    if bare {
+        Ok(url)
+    } else {
+        Err(format!(
+            "`{origin}` must be an origin, `http(s)://host[:port]`, with no path, query or \
+             credentials (the adapter gives the path)"
+        ))
+    }
+}
+
 /// Resolves a plugin's or verifier's paths against the config's directory
 /// and checks its pin and its grants; `Err` names the field under the entry.
 fn resolve_component(
@@ -424,6 +570,10 @@ struct ConfigFile {
     upstreams: BTreeMap<String, UpstreamSection>,
     #[serde(default)]
     verifiers: BTreeMap<String, VerifierConfig>,
+    #[serde(default)]
+    adapters: BTreeMap<String, AdapterSection>,
+    #[serde(default)]
+    models: BTreeMap<String, ModelSection>,
     #[serde(default)]
     contracts: BTreeMap<String, crate::contract::ContractSection>,
     #[serde(default)]
@@ -664,6 +814,99 @@ impl Config {
             }
             verifiers.insert(name, verifier);
         }
+        let mut adapters = BTreeMap::new();
+        for (name, section) in file.adapters {
+            let field = |f: &str| format!("adapters.{name}.{f}");
+            validate_name(&name).map_err(|m| invalid(format!("adapters.{name}"), m))?;
+            let mut adapter = AdapterConfig {
+                manifest: section.manifest,
+                component: section.component,
+                sha256: section.sha256,
+                grants: Grants {
+                    memory_mb: section.memory_mb,
+                    time_limit_ms: section.time_limit_ms,
+                    max_concurrent: section.max_concurrent,
+                    ..Grants::default()
+                },
+            };
+            resolve_component(
+                &mut adapter.manifest,
+                &mut adapter.component,
+                adapter.sha256.as_deref(),
+                &mut adapter.grants,
+                &load,
+            )
+            .map_err(|(f, m)| invalid(field(&f), m))?;
+            adapters.insert(name, adapter);
+        }
+        let mut models = BTreeMap::new();
+        for (name, section) in file.models {
+            let field = |f: &str| format!("models.\"{name}\".{f}");
+            validate_model_name(&name).map_err(|m| invalid(format!("models.\"{name}\""), m))?;
+            if !adapters.contains_key(&section.adapter) {
+                return Err(invalid(
+                    field("adapter"),
+                    format!("no `[adapters.{}]` is defined", section.adapter),
+                ));
+            }
+            if section.upstream_model.is_empty()
+                || section.upstream_model.len() > 256
+                || section.upstream_model.chars().any(char::is_control)
+            {
+                return Err(invalid(
+                    field("upstream_model"),
+                    "must be 1 to 256 characters without control characters".into(),
+                ));
+            }
+            let origin = parse_origin(&section.origin).map_err(|m| invalid(field("origin"), m))?;
+            let secret = match &section.secret {
+                Some(secret) => Some(secrets.get(secret).cloned().ok_or_else(|| {
+                    invalid(
+                        field("secret"),
+                        format!("no `[secrets.{secret}]` is defined"),
+                    )
+                })?),
+                None => None,
+            };
+            let prices = section.prices;
+            let price_ok = |p: f64| p.is_finite() && p >= 0.0;
+            if ![
+                prices.input,
+                prices.output,
+                prices.cached_input.unwrap_or(0.0),
+            ]
+            .into_iter()
+            .all(price_ok)
+            {
+                return Err(invalid(
+                    field("prices"),
+                    "prices must be finite and not negative".into(),
+                ));
+            }
+            for (i, label) in section.labels.iter().enumerate() {
+                validate_name(label).map_err(|m| invalid(field(&format!("labels[{i}]")), m))?;
+            }
+            let time_limit_ms = section.time_limit_ms.unwrap_or(120_000);
+            if time_limit_ms == 0 {
+                return Err(invalid(field("time_limit_ms"), "must be at least 1".into()));
+            }
+            models.insert(
+                name,
+                ModelConfig {
+                    adapter: section.adapter,
+                    upstream_model: section.upstream_model,
+                    origin,
+                    secret,
+                    description: section.description,
+                    context_window: section.context_window,
+                    prices,
+                    labels: section.labels,
+                    time_limit: std::time::Duration::from_millis(time_limit_ms),
+                    max_concurrent: section.max_concurrent.unwrap_or(64).max(1),
+                    max_response_bytes: section.max_response_bytes.unwrap_or(8 << 20).max(1),
+                },
+            );
+        }
         let mut contracts = Vec::new();
         for (targets, section) in file.contracts {
             let field = |f: &str| format!("contracts.\"{targets}\".{f}");
@@ -831,6 +1074,8 @@ impl Config {
             plugins,
             upstreams,
             verifiers,
+            adapters,
+            models,
             contracts: crate::contract::Contracts::new(contracts),
             limits: file.limits,
             secrets,

@@ -44,6 +44,14 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// A provider adapter could not be loaded.
+    #[error("adapter `{adapter}`: {message}")]
+    Adapter {
+        /// The adapter's name in the host configuration.
+        adapter: String,
+        /// What is wrong.
+        message: String,
+    },
     /// An upstream MCP server could not be reached or described its tools badly.
     #[error("upstream `{upstream}`: {message}")]
     Upstream {
@@ -211,6 +219,29 @@ error_codes! {
         mcp INTERNAL_ERROR,
         "an upstream MCP server could not be reached or dropped the call; the next call \
          reconnects";
+    /// No model has the requested name.
+    UnknownModel => "unknown-model", NOT_FOUND, exit 4, mcp INVALID_PARAMS,
+        "no model by that name (`GET /v1/models` lists those the principal may use)";
+    /// The request asks for something the gateway or the model's adapter cannot express.
+    UnsupportedRequest => "unsupported-request", BAD_REQUEST, exit 4, mcp INVALID_PARAMS,
+        "the chat request asks for something the gateway or the model's adapter cannot \
+         express (the message names it)";
+    /// The model's provider refused the request as invalid.
+    ProviderRejected => "provider-rejected", BAD_REQUEST, exit 5, mcp INTERNAL_ERROR,
+        "the model's provider refused the request as invalid (its status and message are \
+         quoted)";
+    /// The model's provider is rate-limiting; retry later.
+    ProviderRateLimited => "provider-rate-limited", TOO_MANY_REQUESTS, exit 5,
+        mcp INTERNAL_ERROR,
+        "the model's provider is rate-limiting; retry after `retry_after_ms`";
+    /// The model's provider could not be reached, timed out or failed (5xx).
+    ProviderUnavailable => "provider-unavailable", SERVICE_UNAVAILABLE, exit 5,
+        mcp INTERNAL_ERROR,
+        "the model's provider could not be reached or failed (5xx); may retry";
+    /// The provider's answer, or the adapter's translation of it, was unusable.
+    ProviderError => "provider-error", BAD_GATEWAY, exit 5, mcp INTERNAL_ERROR,
+        "the provider's answer could not be read, was too large, or refused the host's \
+         credential; or the adapter asked for something the host will not send";
     /// The audit record could not be written; the call is denied.
     AuditUnavailable => "audit-unavailable", SERVICE_UNAVAILABLE, exit 6, mcp INTERNAL_ERROR,
         "the audit record could not be committed; result withheld";

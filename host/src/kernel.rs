@@ -33,14 +33,16 @@ use crate::config::{Config, PolicySettings, VerifierStage};
 use crate::contract::Contracts;
 use crate::digest::sha256_hex;
 use crate::error::{CallError, ErrorCode, Result};
+use crate::gateway::CompletionRecord;
 use crate::policy::input::{
-    self, Input, InputValue, PrincipalPart, SessionPart, TargetPart, TimePart, UsagePart,
+    self, CompletionPart, Input, InputValue, PrincipalPart, SessionPart, TargetPart, TimePart,
+    UsagePart,
 };
 use crate::policy::{
     BundleFiles, Decision, NarrowedLimits, PolicyBundle, PolicyInput, Stage, json_value,
 };
 use crate::principal::{Principal, Principals};
-use crate::registry::{Registry, ToolEntry};
+use crate::registry::{Registry, TargetKind, ToolEntry};
 use crate::sandbox::Sandbox;
 use crate::session::{CallContext, CallLabels, Source, Usage, check_session_id};
 use crate::verify::{Subject, Verdict, Verifiers, redact_findings};
@@ -111,11 +113,16 @@ struct Trail {
     refusals: Vec<String>,
     /// Every verifier's verdict, input then output.
     verdicts: Vec<VerdictRecord>,
+    /// The model a completion was for (its usage and cost are recorded).
+    model: Option<Arc<ToolEntry>>,
 }
 
 impl Trail {
     /// Notes what serves the call.
-    fn resolved(&mut self, tool: &ToolEntry) {
+    fn resolved(&mut self, tool: &Arc<ToolEntry>) {
+        if tool.kind == TargetKind::Model {
+            self.model = Some(tool.clone());
+        }
         let provider = tool.backend.provider();
         self.plugin = Some(provider.name.clone());
         self.plugin_sha256 = provider.sha256.clone();
@@ -370,6 +377,17 @@ impl Kernel {
             .filter(move |tool| self.could_allow(principal, tool))
     }
 
+    /// The models `principal` may see, in name order: those policy could
+    /// allow it to use (`GET /v1/models`).
+    pub fn visible_models<'a>(
+        &'a self,
+        principal: &'a Arc<Principal>,
+    ) -> impl Iterator<Item = &'a Arc<ToolEntry>> + 'a {
+        self.registry
+            .models()
+            .filter(move |model| self.could_allow(principal, model))
+    }
+
     /// Whether policy allows `principal` to call `tool` with empty arguments.
     /// Rules on argument values cannot be judged here; every real call is
     /// decided in full.
@@ -400,7 +418,19 @@ impl Kernel {
     /// before-run half ([`Kernel::admit`]), the backend ([`Kernel::run`]) and
     /// the after-run half ([`Kernel::finish`]).
     pub async fn call(&self, request: CallRequest) -> CallResponse {
-        match self.admit(request).await {
+        self.call_target(request, TargetKind::Tool).await
+    }
+
+    /// Runs one completion through the whole pipeline and records it, as
+    /// [`Kernel::call`] runs a tool call: `request.tool` names the model,
+    /// `request.args` is the chat request (OpenAI's format), and the output
+    /// is the completion.
+    pub async fn complete(&self, request: CallRequest) -> CallResponse {
+        self.call_target(request, TargetKind::Model).await
+    }
+
+    async fn call_target(&self, request: CallRequest, kind: TargetKind) -> CallResponse {
+        match self.admit_target(request, kind).await {
             Ok(mut admitted) => {
                 let ran = self.run(&mut admitted).await;
                 self.finish(admitted, ran).await
@@ -415,8 +445,16 @@ impl Kernel {
     /// admitted call is open until [`Kernel::finish`] records it, so a
     /// streaming face can hold it while the backend runs.
     pub async fn admit(&self, request: CallRequest) -> std::result::Result<Admitted, CallResponse> {
+        self.admit_target(request, TargetKind::Tool).await
+    }
+
+    async fn admit_target(
+        &self,
+        request: CallRequest,
+        kind: TargetKind,
+    ) -> std::result::Result<Admitted, CallResponse> {
         let mut call = OpenCall::new(request, self.policy());
-        match self.before_run(&mut call).await {
+        match self.before_run(&mut call, kind).await {
             Ok(admission) => Ok(Admitted { call, admission }),
             Err(error) => Err(self.conclude(call, Err(error)).await),
         }
@@ -459,8 +497,12 @@ impl Kernel {
     /// Resolve → context → (validate → verify, when a verifier examines
     /// the arguments) → decide → (validate, otherwise) → redact findings →
     /// approval → intent.
-    async fn before_run(&self, call: &mut OpenCall) -> std::result::Result<Admission, CallError> {
-        let tool = self.resolve(&call.request.tool)?;
+    async fn before_run(
+        &self,
+        call: &mut OpenCall,
+        kind: TargetKind,
+    ) -> std::result::Result<Admission, CallError> {
+        let tool = self.resolve(&call.request.tool, kind)?;
         call.trail.resolved(&tool);
         let request = &call.request;
         let context = self
@@ -643,12 +685,24 @@ impl Kernel {
         verdicts
     }
 
-    /// Resolve: the tool named by the request.
-    fn resolve(&self, name: &str) -> std::result::Result<Arc<ToolEntry>, CallError> {
-        self.registry.tool(name).cloned().ok_or_else(|| {
+    /// Resolve: the tool, or the model, named by the request.
+    fn resolve(
+        &self,
+        name: &str,
+        kind: TargetKind,
+    ) -> std::result::Result<Arc<ToolEntry>, CallError> {
+        let (found, code) = match kind {
+            TargetKind::Tool => (self.registry.tool(name), ErrorCode::UnknownTool),
+            TargetKind::Model => (self.registry.model(name), ErrorCode::UnknownModel),
+        };
+        found.cloned().ok_or_else(|| {
             CallError::new(
-                ErrorCode::UnknownTool,
-                format!("no tool named `{}`", bounded(name, NAME_SHOWN_MAX)),
+                code,
+                format!(
+                    "no {} named `{}`",
+                    kind.name(),
+                    bounded(name, NAME_SHOWN_MAX)
+                ),
             )
         })
     }
@@ -737,6 +791,13 @@ impl Kernel {
         );
         if let Ok(output) = &result {
             record.output_digest = Some(sha256_hex(canonical_json(output).as_bytes()));
+        }
+        if let Some(entry) = &call.trail.model
+            && let Some(model) = entry.backend.model()
+        {
+            // What was released to the caller: the output after redactions.
+            let completion = CompletionRecord::new(&entry.name, model, result.as_ref().ok());
+            record.completion = serde_json::to_string(&completion).ok();
         }
         let result = match self.audit.append(record).await {
             Ok(()) => result,
@@ -875,6 +936,7 @@ fn record(
         policy_input: trail.policy_input.clone(),
         refusals: trail.refusals.clone(),
         verdicts: trail.verdicts.clone(),
+        completion: None,
     }
 }
 
@@ -1139,9 +1201,65 @@ pub fn policy_input(
                 rfc3339: now.to_rfc3339(),
                 unix_ns: now.timestamp_nanos_opt(),
             },
+            completion: tool
+                .backend
+                .model()
+                .map(|model| completion_part(model, &request.args))
+                .into_input(),
         }
         .into_input(),
     )
+}
+
+/// `input.completion`: what the chat request `args` asks of `model`.
+fn completion_part(model: &crate::config::ModelConfig, args: &Value) -> regorus::Value {
+    let messages = args
+        .get("messages")
+        .and_then(Value::as_array)
+        .map_or(&[][..], Vec::as_slice);
+    let prompt_bytes: usize = messages
+        .iter()
+        .map(|m| match m.get("content") {
+            Some(Value::String(text)) => text.len(),
+            Some(Value::Array(parts)) => parts
+                .iter()
+                .filter_map(|p| p.get("text").and_then(Value::as_str))
+                .map(str::len)
+                .sum(),
+            _ => 0,
+        })
+        .sum();
+    let prompt_bytes = prompt_bytes as u64;
+    let tools_offered = args
+        .get("tools")
+        .and_then(Value::as_array)
+        .map(|tools| {
+            tools
+                .iter()
+                .filter_map(|t| t.pointer("/function/name").and_then(Value::as_str))
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    CompletionPart {
+        upstream_model: model.upstream_model.clone(),
+        origin: model.origin.as_str().trim_end_matches('/').to_string(),
+        context_window: model.context_window,
+        messages: messages.len() as u64,
+        prompt_bytes,
+        prompt_tokens_estimate: prompt_bytes.div_ceil(4),
+        tools_offered,
+        response_format: args
+            .pointer("/response_format/type")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        max_tokens: args
+            .get("max_completion_tokens")
+            .or_else(|| args.get("max_tokens"))
+            .and_then(Value::as_u64),
+        stream: args.get("stream").and_then(Value::as_bool).unwrap_or(false),
+    }
+    .into_input()
 }
 
 /// `input.principal`: `principal` with these labels.
@@ -1159,7 +1277,7 @@ fn principal_part(principal: &Principal, labels: Vec<String>) -> PrincipalPart {
 fn policy_target(tool: &ToolEntry) -> TargetPart {
     let provider = tool.backend.provider();
     TargetPart {
-        kind: "tool",
+        kind: tool.kind.name(),
         name: tool.name.clone(),
         tool: tool.local_name.clone(),
         plugin: tool.provider().to_string(),

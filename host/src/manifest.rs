@@ -79,15 +79,11 @@ impl Manifest {
             path: path.to_path_buf(),
             message,
         };
-        if manifest.kind == PluginKind::Provider {
-            return Err(invalid(
-                "field `kind`: provider plugins are not supported by this host yet; use \"tool\" \
-                 or \"verifier\""
-                    .into(),
-            ));
-        }
-        if manifest.kind == PluginKind::Verifier && manifest.tools.is_some() {
-            return Err(invalid("field `tools`: a verifier offers no tools".into()));
+        if manifest.kind != PluginKind::Tool && manifest.tools.is_some() {
+            return Err(invalid(format!(
+                "field `tools`: a {} offers no tools",
+                manifest.kind.name()
+            )));
         }
         validate_name(&manifest.name).map_err(|m| invalid(format!("field `name`: {m}")))?;
         manifest

@@ -87,10 +87,31 @@ impl Backend for LoadedPlugin {
     }
 }
 
-/// A tool as the host knows it.
+/// What kind of target a call names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetKind {
+    /// A plugin's or an upstream MCP server's tool.
+    Tool,
+    /// A model served through a provider adapter (the gateway).
+    Model,
+}
+
+impl TargetKind {
+    /// `tool` or `model`, as policy input (`input.target.kind`) and errors name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            TargetKind::Tool => "tool",
+            TargetKind::Model => "model",
+        }
+    }
+}
+
+/// A target as the host knows it: a tool, or a model of the gateway.
 #[derive(Debug)]
 pub struct ToolEntry {
-    /// Qualified name, `plugin.tool`.
+    /// Whether it is a tool or a model.
+    pub kind: TargetKind,
+    /// Qualified name, `plugin.tool`; a model's configured name.
     pub name: String,
     /// Name inside the plugin.
     pub local_name: String,
@@ -139,6 +160,30 @@ pub struct ToolInfo {
 }
 
 impl ToolEntry {
+    /// The target of the model `name`: its calls are chat requests,
+    /// checked against `request`, and its outputs completions, against `response`.
+    pub(crate) fn model(
+        name: &str,
+        model: &crate::config::ModelConfig,
+        backend: Arc<dyn Backend>,
+        request: Schema,
+        response: Schema,
+    ) -> ToolEntry {
+        ToolEntry {
+            kind: TargetKind::Model,
+            name: name.to_string(),
+            local_name: model.upstream_model.clone(),
+            description: model.description.clone(),
+            side_effects: false,
+            labels: model.labels.clone(),
+            backend,
+            input: request,
+            output: response,
+            policy_parts: std::sync::OnceLock::new(),
+            narrowed: None,
+        }
+    }
+
     /// The public description of this tool.
     pub fn info(&self) -> ToolInfo {
         ToolInfo {
@@ -181,6 +226,7 @@ impl ToolEntry {
 #[derive(Debug, Default)]
 pub struct Registry {
     tools: BTreeMap<String, Arc<ToolEntry>>,
+    models: BTreeMap<String, Arc<ToolEntry>>,
     plugins: BTreeMap<String, Arc<LoadedPlugin>>,
     upstreams: BTreeMap<String, Arc<Upstream>>,
 }
@@ -239,7 +285,18 @@ impl Registry {
             }
             registry.upstreams.insert(name.clone(), upstream);
         }
+        registry.models = crate::gateway::load(config, sandbox).await?;
         Ok(registry)
+    }
+
+    /// The model with this name.
+    pub fn model(&self, name: &str) -> Option<&Arc<ToolEntry>> {
+        self.models.get(name)
+    }
+
+    /// All models in name order.
+    pub fn models(&self) -> impl Iterator<Item = &Arc<ToolEntry>> {
+        self.models.values()
     }
 
     /// The tool with this qualified name.
@@ -524,6 +581,7 @@ fn tool_entry(
         None
     };
     Ok(ToolEntry {
+        kind: TargetKind::Tool,
         name: format!("{}.{}", plugin.name, descriptor.name),
         local_name: descriptor.name,
         description: crate::bounds::bounded(&descriptor.description, DESCRIPTION_MAX).into_owned(),
@@ -581,6 +639,7 @@ fn upstream_tool_entry(
         .map_err(|m| fail(format!("invalid output schema: {m}")))?;
     let pin = config.pins.get(&tool.name);
     Ok(ToolEntry {
+        kind: TargetKind::Tool,
         name: format!("{}.{}", upstream.name, tool.name),
         side_effects: pin.and_then(|p| p.side_effects).unwrap_or(true),
         labels: pinned_labels(config.labels.clone(), pin),

@@ -31,6 +31,7 @@ static HEAVY_SLOTS: LazyLock<tokio::sync::Semaphore> =
     LazyLock::new(|| tokio::sync::Semaphore::new(HEAVY_AT_ONCE));
 
 /// A compiled JSON Schema together with its source document.
+#[derive(Clone)]
 pub struct Schema {
     document: Value,
     validator: Arc<jsonschema::Validator>,

@@ -7,6 +7,8 @@
 //! - `GET /v1/audit?since=&until=&principal=&tenant=&tool=&decision=&outcome=&session=&limit=`
 //!   — audit records, for principals with the `auditor` role.
 //! - `/mcp` — MCP over streamable HTTP ([`crate::mcp`]).
+//! - `GET /v1/models`, `POST /v1/chat/completions` — the OpenAI-compatible
+//!   gateway ([`crate::openai`]), with OpenAI's error envelope.
 //!
 //! Every route but `/healthz` needs `Authorization: Bearer <token>`: `/v1`
 //! handlers take an `Authenticated` argument, and `/mcp` runs the same
@@ -67,6 +69,7 @@ pub fn router(kernel: Arc<Kernel>, settings: &ServerConfig) -> Router {
         .route("/v1/tools/{name}/invoke", post(invoke))
         .route("/v1/sessions", post(open_session))
         .route("/v1/audit", get(audit_records))
+        .merge(crate::openai::router())
         .nest_service("/mcp", mcp_router(kernel.clone(), settings))
         .with_state(kernel)
 }
@@ -186,25 +189,37 @@ impl FromRequestParts<Arc<Kernel>> for Authenticated {
         parts: &mut Parts,
         kernel: &Arc<Kernel>,
     ) -> Result<Self, Self::Rejection> {
-        let value = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| {
-                ApiError::new(
-                    ErrorCode::Unauthenticated,
-                    "missing `Authorization: Bearer` header",
-                )
-            })?;
-        let token = value
-            .strip_prefix("Bearer ")
-            .ok_or_else(|| ApiError::new(ErrorCode::Unauthenticated, "expected a Bearer token"))?;
-        kernel
-            .principals()
-            .by_token(token.trim())
+        principal_of(kernel, &parts.headers)
             .map(Authenticated)
-            .ok_or_else(|| ApiError::new(ErrorCode::Unauthenticated, "unknown token"))
+            .map_err(|error| ApiError {
+                error,
+                call_id: None,
+            })
     }
+}
+
+/// The principal whose token `Authorization: Bearer <token>` carries;
+/// `unauthenticated` without one or for a token nobody holds.
+pub(crate) fn principal_of(
+    kernel: &Kernel,
+    headers: &HeaderMap,
+) -> Result<Arc<Principal>, CallError> {
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| {
+            CallError::new(
+                ErrorCode::Unauthenticated,
+                "missing `Authorization: Bearer` header",
+            )
+        })?;
+    let token = value
+        .strip_prefix("Bearer ")
+        .ok_or_else(|| CallError::new(ErrorCode::Unauthenticated, "expected a Bearer token"))?;
+    kernel
+        .principals()
+        .by_token(token.trim())
+        .ok_or_else(|| CallError::new(ErrorCode::Unauthenticated, "unknown token"))
 }
 
 async fn list_tools(

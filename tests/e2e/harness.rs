@@ -429,6 +429,7 @@ pub fn sample_record(call_id: String) -> warden::audit::AuditRecord {
         policy_input: None,
         refusals: Vec::new(),
         verdicts: Vec::new(),
+        completion: None,
     }
 }
 

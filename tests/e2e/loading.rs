@@ -163,7 +163,11 @@ async fn manifests_are_validated() {
     let cases = [
         (
             "name = \"x\"\nversion = \"1\"\nkind = \"provider\"\ncomponent = \"x.wasm\"\n",
-            "field `kind`: provider plugins are not supported",
+            "`kind` is \"provider\", but it is configured as a tool",
+        ),
+        (
+            "name = \"x\"\nversion = \"1\"\nkind = \"provider\"\ncomponent = \"x.wasm\"\ntools = [\"a\"]\n",
+            "field `tools`: a provider offers no tools",
         ),
         (
             "name = \"x\"\nversion = \"1\"\nkind = \"verifier\"\ncomponent = \"x.wasm\"\n",

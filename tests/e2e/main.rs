@@ -32,6 +32,7 @@ mod hostile_cases;
 mod http_api;
 mod kv;
 mod languages;
+mod llm_gateway;
 mod loading;
 mod mcp;
 mod policy;

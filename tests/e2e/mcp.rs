@@ -11,10 +11,10 @@ use serde_json::{Value, json};
 
 use crate::harness::{Harness, Host, Server, StdioSession, Store, http, repo, token};
 
-/// The Python SDK version the tests use.
-const MCP_SDK: &str = "mcp==2.3.0";
+/// The Python SDKs the tests use: MCP's, and OpenAI's for the gateway.
+const PYTHON_SDKS: &[&str] = &["mcp==2.3.0", "openai==3.57.0"];
 
-/// A virtualenv with the MCP Python SDK, made once (under the cargo target
+/// A virtualenv with the MCP and OpenAI Python SDKs, made once (under the cargo target
 /// directory, so it survives between runs).
 pub(crate) fn python() -> PathBuf {
     static VENV: Mutex<Option<PathBuf>> = Mutex::new(None);
@@ -28,7 +28,7 @@ pub(crate) fn python() -> PathBuf {
     let dir = target.join("mcp-python");
     let python = dir.join("bin/python");
     let ready = Command::new(&python)
-        .args(["-c", "import mcp, httpx2"])
+        .args(["-c", "import mcp, httpx2, openai"])
         .status()
         .is_ok_and(|s| s.success());
     if !ready {
@@ -42,11 +42,12 @@ pub(crate) fn python() -> PathBuf {
             dir.display()
         );
         let installed = Command::new(dir.join("bin/pip"))
-            .args(["install", "--quiet", MCP_SDK])
+            .args(["install", "--quiet"])
+            .args(PYTHON_SDKS)
             .status();
         assert!(
             installed.is_ok_and(|s| s.success()),
-            "cannot install {MCP_SDK} from PyPI into {}",
+            "cannot install {PYTHON_SDKS:?} from PyPI into {}",
             dir.display()
         );
     }

@@ -115,6 +115,10 @@ fn plugin_tests(root: &Path) -> anyhow::Result<()> {
             "warden-grounding",
             "-p",
             "warden-injection",
+            "-p",
+            "warden-openai",
+            "-p",
+            "warden-anthropic",
             "--target-dir",
         ])
         .arg(plugins.join("target")))

@@ -105,6 +105,12 @@ pub struct AuditRecord {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[sqlx(try_from = "store::NullableJson<VerdictRecord>")]
     pub verdicts: Vec<VerdictRecord>,
+    /// For a completion served by the gateway (JSON): the model asked for,
+    /// the provider's model id and origin, tokens used, cost in millionths
+    /// of a dollar at the configured prices, and why it finished. None for
+    /// tool calls, and then left out of the hash, so older chains verify.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion: Option<String>,
 }
 
 /// One verifier's verdict on one stage of a call, as recorded and as policy
@@ -650,6 +656,7 @@ pub(crate) mod tests {
                 }],
                 error: Some(v()),
             }],
+            completion: Some(v()),
         }
     }
 }

@@ -59,6 +59,7 @@ pub(super) fn make_storable(record: &mut AuditRecord) -> bool {
         &mut record.error,
         &mut record.shadow,
         &mut record.policy_input,
+        &mut record.completion,
     ]
     .into_iter()
     .flatten()

@@ -103,6 +103,7 @@ macro_rules! inserted_columns {
             policy_input: &$r.policy_input,
             refusals: (!$r.refusals.is_empty()).then_some(Json(&$r.refusals)),
             verdicts: (!$r.verdicts.is_empty()).then_some(Json(&$r.verdicts)),
+            completion: &$r.completion,
         }
     };
 }

@@ -14,6 +14,7 @@ use wasmtime::component::Linker;
 
 use super::{Capability, GrantLoad, Host, HostSettings, Invalid, Prepare};
 
+pub(crate) use egress::tls_config;
 pub use egress::{Egress, ParsedUrl, parse_url, restricted};
 pub use limit::RequestLimit;
 

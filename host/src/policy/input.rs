@@ -122,6 +122,32 @@ input_object! {
         usage: UsagePart,
         /// When the decision is made.
         time: TimePart,
+        /// For a model, what the chat request asks ([`CompletionPart`]); null for a tool.
+        completion: regorus::Value,
+    }
+
+    /// `input.completion`: what a chat request asks of a model.
+    pub struct CompletionPart {
+        /// The provider's id for the model.
+        upstream_model: String,
+        /// Where the provider is (`scheme://host[:port]`).
+        origin: String,
+        /// The model's context window in tokens, when configured.
+        context_window: Option<u32>,
+        /// Messages in the request.
+        messages: u64,
+        /// UTF-8 bytes of the messages' text.
+        prompt_bytes: u64,
+        /// A rough token count of the prompt: its bytes divided by 4, rounded up.
+        prompt_tokens_estimate: u64,
+        /// Names of the functions the request offers the model.
+        tools_offered: Vec<String>,
+        /// `text`, `json_object`, `json_schema`, or null when not given.
+        response_format: Option<String>,
+        /// The most tokens the completion may have, when the request says.
+        max_tokens: Option<u64>,
+        /// Whether the answer is to be streamed.
+        stream: bool,
     }
 
     /// The fields the output stage sets on the call's document.
@@ -392,6 +418,11 @@ mod tests {
         assert_closed(&fields["target"], TargetPart::FIELDS, "target");
         assert_closed(&fields["usage"], UsagePart::FIELDS, "usage");
         assert_closed(&fields["time"], TimePart::FIELDS, "time");
+        assert_closed(
+            &fields["completion"]["oneOf"][1],
+            CompletionPart::FIELDS,
+            "completion",
+        );
         let verdict = &fields["verdicts"]["additionalProperties"];
         assert_closed(verdict, VerdictPart::FIELDS, "a verdict");
         assert_closed(

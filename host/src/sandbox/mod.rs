@@ -6,6 +6,7 @@
 //! the plugin's [`Effective`] capabilities, instantiates, calls and drops it.
 //! Nothing survives between calls, so no state leaks across principals.
 
+mod adapter;
 mod limits;
 mod output;
 
@@ -45,6 +46,8 @@ mod verifier_bindings {
     });
 }
 
+use adapter::ProviderPre;
+pub(crate) use adapter::chat;
 use bindings::ToolPre;
 use bindings::warden::plugin::{log, types};
 pub(crate) use types::{ToolDescriptor, ToolError};
@@ -89,6 +92,7 @@ pub struct Prepared {
 enum World {
     Tool(ToolPre<CallState>),
     Verifier(VerifierPre<CallState>),
+    Provider(ProviderPre<CallState>),
 }
 
 impl std::fmt::Debug for Prepared {
@@ -225,6 +229,9 @@ impl Sandbox {
             .map(|p| &p.grants)
             .chain(config.verifiers.values().map(|v| &v.grants))
             .map(|grants| u64::from(limits.concurrency(grants.max_concurrent)))
+            // An adapter instance lives as long as its completion: one per
+            // completion each model lets run at once.
+            .chain(config.models.values().map(|m| u64::from(m.max_concurrent)))
             .sum::<u64>()
             .max(1);
         let mut pool = limits::instance_pool(slots, limits.max_memory_mb.saturating_mul(1 << 20))
@@ -324,11 +331,7 @@ impl Sandbox {
         let world = match kind {
             PluginKind::Tool => World::Tool(ToolPre::new(pre).map_err(wrong_world)?),
             PluginKind::Verifier => World::Verifier(VerifierPre::new(pre).map_err(wrong_world)?),
-            PluginKind::Provider => {
-                return Err(fail(
-                    "provider plugins are not supported by this host yet".into(),
-                ));
-            }
+            PluginKind::Provider => World::Provider(ProviderPre::new(pre).map_err(wrong_world)?),
         };
         Ok(Prepared { world })
     }

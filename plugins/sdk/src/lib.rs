@@ -169,3 +169,205 @@ pub mod verifier {
         }
     }
 }
+
+/// Bindings for provider adapters: components that translate Warden's chat
+/// requests into one LLM provider's HTTP API and its answers back (the
+/// `provider` world). An adapter is a pure translator: the host owns the
+/// transport, the origin and the credential.
+///
+/// An adapter implements [`provider::Guest`] (`info`, `encode-request`,
+/// `decode-response`, `decode-event`) and registers it with
+/// [`provider::export_provider!`](crate::provider::export_provider).
+///
+/// ```ignore
+/// struct OpenAi;
+/// impl warden_plugin_sdk::provider::Guest for OpenAi { /* ... */ }
+/// warden_plugin_sdk::provider::export_provider!(OpenAi);
+/// ```
+pub mod provider {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "provider",
+        pub_export_macro: true,
+        export_macro_name: "export_provider",
+        default_bindings_module: "warden_plugin_sdk::provider",
+        additional_derives: [PartialEq],
+    });
+
+    pub use exports::warden::plugin::adapter::{
+        AdapterError, AdapterInfo, ChatRequest, ChatResponse, Choice, Chunk, ContentPart,
+        Credential, FinishReason, Framing, FunctionTool, Guest, HttpRequest, HttpResponse,
+        JsonSchemaFormat, Message, ResponseFormat, Role, StreamEvent, ToolCall, ToolCallDelta,
+        ToolChoice, UpstreamError, Usage,
+    };
+
+    /// The most bytes of a provider's body an error message quotes.
+    pub const SNIPPET_BYTES: usize = 200;
+
+    /// The value of the first header named `name` (ASCII case-insensitive).
+    pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+        headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// How long the provider asks the caller to wait, in milliseconds: the
+    /// `retry-after-ms` header (milliseconds) if it parses, else
+    /// `retry-after` (seconds). Both may be fractional; anything but digits
+    /// with at most one `.` (an HTTP date, a negative number, `inf`) is
+    /// ignored. Rounded up, capped at `u32::MAX`.
+    pub fn retry_after_ms(headers: &[(String, String)]) -> Option<u32> {
+        let from_ms = header(headers, "retry-after-ms").and_then(|value| decimal(value, 1.0));
+        from_ms.or_else(|| header(headers, "retry-after").and_then(|value| decimal(value, 1000.0)))
+    }
+
+    /// `value` (digits with at most one `.`) times `scale`, rounded up and
+    /// capped at `u32::MAX`.
+    fn decimal(value: &str, scale: f64) -> Option<u32> {
+        let value = value.trim();
+        let digits = value.bytes().filter(u8::is_ascii_digit).count();
+        let dots = value.bytes().filter(|&b| b == b'.').count();
+        if digits == 0 || dots > 1 || digits + dots != value.len() {
+            return None;
+        }
+        let number: f64 = value.parse().ok()?;
+        // Only digits and a dot: never negative or NaN, at worst infinite,
+        // and `as` saturates, so an absurd delay becomes u32::MAX.
+        Some((number * scale).ceil() as u32)
+    }
+
+    /// `text` on one line and at most `max` bytes: control characters
+    /// become spaces, and a longer text is cut at a character boundary and
+    /// ends with `…` (counted in the `max`).
+    pub fn clip(text: &str, max: usize) -> String {
+        const MARK: &str = "…";
+        let fits = text.len() <= max;
+        let budget = if fits {
+            max
+        } else {
+            max.saturating_sub(MARK.len())
+        };
+        let mut out = String::with_capacity(budget.min(text.len()) + MARK.len());
+        for c in text.chars() {
+            if out.len() + c.len_utf8() > budget {
+                break;
+            }
+            out.push(if c.is_control() { ' ' } else { c });
+        }
+        if !fits && out.len() + MARK.len() <= max {
+            out.push_str(MARK);
+        }
+        out
+    }
+
+    /// The start of a body, for an error message: at most
+    /// [`SNIPPET_BYTES`] bytes, invalid UTF-8 replaced, on one line.
+    pub fn snippet(body: &[u8]) -> String {
+        // Look at a little more than the budget, so `clip` marks the cut.
+        let head = body.get(..SNIPPET_BYTES + 4).unwrap_or(body);
+        clip(&String::from_utf8_lossy(head), SNIPPET_BYTES)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::{SNIPPET_BYTES, clip, header, retry_after_ms, snippet};
+
+        fn headers(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        }
+
+        #[test]
+        fn retry_after_reads_seconds_and_milliseconds() {
+            assert_eq!(
+                retry_after_ms(&headers(&[("retry-after", "7")])),
+                Some(7000)
+            );
+            assert_eq!(
+                retry_after_ms(&headers(&[("retry-after", " 1.5 ")])),
+                Some(1500)
+            );
+            assert_eq!(
+                retry_after_ms(&headers(&[("retry-after", "0.0001")])),
+                Some(1)
+            );
+            assert_eq!(
+                retry_after_ms(&headers(&[("Retry-After", "2")])),
+                Some(2000)
+            );
+            assert_eq!(
+                retry_after_ms(&headers(&[("retry-after-ms", "250.2")])),
+                Some(251)
+            );
+            // The millisecond header wins over the second one.
+            let both = headers(&[("retry-after", "9"), ("retry-after-ms", "120")]);
+            assert_eq!(retry_after_ms(&both), Some(120));
+            // An unreadable millisecond header falls back to seconds.
+            let bad_ms = headers(&[("retry-after-ms", "soon"), ("retry-after", "3")]);
+            assert_eq!(retry_after_ms(&bad_ms), Some(3000));
+        }
+
+        #[test]
+        fn retry_after_ignores_what_is_not_a_delay() {
+            for value in [
+                "",
+                ".",
+                "-1",
+                "+1",
+                "1e3",
+                "inf",
+                "NaN",
+                "1.2.3",
+                "Wed, 21 Oct 2015 07:28:00 GMT",
+                "5 s",
+            ] {
+                assert_eq!(
+                    retry_after_ms(&headers(&[("retry-after", value)])),
+                    None,
+                    "{value:?}"
+                );
+            }
+            assert_eq!(retry_after_ms(&headers(&[("x-other", "5")])), None);
+            let huge = "9".repeat(400);
+            assert_eq!(
+                retry_after_ms(&headers(&[("retry-after", &huge)])),
+                Some(u32::MAX)
+            );
+            assert_eq!(
+                retry_after_ms(&headers(&[("retry-after", "4294968")])),
+                Some(u32::MAX)
+            );
+        }
+
+        #[test]
+        fn header_is_case_insensitive_and_takes_the_first() {
+            let list = headers(&[("X-A", "1"), ("x-a", "2")]);
+            assert_eq!(header(&list, "x-a"), Some("1"));
+            assert_eq!(header(&list, "x-b"), None);
+        }
+
+        #[test]
+        fn clip_bounds_bytes_on_a_char_boundary() {
+            assert_eq!(clip("short", 10), "short");
+            assert_eq!(clip("a\nb\u{1b}[0m", 20), "a b [0m");
+            let long = "é".repeat(100);
+            let clipped = clip(&long, 11);
+            assert!(clipped.len() <= 11, "{}", clipped.len());
+            assert_eq!(clipped, "éééé…");
+            assert_eq!(clip("abcdef", 2), "");
+            assert_eq!(clip("abcdef", 0), "");
+        }
+
+        #[test]
+        fn snippet_is_bounded_and_lossy() {
+            let body = vec![b'x'; 100_000];
+            let quoted = snippet(&body);
+            assert!(quoted.len() <= SNIPPET_BYTES);
+            assert!(quoted.ends_with('…'));
+            assert_eq!(snippet(b"ok\xff"), "ok\u{fffd}");
+        }
+    }
+}

@@ -1,0 +1,355 @@
+//! The LLM gateway's backend: models served through sandboxed provider
+//! adapters. A model (`[models.NAME]`) is a target like a tool — decided,
+//! verified and audited by the same pipeline — whose [`Backend`] asks its
+//! adapter (`[adapters.NAME]`, a `provider` component) to translate the
+//! request, sends it over the host's own [`transport`], and asks the same
+//! adapter instance to translate the answer. The adapter never sees the
+//! network or the credential.
+
+pub(crate) mod chat;
+mod transport;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::backend::{Backend, BoxFuture, Invocation, OutputForm, Provider, Ran};
+use crate::capabilities::Effective;
+use crate::config::{Config, ModelConfig, Prices};
+use crate::error::{CallError, Error, ErrorCode, Result};
+use crate::manifest::PluginKind;
+use crate::registry::{LoadedComponent, ToolEntry, load_component};
+use crate::sandbox::chat::{AdapterError, AdapterInfo, Credential, Usage};
+use crate::sandbox::{Prepared, Sandbox};
+use crate::schema::Schema;
+use transport::{Route, Transport};
+
+/// The request schema every model's calls are checked against.
+const CHAT_REQUEST_SCHEMA: &str = include_str!("../../../docs/schemas/chat-request.v1.json");
+/// The answer schema every model's outputs are checked against.
+const CHAT_RESPONSE_SCHEMA: &str = include_str!("../../../docs/schemas/chat-response.v1.json");
+
+/// A provider adapter, loaded and asked for its framing and credential placement.
+#[derive(Debug)]
+struct LoadedAdapter {
+    name: String,
+    prepared: Prepared,
+    capabilities: Effective,
+    info: AdapterInfo,
+    /// Its identity for policy input and audit records.
+    provider: Provider,
+}
+
+/// What serves one model's completions.
+#[derive(Debug)]
+pub(crate) struct ModelBackend {
+    adapter: Arc<LoadedAdapter>,
+    model: ModelConfig,
+    /// The adapter's limits with the model's time limit, concurrency and
+    /// answer size: what the kernel bounds the completion by.
+    capabilities: Effective,
+    slots: tokio::sync::Semaphore,
+    transport: Transport,
+    sandbox: Sandbox,
+}
+
+/// Loads every adapter and builds every model's target, by model name.
+pub(crate) async fn load(
+    config: &Config,
+    sandbox: &Sandbox,
+) -> Result<BTreeMap<String, Arc<ToolEntry>>> {
+    let mut adapters = BTreeMap::new();
+    for (name, adapter) in &config.adapters {
+        let fail = |message: String| Error::Adapter {
+            adapter: name.clone(),
+            message,
+        };
+        let LoadedComponent {
+            manifest,
+            sha256,
+            capabilities,
+            prepared,
+        } = load_component(
+            name,
+            PluginKind::Provider,
+            &adapter.source(),
+            config,
+            sandbox,
+        )
+        .await
+        .map_err(fail)?;
+        let info = sandbox
+            .adapter(name, &prepared, &capabilities)
+            .await
+            .map_err(|e| fail(format!("cannot start: {}", e.message)))?
+            .info()
+            .await
+            .map_err(|e| fail(format!("`info` failed: {}", e.message)))?;
+        if let Credential::Header(header) = &info.credential
+            && http::HeaderName::from_bytes(header.to_ascii_lowercase().as_bytes()).is_err()
+        {
+            return Err(fail(format!(
+                "`info` names `{header}` as its credential header, which is not a header name"
+            )));
+        }
+        let provider = Provider {
+            name: name.clone(),
+            version: manifest.version.clone(),
+            sha256: Some(sha256),
+            upstream: None,
+            upstream_json: None,
+        };
+        adapters.insert(
+            name.clone(),
+            Arc::new(LoadedAdapter {
+                name: name.clone(),
+                prepared,
+                capabilities,
+                info,
+                provider,
+            }),
+        );
+    }
+    if config.models.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let transport = Transport::new().map_err(Error::Sandbox)?;
+    let request_schema = Schema::parse(CHAT_REQUEST_SCHEMA).map_err(Error::Sandbox)?;
+    let response_schema = Schema::parse(CHAT_RESPONSE_SCHEMA).map_err(Error::Sandbox)?;
+    let mut models = BTreeMap::new();
+    for (name, model) in &config.models {
+        // The config checked that the adapter exists.
+        let Some(adapter) = adapters.get(&model.adapter) else {
+            continue;
+        };
+        let capabilities = Effective {
+            time_limit: model.time_limit,
+            max_concurrent: model.max_concurrent,
+            output_max_bytes: model.max_response_bytes,
+            ..adapter.capabilities.clone()
+        };
+        let backend = ModelBackend {
+            adapter: adapter.clone(),
+            model: model.clone(),
+            slots: tokio::sync::Semaphore::new(model.max_concurrent as usize),
+            capabilities,
+            transport: transport.clone(),
+            sandbox: sandbox.clone(),
+        };
+        let entry = ToolEntry::model(
+            name,
+            model,
+            Arc::new(backend),
+            request_schema.clone(),
+            response_schema.clone(),
+        );
+        models.insert(name.clone(), Arc::new(entry));
+    }
+    Ok(models)
+}
+
+impl Backend for ModelBackend {
+    fn provider(&self) -> &Provider {
+        &self.adapter.provider
+    }
+
+    fn capabilities(&self) -> &Effective {
+        &self.capabilities
+    }
+
+    fn slots(&self) -> &tokio::sync::Semaphore {
+        &self.slots
+    }
+
+    fn output_form(&self) -> OutputForm {
+        OutputForm::Document
+    }
+
+    fn model(&self) -> Option<&ModelConfig> {
+        Some(&self.model)
+    }
+
+    fn invoke<'a>(&'a self, call: Invocation<'a>) -> BoxFuture<'a, Ran> {
+        Box::pin(async move {
+            Ran {
+                output: self.complete(call.args).await,
+                refusals: Vec::new(),
+            }
+        })
+    }
+}
+
+impl ModelBackend {
+    /// One completion: translate, send, translate back, in one adapter instance.
+    async fn complete(&self, args: &Value) -> std::result::Result<String, CallError> {
+        let deadline = tokio::time::Instant::now() + self.model.time_limit;
+        let request = chat::request(args, &self.model.upstream_model)
+            .map_err(|m| CallError::new(ErrorCode::UnsupportedRequest, m))?;
+        if request.stream {
+            return Err(CallError::new(
+                ErrorCode::UnsupportedRequest,
+                "`stream: true` is not served by this host yet; send the request without it",
+            ));
+        }
+        let adapter = &self.adapter;
+        let mut instance = self
+            .sandbox
+            .adapter(&adapter.name, &adapter.prepared, &adapter.capabilities)
+            .await?;
+        let encoded = instance
+            .encode(&request)
+            .await?
+            .map_err(|e| self.adapter_error(e))?;
+        let route = Route {
+            origin: &self.model.origin,
+            secret: self.model.secret.as_ref(),
+            credential: &adapter.info.credential,
+            deadline,
+            max_response_bytes: self.model.max_response_bytes,
+        };
+        let answer = self.transport.exchange(&route, encoded).await?;
+        let decoded = instance
+            .decode(&answer)
+            .await?
+            .map_err(|e| self.adapter_error(e))?;
+        Ok(chat::response(&decoded).to_string())
+    }
+
+    /// What an adapter's translation error means for the caller.
+    fn adapter_error(&self, error: AdapterError) -> CallError {
+        let adapter = &self.adapter.name;
+        let origin = self.model.origin.as_str().trim_end_matches('/');
+        let cut = |text: &str| crate::bounds::prefix(text, 1024).to_string();
+        match error {
+            AdapterError::Unsupported(m) => CallError::new(
+                ErrorCode::UnsupportedRequest,
+                format!(
+                    "adapter `{adapter}` cannot express this request: {}",
+                    cut(&m)
+                ),
+            ),
+            AdapterError::Malformed(m) => CallError::new(
+                ErrorCode::ProviderError,
+                format!(
+                    "the answer of the provider at {origin} could not be read: {}",
+                    cut(&m)
+                ),
+            ),
+            AdapterError::Upstream(e) => {
+                let code = match e.status {
+                    429 => ErrorCode::ProviderRateLimited,
+                    400 | 404 | 409 | 413 | 422 => ErrorCode::ProviderRejected,
+                    408 | 500..=599 => ErrorCode::ProviderUnavailable,
+                    _ => ErrorCode::ProviderError,
+                };
+                CallError {
+                    retry_after_ms: e.retry_after_ms,
+                    ..CallError::new(
+                        code,
+                        format!(
+                            "the provider at {origin} answered {} ({}): {}",
+                            e.status,
+                            cut(&e.kind),
+                            cut(&e.message)
+                        ),
+                    )
+                }
+            }
+        }
+    }
+}
+
+/// A completion's usage and cost, for its audit record.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct CompletionRecord {
+    /// The model the client asked for.
+    pub(crate) model: String,
+    /// The provider's model id it was sent as.
+    pub(crate) upstream_model: String,
+    /// Where it was sent.
+    pub(crate) origin: String,
+    /// Tokens, as the provider counted them.
+    pub(crate) prompt_tokens: u64,
+    /// Of the prompt tokens, those served from the provider's cache.
+    pub(crate) cached_prompt_tokens: u64,
+    /// Completion tokens.
+    pub(crate) completion_tokens: u64,
+    /// What the completion cost at the configured prices, in millionths of a US dollar.
+    pub(crate) cost_micro_usd: u64,
+    /// Why the first choice ended.
+    pub(crate) finish_reason: Option<String>,
+}
+
+impl CompletionRecord {
+    /// The record of a completion of `model` (named `name`) that answered
+    /// `output`, or of one that did not (`output` none).
+    pub(crate) fn new(name: &str, model: &ModelConfig, output: Option<&Value>) -> CompletionRecord {
+        let usage = output.and_then(|o| o.get("usage"));
+        let count = |key: &str| usage.and_then(|u| u.get(key)).and_then(Value::as_u64);
+        let usage = Usage {
+            prompt_tokens: clamp(count("prompt_tokens")),
+            cached_prompt_tokens: clamp(
+                usage
+                    .and_then(|u| u.pointer("/prompt_tokens_details/cached_tokens"))
+                    .and_then(Value::as_u64),
+            ),
+            completion_tokens: clamp(count("completion_tokens")),
+        };
+        CompletionRecord {
+            model: name.to_string(),
+            upstream_model: model.upstream_model.clone(),
+            origin: model.origin.as_str().trim_end_matches('/').to_string(),
+            prompt_tokens: usage.prompt_tokens.into(),
+            cached_prompt_tokens: usage.cached_prompt_tokens.into(),
+            completion_tokens: usage.completion_tokens.into(),
+            cost_micro_usd: cost_micro_usd(&model.prices, &usage),
+            finish_reason: output
+                .and_then(|o| o.pointer("/choices/0/finish_reason"))
+                .and_then(Value::as_str)
+                .map(str::to_string),
+        }
+    }
+}
+
+fn clamp(count: Option<u64>) -> u32 {
+    count.map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX))
+}
+
+/// The cost of `usage` at `prices` (per million tokens, in dollars), in
+/// millionths of a dollar: per token, a price per million is exactly that.
+pub(crate) fn cost_micro_usd(prices: &Prices, usage: &Usage) -> u64 {
+    let cached = u64::from(usage.cached_prompt_tokens.min(usage.prompt_tokens));
+    let fresh = u64::from(usage.prompt_tokens) - cached;
+    let micro = fresh as f64 * prices.input
+        + cached as f64 * prices.cached_input.unwrap_or(prices.input)
+        + f64::from(usage.completion_tokens) * prices.output;
+    // Finite and not negative (the config checks prices); saturating cast.
+    micro.round() as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cost_counts_cached_prompt_tokens_at_their_own_price() {
+        let prices = Prices {
+            input: 2.5,
+            cached_input: Some(1.25),
+            output: 10.0,
+        };
+        let usage = Usage {
+            prompt_tokens: 1000,
+            cached_prompt_tokens: 400,
+            completion_tokens: 100,
+        };
+        // 600 × 2.5 + 400 × 1.25 + 100 × 10 = 1500 + 500 + 1000.
+        assert_eq!(cost_micro_usd(&prices, &usage), 3000);
+        let uncached = Prices {
+            cached_input: None,
+            ..prices
+        };
+        assert_eq!(cost_micro_usd(&uncached, &usage), 3500);
+    }
+}

@@ -1,0 +1,210 @@
+//! The OpenAI-compatible face of `warden serve`, so that unmodified OpenAI
+//! SDKs and tools work against Warden by changing only the base URL and key:
+//!
+//! - `GET /v1/models` — the models the caller's policy could allow.
+//! - `POST /v1/chat/completions` — one completion through [`Kernel::complete`]:
+//!   decided, verified and audited like a tool call.
+//!
+//! The "API key" is the principal's bearer token. Errors are OpenAI's
+//! envelope, `{"error": {"message", "type", "param", "code"}}`, with
+//! Warden's code (or OpenAI's, where one means the same), the call's id and
+//! policy's reasons beside them. `x-warden-session` names a session minted
+//! by `POST /v1/sessions`; `traceparent` is passed on like a tool call's.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+use crate::error::{CallError, ErrorCode};
+use crate::kernel::{CallRequest, Kernel};
+use crate::principal::Principal;
+
+/// The OpenAI routes, over a started kernel.
+pub fn router() -> Router<Arc<Kernel>> {
+    Router::new()
+        .route("/v1/models", get(list_models))
+        .route("/v1/chat/completions", post(chat_completions))
+}
+
+/// An error in OpenAI's envelope.
+struct OpenAiError {
+    error: CallError,
+    call_id: Option<String>,
+}
+
+impl From<CallError> for OpenAiError {
+    fn from(error: CallError) -> Self {
+        OpenAiError {
+            error,
+            call_id: None,
+        }
+    }
+}
+
+impl IntoResponse for OpenAiError {
+    fn into_response(self) -> Response {
+        let status = self.error.code.http_status();
+        let kind = match status.as_u16() {
+            401 => "authentication_error",
+            403 => "permission_error",
+            429 => "rate_limit_error",
+            400..=499 => "invalid_request_error",
+            _ => "api_error",
+        };
+        // OpenAI's own code where one means the same; Warden's otherwise.
+        let code = match self.error.code {
+            ErrorCode::UnknownModel => "model_not_found",
+            ErrorCode::Unauthenticated => "invalid_api_key",
+            other => other.as_str(),
+        };
+        // OpenAI clients show the message alone: policy's reasons go in it.
+        let message = if self.error.reasons.is_empty() {
+            self.error.message.clone()
+        } else {
+            format!("{}: {}", self.error.message, self.error.reasons.join("; "))
+        };
+        let mut error = json!({
+            "message": message,
+            "type": kind,
+            "param": Value::Null,
+            "code": code,
+        });
+        if self.error.code == ErrorCode::UnknownModel {
+            error["param"] = json!("model");
+        }
+        if !self.error.reasons.is_empty() {
+            error["reasons"] = json!(self.error.reasons);
+        }
+        if let Some(call_id) = &self.call_id {
+            error["call_id"] = json!(call_id);
+        }
+        let mut response = (status, Json(json!({ "error": error }))).into_response();
+        if let Some(ms) = self.error.retry_after_ms {
+            let seconds = u64::from(ms).div_ceil(1000).max(1);
+            if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+                response.headers_mut().insert("retry-after", value);
+            }
+        }
+        response
+    }
+}
+
+/// The principal whose token the request carries, or an OpenAI-shaped 401.
+fn caller(kernel: &Kernel, headers: &HeaderMap) -> Result<Arc<Principal>, OpenAiError> {
+    crate::server::principal_of(kernel, headers).map_err(OpenAiError::from)
+}
+
+async fn list_models(
+    State(kernel): State<Arc<Kernel>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, OpenAiError> {
+    let principal = caller(&kernel, &headers)?;
+    let models: Vec<Value> = kernel
+        .visible_models(&principal)
+        .map(|model| {
+            json!({
+                "id": model.name,
+                "object": "model",
+                "created": 0,
+                "owned_by": model.provider(),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "object": "list", "data": models })))
+}
+
+async fn chat_completions(
+    State(kernel): State<Arc<Kernel>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, OpenAiError> {
+    let principal = caller(&kernel, &headers)?;
+    let body = body.map_err(|e| {
+        let error = CallError::new(
+            ErrorCode::InvalidRequest,
+            format!("request body: {}", e.body_text()),
+        );
+        OpenAiError::from(error)
+    })?;
+    let args: Value = serde_json::from_slice(&body).map_err(|e| {
+        CallError::new(
+            ErrorCode::InvalidRequest,
+            format!("request body is not JSON: {e}"),
+        )
+    })?;
+    let model = match args.get("model") {
+        Some(Value::String(model)) => model.clone(),
+        _ => {
+            return Err(CallError::new(
+                ErrorCode::InvalidRequest,
+                "request body: `model` must be a string naming a model (`GET /v1/models`)",
+            )
+            .into());
+        }
+    };
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let response = kernel
+        .complete(CallRequest {
+            principal,
+            tool: model,
+            args,
+            session: header("x-warden-session").map(str::to_string),
+            contract: None,
+            trace: header("traceparent").and_then(crate::trace::TraceParent::parse),
+        })
+        .await;
+    let call_id = response.call_id;
+    let mut completion = response.result.map_err(|error| OpenAiError {
+        error,
+        call_id: Some(call_id.clone()),
+    })?;
+    completion["id"] = json!(format!("chatcmpl-{call_id}"));
+    completion["object"] = json!("chat.completion");
+    completion["created"] = json!(chrono::Utc::now().timestamp());
+    let mut response = (StatusCode::OK, Json(completion)).into_response();
+    if let Ok(value) = HeaderValue::from_str(&call_id) {
+        response.headers_mut().insert("x-warden-call-id", value);
+    }
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn errors_have_openai_s_envelope() {
+        let error = OpenAiError {
+            error: CallError {
+                retry_after_ms: Some(1500),
+                ..CallError::new(ErrorCode::ProviderRateLimited, "slow down")
+            },
+            call_id: Some("c1".into()),
+        };
+        let response = error.into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()["retry-after"], "2");
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .expect("body");
+        let body: Value = serde_json::from_slice(&body).expect("json");
+        assert_eq!(
+            body,
+            json!({"error": {"message": "slow down", "type": "rate_limit_error",
+                "param": null, "code": "provider-rate-limited", "call_id": "c1"}})
+        );
+        let unknown = OpenAiError::from(CallError::new(
+            ErrorCode::UnknownModel,
+            "no model named `x`",
+        ))
+        .into_response();
+        assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    }
+}

@@ -1,0 +1,340 @@
+//! The OpenAI-compatible gateway, end to end: the official `openai` Python
+//! SDK talks to `warden serve`, which serves completions through the real
+//! `openai` and `anthropic` adapter components from a fake provider
+//! (`fake_provider.py`, both wire formats) that the test starts on 127.0.0.1.
+
+use std::io::BufRead;
+use std::process::{Child, Command, Stdio};
+
+use serde_json::{Value, json};
+
+use crate::fixtures;
+use crate::harness::{Harness, Host, Server, Store, http, manifest, repo, token, toml_path};
+use crate::mcp::python;
+
+/// The key the fake provider accepts, held by Warden as a secret.
+const PROVIDER_KEY: &str = "provider-secret-key";
+
+/// The fake provider, killed when dropped.
+struct FakeProvider {
+    child: Child,
+    origin: String,
+    addr: String,
+}
+
+impl FakeProvider {
+    fn start() -> FakeProvider {
+        let mut child = Command::new("python3")
+            .arg(repo().join("tests/e2e/fake_provider.py"))
+            .args(["--key", PROVIDER_KEY])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start fake_provider.py with python3");
+        let stdout = child.stdout.take().expect("its stdout");
+        let mut line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("its port line");
+        let port = serde_json::from_str::<Value>(&line).expect("{\"port\": N}")["port"]
+            .as_u64()
+            .expect("a port");
+        FakeProvider {
+            child,
+            origin: format!("http://127.0.0.1:{port}"),
+            addr: format!("127.0.0.1:{port}"),
+        }
+    }
+
+    /// What the provider received, oldest first.
+    async fn requests(&self) -> Vec<Value> {
+        let (status, body) = http(&self.addr, "GET", "/_requests", None, "")
+            .await
+            .expect("the fake provider answers");
+        assert_eq!(status, 200);
+        body.as_array().cloned().unwrap_or_default()
+    }
+}
+
+impl Drop for FakeProvider {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A host serving `fast` (OpenAI format) and `claude` (Anthropic format),
+/// both from `provider`.
+fn gateway(provider: &FakeProvider, store: Store) -> Harness {
+    let origin = &provider.origin;
+    Harness::new(store)
+        .secret("provider_key", PROVIDER_KEY)
+        .extra_config(&format!(
+            "[adapters.openai]\nmanifest = {openai}\n\n\
+             [adapters.anthropic]\nmanifest = {anthropic}\n\n\
+             [models.fast]\nadapter = \"openai\"\nupstream_model = \"gpt-4o-mini\"\n\
+             origin = \"{origin}\"\nsecret = \"provider_key\"\ncontext_window = 4096\n\
+             prices = {{ input = 0.15, cached_input = 0.075, output = 0.6 }}\n\n\
+             [models.\"claude-3.5\"]\nadapter = \"anthropic\"\nupstream_model = \"claude-x\"\n\
+             origin = \"{origin}\"\nsecret = \"provider_key\"\n\
+             prices = {{ input = 3, output = 15 }}\n",
+            openai = toml_path(&manifest(fixtures::OPENAI)),
+            anthropic = toml_path(&manifest(fixtures::ANTHROPIC)),
+        ))
+}
+
+/// Runs one scenario of the OpenAI SDK client against `server` as
+/// `principal` and returns its report.
+fn sdk(server: &Server, principal: &str, scenario: &str, args: &[&str]) -> Value {
+    let out = Command::new(python())
+        .arg(repo().join("tests/e2e/openai_client.py"))
+        .arg(scenario)
+        .args(["--base-url", &format!("http://{}/v1", server.addr)])
+        .args(["--key", &token(principal)])
+        .args(args)
+        .output()
+        .expect("run the OpenAI SDK client");
+    assert!(
+        out.status.success(),
+        "OpenAI client failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("client report")
+}
+
+/// The audit record of the completion `call_id` (the SDK sees `chatcmpl-<call_id>`).
+async fn completion_record(host: &Host, id: &str) -> Value {
+    let call_id = id
+        .strip_prefix("chatcmpl-")
+        .expect("a Warden completion id");
+    let record = host.record(call_id).await;
+    serde_json::from_str(record.record.completion.as_deref().expect("a completion")).unwrap()
+}
+
+#[tokio::test]
+async fn an_openai_sdk_client_gets_completions_from_both_adapters() {
+    let provider = FakeProvider::start();
+    let host = gateway(&provider, Store::Postgres).start().await;
+    let server = Server::start(&host).await;
+
+    for (model, upstream) in [("fast", "gpt-4o-mini"), ("claude-3.5", "claude-x")] {
+        let report = sdk(
+            &server,
+            "bob",
+            "chat",
+            &["--model", model, "--prompt", "hello there"],
+        );
+        assert_eq!(report["content"], "echo: hello there", "{model}: {report}");
+        assert_eq!(report["finish_reason"], "stop", "{model}");
+        assert_eq!(report["usage"]["prompt_tokens"], 2, "{model}");
+        assert_eq!(report["usage"]["completion_tokens"], 3, "{model}");
+        let completion = completion_record(&host, report["id"].as_str().unwrap()).await;
+        assert_eq!(completion["model"], model);
+        assert_eq!(completion["upstream_model"], upstream);
+        assert_eq!(completion["prompt_tokens"], 2);
+        assert_eq!(completion["completion_tokens"], 3);
+        assert_eq!(completion["finish_reason"], "stop");
+    }
+
+    // What reached the provider: the upstream model id, the host's
+    // credential where each API wants it, and nothing of the caller's.
+    let requests = provider.requests().await;
+    let openai = requests
+        .iter()
+        .find(|r| r["path"] == "/v1/chat/completions")
+        .expect("an OpenAI request");
+    assert_eq!(openai["body"]["model"], "gpt-4o-mini");
+    assert_eq!(
+        openai["headers"]["authorization"],
+        format!("Bearer {PROVIDER_KEY}")
+    );
+    let anthropic = requests
+        .iter()
+        .find(|r| r["path"] == "/v1/messages")
+        .expect("an Anthropic request");
+    assert_eq!(anthropic["body"]["model"], "claude-x");
+    assert_eq!(anthropic["headers"]["x-api-key"], PROVIDER_KEY);
+    assert!(anthropic["headers"].get("authorization").is_none());
+    let sent = serde_json::to_string(&requests).unwrap();
+    assert!(
+        !sent.contains(&token("bob")),
+        "the caller's key went upstream"
+    );
+
+    // Cost at the configured prices: 2 × 0.15 + 3 × 0.6 micro-dollars for
+    // `fast`; 2 × 3 + 3 × 15 for `claude-3.5`.
+    let records = host.records().await;
+    let costs: Vec<u64> = records
+        .iter()
+        .filter_map(|r| r.record.completion.as_deref())
+        .map(|c| {
+            serde_json::from_str::<Value>(c).unwrap()["cost_micro_usd"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(costs, vec![2, 51]);
+    let verified = host.cli(&["audit", "verify"]);
+    assert!(
+        verified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
+}
+
+#[tokio::test]
+async fn tool_calls_and_json_schema_answers_pass_through() {
+    let provider = FakeProvider::start();
+    let host = gateway(&provider, Store::Sqlite).start().await;
+    let server = Server::start(&host).await;
+
+    for model in ["fast", "claude-3.5"] {
+        let report = sdk(&server, "bob", "tools", &["--model", model]);
+        assert_eq!(report["finish_reason"], "tool_calls", "{model}: {report}");
+        let call = &report["tool_calls"][0];
+        assert_eq!(call["name"], "get_weather", "{model}");
+        let arguments: Value = serde_json::from_str(call["arguments"].as_str().unwrap()).unwrap();
+        assert_eq!(arguments, json!({"city": "Paris"}), "{model}");
+    }
+    let report = sdk(&server, "bob", "json", &["--model", "fast"]);
+    assert_eq!(report["parsed"], json!({"answer": "42"}), "{report}");
+    // The tools offered and the schema asked for reached the provider.
+    let requests = provider.requests().await;
+    let sent = &requests.last().unwrap()["body"];
+    assert_eq!(sent["response_format"]["type"], "json_schema");
+    assert_eq!(sent["response_format"]["json_schema"]["name"], "answer");
+    let tools = &requests[0]["body"]["tools"][0]["function"];
+    assert_eq!(tools["name"], "get_weather");
+    // Anthropic cannot be asked for a JSON schema: refused, and said so.
+    let report = sdk(&server, "bob", "json", &["--model", "claude-3.5"]);
+    assert_eq!(report["error"]["status"], 400, "{report}");
+    assert_eq!(report["error"]["code"], "unsupported-request");
+}
+
+#[tokio::test]
+async fn policy_decides_which_models_a_principal_sees_and_uses() {
+    let provider = FakeProvider::start();
+    let host = gateway(&provider, Store::Sqlite).start().await;
+    let server = Server::start(&host).await;
+
+    let report = sdk(&server, "bob", "models", &[]);
+    assert_eq!(report["models"], json!(["claude-3.5", "fast"]));
+    // alice (analyst) is granted tools but no model.
+    assert_eq!(sdk(&server, "alice", "models", &[])["models"], json!([]));
+    let denied = sdk(&server, "alice", "chat", &["--model", "fast"]);
+    assert_eq!(denied["error"]["status"], 403, "{denied}");
+    assert_eq!(denied["error"]["type"], "permission_error");
+    assert_eq!(denied["error"]["code"], "policy-denied");
+    assert!(
+        denied["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("policy denied `fast`"),
+        "{denied}"
+    );
+    let unknown = sdk(&server, "bob", "chat", &["--model", "gpt-5"]);
+    assert_eq!(unknown["error"]["status"], 404, "{unknown}");
+    assert_eq!(unknown["error"]["code"], "model_not_found");
+    let stranger = sdk(&server, "mallory", "chat", &["--model", "fast"]);
+    assert_eq!(stranger["error"]["status"], 401, "{stranger}");
+    // A prompt past the context window (4096 tokens, estimated) never
+    // reaches the provider.
+    let before = provider.requests().await.len();
+    let long = "word ".repeat(4000);
+    let refused = sdk(
+        &server,
+        "bob",
+        "chat",
+        &["--model", "fast", "--prompt", &long],
+    );
+    assert_eq!(refused["error"]["status"], 403, "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("context window"),
+        "{refused}"
+    );
+    assert_eq!(provider.requests().await.len(), before);
+    // Every refusal is in the trail, with the model it asked for.
+    let records = host.records().await;
+    let outcomes: Vec<(&str, &str)> = records
+        .iter()
+        .map(|r| (r.record.tool.as_str(), r.record.outcome.as_str()))
+        .collect();
+    assert!(
+        outcomes.contains(&("fast", "policy-denied")),
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes.contains(&("gpt-5", "unknown-model")),
+        "{outcomes:?}"
+    );
+}
+
+#[tokio::test]
+async fn provider_failures_are_openai_errors_with_the_right_status() {
+    let provider = FakeProvider::start();
+    let host = gateway(&provider, Store::Sqlite).start().await;
+    let server = Server::start(&host).await;
+
+    for model in ["fast", "claude-3.5"] {
+        for (marker, status, code) in [
+            ("[status:429]", 429, "provider-rate-limited"),
+            ("[status:500]", 503, "provider-unavailable"),
+            ("[status:400]", 400, "provider-rejected"),
+            ("[malformed]", 502, "provider-error"),
+        ] {
+            let report = sdk(
+                &server,
+                "bob",
+                "chat",
+                &["--model", model, "--prompt", marker],
+            );
+            let error = &report["error"];
+            assert_eq!(error["status"], status, "{model} {marker}: {report}");
+            assert_eq!(error["code"], code, "{model} {marker}");
+            if status == 429 {
+                assert_eq!(error["retry_after"], "1", "{model}: {report}");
+            }
+        }
+    }
+    // Streaming is not served yet: refused with a message saying so.
+    let report = sdk(&server, "bob", "stream", &["--model", "fast"]);
+    assert_eq!(report["error"]["status"], 400, "{report}");
+    assert_eq!(report["error"]["code"], "unsupported-request");
+}
+
+#[tokio::test]
+async fn a_model_whose_adapter_or_origin_is_wrong_is_refused_at_load() {
+    let provider = FakeProvider::start();
+    let bad_origin = gateway(&provider, Store::Sqlite).extra_config(
+        "[models.bad]\nadapter = \"openai\"\nupstream_model = \"m\"\n\
+         origin = \"https://api.example.com/v1\"\n",
+    );
+    let (error, _) = bad_origin.try_start().await.err().expect("refused");
+    let message = error.to_string();
+    assert!(message.contains("models.\"bad\".origin"), "{message}");
+    let no_adapter = Harness::new(Store::Sqlite).extra_config(
+        "[models.bad]\nadapter = \"nope\"\nupstream_model = \"m\"\n\
+         origin = \"https://api.example.com\"\n",
+    );
+    let (error, _) = no_adapter.try_start().await.err().expect("refused");
+    assert!(
+        error.to_string().contains("no `[adapters.nope]`"),
+        "{error}"
+    );
+    // A tool plugin configured as an adapter does not implement the world.
+    let wrong_kind = Harness::new(Store::Sqlite).extra_config(&format!(
+        "[adapters.text]\nmanifest = {}\n",
+        toml_path(&manifest(fixtures::TEXT))
+    ));
+    let (error, _) = wrong_kind.try_start().await.err().expect("refused");
+    assert!(
+        error
+            .to_string()
+            .contains("`kind` is \"tool\", but it is configured as a provider"),
+        "{error}"
+    );
+}
