@@ -102,11 +102,6 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     /// The shape of its outputs.
     fn output_form(&self) -> OutputForm;
 
-    /// The model it serves, for a provider adapter's backend.
-    fn model(&self) -> Option<&crate::config::ModelConfig> {
-        None
-    }
-
     /// Runs one attempt of a call. Time and memory limits are the
     /// backend's to enforce; concurrency and retries are the kernel's.
     fn invoke<'a>(&'a self, call: Invocation<'a>) -> BoxFuture<'a, Ran>;

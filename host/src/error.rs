@@ -242,6 +242,10 @@ error_codes! {
     ProviderError => "provider-error", BAD_GATEWAY, exit 5, mcp INTERNAL_ERROR,
         "the provider's answer could not be read, was too large, or refused the host's \
          credential; or the adapter asked for something the host will not send";
+    /// The caller went away before the answer was complete (recorded; nobody is left to tell).
+    Cancelled => "cancelled", BAD_REQUEST, exit 5, mcp INTERNAL_ERROR,
+        "the caller closed the connection before a streamed answer was complete; recorded, \
+         never sent";
     /// The audit record could not be written; the call is denied.
     AuditUnavailable => "audit-unavailable", SERVICE_UNAVAILABLE, exit 6, mcp INTERNAL_ERROR,
         "the audit record could not be committed; result withheld";

@@ -19,6 +19,8 @@
 //! caller gets `audit-unavailable` instead of the result: nothing is returned
 //! that the trail does not hold.
 
+mod streaming;
+
 use std::borrow::Cow;
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
@@ -46,6 +48,8 @@ use crate::registry::{Registry, TargetKind, ToolEntry};
 use crate::sandbox::Sandbox;
 use crate::session::{CallContext, CallLabels, Source, Usage, check_session_id};
 use crate::verify::{Subject, Verdict, Verifiers, redact_findings};
+
+pub use streaming::{HOLD_BYTES, StreamEnd, StreamingCompletion};
 
 /// The policy-enforcement kernel: plugins, policy, sandbox and audit trail.
 #[derive(Debug)]
@@ -115,6 +119,8 @@ struct Trail {
     verdicts: Vec<VerdictRecord>,
     /// The model a completion was for (its usage and cost are recorded).
     model: Option<Arc<ToolEntry>>,
+    /// For a streamed completion, the bytes of text released to the caller.
+    released: Option<u64>,
 }
 
 impl Trail {
@@ -793,10 +799,15 @@ impl Kernel {
             record.output_digest = Some(sha256_hex(canonical_json(output).as_bytes()));
         }
         if let Some(entry) = &call.trail.model
-            && let Some(model) = entry.backend.model()
+            && let Some(model) = &entry.model
         {
             // What was released to the caller: the output after redactions.
-            let completion = CompletionRecord::new(&entry.name, model, result.as_ref().ok());
+            let completion = CompletionRecord::new(
+                &entry.name,
+                model.config(),
+                result.as_ref().ok(),
+                call.trail.released,
+            );
             record.completion = serde_json::to_string(&completion).ok();
         }
         let result = match self.audit.append(record).await {
@@ -1202,9 +1213,9 @@ pub fn policy_input(
                 unix_ns: now.timestamp_nanos_opt(),
             },
             completion: tool
-                .backend
-                .model()
-                .map(|model| completion_part(model, &request.args))
+                .model
+                .as_ref()
+                .map(|model| completion_part(model.config(), &request.args))
                 .into_input(),
         }
         .into_input(),

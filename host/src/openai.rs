@@ -48,44 +48,54 @@ impl From<CallError> for OpenAiError {
     }
 }
 
+/// `{"error": {...}}` for `error`, OpenAI's way.
+fn error_body(error: &OpenAiError) -> Value {
+    let status = error.error.code.http_status();
+    let kind = match status.as_u16() {
+        401 => "authentication_error",
+        403 => "permission_error",
+        429 => "rate_limit_error",
+        400..=499 => "invalid_request_error",
+        _ => "api_error",
+    };
+    // OpenAI's own code where one means the same; Warden's otherwise.
+    let code = match error.error.code {
+        ErrorCode::UnknownModel => "model_not_found",
+        ErrorCode::Unauthenticated => "invalid_api_key",
+        other => other.as_str(),
+    };
+    // OpenAI clients show the message alone: policy's reasons go in it.
+    let message = if error.error.reasons.is_empty() {
+        error.error.message.clone()
+    } else {
+        format!(
+            "{}: {}",
+            error.error.message,
+            error.error.reasons.join("; ")
+        )
+    };
+    let mut body = json!({
+        "message": message,
+        "type": kind,
+        "param": Value::Null,
+        "code": code,
+    });
+    if error.error.code == ErrorCode::UnknownModel {
+        body["param"] = json!("model");
+    }
+    if !error.error.reasons.is_empty() {
+        body["reasons"] = json!(error.error.reasons);
+    }
+    if let Some(call_id) = &error.call_id {
+        body["call_id"] = json!(call_id);
+    }
+    json!({ "error": body })
+}
+
 impl IntoResponse for OpenAiError {
     fn into_response(self) -> Response {
         let status = self.error.code.http_status();
-        let kind = match status.as_u16() {
-            401 => "authentication_error",
-            403 => "permission_error",
-            429 => "rate_limit_error",
-            400..=499 => "invalid_request_error",
-            _ => "api_error",
-        };
-        // OpenAI's own code where one means the same; Warden's otherwise.
-        let code = match self.error.code {
-            ErrorCode::UnknownModel => "model_not_found",
-            ErrorCode::Unauthenticated => "invalid_api_key",
-            other => other.as_str(),
-        };
-        // OpenAI clients show the message alone: policy's reasons go in it.
-        let message = if self.error.reasons.is_empty() {
-            self.error.message.clone()
-        } else {
-            format!("{}: {}", self.error.message, self.error.reasons.join("; "))
-        };
-        let mut error = json!({
-            "message": message,
-            "type": kind,
-            "param": Value::Null,
-            "code": code,
-        });
-        if self.error.code == ErrorCode::UnknownModel {
-            error["param"] = json!("model");
-        }
-        if !self.error.reasons.is_empty() {
-            error["reasons"] = json!(self.error.reasons);
-        }
-        if let Some(call_id) = &self.call_id {
-            error["call_id"] = json!(call_id);
-        }
-        let mut response = (status, Json(json!({ "error": error }))).into_response();
+        let mut response = (status, Json(error_body(&self))).into_response();
         if let Some(ms) = self.error.retry_after_ms {
             let seconds = u64::from(ms).div_ceil(1000).max(1);
             if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
@@ -150,16 +160,28 @@ async fn chat_completions(
         }
     };
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let response = kernel
-        .complete(CallRequest {
-            principal,
-            tool: model,
-            args,
-            session: header("x-warden-session").map(str::to_string),
-            contract: None,
-            trace: header("traceparent").and_then(crate::trace::TraceParent::parse),
-        })
-        .await;
+    let streamed = args.get("stream").and_then(Value::as_bool) == Some(true);
+    let include_usage = args.pointer("/stream_options/include_usage") == Some(&Value::Bool(true));
+    let request = CallRequest {
+        principal,
+        tool: model.clone(),
+        args,
+        session: header("x-warden-session").map(str::to_string),
+        contract: None,
+        trace: header("traceparent").and_then(crate::trace::TraceParent::parse),
+    };
+    if streamed {
+        return match kernel.stream(request).await {
+            Ok(completion) => Ok(stream(kernel, completion, model, include_usage)),
+            Err(refused) => Err(OpenAiError {
+                error: refused.result.err().unwrap_or_else(|| {
+                    CallError::new(ErrorCode::Internal, "a refused stream without an error")
+                }),
+                call_id: Some(refused.call_id),
+            }),
+        };
+    }
+    let response = kernel.complete(request).await;
     let call_id = response.call_id;
     let mut completion = response.result.map_err(|error| OpenAiError {
         error,
@@ -173,6 +195,82 @@ async fn chat_completions(
         response.headers_mut().insert("x-warden-call-id", value);
     }
     Ok(response)
+}
+
+/// Events a streamed answer may have waiting for a slow client.
+const STREAM_BUFFER: usize = 32;
+
+/// The completion as server-sent events, OpenAI's way: `data: {chunk}`
+/// events, a usage chunk when asked for, then `data: [DONE]`; or, when the
+/// stream was stopped, an event `data: {"error": {...}}` naming why. A
+/// task pumps it, so the record is written even when the client goes away
+/// (which stops the provider's stream).
+fn stream(
+    kernel: Arc<Kernel>,
+    mut completion: crate::kernel::StreamingCompletion,
+    model: String,
+    include_usage: bool,
+) -> Response {
+    use axum::response::sse::{Event, Sse};
+    let (events, receiver) =
+        tokio::sync::mpsc::channel::<Result<Event, std::convert::Infallible>>(STREAM_BUFFER);
+    let call_id = completion.call_id().to_string();
+    let id = format!("chatcmpl-{call_id}");
+    let created = chrono::Utc::now().timestamp();
+    let frame = move |mut chunk: Value| {
+        chunk["id"] = json!(id);
+        chunk["object"] = json!("chat.completion.chunk");
+        chunk["created"] = json!(created);
+        chunk["model"] = json!(model);
+        Ok(Event::default().data(chunk.to_string()))
+    };
+    tokio::spawn(async move {
+        let mut gone = false;
+        while let Some(chunks) = kernel.stream_chunks(&mut completion).await {
+            for chunk in chunks {
+                if events.send(frame(chunk)).await.is_err() {
+                    gone = true;
+                    break;
+                }
+            }
+            if gone {
+                completion.cancel();
+                break;
+            }
+        }
+        let end = kernel.end_stream(completion).await;
+        if gone {
+            return;
+        }
+        for chunk in end.chunks {
+            if events.send(frame(chunk)).await.is_err() {
+                return;
+            }
+        }
+        let last = match end.response.result {
+            Ok(_) => {
+                if include_usage && let Some(usage) = end.usage {
+                    let chunk = json!({ "choices": [], "usage": usage });
+                    let _ = events.send(frame(chunk)).await;
+                }
+                Event::default().data("[DONE]")
+            }
+            Err(error) => {
+                let body = error_body(&OpenAiError {
+                    error,
+                    call_id: Some(end.response.call_id),
+                });
+                Event::default().data(body.to_string())
+            }
+        };
+        let _ = events.send(Ok(last)).await;
+    });
+    let mut response =
+        Sse::new(tokio_stream::wrappers::ReceiverStream::new(receiver)).into_response();
+    if let Ok(value) = HeaderValue::from_str(&call_id) {
+        response.headers_mut().insert("x-warden-call-id", value);
+    }
+    response
 }
 
 #[cfg(test)]

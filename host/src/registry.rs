@@ -123,6 +123,8 @@ pub struct ToolEntry {
     pub labels: Vec<String>,
     /// What serves it.
     pub backend: Arc<dyn Backend>,
+    /// The same backend, for a model: what streams its completions.
+    pub(crate) model: Option<Arc<crate::gateway::ModelBackend>>,
     /// Schema the arguments must satisfy.
     pub input: Schema,
     /// Schema a successful output must satisfy.
@@ -164,11 +166,11 @@ impl ToolEntry {
     /// checked against `request`, and its outputs completions, against `response`.
     pub(crate) fn model(
         name: &str,
-        model: &crate::config::ModelConfig,
-        backend: Arc<dyn Backend>,
+        backend: Arc<crate::gateway::ModelBackend>,
         request: Schema,
         response: Schema,
     ) -> ToolEntry {
+        let model = backend.config();
         ToolEntry {
             kind: TargetKind::Model,
             name: name.to_string(),
@@ -176,6 +178,7 @@ impl ToolEntry {
             description: model.description.clone(),
             side_effects: false,
             labels: model.labels.clone(),
+            model: Some(backend.clone()),
             backend,
             input: request,
             output: response,
@@ -582,6 +585,7 @@ fn tool_entry(
     };
     Ok(ToolEntry {
         kind: TargetKind::Tool,
+        model: None,
         name: format!("{}.{}", plugin.name, descriptor.name),
         local_name: descriptor.name,
         description: crate::bounds::bounded(&descriptor.description, DESCRIPTION_MAX).into_owned(),
@@ -640,6 +644,7 @@ fn upstream_tool_entry(
     let pin = config.pins.get(&tool.name);
     Ok(ToolEntry {
         kind: TargetKind::Tool,
+        model: None,
         name: format!("{}.{}", upstream.name, tool.name),
         side_effects: pin.and_then(|p| p.side_effects).unwrap_or(true),
         labels: pinned_labels(config.labels.clone(), pin),

@@ -43,8 +43,10 @@ What it answers is chosen by markers in the text of the LAST user message
   (finish_reason tool_calls / stop_reason tool_use);
 - `[json]`: the text `{"answer": "42"}` (whatever response_format asked for:
   a test must give a schema that accepts it);
-- `[leak]`: sentences with the fake AWS key AKIAIOSFODNN7EXAMPLE in the
-  middle; streamed, the key is cut in two chunks (`AKIAIOSF`, `ODNN7EXAMPLE`);
+- `[leak]`: sentences with a made-up AWS key (AKIA6KD7T652I2UBJGG5; the
+  documentation example AKIAIOSFODNN7EXAMPLE would not be flagged) in the
+  middle (after the words of `[words:N]` when both are given); streamed, the
+  key is cut in two chunks (`AKIA6KD7`, `T652I2UBJGG5`);
 - `[words:N]`: the answer is `word1 word2 ... wordN`;
 - `[slow:MS]`: streamed, MS milliseconds between events; otherwise MS before
   the answer;
@@ -74,7 +76,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 KEY = "test-key"
 ACCEPT_BEARER = False
-LEAKED_KEY = "AKIAIOSFODNN7EXAMPLE"
+LEAKED_KEY = "AKIA6KD7T652I2UBJGG5"
 LEAK_TEXT = (
     "Here is the deployment note you asked for. "
     f"The access key is {LEAKED_KEY} and it belongs to the staging account. "
@@ -166,12 +168,14 @@ class Answer:
             return
         if self.found.get("json"):
             text = JSON_ANSWER
-        elif self.found.get("leak"):
-            text = LEAK_TEXT
         elif "words" in self.found:
             text = " ".join(
                 f"word{i}" for i in range(1, max(int_marker(self.found, "words"), 0) + 1)
             )
+            if self.found.get("leak"):
+                text = f"{text} {LEAK_TEXT}"
+        elif self.found.get("leak"):
+            text = LEAK_TEXT
         else:
             text = f"echo: {self.text_in}"
         limit = body.get("max_completion_tokens") or body.get("max_tokens")

@@ -9,7 +9,9 @@ use std::process::{Child, Command, Stdio};
 use serde_json::{Value, json};
 
 use crate::fixtures;
-use crate::harness::{Harness, Host, Server, Store, http, manifest, repo, token, toml_path};
+use crate::harness::{
+    Harness, Host, Server, Store, http, manifest, repo, token, toml_path, with_builtin_verifiers,
+};
 use crate::mcp::python;
 
 /// The key the fake provider accepts, held by Warden as a secret.
@@ -300,10 +302,176 @@ async fn provider_failures_are_openai_errors_with_the_right_status() {
             }
         }
     }
-    // Streaming is not served yet: refused with a message saying so.
-    let report = sdk(&server, "bob", "stream", &["--model", "fast"]);
-    assert_eq!(report["error"]["status"], 400, "{report}");
-    assert_eq!(report["error"]["code"], "unsupported-request");
+    // A stream the provider refuses at once is an ordinary error; one that
+    // breaks off is stopped with an error event, and nothing unchecked leaks.
+    for model in ["fast", "claude-3.5"] {
+        let refused = sdk(
+            &server,
+            "bob",
+            "stream",
+            &["--model", model, "--prompt", "[status:429]"],
+        );
+        assert_eq!(refused["error"]["status"], 429, "{model}: {refused}");
+        let broken = sdk(
+            &server,
+            "bob",
+            "stream",
+            &["--model", model, "--prompt", "[malformed]"],
+        );
+        assert_eq!(
+            broken["error"]["code"], "provider-error",
+            "{model}: {broken}"
+        );
+        assert_eq!(broken["content"], "", "{model}: {broken}");
+    }
+}
+
+#[tokio::test]
+async fn streams_from_both_adapters_arrive_whole_and_are_recorded() {
+    let provider = FakeProvider::start();
+    let host = gateway(&provider, Store::Sqlite).start().await;
+    let server = Server::start(&host).await;
+
+    let expected: Vec<String> = (1..=120).map(|i| format!("word{i}")).collect();
+    let expected = expected.join(" ");
+    for model in ["fast", "claude-3.5"] {
+        let report = sdk(
+            &server,
+            "bob",
+            "stream",
+            &["--model", model, "--prompt", "[words:120]"],
+        );
+        assert!(report.get("error").is_none(), "{model}: {report}");
+        assert_eq!(report["content"], expected, "{model}");
+        assert_eq!(report["finish_reason"], "stop", "{model}");
+        assert_eq!(report["usage"]["completion_tokens"], 120, "{model}");
+        // Released as it came, held back by at most the check window: many chunks.
+        assert!(
+            report["pieces"].as_array().unwrap().len() > 10,
+            "{model}: {report}"
+        );
+        let completion = completion_record(&host, report["id"].as_str().unwrap()).await;
+        assert_eq!(completion["released_bytes"], expected.len(), "{model}");
+        assert_eq!(completion["completion_tokens"], 120, "{model}");
+    }
+    // Tool calls stream too.
+    for model in ["fast", "claude-3.5"] {
+        let report = sdk(&server, "bob", "tools", &["--model", model, "--stream"]);
+        assert_eq!(
+            report["tool_calls"][0]["name"], "get_weather",
+            "{model}: {report}"
+        );
+        let arguments: Value =
+            serde_json::from_str(report["tool_calls"][0]["arguments"].as_str().unwrap()).unwrap();
+        assert_eq!(arguments, json!({"city": "Paris"}), "{model}");
+    }
+}
+
+#[tokio::test]
+async fn a_secret_in_a_streamed_completion_stops_the_stream_before_it_leaks() {
+    let provider = FakeProvider::start();
+    let harness = with_builtin_verifiers(gateway(&provider, Store::Sqlite), "[\"output\"]");
+    let host = harness.start().await;
+    let server = Server::start(&host).await;
+
+    for model in ["fast", "claude-3.5"] {
+        // 100 words (~690 bytes) go out; the key that follows them never does.
+        let report = sdk(
+            &server,
+            "bob",
+            "stream",
+            &["--model", model, "--prompt", "[words:100] [leak]"],
+        );
+        let error = &report["error"];
+        assert_eq!(error["code"], "policy-denied", "{model}: {report}");
+        assert!(
+            error["message"].as_str().unwrap().contains("secrets"),
+            "{model}: {report}"
+        );
+        let content = report["content"].as_str().unwrap();
+        assert!(content.starts_with("word1 word2"), "{model}: {report}");
+        assert!(
+            !content.contains("AKIA"),
+            "{model}: the key leaked: {content}"
+        );
+        let call_id = report["id"]
+            .as_str()
+            .unwrap()
+            .strip_prefix("chatcmpl-")
+            .unwrap();
+        let record = host.record(call_id).await.record;
+        assert_eq!(record.outcome, "policy-denied", "{model}");
+        assert!(
+            record
+                .verdicts
+                .iter()
+                .any(|v| v.verifier == "secrets" && v.findings.iter().any(|f| f.label == "secret")),
+            "{model}: {:?}",
+            record.verdicts
+        );
+        let completion: Value =
+            serde_json::from_str(record.completion.as_deref().unwrap()).unwrap();
+        assert_eq!(completion["released_bytes"], content.len(), "{model}");
+    }
+    // Not streamed, the same answer reaches the caller with the key redacted.
+    let report = sdk(
+        &server,
+        "bob",
+        "chat",
+        &["--model", "fast", "--prompt", "[leak]"],
+    );
+    let content = report["content"].as_str().unwrap();
+    assert!(content.contains("The access key is"), "{report}");
+    assert!(!content.contains("AKIA6KD7T652I2UBJGG5"), "{report}");
+    // A clean stream under the same verifiers goes through.
+    let report = sdk(
+        &server,
+        "bob",
+        "stream",
+        &["--model", "fast", "--prompt", "[words:80]"],
+    );
+    assert!(report.get("error").is_none(), "{report}");
+    assert!(report["content"].as_str().unwrap().ends_with("word80"));
+}
+
+#[tokio::test]
+async fn a_client_that_goes_away_cancels_the_stream_and_the_record_says_so() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let provider = FakeProvider::start();
+    let host = gateway(&provider, Store::Sqlite).start().await;
+    let server = Server::start(&host).await;
+
+    let body = json!({
+        "model": "fast", "stream": true,
+        "messages": [{"role": "user", "content": "[words:400] [slow:20]"}],
+    })
+    .to_string();
+    let mut stream = tokio::net::TcpStream::connect(&server.addr).await.unwrap();
+    let request = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        server.addr,
+        token("bob"),
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut first = vec![0; 4096];
+    let read = stream.read(&mut first).await.unwrap();
+    let head = String::from_utf8_lossy(&first[..read]).to_string();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    drop(stream);
+    // The record is written once the host notices; 400 words at 20 ms
+    // each would take 8 s, so a record before then means the stream stopped.
+    let mut outcome = None;
+    for _ in 0..60 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let records = host.records().await;
+        if let Some(record) = records.iter().find(|r| r.record.tool == "fast") {
+            outcome = Some(record.record.outcome.clone());
+            break;
+        }
+    }
+    assert_eq!(outcome.as_deref(), Some("cancelled"));
 }
 
 #[tokio::test]
@@ -336,5 +504,121 @@ async fn a_model_whose_adapter_or_origin_is_wrong_is_refused_at_load() {
             .to_string()
             .contains("`kind` is \"tool\", but it is configured as a provider"),
         "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_hostile_adapter_is_contained_and_the_host_keeps_serving() {
+    let provider = FakeProvider::start();
+    let origin = provider.origin.clone();
+    let host = gateway(&provider, Store::Sqlite)
+        .extra_config(&format!(
+            "[adapters.hostile]\nmanifest = {}\n\n\
+             [models.hostile]\nadapter = \"hostile\"\nupstream_model = \"gpt-4o-mini\"\n\
+             origin = \"{origin}\"\nsecret = \"provider_key\"\n",
+            toml_path(&manifest(fixtures::HOSTILE_ADAPTER))
+        ))
+        .start()
+        .await;
+    let server = Server::start(&host).await;
+    let chat = |prompt: &str| {
+        sdk(
+            &server,
+            "bob",
+            "chat",
+            &["--model", "hostile", "--prompt", prompt],
+        )
+    };
+
+    // Requests that would leave the origin, or that the host will not
+    // send, never reach any server.
+    let before = provider.requests().await.len();
+    for marker in [
+        "[escape-absolute]",
+        "[escape-authority]",
+        "[escape-backslash]",
+        "[escape-at]",
+        "[bad-header]",
+        "[bad-method]",
+    ] {
+        let report = chat(marker);
+        assert_eq!(
+            report["error"]["code"], "provider-error",
+            "{marker}: {report}"
+        );
+        assert_eq!(report["error"]["status"], 502, "{marker}");
+    }
+    assert_eq!(provider.requests().await.len(), before);
+
+    // Headers that could carry a credential are the host's alone.
+    let report = chat("[steal-credential] hi");
+    assert_eq!(report["content"], "echo: [steal-credential] hi", "{report}");
+    let requests = provider.requests().await;
+    let headers = &requests.last().unwrap()["headers"];
+    assert_eq!(headers["authorization"], format!("Bearer {PROVIDER_KEY}"));
+    assert_eq!(headers["x-harmless"], "kept");
+    for dropped in ["cookie", "proxy-authorization", "x-api-key"] {
+        assert!(
+            headers.get(dropped).is_none(),
+            "{dropped} went through: {headers}"
+        );
+    }
+    assert_eq!(headers["host"], provider.addr);
+
+    // Traps, loops and greed in every function are typed failures.
+    for (marker, codes) in [
+        ("[trap]", &["trap"][..]),
+        ("[loop]", &["timeout"][..]),
+        ("[memory]", &["memory-limit", "trap"][..]),
+        ("[decode-trap]", &["trap"][..]),
+        ("[decode-loop]", &["timeout"][..]),
+        ("[garbage-role]", &["invalid-output"][..]),
+        (
+            "[huge-answer]",
+            &["output-too-large", "memory-limit", "trap"][..],
+        ),
+        (
+            "[huge-body]",
+            &["provider-rejected", "memory-limit", "trap"][..],
+        ),
+    ] {
+        let report = chat(marker);
+        let code = report["error"]["code"].as_str().unwrap_or("ok");
+        assert!(codes.contains(&code), "{marker}: {report}");
+    }
+    for (marker, codes) in [
+        ("[event-trap] one two three", &["trap"][..]),
+        (
+            "[event-garbage]",
+            &["ok", "output-too-large", "invalid-output"][..],
+        ),
+    ] {
+        let report = sdk(
+            &server,
+            "bob",
+            "stream",
+            &["--model", "hostile", "--prompt", marker],
+        );
+        let code = report["error"]["code"].as_str().unwrap_or("ok");
+        assert!(codes.contains(&code), "{marker}: {report}");
+    }
+
+    // The host still serves, and the trail holds every attempt.
+    let report = sdk(
+        &server,
+        "bob",
+        "chat",
+        &["--model", "fast", "--prompt", "still here"],
+    );
+    assert_eq!(report["content"], "echo: still here", "{report}");
+    let verified = host.cli(&["audit", "verify"]);
+    assert!(verified.status.success());
+    let records = host.records().await;
+    assert!(
+        records
+            .iter()
+            .filter(|r| r.record.tool == "hostile")
+            .count()
+            >= 17
     );
 }

@@ -207,7 +207,7 @@ pub(crate) fn finish_reason(reason: FinishReason) -> &'static str {
     }
 }
 
-fn role_name(role: Role) -> &'static str {
+pub(crate) fn role_name(role: Role) -> &'static str {
     match role {
         Role::System => "system",
         Role::Developer => "developer",

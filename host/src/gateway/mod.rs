@@ -7,6 +7,7 @@
 //! network or the credential.
 
 pub(crate) mod chat;
+mod stream;
 mod transport;
 
 use std::collections::BTreeMap;
@@ -20,9 +21,11 @@ use crate::config::{Config, ModelConfig, Prices};
 use crate::error::{CallError, Error, ErrorCode, Result};
 use crate::manifest::PluginKind;
 use crate::registry::{LoadedComponent, ToolEntry, load_component};
-use crate::sandbox::chat::{AdapterError, AdapterInfo, Credential, Usage};
-use crate::sandbox::{Prepared, Sandbox};
+use crate::sandbox::chat::{AdapterError, AdapterInfo, ChatRequest, Credential, Usage};
+use crate::sandbox::{AdapterInstance, Prepared, Sandbox};
 use crate::schema::Schema;
+use stream::Framer;
+pub(crate) use stream::{Assembled, CompletionStream, chunk_json};
 use transport::{Route, Transport};
 
 /// The request schema every model's calls are checked against.
@@ -49,7 +52,7 @@ pub(crate) struct ModelBackend {
     /// The adapter's limits with the model's time limit, concurrency and
     /// answer size: what the kernel bounds the completion by.
     capabilities: Effective,
-    slots: tokio::sync::Semaphore,
+    slots: Arc<tokio::sync::Semaphore>,
     transport: Transport,
     sandbox: Sandbox,
 }
@@ -132,14 +135,13 @@ pub(crate) async fn load(
         let backend = ModelBackend {
             adapter: adapter.clone(),
             model: model.clone(),
-            slots: tokio::sync::Semaphore::new(model.max_concurrent as usize),
+            slots: Arc::new(tokio::sync::Semaphore::new(model.max_concurrent as usize)),
             capabilities,
             transport: transport.clone(),
             sandbox: sandbox.clone(),
         };
         let entry = ToolEntry::model(
             name,
-            model,
             Arc::new(backend),
             request_schema.clone(),
             response_schema.clone(),
@@ -166,10 +168,6 @@ impl Backend for ModelBackend {
         OutputForm::Document
     }
 
-    fn model(&self) -> Option<&ModelConfig> {
-        Some(&self.model)
-    }
-
     fn invoke<'a>(&'a self, call: Invocation<'a>) -> BoxFuture<'a, Ran> {
         Box::pin(async move {
             Ran {
@@ -181,33 +179,27 @@ impl Backend for ModelBackend {
 }
 
 impl ModelBackend {
+    /// The model's configuration.
+    pub(crate) fn config(&self) -> &ModelConfig {
+        &self.model
+    }
+
     /// One completion: translate, send, translate back, in one adapter instance.
     async fn complete(&self, args: &Value) -> std::result::Result<String, CallError> {
         let deadline = tokio::time::Instant::now() + self.model.time_limit;
-        let request = chat::request(args, &self.model.upstream_model)
-            .map_err(|m| CallError::new(ErrorCode::UnsupportedRequest, m))?;
+        let request = self.request(args)?;
         if request.stream {
             return Err(CallError::new(
                 ErrorCode::UnsupportedRequest,
-                "`stream: true` is not served by this host yet; send the request without it",
+                "`stream: true` asks for a streamed answer, which this face does not serve",
             ));
         }
-        let adapter = &self.adapter;
-        let mut instance = self
-            .sandbox
-            .adapter(&adapter.name, &adapter.prepared, &adapter.capabilities)
-            .await?;
+        let mut instance = self.instance().await?;
         let encoded = instance
             .encode(&request)
             .await?
             .map_err(|e| self.adapter_error(e))?;
-        let route = Route {
-            origin: &self.model.origin,
-            secret: self.model.secret.as_ref(),
-            credential: &adapter.info.credential,
-            deadline,
-            max_response_bytes: self.model.max_response_bytes,
-        };
+        let route = self.route(deadline);
         let answer = self.transport.exchange(&route, encoded).await?;
         let decoded = instance
             .decode(&answer)
@@ -216,45 +208,129 @@ impl ModelBackend {
         Ok(chat::response(&decoded).to_string())
     }
 
-    /// What an adapter's translation error means for the caller.
+    /// Opens a streamed completion: the adapter instance that encodes the
+    /// request decodes every event of the answer. The stream holds one of
+    /// the model's concurrency slots until it is dropped.
+    pub(crate) async fn open_stream(
+        &self,
+        args: &Value,
+    ) -> std::result::Result<CompletionStream, CallError> {
+        let deadline = tokio::time::Instant::now() + self.model.time_limit;
+        let busy = || {
+            CallError::new(
+                ErrorCode::PluginBusy,
+                format!(
+                    "the model is serving its maximum of {} completions",
+                    self.model.max_concurrent
+                ),
+            )
+        };
+        let permit = tokio::time::timeout_at(deadline, self.slots.clone().acquire_owned())
+            .await
+            .map_err(|_| busy())?
+            .map_err(|_| busy())?;
+        let request = self.request(args)?;
+        let mut instance = self.instance().await?;
+        let encoded = instance
+            .encode(&request)
+            .await?
+            .map_err(|e| self.adapter_error(e))?;
+        let route = self.route(deadline);
+        let response = self.transport.open(&route, encoded).await?;
+        if !response.status().is_success() {
+            let answer = transport::answer(&route, response).await?;
+            let status = answer.status;
+            return Err(match instance.decode(&answer).await? {
+                Err(e) => self.adapter_error(e),
+                Ok(_) => CallError::new(
+                    ErrorCode::ProviderError,
+                    format!("the provider answered {status} to a streamed request"),
+                ),
+            });
+        }
+        Ok(CompletionStream {
+            instance,
+            response,
+            framer: Framer::new(self.adapter.info.framing),
+            deadline,
+            origin: self.origin().to_string(),
+            adapter: self.adapter.name.clone(),
+            max_bytes: self.model.max_response_bytes,
+            read: 0,
+            ended: false,
+            _permit: permit,
+        })
+    }
+
+    /// The adapter's request for the chat request `args`.
+    fn request(&self, args: &Value) -> std::result::Result<ChatRequest, CallError> {
+        chat::request(args, &self.model.upstream_model)
+            .map_err(|m| CallError::new(ErrorCode::UnsupportedRequest, m))
+    }
+
+    /// A fresh instance of the model's adapter.
+    async fn instance(&self) -> std::result::Result<AdapterInstance, CallError> {
+        let adapter = &self.adapter;
+        self.sandbox
+            .adapter(&adapter.name, &adapter.prepared, &adapter.capabilities)
+            .await
+    }
+
+    fn route(&self, deadline: tokio::time::Instant) -> Route<'_> {
+        Route {
+            origin: &self.model.origin,
+            secret: self.model.secret.as_ref(),
+            credential: &self.adapter.info.credential,
+            deadline,
+            max_response_bytes: self.model.max_response_bytes,
+        }
+    }
+
+    fn origin(&self) -> &str {
+        self.model.origin.as_str().trim_end_matches('/')
+    }
+
     fn adapter_error(&self, error: AdapterError) -> CallError {
-        let adapter = &self.adapter.name;
-        let origin = self.model.origin.as_str().trim_end_matches('/');
-        let cut = |text: &str| crate::bounds::prefix(text, 1024).to_string();
-        match error {
-            AdapterError::Unsupported(m) => CallError::new(
-                ErrorCode::UnsupportedRequest,
-                format!(
-                    "adapter `{adapter}` cannot express this request: {}",
-                    cut(&m)
-                ),
+        adapter_error(&self.adapter.name, self.origin(), error)
+    }
+}
+
+/// What an adapter's translation error means for the caller.
+fn adapter_error(adapter: &str, origin: &str, error: AdapterError) -> CallError {
+    let cut = |text: &str| crate::bounds::prefix(text, 1024).to_string();
+    match error {
+        AdapterError::Unsupported(m) => CallError::new(
+            ErrorCode::UnsupportedRequest,
+            format!(
+                "adapter `{adapter}` cannot express this request: {}",
+                cut(&m)
             ),
-            AdapterError::Malformed(m) => CallError::new(
-                ErrorCode::ProviderError,
-                format!(
-                    "the answer of the provider at {origin} could not be read: {}",
-                    cut(&m)
-                ),
+        ),
+        AdapterError::Malformed(m) => CallError::new(
+            ErrorCode::ProviderError,
+            format!(
+                "the answer of the provider at {origin} could not be read: {}",
+                cut(&m)
             ),
-            AdapterError::Upstream(e) => {
-                let code = match e.status {
-                    429 => ErrorCode::ProviderRateLimited,
-                    400 | 404 | 409 | 413 | 422 => ErrorCode::ProviderRejected,
-                    408 | 500..=599 => ErrorCode::ProviderUnavailable,
-                    _ => ErrorCode::ProviderError,
-                };
-                CallError {
-                    retry_after_ms: e.retry_after_ms,
-                    ..CallError::new(
-                        code,
-                        format!(
-                            "the provider at {origin} answered {} ({}): {}",
-                            e.status,
-                            cut(&e.kind),
-                            cut(&e.message)
-                        ),
-                    )
-                }
+        ),
+        AdapterError::Upstream(e) => {
+            let code = match e.status {
+                429 => ErrorCode::ProviderRateLimited,
+                400 | 404 | 409 | 413 | 422 => ErrorCode::ProviderRejected,
+                408 | 500..=599 => ErrorCode::ProviderUnavailable,
+                _ => ErrorCode::ProviderError,
+            };
+            CallError {
+                retry_after_ms: e.retry_after_ms,
+                ..CallError::new(
+                    code,
+                    format!(
+                        "the provider at {origin} answered {} ({}): {}",
+                        e.status,
+                        cut(&e.kind),
+                        cut(&e.message)
+                    ),
+                )
             }
         }
     }
@@ -279,12 +355,21 @@ pub(crate) struct CompletionRecord {
     pub(crate) cost_micro_usd: u64,
     /// Why the first choice ended.
     pub(crate) finish_reason: Option<String>,
+    /// For a streamed completion, the bytes of text released to the caller
+    /// (all of it, unless the stream was stopped); none when not streamed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) released_bytes: Option<u64>,
 }
 
 impl CompletionRecord {
     /// The record of a completion of `model` (named `name`) that answered
     /// `output`, or of one that did not (`output` none).
-    pub(crate) fn new(name: &str, model: &ModelConfig, output: Option<&Value>) -> CompletionRecord {
+    pub(crate) fn new(
+        name: &str,
+        model: &ModelConfig,
+        output: Option<&Value>,
+        released_bytes: Option<u64>,
+    ) -> CompletionRecord {
         let usage = output.and_then(|o| o.get("usage"));
         let count = |key: &str| usage.and_then(|u| u.get(key)).and_then(Value::as_u64);
         let usage = Usage {
@@ -308,6 +393,7 @@ impl CompletionRecord {
                 .and_then(|o| o.pointer("/choices/0/finish_reason"))
                 .and_then(Value::as_str)
                 .map(str::to_string),
+            released_bytes,
         }
     }
 }

@@ -23,10 +23,15 @@ const REQUEST_BODY_MAX: usize = 32 << 20;
 /// Longest path (with query) an adapter may ask for.
 const PATH_MAX: usize = 2048;
 
-/// Headers the host sets itself or that could carry a credential: an
-/// adapter's value for any of them is dropped.
+/// Headers the host sets itself or that commonly carry a credential (for
+/// this provider or another): an adapter's value for any of them is dropped.
 const RESERVED_HEADERS: &[&str] = &[
     "authorization",
+    "x-api-key",
+    "api-key",
+    "x-goog-api-key",
+    "x-auth-token",
+    "x-amz-security-token",
     "cookie",
     "host",
     "content-length",
@@ -79,22 +84,22 @@ impl Transport {
         route: &Route<'_>,
         request: HttpRequest,
     ) -> Result<HttpResponse, CallError> {
+        let response = self.open(route, request).await?;
+        answer(route, response).await
+    }
+
+    /// Sends `request` on `route`; the answer's status and headers have
+    /// arrived, its body is still to be read.
+    pub(crate) async fn open(
+        &self,
+        route: &Route<'_>,
+        request: HttpRequest,
+    ) -> Result<reqwest::Response, CallError> {
         let origin = route.origin.as_str().trim_end_matches('/');
         let sent = self.send(route, request);
-        let response = tokio::time::timeout_at(route.deadline, sent)
+        tokio::time::timeout_at(route.deadline, sent)
             .await
-            .map_err(|_| deadline(origin))??;
-        let status = response.status().as_u16();
-        let headers = response_headers(response.headers());
-        let read = read_body(response, route.max_response_bytes, origin);
-        let body = tokio::time::timeout_at(route.deadline, read)
-            .await
-            .map_err(|_| deadline(origin))??;
-        Ok(HttpResponse {
-            status,
-            headers,
-            body,
-        })
+            .map_err(|_| deadline(origin))?
     }
 
     async fn send(
@@ -178,6 +183,25 @@ impl Transport {
                 )
             })
     }
+}
+
+/// The whole of an opened answer, within the route's deadline and size limit.
+pub(crate) async fn answer(
+    route: &Route<'_>,
+    response: reqwest::Response,
+) -> Result<HttpResponse, CallError> {
+    let origin = route.origin.as_str().trim_end_matches('/');
+    let status = response.status().as_u16();
+    let headers = response_headers(response.headers());
+    let read = read_body(response, route.max_response_bytes, origin);
+    let body = tokio::time::timeout_at(route.deadline, read)
+        .await
+        .map_err(|_| deadline(origin))??;
+    Ok(HttpResponse {
+        status,
+        headers,
+        body,
+    })
 }
 
 /// `path` joined to `origin`, refused unless the result is still on `origin`.

@@ -86,6 +86,15 @@ impl AdapterInstance {
             .call_decode_response(store, response))
     }
 
+    /// The chunks in one event of a streamed answer.
+    pub(crate) async fn decode_event(
+        &mut self,
+        event: &chat::StreamEvent,
+    ) -> Result<Result<Vec<chat::Chunk>, chat::AdapterError>, CallError> {
+        guarded!(self, |adapter, store| adapter
+            .call_decode_event(store, event))
+    }
+
     /// Why a call of the instance failed: `error` (a trap, an exhausted
     /// limit) or, when `None`, its time limit.
     fn failure(&self, error: Option<&wasmtime::Error>) -> CallError {

@@ -46,6 +46,7 @@ mod verifier_bindings {
     });
 }
 
+pub(crate) use adapter::AdapterInstance;
 use adapter::ProviderPre;
 pub(crate) use adapter::chat;
 use bindings::ToolPre;
