@@ -557,6 +557,15 @@ impl Kernel {
                 )
             });
         }
+        let (tool, redacted_args) = match &decision.obligations.completion {
+            Some(obligations) if tool.kind == TargetKind::Model => {
+                let args = redacted_args.unwrap_or_else(|| call.request.args.clone());
+                let (served, args) = self.oblige_completion(&tool, obligations, args)?;
+                call.trail.resolved(&served);
+                (served, Some(args))
+            }
+            _ => (tool, redacted_args),
+        };
         if tool.side_effects {
             self.record_intent(call, &tool).await?;
         }
@@ -568,6 +577,47 @@ impl Kernel {
             decision,
             capabilities,
         })
+    }
+
+    /// What policy obliged of a completion: the model that serves it
+    /// (`route_to`, a configured model) and the request it is sent, with
+    /// `max_tokens` capped and the tools stripped when asked.
+    fn oblige_completion(
+        &self,
+        asked: &Arc<ToolEntry>,
+        obligations: &crate::policy::CompletionObligations,
+        mut args: Value,
+    ) -> std::result::Result<(Arc<ToolEntry>, Value), CallError> {
+        let served = match &obligations.route_to {
+            Some(name) => self.registry.model(name).cloned().ok_or_else(|| {
+                CallError::new(
+                    ErrorCode::PolicyError,
+                    format!(
+                        "policy routes `{}` to `{}`, which is not a configured model",
+                        asked.name,
+                        bounded(name, NAME_SHOWN_MAX)
+                    ),
+                )
+            })?,
+            None => asked.clone(),
+        };
+        if let Some(object) = args.as_object_mut() {
+            if let Some(cap) = obligations.max_tokens {
+                for key in ["max_tokens", "max_completion_tokens"] {
+                    let asked = object.get(key).and_then(Value::as_u64);
+                    if asked.is_some_and(|n| n > u64::from(cap)) || key == "max_tokens" {
+                        let value = asked.map_or(u64::from(cap), |n| n.min(u64::from(cap)));
+                        object.insert(key.to_string(), json!(value));
+                    }
+                }
+            }
+            if obligations.strip_tools {
+                for key in ["tools", "tool_choice", "parallel_tool_calls"] {
+                    object.remove(key);
+                }
+            }
+        }
+        Ok((served, args))
     }
 
     /// Check → verify → decide output → labels → redactions.

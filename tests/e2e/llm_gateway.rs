@@ -622,3 +622,105 @@ async fn a_hostile_adapter_is_contained_and_the_host_keeps_serving() {
             >= 17
     );
 }
+
+#[tokio::test]
+async fn policy_can_route_a_completion_cap_its_tokens_and_strip_its_tools() {
+    let provider = FakeProvider::start();
+    let policy = r#"package warden.authz
+
+decision := {"allow": true, "reasons": [], "obligations": {"completion": {"max_tokens": 3, "strip_tools": true}}} if {
+	input.target.name == "fast"
+}
+
+decision := {"allow": true, "reasons": [], "obligations": {"completion": {"route_to": "fast"}}} if {
+	input.target.name == "claude-3.5"
+}
+
+decision := {"allow": true, "reasons": [], "obligations": {"completion": {"route_to": "nowhere"}}} if {
+	input.target.name == "lost"
+}
+"#;
+    let host = gateway(&provider, Store::Sqlite)
+        .policy(policy)
+        .extra_config(&format!(
+            "[models.lost]\nadapter = \"openai\"\nupstream_model = \"x\"\norigin = \"{}\"\n",
+            provider.origin
+        ))
+        .start()
+        .await;
+    let server = Server::start(&host).await;
+
+    // Capped at 3 tokens, and the tools the client offered never left.
+    let report = sdk(
+        &server,
+        "bob",
+        "tools",
+        &["--model", "fast", "--prompt", "[words:10]"],
+    );
+    assert_eq!(report["content"], "word1 word2 word3", "{report}");
+    assert_eq!(report["finish_reason"], "length");
+    let requests = provider.requests().await;
+    let sent = &requests.last().unwrap()["body"];
+    assert_eq!(sent["max_tokens"], 3);
+    assert!(sent.get("tools").is_none(), "{sent}");
+    // Asked for claude-3.5, served by fast (OpenAI's format, gpt-4o-mini),
+    // and the record says both.
+    let report = sdk(
+        &server,
+        "bob",
+        "chat",
+        &["--model", "claude-3.5", "--prompt", "hi"],
+    );
+    assert_eq!(report["content"], "echo: hi", "{report}");
+    let requests = provider.requests().await;
+    let sent = requests.last().unwrap();
+    assert_eq!(sent["path"], "/v1/chat/completions");
+    assert_eq!(sent["body"]["model"], "gpt-4o-mini");
+    let call_id = report["id"]
+        .as_str()
+        .unwrap()
+        .strip_prefix("chatcmpl-")
+        .unwrap();
+    let record = host.record(call_id).await.record;
+    assert_eq!(record.tool, "claude-3.5");
+    assert_eq!(record.plugin.as_deref(), Some("openai"));
+    let completion: Value = serde_json::from_str(record.completion.as_deref().unwrap()).unwrap();
+    assert_eq!(completion["model"], "fast");
+    // A route to nowhere is the policy's error, and nothing is sent.
+    let before = provider.requests().await.len();
+    let report = sdk(&server, "bob", "chat", &["--model", "lost"]);
+    assert_eq!(report["error"]["code"], "policy-error", "{report}");
+    assert_eq!(provider.requests().await.len(), before);
+}
+
+#[tokio::test]
+async fn a_prompt_carrying_a_credential_is_refused_before_the_provider_sees_it() {
+    let provider = FakeProvider::start();
+    let harness = with_builtin_verifiers(gateway(&provider, Store::Sqlite), "[\"input\"]");
+    let host = harness.start().await;
+    let server = Server::start(&host).await;
+
+    let prompt = "deploy with aws_access_key_id = AKIAJ4VBXWWUGBCIJ5DN please";
+    let report = sdk(
+        &server,
+        "bob",
+        "chat",
+        &["--model", "claude-3.5", "--prompt", prompt],
+    );
+    assert_eq!(report["error"]["code"], "policy-denied", "{report}");
+    assert!(
+        report["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("found a credential in the arguments"),
+        "{report}"
+    );
+    assert!(provider.requests().await.is_empty());
+    let report = sdk(
+        &server,
+        "bob",
+        "chat",
+        &["--model", "claude-3.5", "--prompt", "fine"],
+    );
+    assert_eq!(report["content"], "echo: fine", "{report}");
+}

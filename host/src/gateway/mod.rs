@@ -339,7 +339,8 @@ fn adapter_error(adapter: &str, origin: &str, error: AdapterError) -> CallError 
 /// A completion's usage and cost, for its audit record.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct CompletionRecord {
-    /// The model the client asked for.
+    /// The model that served it: the one asked for (the record's `tool`),
+    /// unless policy routed it to another.
     pub(crate) model: String,
     /// The provider's model id it was sent as.
     pub(crate) upstream_model: String,

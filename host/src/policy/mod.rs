@@ -145,6 +145,22 @@ pub struct Obligations {
     /// stage), the output before the caller sees it (output stage).
     #[serde(default)]
     pub redact_findings: Vec<String>,
+    /// For a completion: another model, a token cap, no tools.
+    pub completion: Option<CompletionObligations>,
+}
+
+/// What policy may change about a completion it allows.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompletionObligations {
+    /// Serve it with this configured model instead of the one asked for.
+    pub route_to: Option<String>,
+    /// The most tokens the completion may have: the request's `max_tokens`
+    /// is set to this, or lowered to it.
+    pub max_tokens: Option<u32>,
+    /// Remove the tools the request offers (and its tool choice).
+    #[serde(default)]
+    pub strip_tools: bool,
 }
 
 /// Limits a policy can narrow (never widen) for one call.
