@@ -281,6 +281,8 @@ struct AdapterSection {
 /// for it, where its provider is and what it costs.
 #[derive(Debug, Clone)]
 pub struct ModelConfig {
+    /// What it does: chat completions or embeddings.
+    pub kind: ModelKind,
     /// The adapter (`[adapters.NAME]`) that speaks its provider's API.
     pub adapter: String,
     /// The provider's id for the model, sent upstream.
@@ -306,6 +308,27 @@ pub struct ModelConfig {
     pub max_response_bytes: usize,
 }
 
+/// What a model does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelKind {
+    /// Chat completions (`POST /v1/chat/completions`).
+    #[default]
+    Chat,
+    /// Embeddings (`POST /v1/embeddings`).
+    Embeddings,
+}
+
+impl ModelKind {
+    /// `chat` or `embeddings`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::Chat => "chat",
+            ModelKind::Embeddings => "embeddings",
+        }
+    }
+}
+
 /// Prices of a model per million tokens, in US dollars.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -324,6 +347,8 @@ pub struct Prices {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ModelSection {
+    #[serde(default)]
+    kind: ModelKind,
     adapter: String,
     upstream_model: String,
     origin: String,
@@ -893,6 +918,7 @@ impl Config {
             models.insert(
                 name,
                 ModelConfig {
+                    kind: section.kind,
                     adapter: section.adapter,
                     upstream_model: section.upstream_model,
                     origin,

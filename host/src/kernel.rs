@@ -31,7 +31,7 @@ use crate::audit::{AuditLog, AuditRecord, StageDecision, VerdictRecord};
 use crate::backend::{Invocation, OutputForm};
 use crate::bounds::bounded;
 use crate::capabilities::Effective;
-use crate::config::{Config, PolicySettings, VerifierStage};
+use crate::config::{Config, ModelKind, PolicySettings, VerifierStage};
 use crate::contract::Contracts;
 use crate::digest::sha256_hex;
 use crate::error::{CallError, ErrorCode, Result};
@@ -69,6 +69,13 @@ pub struct Kernel {
     principals: Principals,
     verifiers: Verifiers,
     contracts: Contracts,
+}
+
+/// What a request asks to call: a tool, or a model for chat or embeddings.
+#[derive(Debug, Clone, Copy)]
+enum Asked {
+    Tool,
+    Model(ModelKind),
 }
 
 /// One request to call a tool.
@@ -424,7 +431,7 @@ impl Kernel {
     /// before-run half ([`Kernel::admit`]), the backend ([`Kernel::run`]) and
     /// the after-run half ([`Kernel::finish`]).
     pub async fn call(&self, request: CallRequest) -> CallResponse {
-        self.call_target(request, TargetKind::Tool).await
+        self.call_target(request, Asked::Tool).await
     }
 
     /// Runs one completion through the whole pipeline and records it, as
@@ -432,10 +439,19 @@ impl Kernel {
     /// `request.args` is the chat request (OpenAI's format), and the output
     /// is the completion.
     pub async fn complete(&self, request: CallRequest) -> CallResponse {
-        self.call_target(request, TargetKind::Model).await
+        self.call_target(request, Asked::Model(ModelKind::Chat))
+            .await
     }
 
-    async fn call_target(&self, request: CallRequest, kind: TargetKind) -> CallResponse {
+    /// Runs one embeddings request through the whole pipeline and records
+    /// it: `request.tool` names an embeddings model, `request.args` is the
+    /// request (OpenAI's format), and the output the vectors.
+    pub async fn embed(&self, request: CallRequest) -> CallResponse {
+        self.call_target(request, Asked::Model(ModelKind::Embeddings))
+            .await
+    }
+
+    async fn call_target(&self, request: CallRequest, kind: Asked) -> CallResponse {
         match self.admit_target(request, kind).await {
             Ok(mut admitted) => {
                 let ran = self.run(&mut admitted).await;
@@ -451,13 +467,13 @@ impl Kernel {
     /// admitted call is open until [`Kernel::finish`] records it, so a
     /// streaming face can hold it while the backend runs.
     pub async fn admit(&self, request: CallRequest) -> std::result::Result<Admitted, CallResponse> {
-        self.admit_target(request, TargetKind::Tool).await
+        self.admit_target(request, Asked::Tool).await
     }
 
     async fn admit_target(
         &self,
         request: CallRequest,
-        kind: TargetKind,
+        kind: Asked,
     ) -> std::result::Result<Admitted, CallResponse> {
         let mut call = OpenCall::new(request, self.policy());
         match self.before_run(&mut call, kind).await {
@@ -506,7 +522,7 @@ impl Kernel {
     async fn before_run(
         &self,
         call: &mut OpenCall,
-        kind: TargetKind,
+        kind: Asked,
     ) -> std::result::Result<Admission, CallError> {
         let tool = self.resolve(&call.request.tool, kind)?;
         call.trail.resolved(&tool);
@@ -741,26 +757,33 @@ impl Kernel {
         verdicts
     }
 
-    /// Resolve: the tool, or the model, named by the request.
-    fn resolve(
-        &self,
-        name: &str,
-        kind: TargetKind,
-    ) -> std::result::Result<Arc<ToolEntry>, CallError> {
-        let (found, code) = match kind {
-            TargetKind::Tool => (self.registry.tool(name), ErrorCode::UnknownTool),
-            TargetKind::Model => (self.registry.model(name), ErrorCode::UnknownModel),
+    /// Resolve: the tool, or the model, named by the request; a model
+    /// must do what was asked of it (chat or embeddings).
+    fn resolve(&self, name: &str, asked: Asked) -> std::result::Result<Arc<ToolEntry>, CallError> {
+        let (found, code, what) = match asked {
+            Asked::Tool => (self.registry.tool(name), ErrorCode::UnknownTool, "tool"),
+            Asked::Model(_) => (self.registry.model(name), ErrorCode::UnknownModel, "model"),
         };
-        found.cloned().ok_or_else(|| {
+        let found = found.cloned().ok_or_else(|| {
             CallError::new(
                 code,
-                format!(
-                    "no {} named `{}`",
-                    kind.name(),
-                    bounded(name, NAME_SHOWN_MAX)
-                ),
+                format!("no {what} named `{}`", bounded(name, NAME_SHOWN_MAX)),
             )
-        })
+        })?;
+        if let (Asked::Model(kind), Some(model)) = (asked, &found.model)
+            && model.config().kind != kind
+        {
+            return Err(CallError::new(
+                ErrorCode::UnsupportedRequest,
+                format!(
+                    "`{}` is a {} model; this request asks for {}",
+                    found.name,
+                    model.config().kind.name(),
+                    kind.name()
+                ),
+            ));
+        }
+        Ok(found)
     }
 
     /// Decide, on the input verifiers' verdicts when there are any.
@@ -1272,24 +1295,34 @@ pub fn policy_input(
     )
 }
 
-/// `input.completion`: what the chat request `args` asks of `model`.
+/// `input.completion`: what the request `args` (chat or embeddings) asks of `model`.
 fn completion_part(model: &crate::config::ModelConfig, args: &Value) -> regorus::Value {
-    let messages = args
-        .get("messages")
-        .and_then(Value::as_array)
-        .map_or(&[][..], Vec::as_slice);
-    let prompt_bytes: usize = messages
-        .iter()
-        .map(|m| match m.get("content") {
-            Some(Value::String(text)) => text.len(),
-            Some(Value::Array(parts)) => parts
-                .iter()
-                .filter_map(|p| p.get("text").and_then(Value::as_str))
-                .map(str::len)
-                .sum(),
-            _ => 0,
-        })
-        .sum();
+    let text_len = |content: Option<&Value>| match content {
+        Some(Value::String(text)) => text.len(),
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .filter_map(|p| p.as_str().or_else(|| p.get("text").and_then(Value::as_str)))
+            .map(str::len)
+            .sum(),
+        _ => 0,
+    };
+    let (messages, prompt_bytes) = match model.kind {
+        ModelKind::Chat => {
+            let messages = args
+                .get("messages")
+                .and_then(Value::as_array)
+                .map_or(&[][..], Vec::as_slice);
+            let bytes = messages.iter().map(|m| text_len(m.get("content"))).sum();
+            (messages.len(), bytes)
+        }
+        ModelKind::Embeddings => {
+            let input = args.get("input");
+            let count = input
+                .and_then(Value::as_array)
+                .map_or(usize::from(input.is_some()), Vec::len);
+            (count, text_len(input))
+        }
+    };
     let prompt_bytes = prompt_bytes as u64;
     let tools_offered = args
         .get("tools")
@@ -1303,10 +1336,11 @@ fn completion_part(model: &crate::config::ModelConfig, args: &Value) -> regorus:
         })
         .unwrap_or_default();
     CompletionPart {
+        operation: model.kind.name(),
         upstream_model: model.upstream_model.clone(),
         origin: model.origin.as_str().trim_end_matches('/').to_string(),
         context_window: model.context_window,
-        messages: messages.len() as u64,
+        messages: messages as u64,
         prompt_bytes,
         prompt_tokens_estimate: prompt_bytes.div_ceil(4),
         tools_offered,

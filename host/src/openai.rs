@@ -2,8 +2,10 @@
 //! SDKs and tools work against Warden by changing only the base URL and key:
 //!
 //! - `GET /v1/models` — the models the caller's policy could allow.
-//! - `POST /v1/chat/completions` — one completion through [`Kernel::complete`]:
-//!   decided, verified and audited like a tool call.
+//! - `POST /v1/chat/completions` — one completion through [`Kernel::complete`]
+//!   (or, streamed, [`Kernel::stream`]): decided, verified and audited like a
+//!   tool call.
+//! - `POST /v1/embeddings` — embeddings through [`Kernel::embed`].
 //!
 //! The "API key" is the principal's bearer token. Errors are OpenAI's
 //! envelope, `{"error": {"message", "type", "param", "code"}}`, with
@@ -31,6 +33,7 @@ pub fn router() -> Router<Arc<Kernel>> {
     Router::new()
         .route("/v1/models", get(list_models))
         .route("/v1/chat/completions", post(chat_completions))
+        .route("/v1/embeddings", post(embeddings))
 }
 
 /// An error in OpenAI's envelope.
@@ -130,12 +133,14 @@ async fn list_models(
     Ok(Json(json!({ "object": "list", "data": models })))
 }
 
-async fn chat_completions(
-    State(kernel): State<Arc<Kernel>>,
-    headers: HeaderMap,
+/// The request a face hands the kernel: the caller, the model its JSON body
+/// names, the body as the arguments, and the session and trace headers.
+fn model_request(
+    kernel: &Kernel,
+    headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Response, OpenAiError> {
-    let principal = caller(&kernel, &headers)?;
+) -> Result<CallRequest, OpenAiError> {
+    let principal = caller(kernel, headers)?;
     let body = body.map_err(|e| {
         let error = CallError::new(
             ErrorCode::InvalidRequest,
@@ -160,16 +165,77 @@ async fn chat_completions(
         }
     };
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let streamed = args.get("stream").and_then(Value::as_bool) == Some(true);
-    let include_usage = args.pointer("/stream_options/include_usage") == Some(&Value::Bool(true));
-    let request = CallRequest {
+    Ok(CallRequest {
         principal,
-        tool: model.clone(),
+        tool: model,
         args,
         session: header("x-warden-session").map(str::to_string),
         contract: None,
         trace: header("traceparent").and_then(crate::trace::TraceParent::parse),
-    };
+    })
+}
+
+/// `response` with the call's id in `x-warden-call-id`.
+fn with_call_id(mut response: Response, call_id: &str) -> Response {
+    if let Ok(value) = HeaderValue::from_str(call_id) {
+        response.headers_mut().insert("x-warden-call-id", value);
+    }
+    response
+}
+
+async fn embeddings(
+    State(kernel): State<Arc<Kernel>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, OpenAiError> {
+    let request = model_request(&kernel, &headers, body)?;
+    let base64 = request.args.get("encoding_format").and_then(Value::as_str) == Some("base64");
+    let response = kernel.embed(request).await;
+    let call_id = response.call_id;
+    let mut answer = response.result.map_err(|error| OpenAiError {
+        error,
+        call_id: Some(call_id.clone()),
+    })?;
+    answer["object"] = json!("list");
+    if let Some(data) = answer.get_mut("data").and_then(Value::as_array_mut) {
+        for item in data {
+            item["object"] = json!("embedding");
+            if base64 {
+                item["embedding"] = json!(base64_vector(&item["embedding"]));
+            }
+        }
+    }
+    Ok(with_call_id(
+        (StatusCode::OK, Json(answer)).into_response(),
+        &call_id,
+    ))
+}
+
+/// A vector as OpenAI's base64 form: its floats as little-endian `f32` bytes.
+fn base64_vector(vector: &Value) -> String {
+    use base64::Engine as _;
+    let bytes: Vec<u8> = vector
+        .as_array()
+        .map(|numbers| {
+            numbers
+                .iter()
+                .flat_map(|n| (n.as_f64().unwrap_or(0.0) as f32).to_le_bytes())
+                .collect()
+        })
+        .unwrap_or_default();
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+async fn chat_completions(
+    State(kernel): State<Arc<Kernel>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, OpenAiError> {
+    let request = model_request(&kernel, &headers, body)?;
+    let model = request.tool.clone();
+    let args = &request.args;
+    let streamed = args.get("stream").and_then(Value::as_bool) == Some(true);
+    let include_usage = args.pointer("/stream_options/include_usage") == Some(&Value::Bool(true));
     if streamed {
         return match kernel.stream(request).await {
             Ok(completion) => Ok(stream(kernel, completion, model, include_usage)),
@@ -190,11 +256,10 @@ async fn chat_completions(
     completion["id"] = json!(format!("chatcmpl-{call_id}"));
     completion["object"] = json!("chat.completion");
     completion["created"] = json!(chrono::Utc::now().timestamp());
-    let mut response = (StatusCode::OK, Json(completion)).into_response();
-    if let Ok(value) = HeaderValue::from_str(&call_id) {
-        response.headers_mut().insert("x-warden-call-id", value);
-    }
-    Ok(response)
+    Ok(with_call_id(
+        (StatusCode::OK, Json(completion)).into_response(),
+        &call_id,
+    ))
 }
 
 /// Events a streamed answer may have waiting for a slow client.
@@ -265,12 +330,10 @@ fn stream(
         };
         let _ = events.send(Ok(last)).await;
     });
-    let mut response =
-        Sse::new(tokio_stream::wrappers::ReceiverStream::new(receiver)).into_response();
-    if let Ok(value) = HeaderValue::from_str(&call_id) {
-        response.headers_mut().insert("x-warden-call-id", value);
-    }
-    response
+    with_call_id(
+        Sse::new(tokio_stream::wrappers::ReceiverStream::new(receiver)).into_response(),
+        &call_id,
+    )
 }
 
 #[cfg(test)]

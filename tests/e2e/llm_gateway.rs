@@ -724,3 +724,74 @@ async fn a_prompt_carrying_a_credential_is_refused_before_the_provider_sees_it()
     );
     assert_eq!(report["content"], "echo: fine", "{report}");
 }
+
+#[tokio::test]
+async fn embeddings_are_served_by_embeddings_models_only() {
+    let provider = FakeProvider::start();
+    let origin = provider.origin.clone();
+    let host = gateway(&provider, Store::Sqlite)
+        .extra_config(&format!(
+            "[models.embed]\nkind = \"embeddings\"\nadapter = \"openai\"\n\
+             upstream_model = \"text-embedding-3-small\"\norigin = \"{origin}\"\n\
+             secret = \"provider_key\"\nprices = {{ input = 0.02 }}\n\n\
+             [models.claude-embed]\nkind = \"embeddings\"\nadapter = \"anthropic\"\n\
+             upstream_model = \"x\"\norigin = \"{origin}\"\nsecret = \"provider_key\"\n"
+        ))
+        .start()
+        .await;
+    let server = Server::start(&host).await;
+
+    // The SDK asks for base64 by default; the host encodes the provider's floats.
+    let report = sdk(&server, "bob", "embeddings", &["--model", "embed"]);
+    assert_eq!(report["count"], 2, "{report}");
+    assert_eq!(report["dims"], 1536, "{report}");
+    let direct = Command::new(python())
+        .arg(repo().join("tests/e2e/openai_client.py"))
+        .args([
+            "embeddings",
+            "--base-url",
+            &format!("{origin}/v1"),
+            "--key",
+            PROVIDER_KEY,
+        ])
+        .output()
+        .expect("run the OpenAI SDK client");
+    let direct: Value = serde_json::from_slice(&direct.stdout).expect("report");
+    assert_eq!(report["first"], direct["first"], "{report} vs {direct}");
+    let requests = provider.requests().await;
+    let sent = requests
+        .iter()
+        .find(|r| r["path"] == "/v1/embeddings")
+        .unwrap();
+    assert_eq!(sent["body"]["model"], "text-embedding-3-small");
+    assert_eq!(sent["body"]["encoding_format"], "float");
+    let records = host.records().await;
+    let completion: Value = serde_json::from_str(
+        records
+            .iter()
+            .find(|r| r.record.tool == "embed")
+            .and_then(|r| r.record.completion.as_deref())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        completion["prompt_tokens"],
+        report["usage"]["prompt_tokens"]
+    );
+
+    // A chat model is not an embeddings model, nor the other way round.
+    let report = sdk(&server, "bob", "embeddings", &["--model", "fast"]);
+    assert_eq!(report["error"]["code"], "unsupported-request", "{report}");
+    let report = sdk(&server, "bob", "chat", &["--model", "embed"]);
+    assert_eq!(report["error"]["code"], "unsupported-request", "{report}");
+    // An adapter without embeddings says so.
+    let report = sdk(&server, "bob", "embeddings", &["--model", "claude-embed"]);
+    assert_eq!(report["error"]["code"], "unsupported-request", "{report}");
+    assert!(
+        report["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no embeddings"),
+        "{report}"
+    );
+}

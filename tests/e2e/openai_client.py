@@ -219,6 +219,7 @@ def embeddings(client, args):
     return {
         "count": len(result.data),
         "dims": len(result.data[0].embedding) if result.data else 0,
+        "first": [round(x, 6) for x in result.data[0].embedding[:3]] if result.data else [],
         "model": result.model,
         "usage": {
             "prompt_tokens": result.usage.prompt_tokens,

@@ -6,8 +6,8 @@
 use serde_json::{Map, Value, json};
 
 use crate::sandbox::chat::{
-    ChatRequest, ChatResponse, ContentPart, FinishReason, FunctionTool, JsonSchemaFormat, Message,
-    ResponseFormat, Role, ToolCall, ToolChoice, Usage,
+    ChatRequest, ChatResponse, ContentPart, EmbeddingsRequest, EmbeddingsResponse, FinishReason,
+    FunctionTool, JsonSchemaFormat, Message, ResponseFormat, Role, ToolCall, ToolChoice, Usage,
 };
 
 /// The adapter's request for `request`, addressed to `upstream_model`.
@@ -71,6 +71,53 @@ pub(crate) fn request(request: &Value, upstream_model: &str) -> Result<ChatReque
             .and_then(Value::as_bool)
             .unwrap_or(false),
     })
+}
+
+/// The adapter's request for the embeddings request `request` (checked
+/// against `docs/schemas/embeddings-request.v1.json`), addressed to `upstream_model`.
+pub(crate) fn embeddings_request(
+    request: &Value,
+    upstream_model: &str,
+) -> Result<EmbeddingsRequest, String> {
+    let inputs = match request.get("input") {
+        Some(Value::String(text)) => vec![text.clone()],
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|item| item.as_str().map(str::to_string))
+            .collect::<Option<Vec<_>>>()
+            .ok_or(
+                "`input` must be a string or an array of strings (token arrays are not served)",
+            )?,
+        _ => return Err("`input` must be a string or an array of strings".into()),
+    };
+    Ok(EmbeddingsRequest {
+        model: upstream_model.to_string(),
+        inputs,
+        dimensions: request
+            .get("dimensions")
+            .and_then(Value::as_u64)
+            .map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
+        user: text(request, "user"),
+    })
+}
+
+/// The embeddings as the gateway's output: `{"model", "data": [{"index",
+/// "embedding"}], "usage"}` (the face adds `object` and, when asked, base64).
+pub(crate) fn embeddings_response(response: &EmbeddingsResponse) -> Value {
+    let data: Vec<Value> = response
+        .vectors
+        .iter()
+        .enumerate()
+        .map(|(index, vector)| json!({ "index": index, "embedding": vector }))
+        .collect();
+    let mut answer = json!({ "model": response.model, "data": data });
+    if let Some(u) = &response.usage {
+        answer["usage"] = json!({
+            "prompt_tokens": u.prompt_tokens,
+            "total_tokens": u.prompt_tokens,
+        });
+    }
+    answer
 }
 
 fn text(object: &Value, key: &str) -> Option<String> {

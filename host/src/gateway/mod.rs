@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use crate::backend::{Backend, BoxFuture, Invocation, OutputForm, Provider, Ran};
 use crate::capabilities::Effective;
-use crate::config::{Config, ModelConfig, Prices};
+use crate::config::{Config, ModelConfig, ModelKind, Prices};
 use crate::error::{CallError, Error, ErrorCode, Result};
 use crate::manifest::PluginKind;
 use crate::registry::{LoadedComponent, ToolEntry, load_component};
@@ -32,6 +32,11 @@ use transport::{Route, Transport};
 const CHAT_REQUEST_SCHEMA: &str = include_str!("../../../docs/schemas/chat-request.v1.json");
 /// The answer schema every model's outputs are checked against.
 const CHAT_RESPONSE_SCHEMA: &str = include_str!("../../../docs/schemas/chat-response.v1.json");
+/// The same for embeddings models.
+const EMBEDDINGS_REQUEST_SCHEMA: &str =
+    include_str!("../../../docs/schemas/embeddings-request.v1.json");
+const EMBEDDINGS_RESPONSE_SCHEMA: &str =
+    include_str!("../../../docs/schemas/embeddings-response.v1.json");
 
 /// A provider adapter, loaded and asked for its framing and credential placement.
 #[derive(Debug)]
@@ -118,8 +123,12 @@ pub(crate) async fn load(
         return Ok(BTreeMap::new());
     }
     let transport = Transport::new().map_err(Error::Sandbox)?;
-    let request_schema = Schema::parse(CHAT_REQUEST_SCHEMA).map_err(Error::Sandbox)?;
-    let response_schema = Schema::parse(CHAT_RESPONSE_SCHEMA).map_err(Error::Sandbox)?;
+    let schema = |text: &str| Schema::parse(text).map_err(Error::Sandbox);
+    let chat = (schema(CHAT_REQUEST_SCHEMA)?, schema(CHAT_RESPONSE_SCHEMA)?);
+    let embeddings = (
+        schema(EMBEDDINGS_REQUEST_SCHEMA)?,
+        schema(EMBEDDINGS_RESPONSE_SCHEMA)?,
+    );
     let mut models = BTreeMap::new();
     for (name, model) in &config.models {
         // The config checked that the adapter exists.
@@ -140,12 +149,11 @@ pub(crate) async fn load(
             transport: transport.clone(),
             sandbox: sandbox.clone(),
         };
-        let entry = ToolEntry::model(
-            name,
-            Arc::new(backend),
-            request_schema.clone(),
-            response_schema.clone(),
-        );
+        let (request, response) = match model.kind {
+            ModelKind::Chat => chat.clone(),
+            ModelKind::Embeddings => embeddings.clone(),
+        };
+        let entry = ToolEntry::model(name, Arc::new(backend), request, response);
         models.insert(name.clone(), Arc::new(entry));
     }
     Ok(models)
@@ -171,7 +179,10 @@ impl Backend for ModelBackend {
     fn invoke<'a>(&'a self, call: Invocation<'a>) -> BoxFuture<'a, Ran> {
         Box::pin(async move {
             Ran {
-                output: self.complete(call.args).await,
+                output: match self.model.kind {
+                    ModelKind::Chat => self.complete(call.args).await,
+                    ModelKind::Embeddings => self.embed(call.args).await,
+                },
                 refusals: Vec::new(),
             }
         })
@@ -206,6 +217,36 @@ impl ModelBackend {
             .await?
             .map_err(|e| self.adapter_error(e))?;
         Ok(chat::response(&decoded).to_string())
+    }
+
+    /// Embeddings: translate, send, translate back, in one adapter instance.
+    async fn embed(&self, args: &Value) -> std::result::Result<String, CallError> {
+        let deadline = tokio::time::Instant::now() + self.model.time_limit;
+        let request = chat::embeddings_request(args, &self.model.upstream_model)
+            .map_err(|m| CallError::new(ErrorCode::UnsupportedRequest, m))?;
+        let mut instance = self.instance().await?;
+        let encoded = instance
+            .encode_embeddings(&request)
+            .await?
+            .map_err(|e| self.adapter_error(e))?;
+        let route = self.route(deadline);
+        let answer = self.transport.exchange(&route, encoded).await?;
+        let decoded = instance
+            .decode_embeddings(&answer)
+            .await?
+            .map_err(|e| self.adapter_error(e))?;
+        if decoded.vectors.len() != request.inputs.len() {
+            return Err(CallError::new(
+                ErrorCode::ProviderError,
+                format!(
+                    "the provider at {} answered {} embeddings for {} inputs",
+                    self.origin(),
+                    decoded.vectors.len(),
+                    request.inputs.len()
+                ),
+            ));
+        }
+        Ok(chat::embeddings_response(&decoded).to_string())
     }
 
     /// Opens a streamed completion: the adapter instance that encodes the

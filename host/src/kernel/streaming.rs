@@ -12,12 +12,12 @@ use std::collections::VecDeque;
 use serde_json::Value;
 
 use super::{Admitted, Kernel, OpenCall, judge};
+use crate::config::ModelKind;
 use crate::config::VerifierStage;
 use crate::error::{CallError, ErrorCode};
 use crate::gateway::{Assembled, CompletionStream, chunk_json};
 use crate::kernel::{CallRequest, CallResponse, check_output};
 use crate::policy::{Stage, input};
-use crate::registry::TargetKind;
 use crate::sandbox::chat::Chunk;
 use crate::verify::Subject;
 
@@ -94,7 +94,9 @@ impl Kernel {
         &self,
         request: CallRequest,
     ) -> std::result::Result<StreamingCompletion, CallResponse> {
-        let admitted = self.admit_target(request, TargetKind::Model).await?;
+        let admitted = self
+            .admit_target(request, super::Asked::Model(ModelKind::Chat))
+            .await?;
         let tool = admitted.admission.tool.clone();
         let Some(backend) = &tool.model else {
             let error = CallError::new(ErrorCode::Internal, "a model without its backend");

@@ -128,15 +128,17 @@ input_object! {
 
     /// `input.completion`: what a chat request asks of a model.
     pub struct CompletionPart {
+        /// `chat` or `embeddings`.
+        operation: &'static str,
         /// The provider's id for the model.
         upstream_model: String,
         /// Where the provider is (`scheme://host[:port]`).
         origin: String,
         /// The model's context window in tokens, when configured.
         context_window: Option<u32>,
-        /// Messages in the request.
+        /// Messages in the request (for embeddings: inputs).
         messages: u64,
-        /// UTF-8 bytes of the messages' text.
+        /// UTF-8 bytes of the messages' text (for embeddings: of the inputs).
         prompt_bytes: u64,
         /// A rough token count of the prompt: its bytes divided by 4, rounded up.
         prompt_tokens_estimate: u64,

@@ -95,6 +95,24 @@ impl AdapterInstance {
             .call_decode_event(store, event))
     }
 
+    /// The provider's HTTP request for embeddings.
+    pub(crate) async fn encode_embeddings(
+        &mut self,
+        request: &chat::EmbeddingsRequest,
+    ) -> Result<Result<chat::HttpRequest, chat::AdapterError>, CallError> {
+        guarded!(self, |adapter, store| adapter
+            .call_encode_embeddings(store, request))
+    }
+
+    /// The embeddings in the provider's answer.
+    pub(crate) async fn decode_embeddings(
+        &mut self,
+        response: &chat::HttpResponse,
+    ) -> Result<Result<chat::EmbeddingsResponse, chat::AdapterError>, CallError> {
+        guarded!(self, |adapter, store| adapter
+            .call_decode_embeddings(store, response))
+    }
+
     /// Why a call of the instance failed: `error` (a trap, an exhausted
     /// limit) or, when `None`, its time limit.
     fn failure(&self, error: Option<&wasmtime::Error>) -> CallError {

@@ -22,9 +22,9 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 use warden_plugin_sdk::provider::{
     AdapterError, AdapterInfo, ChatRequest, ChatResponse, Choice, Chunk, ContentPart, Credential,
-    FinishReason, Framing, Guest, HttpRequest, HttpResponse, Message, ResponseFormat, Role,
-    StreamEvent, ToolCall, ToolCallDelta, ToolChoice, UpstreamError, Usage, clip, retry_after_ms,
-    snippet,
+    EmbeddingsRequest, EmbeddingsResponse, FinishReason, Framing, Guest, HttpRequest, HttpResponse,
+    Message, ResponseFormat, Role, StreamEvent, ToolCall, ToolCallDelta, ToolChoice, UpstreamError,
+    Usage, clip, retry_after_ms, snippet,
 };
 
 #[cfg(test)]
@@ -74,6 +74,20 @@ impl Guest for Anthropic {
 
     fn decode_event(event: StreamEvent) -> Result<Vec<Chunk>, AdapterError> {
         decode_stream_event(&event)
+    }
+
+    /// Anthropic offers no embeddings API.
+    fn encode_embeddings(_request: EmbeddingsRequest) -> Result<HttpRequest, AdapterError> {
+        Err(AdapterError::Unsupported(
+            "Anthropic's API has no embeddings; configure an embeddings model on another adapter"
+                .to_string(),
+        ))
+    }
+
+    fn decode_embeddings(_response: HttpResponse) -> Result<EmbeddingsResponse, AdapterError> {
+        Err(AdapterError::Unsupported(
+            "Anthropic's API has no embeddings".to_string(),
+        ))
     }
 }
 

@@ -19,8 +19,8 @@ use std::cell::{Cell, RefCell};
 use serde::{Deserialize, Serialize};
 use warden_plugin_sdk::provider::{
     AdapterError, AdapterInfo, ChatRequest, ChatResponse, Choice, Chunk, ContentPart, Credential,
-    FinishReason, Framing, Guest, HttpRequest, HttpResponse, Message, Role, StreamEvent,
-    ToolCallDelta, UpstreamError, Usage, snippet,
+    EmbeddingsRequest, EmbeddingsResponse, FinishReason, Framing, Guest, HttpRequest, HttpResponse,
+    Message, Role, StreamEvent, ToolCallDelta, UpstreamError, Usage, snippet,
 };
 
 /// Every marker, as written in the user's message.
@@ -149,6 +149,15 @@ impl Guest for HostileAdapter {
             _ => {}
         }
         Ok(answer)
+    }
+
+    /// A fixture for completions only.
+    fn encode_embeddings(_request: EmbeddingsRequest) -> Result<HttpRequest, AdapterError> {
+        Err(AdapterError::Unsupported("no embeddings".to_string()))
+    }
+
+    fn decode_embeddings(_response: HttpResponse) -> Result<EmbeddingsResponse, AdapterError> {
+        Err(AdapterError::Unsupported("no embeddings".to_string()))
     }
 
     fn decode_event(event: StreamEvent) -> Result<Vec<Chunk>, AdapterError> {

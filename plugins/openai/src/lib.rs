@@ -19,9 +19,9 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 use warden_plugin_sdk::provider::{
     AdapterError, AdapterInfo, ChatRequest, ChatResponse, Choice, Chunk, ContentPart, Credential,
-    FinishReason, Framing, FunctionTool, Guest, HttpRequest, HttpResponse, Message, ResponseFormat,
-    Role, StreamEvent, ToolCall, ToolCallDelta, ToolChoice, UpstreamError, Usage, clip,
-    retry_after_ms, snippet,
+    EmbeddingsRequest, EmbeddingsResponse, FinishReason, Framing, FunctionTool, Guest, HttpRequest,
+    HttpResponse, Message, ResponseFormat, Role, StreamEvent, ToolCall, ToolCallDelta, ToolChoice,
+    UpstreamError, Usage, clip, retry_after_ms, snippet,
 };
 
 #[cfg(test)]
@@ -63,6 +63,88 @@ impl Guest for OpenAi {
     fn decode_event(event: StreamEvent) -> Result<Vec<Chunk>, AdapterError> {
         decode_chunk(&event)
     }
+
+    fn encode_embeddings(request: EmbeddingsRequest) -> Result<HttpRequest, AdapterError> {
+        encode_embeddings(&request)
+    }
+
+    fn decode_embeddings(response: HttpResponse) -> Result<EmbeddingsResponse, AdapterError> {
+        decode_embeddings(&response)
+    }
+}
+
+// ---------------------------------------------------------------- embeddings
+
+#[derive(Serialize)]
+struct EmbeddingsBody<'a> {
+    model: &'a str,
+    input: &'a [String],
+    /// Floats: the host takes vectors as numbers (a client asking for
+    /// base64 gets it from the host).
+    encoding_format: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dimensions: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<&'a str>,
+}
+
+fn encode_embeddings(request: &EmbeddingsRequest) -> Result<HttpRequest, AdapterError> {
+    let body = EmbeddingsBody {
+        model: &request.model,
+        input: &request.inputs,
+        encoding_format: "float",
+        dimensions: request.dimensions,
+        user: request.user.as_deref(),
+    };
+    let body = serde_json::to_vec(&body)
+        .map_err(|e| AdapterError::Unsupported(clip(&format!("encoding: {e}"), MESSAGE_BYTES)))?;
+    Ok(HttpRequest {
+        method: "POST".to_string(),
+        path: "/v1/embeddings".to_string(),
+        headers: vec![("content-type".to_string(), "application/json".to_string())],
+        body,
+    })
+}
+
+fn decode_embeddings(response: &HttpResponse) -> Result<EmbeddingsResponse, AdapterError> {
+    if !(200..300).contains(&response.status) {
+        return Err(upstream_error(response));
+    }
+    let document: Value = serde_json::from_slice(&response.body).map_err(|e| {
+        malformed(&format!(
+            "the answer is not JSON ({e}): {}",
+            snippet(&response.body)
+        ))
+    })?;
+    let Some(data) = document.get("data").and_then(Value::as_array) else {
+        if let Some(error) = embedded_error(&document) {
+            return Err(error);
+        }
+        return Err(malformed("the answer has no `data` list"));
+    };
+    // Vectors in input order: by each item's `index`, else by position.
+    let mut indexed = Vec::with_capacity(data.len());
+    for (position, item) in data.iter().enumerate() {
+        let Some(numbers) = item.get("embedding").and_then(Value::as_array) else {
+            return Err(malformed(&format!(
+                "embedding {position} is not a list of numbers (was float encoding ignored?)"
+            )));
+        };
+        let vector = numbers
+            .iter()
+            .map(|n| n.as_f64().map(|f| f as f32))
+            .collect::<Option<Vec<f32>>>()
+            .ok_or_else(|| malformed(&format!("embedding {position} holds a non-number")))?;
+        indexed.push((index_of(item, position), vector));
+    }
+    indexed.sort_by_key(|(index, _)| *index);
+    Ok(EmbeddingsResponse {
+        model: text_of(document.get("model"))
+            .unwrap_or_default()
+            .to_string(),
+        vectors: indexed.into_iter().map(|(_, vector)| vector).collect(),
+        usage: usage_from(document.get("usage")),
+    })
 }
 
 // ---------------------------------------------------------------- encoding

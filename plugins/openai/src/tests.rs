@@ -829,3 +829,47 @@ fn hostile_inputs_never_panic_and_stay_bounded() {
     assert!(decoded.choices[0].message.content.is_empty());
     assert_eq!(decoded.choices[0].message.tool_calls[0].id, "");
 }
+
+#[test]
+fn embeddings_are_asked_as_floats_and_come_back_in_input_order() {
+    let request = warden_plugin_sdk::provider::EmbeddingsRequest {
+        model: "text-embedding-3-small".to_string(),
+        inputs: vec!["a".to_string(), "b".to_string()],
+        dimensions: Some(3),
+        user: None,
+    };
+    let sent = OpenAi::encode_embeddings(request).expect("encodes");
+    assert_eq!(sent.path, "/v1/embeddings");
+    assert_eq!(
+        body_of(&sent),
+        json!({"model": "text-embedding-3-small", "input": ["a", "b"],
+               "encoding_format": "float", "dimensions": 3})
+    );
+    let answer = response(
+        200,
+        &[],
+        r#"{"model": "m", "data": [
+            {"index": 1, "embedding": [0.5, 1, 2]},
+            {"index": 0, "embedding": [-1, 0, 0.25]}],
+            "usage": {"prompt_tokens": 2, "total_tokens": 2}}"#,
+    );
+    let decoded = OpenAi::decode_embeddings(answer).expect("decodes");
+    assert_eq!(
+        decoded.vectors,
+        vec![vec![-1.0, 0.0, 0.25], vec![0.5, 1.0, 2.0]]
+    );
+    assert_eq!(decoded.usage.map(|u| u.prompt_tokens), Some(2));
+    let base64 = response(200, &[], r#"{"data": [{"index": 0, "embedding": "AAAA"}]}"#);
+    assert!(malformed(OpenAi::decode_embeddings(base64)).contains("not a list of numbers"));
+    let refused = response(
+        429,
+        &[("retry-after", "2")],
+        r#"{"error": {"message": "slow"}}"#,
+    );
+    match OpenAi::decode_embeddings(refused) {
+        Err(AdapterError::Upstream(e)) => {
+            assert_eq!((e.status, e.retry_after_ms), (429, Some(2000)));
+        }
+        other => panic!("expected an upstream error, got {other:?}"),
+    }
+}

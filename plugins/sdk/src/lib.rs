@@ -196,9 +196,9 @@ pub mod provider {
 
     pub use exports::warden::plugin::adapter::{
         AdapterError, AdapterInfo, ChatRequest, ChatResponse, Choice, Chunk, ContentPart,
-        Credential, FinishReason, Framing, FunctionTool, Guest, HttpRequest, HttpResponse,
-        JsonSchemaFormat, Message, ResponseFormat, Role, StreamEvent, ToolCall, ToolCallDelta,
-        ToolChoice, UpstreamError, Usage,
+        Credential, EmbeddingsRequest, EmbeddingsResponse, FinishReason, Framing, FunctionTool,
+        Guest, HttpRequest, HttpResponse, JsonSchemaFormat, Message, ResponseFormat, Role,
+        StreamEvent, ToolCall, ToolCallDelta, ToolChoice, UpstreamError, Usage,
     };
 
     /// The most bytes of a provider's body an error message quotes.
