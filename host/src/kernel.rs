@@ -128,6 +128,8 @@ struct Trail {
     model: Option<Arc<ToolEntry>>,
     /// For a streamed completion, the bytes of text released to the caller.
     released: Option<u64>,
+    /// For a streamed completion, when its first chunk was released.
+    first_release: Option<std::time::Duration>,
 }
 
 impl Trail {
@@ -875,12 +877,16 @@ impl Kernel {
             && let Some(model) = &entry.model
         {
             // What was released to the caller: the output after redactions.
-            let completion = CompletionRecord::new(
+            let mut completion = CompletionRecord::new(
                 &entry.name,
                 model.config(),
                 result.as_ref().ok(),
                 call.trail.released,
             );
+            completion.first_chunk_us = call
+                .trail
+                .first_release
+                .map(|t| u64::try_from(t.as_micros()).unwrap_or(u64::MAX));
             record.completion = serde_json::to_string(&completion).ok();
         }
         let result = match self.audit.append(record).await {

@@ -67,6 +67,20 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         contract: Option<std::path::PathBuf>,
     },
+    /// Ask a model once through the gateway's pipeline, as a configured
+    /// principal, and print its answer.
+    Chat {
+        /// Model name (`[models.NAME]`).
+        model: String,
+        /// The user's message.
+        prompt: String,
+        /// A system message before it.
+        #[arg(long)]
+        system: Option<String>,
+        /// Principal id to ask as.
+        #[arg(long = "as")]
+        principal: String,
+    },
     /// Serve MCP over stdio as one principal (for desktop and IDE MCP clients).
     Mcp {
         /// Principal id the client acts as.
@@ -308,6 +322,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             principal,
             contract,
         } => cli::call::run(&config, tool, args, principal, contract.as_deref()).await,
+        Command::Chat {
+            model,
+            prompt,
+            system,
+            principal,
+        } => cli::chat::run(&config, model, prompt, system, principal).await,
         Command::Mcp { principal } => cli::mcp::run(&config, principal).await,
         Command::Tools { principal } => cli::tools::run(&config, principal.as_deref()).await,
         Command::Plugins {

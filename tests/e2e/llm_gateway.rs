@@ -105,6 +105,14 @@ fn sdk(server: &Server, principal: &str, scenario: &str, args: &[&str]) -> Value
     serde_json::from_slice(&out.stdout).expect("client report")
 }
 
+/// The call id of the completion an SDK report describes.
+fn completion_call_id(report: &Value) -> &str {
+    report["id"]
+        .as_str()
+        .and_then(|id| id.strip_prefix("chatcmpl-"))
+        .expect("a Warden completion id")
+}
+
 /// The audit record of the completion `call_id` (the SDK sees `chatcmpl-<call_id>`).
 async fn completion_record(host: &Host, id: &str) -> Value {
     let call_id = id
@@ -238,6 +246,15 @@ async fn policy_decides_which_models_a_principal_sees_and_uses() {
     let unknown = sdk(&server, "bob", "chat", &["--model", "gpt-5"]);
     assert_eq!(unknown["error"]["status"], 404, "{unknown}");
     assert_eq!(unknown["error"]["code"], "model_not_found");
+    // The same from the command line.
+    let asked = host.cli(&["chat", "fast", "from the shell", "--as", "bob"]);
+    assert!(asked.status.success(), "{asked:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&asked.stdout),
+        "echo: from the shell\n"
+    );
+    let refused = host.cli(&["chat", "fast", "hi", "--as", "alice"]);
+    assert_eq!(refused.status.code(), Some(3), "{refused:?}");
     let stranger = sdk(&server, "mallory", "chat", &["--model", "fast"]);
     assert_eq!(stranger["error"]["status"], 401, "{stranger}");
     // A prompt past the context window (4096 tokens, estimated) never
@@ -353,6 +370,14 @@ async fn streams_from_both_adapters_arrive_whole_and_are_recorded() {
         let completion = completion_record(&host, report["id"].as_str().unwrap()).await;
         assert_eq!(completion["released_bytes"], expected.len(), "{model}");
         assert_eq!(completion["completion_tokens"], 120, "{model}");
+        let first = completion["first_chunk_us"]
+            .as_u64()
+            .expect("a first chunk");
+        let record = host.record(completion_call_id(&report)).await.record;
+        assert!(
+            first > 0 && first <= record.duration_us as u64,
+            "{completion}"
+        );
     }
     // Tool calls stream too.
     for model in ["fast", "claude-3.5"] {

@@ -67,6 +67,45 @@ fn run(command: &mut Command) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The port `examples/quickstart/warden.toml` gives the `demo` model's origin.
+const FAKE_PROVIDER_PORT: u16 = 18089;
+
+/// `tests/e2e/fake_provider.py` serving the quickstart's model; killed when dropped.
+struct FakeProvider(std::process::Child);
+
+impl FakeProvider {
+    fn start(root: &Path) -> anyhow::Result<FakeProvider> {
+        use std::io::BufRead;
+        let python = std::env::var("WARDEN_PYTHON").unwrap_or_else(|_| "python3".into());
+        let mut child = Command::new(&python)
+            .arg(root.join("tests/e2e/fake_provider.py"))
+            .args(["--port", &FAKE_PROVIDER_PORT.to_string()])
+            .args(["--key", "quickstart-provider-key"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .with_context(|| format!("starting the fake provider with `{python}`"))?;
+        let mut line = String::new();
+        if let Some(stdout) = child.stdout.take() {
+            std::io::BufReader::new(stdout).read_line(&mut line)?;
+        }
+        if !line.contains("\"port\"") {
+            let _ = child.kill();
+            bail!(
+                "the fake provider did not start on 127.0.0.1:{FAKE_PROVIDER_PORT} (is the port \
+                 taken? free it, or change it in examples/quickstart/warden.toml and xtask)"
+            );
+        }
+        Ok(FakeProvider(child))
+    }
+}
+
+impl Drop for FakeProvider {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Builds every guest component into `plugins/target`, where their manifests point.
 fn plugins(root: &Path) -> anyhow::Result<()> {
     rust_plugins(root)?;
@@ -429,12 +468,26 @@ fn quickstart(root: &Path) -> anyhow::Result<()> {
             4,
         ),
         (
+            "bob (researcher) asks the `demo` model through the gateway: allowed",
+            &["chat", "demo", "hello from the quickstart", "--as", "bob"],
+            0,
+        ),
+        (
+            "alice (analyst) asks it too: her role grants no model",
+            &["chat", "demo", "hello", "--as", "alice"],
+            3,
+        ),
+        (
             "the last records of the audit trail",
             &["audit", "tail", "-n", "3"],
             0,
         ),
         ("verify the hash chains", &["audit", "verify"], 0),
     ];
+    // The model's provider: a fake one that echoes, on the port the
+    // example config names.
+    println!("\n== a fake LLM provider for the `demo` model, on 127.0.0.1:{FAKE_PROVIDER_PORT}");
+    let _provider = FakeProvider::start(root)?;
     for (title, args, expected) in steps {
         println!("\n== {title}\n$ warden {}", args.join(" "));
         let status = Command::new(&warden)

@@ -3,6 +3,7 @@
 
 pub(crate) mod audit;
 pub(crate) mod call;
+pub(crate) mod chat;
 pub(crate) mod mcp;
 pub(crate) mod migrate;
 pub(crate) mod plugins;

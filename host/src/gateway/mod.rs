@@ -401,6 +401,11 @@ pub(crate) struct CompletionRecord {
     /// (all of it, unless the stream was stopped); none when not streamed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) released_bytes: Option<u64>,
+    /// For a streamed completion, microseconds from the request to its
+    /// first chunk released to the caller (its time to first token, checks
+    /// included); the record's `duration_us` is the whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) first_chunk_us: Option<u64>,
 }
 
 impl CompletionRecord {
@@ -436,6 +441,7 @@ impl CompletionRecord {
                 .and_then(Value::as_str)
                 .map(str::to_string),
             released_bytes,
+            first_chunk_us: None,
         }
     }
 }

@@ -46,6 +46,8 @@ pub struct StreamingCompletion {
     checked_to: usize,
     /// Why the stream stopped early, if it did.
     failure: Option<CallError>,
+    /// When the first chunk was released, from the request.
+    first_release: Option<std::time::Duration>,
 }
 
 impl std::fmt::Debug for StreamingCompletion {
@@ -125,6 +127,7 @@ impl Kernel {
             released: 0,
             checked_to: 0,
             failure: None,
+            first_release: None,
         })
     }
 
@@ -189,6 +192,7 @@ impl Kernel {
         drop(s.stream);
         let mut call = s.admitted.call;
         call.trail.released = Some(s.released as u64);
+        call.trail.first_release = s.first_release;
         let response = self.conclude(call, result).await;
         StreamEnd {
             chunks,
@@ -343,6 +347,9 @@ fn release(s: &mut StreamingCompletion, limit: usize) -> Vec<Value> {
         };
         s.released += len;
         out.push(chunk_json(&chunk));
+    }
+    if !out.is_empty() && s.first_release.is_none() {
+        s.first_release = Some(s.admitted.call.started.elapsed());
     }
     out
 }
