@@ -69,6 +69,8 @@ pub struct Kernel {
     principals: Principals,
     verifiers: Verifiers,
     contracts: Contracts,
+    /// Per-tenant keys for completions' digests and kept text.
+    tenant_keys: crate::audit::TenantKeys,
 }
 
 /// What a request asks to call: a tool, or a model for chat or embeddings.
@@ -130,6 +132,12 @@ struct Trail {
     released: Option<u64>,
     /// For a streamed completion, when its first chunk was released.
     first_release: Option<std::time::Duration>,
+    /// A request for a model: its digests are keyed per tenant.
+    keyed: bool,
+    /// Policy obliged keeping the completion's text, sealed.
+    keep_text: bool,
+    /// For a stopped stream, the text released before it stopped.
+    released_text: Option<String>,
 }
 
 impl Trail {
@@ -245,11 +253,12 @@ impl Kernel {
             policy_settings: config.policy.clone(),
             store_policy_input: config.audit_store_policy_input,
             context: CallContext::new(config.sessions.clone()),
-            audit,
             sandbox,
             principals: Principals::new(&config.principals),
             verifiers,
             contracts: config.contracts.clone(),
+            tenant_keys: crate::audit::TenantKeys::new(audit.store().clone()),
+            audit,
         })
     }
 
@@ -478,6 +487,7 @@ impl Kernel {
         kind: Asked,
     ) -> std::result::Result<Admitted, CallResponse> {
         let mut call = OpenCall::new(request, self.policy());
+        call.trail.keyed = matches!(kind, Asked::Model(_));
         match self.before_run(&mut call, kind).await {
             Ok(admission) => Ok(Admitted { call, admission }),
             Err(error) => Err(self.conclude(call, Err(error)).await),
@@ -580,6 +590,7 @@ impl Kernel {
                 let args = redacted_args.unwrap_or_else(|| call.request.args.clone());
                 let (served, args) = self.oblige_completion(&tool, obligations, args)?;
                 call.trail.resolved(&served);
+                call.trail.keep_text = obligations.keep_text;
                 (served, Some(args))
             }
             _ => (tool, redacted_args),
@@ -889,6 +900,17 @@ impl Kernel {
                 .map(|t| u64::try_from(t.as_micros()).unwrap_or(u64::MAX));
             record.completion = serde_json::to_string(&completion).ok();
         }
+        let result = if call.trail.keyed {
+            match self.key_completion(&call, &mut record, &result).await {
+                Ok(()) => result,
+                Err(e) => Err(CallError::new(
+                    ErrorCode::AuditUnavailable,
+                    format!("the tenant's audit keys are unavailable, so the call is denied: {e}"),
+                )),
+            }
+        } else {
+            result
+        };
         let result = match self.audit.append(record).await {
             Ok(()) => result,
             Err(e) => Err(CallError::new(
@@ -901,6 +923,52 @@ impl Kernel {
             result,
             form: call.trail.form,
         }
+    }
+
+    /// A completion's record keyed to its tenant: its digests are HMACs
+    /// under the tenant's digest key, and, when policy obliged keeping the
+    /// text, the request and what was released are sealed under its text
+    /// key. On failure the record keeps no digest at all.
+    async fn key_completion(
+        &self,
+        call: &OpenCall,
+        record: &mut AuditRecord,
+        result: &std::result::Result<Value, CallError>,
+    ) -> std::result::Result<(), String> {
+        let tenant = &call.request.principal.tenant;
+        let keyed = async {
+            let args = canonical_json(&call.request.args);
+            record.args_digest = self.tenant_keys.digest(tenant, args.as_bytes()).await?;
+            if let Ok(output) = result {
+                let output = canonical_json(output);
+                record.output_digest =
+                    Some(self.tenant_keys.digest(tenant, output.as_bytes()).await?);
+            }
+            if call.trail.keep_text {
+                let released = match (result, &call.trail.released_text) {
+                    (Ok(output), _) => json!({ "completion": output }),
+                    (Err(_), Some(text)) => json!({ "released": text }),
+                    (Err(_), None) => json!({}),
+                };
+                let mut text = json!({ "request": call.request.args });
+                if let (Some(text), Some(released)) = (text.as_object_mut(), released.as_object()) {
+                    text.extend(released.clone());
+                }
+                record.sealed_text = Some(
+                    self.tenant_keys
+                        .seal(tenant, &call.call_id, &text.to_string())
+                        .await?,
+                );
+            }
+            Ok::<(), String>(())
+        };
+        let outcome = keyed.await;
+        if outcome.is_err() {
+            record.args_digest = String::new();
+            record.output_digest = None;
+            record.sealed_text = None;
+        }
+        outcome
     }
 
     /// Runs the tool within its provider's concurrency limit, retrying
@@ -1027,6 +1095,7 @@ fn record(
         refusals: trail.refusals.clone(),
         verdicts: trail.verdicts.clone(),
         completion: None,
+        sealed_text: None,
     }
 }
 

@@ -271,6 +271,18 @@ enum AuditCommand {
         #[arg(long)]
         new: bool,
     },
+    /// Print the text kept for a completion (policy's `keep_text`), opened
+    /// with its tenant's key; exit 1 when that key was erased.
+    Unseal {
+        /// The completion's call id.
+        call_id: String,
+    },
+    /// Delete a tenant's keys: every text kept for its completions can no
+    /// longer be opened (the records stay, and still verify).
+    EraseTenant {
+        /// The tenant.
+        tenant: String,
+    },
     /// Re-decide a recorded call under another bundle and show any difference
     /// (needs `audit.store_policy_input = true` when the call was made).
     Replay {

@@ -430,6 +430,7 @@ pub fn sample_record(call_id: String) -> warden::audit::AuditRecord {
         refusals: Vec::new(),
         verdicts: Vec::new(),
         completion: None,
+        sealed_text: None,
     }
 }
 

@@ -820,3 +820,74 @@ async fn embeddings_are_served_by_embeddings_models_only() {
         "{report}"
     );
 }
+
+#[tokio::test]
+async fn digests_are_keyed_per_tenant_and_kept_text_is_erased_with_its_key() {
+    let provider = FakeProvider::start();
+    // Everything allowed; bob's completions keep their text, sealed.
+    let policy = r#"package warden.authz
+
+decision := {"allow": true, "reasons": [], "obligations": {"completion": {"keep_text": true}}} if {
+	input.principal.id == "bob"
+}
+
+decision := {"allow": true, "reasons": []} if {
+	input.principal.id != "bob"
+}
+"#;
+    let host = gateway(&provider, Store::Postgres)
+        .policy(policy)
+        .extra_config(
+            "[[principals]]\nid = \"zoe\"\ntoken = \"zoe-test-token\"\nroles = []\n\
+             tenant = \"globex\"\n",
+        )
+        .start()
+        .await;
+    let principal = |id: &str| host.kernel.principals().by_id(id).unwrap();
+    let ask = |id: &str| warden::CallRequest {
+        principal: principal(id),
+        tool: "fast".into(),
+        args: json!({"model": "fast", "messages": [{"role": "user", "content": "same prompt"}]}),
+        session: None,
+        contract: None,
+        trace: None,
+    };
+    // Equal prompts: equal digests within a tenant (bob and root are of
+    // `acme`), different across tenants (zoe is of `globex`).
+    let bob = host.kernel.complete(ask("bob")).await;
+    let root = host.kernel.complete(ask("root")).await;
+    let zoe = host.kernel.complete(ask("zoe")).await;
+    assert!(bob.result.is_ok() && root.result.is_ok() && zoe.result.is_ok());
+    let bob_record = host.record(&bob.call_id).await.record;
+    let root_record = host.record(&root.call_id).await.record;
+    let zoe_record = host.record(&zoe.call_id).await.record;
+    assert_eq!(bob_record.args_digest, root_record.args_digest);
+    assert_eq!(bob_record.output_digest, root_record.output_digest);
+    assert_ne!(bob_record.args_digest, zoe_record.args_digest);
+    assert_ne!(bob_record.output_digest, zoe_record.output_digest);
+    // Not a plain SHA-256 of the request: it is keyed.
+    let plain =
+        warden::digest::sha256_hex(warden::kernel::canonical_json(&ask("bob").args).as_bytes());
+    assert_ne!(bob_record.args_digest, plain);
+    assert!(root_record.sealed_text.is_none(), "only bob's text is kept");
+
+    // The kept text opens with the tenant's key, and not once it is erased.
+    let sealed = bob_record.sealed_text.as_deref().expect("kept text");
+    assert!(!sealed.contains("same prompt"));
+    let opened = host.cli(&["audit", "unseal", &bob.call_id]);
+    assert!(opened.status.success(), "{opened:?}");
+    let text: Value = serde_json::from_slice(&opened.stdout).unwrap();
+    assert_eq!(text["request"]["messages"][0]["content"], "same prompt");
+    assert_eq!(
+        text["completion"]["choices"][0]["message"]["content"],
+        "echo: same prompt"
+    );
+    let erased = host.cli(&["audit", "erase-tenant", "acme"]);
+    assert!(erased.status.success(), "{erased:?}");
+    let gone = host.cli(&["audit", "unseal", &bob.call_id]);
+    assert_eq!(gone.status.code(), Some(1), "{gone:?}");
+    assert!(String::from_utf8_lossy(&gone.stderr).contains("erased"));
+    // The records stay, and the chains still verify.
+    let verified = host.cli(&["audit", "verify"]);
+    assert!(verified.status.success(), "{verified:?}");
+}

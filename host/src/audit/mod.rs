@@ -7,6 +7,7 @@
 //! [`verify`] recomputes every chain and names the first record that does not match.
 
 pub mod checkpoint;
+pub mod sealing;
 mod spool;
 mod storable;
 mod store;
@@ -17,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 
+pub use sealing::TenantKeys;
 pub(crate) use store::on_pool;
 pub use store::{AuditFilter, AuditStore, Durability};
 
@@ -111,6 +113,11 @@ pub struct AuditRecord {
     /// tool calls, and then left out of the hash, so older chains verify.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completion: Option<String>,
+    /// A completion's request and answer (JSON), sealed under its tenant's
+    /// key ([`sealing`]), when policy obliged keeping the text. None
+    /// otherwise, and then left out of the hash, so older chains verify.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed_text: Option<String>,
 }
 
 /// One verifier's verdict on one stage of a call, as recorded and as policy
@@ -657,6 +664,7 @@ pub(crate) mod tests {
                 error: Some(v()),
             }],
             completion: Some(v()),
+            sealed_text: Some(v()),
         }
     }
 }

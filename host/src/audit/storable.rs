@@ -60,6 +60,7 @@ pub(super) fn make_storable(record: &mut AuditRecord) -> bool {
         &mut record.shadow,
         &mut record.policy_input,
         &mut record.completion,
+        &mut record.sealed_text,
     ]
     .into_iter()
     .flatten()

@@ -104,6 +104,7 @@ macro_rules! inserted_columns {
             refusals: (!$r.refusals.is_empty()).then_some(Json(&$r.refusals)),
             verdicts: (!$r.verdicts.is_empty()).then_some(Json(&$r.verdicts)),
             completion: &$r.completion,
+            sealed_text: &$r.sealed_text,
         }
     };
 }

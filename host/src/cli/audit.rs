@@ -29,6 +29,47 @@ pub(crate) async fn run(config: &Config, command: AuditCommand) -> anyhow::Resul
             }
             Ok(ExitCode::SUCCESS)
         }
+        AuditCommand::Unseal { call_id } => {
+            let record = store
+                .by_call_id(&call_id)
+                .await?
+                .with_context(|| format!("no audit record for call {call_id}"))?
+                .record;
+            let sealed = record.sealed_text.as_deref().with_context(|| {
+                format!("call {call_id} kept no text (policy did not oblige `keep_text`)")
+            })?;
+            let keys = warden::audit::TenantKeys::new(store);
+            match keys
+                .unseal(&record.tenant, &call_id, sealed)
+                .await
+                .map_err(|e| anyhow::anyhow!("call {call_id}: {e}"))?
+            {
+                Some(text) => {
+                    println!("{text}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                None => {
+                    eprintln!(
+                        "call {call_id}: erased (tenant `{}` has no keys any more)",
+                        record.tenant
+                    );
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+        AuditCommand::EraseTenant { tenant } => {
+            let keys = warden::audit::TenantKeys::new(store);
+            let erased = keys
+                .erase(&tenant)
+                .await
+                .map_err(|e| anyhow::anyhow!("erasing tenant `{tenant}`: {e}"))?;
+            if erased {
+                println!("erased: the text kept for tenant `{tenant}` can no longer be opened");
+            } else {
+                println!("tenant `{tenant}` had no keys: nothing was kept for it");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         AuditCommand::Replay { call_id, policy } => {
             let record = store
                 .by_call_id(&call_id)

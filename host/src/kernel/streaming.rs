@@ -192,6 +192,9 @@ impl Kernel {
         drop(s.stream);
         let mut call = s.admitted.call;
         call.trail.released = Some(s.released as u64);
+        if result.is_err() && call.trail.keep_text {
+            call.trail.released_text = s.text.get(..s.released).map(str::to_string);
+        }
         call.trail.first_release = s.first_release;
         let response = self.conclude(call, result).await;
         StreamEnd {

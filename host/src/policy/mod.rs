@@ -161,6 +161,10 @@ pub struct CompletionObligations {
     /// Remove the tools the request offers (and its tool choice).
     #[serde(default)]
     pub strip_tools: bool,
+    /// Keep the request and the answer in the record, sealed under the
+    /// tenant's key (erased with it).
+    #[serde(default)]
+    pub keep_text: bool,
 }
 
 /// Limits a policy can narrow (never widen) for one call.
