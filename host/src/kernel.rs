@@ -71,6 +71,8 @@ pub struct Kernel {
     contracts: Contracts,
     /// Per-tenant keys for completions' digests and kept text.
     tenant_keys: crate::audit::TenantKeys,
+    /// What serves each model, by name (streams open here).
+    model_backends: std::collections::BTreeMap<String, Arc<crate::gateway::ModelBackend>>,
 }
 
 /// What a request asks to call: a tool, or a model for chat or embeddings.
@@ -242,7 +244,13 @@ impl Kernel {
             Some(dir) => Some(Arc::new(PolicyBundle::load(dir, &config.policy.load)?)),
             None => None,
         };
-        let registry = Registry::load(config, &sandbox).await?;
+        let mut registry = Registry::load(config, &sandbox).await?;
+        let models = crate::gateway::load(config, &sandbox).await?;
+        registry.add_models(models.values().map(|m| m.entry.clone()));
+        let model_backends = models
+            .into_iter()
+            .map(|(name, model)| (name, model.backend))
+            .collect();
         let verifiers = Verifiers::load(config, &sandbox).await?;
         let audit = AuditLog::open(&config.audit_url, &config.audit).await?;
         Ok(Kernel {
@@ -258,6 +266,7 @@ impl Kernel {
             verifiers,
             contracts: config.contracts.clone(),
             tenant_keys: crate::audit::TenantKeys::new(audit.store().clone()),
+            model_backends,
             audit,
         })
     }
@@ -784,14 +793,14 @@ impl Kernel {
             )
         })?;
         if let (Asked::Model(kind), Some(model)) = (asked, &found.model)
-            && model.config().kind != kind
+            && model.kind != kind
         {
             return Err(CallError::new(
                 ErrorCode::UnsupportedRequest,
                 format!(
                     "`{}` is a {} model; this request asks for {}",
                     found.name,
-                    model.config().kind.name(),
+                    model.kind.name(),
                     kind.name()
                 ),
             ));
@@ -890,7 +899,7 @@ impl Kernel {
             // What was released to the caller: the output after redactions.
             let mut completion = CompletionRecord::new(
                 &entry.name,
-                model.config(),
+                model,
                 result.as_ref().ok(),
                 call.trail.released,
             );
@@ -1363,7 +1372,7 @@ pub fn policy_input(
             completion: tool
                 .model
                 .as_ref()
-                .map(|model| completion_part(model.config(), &request.args))
+                .map(|model| completion_part(model, &request.args))
                 .into_input(),
         }
         .into_input(),

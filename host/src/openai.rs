@@ -111,7 +111,10 @@ impl IntoResponse for OpenAiError {
 
 /// The principal whose token the request carries, or an OpenAI-shaped 401.
 fn caller(kernel: &Kernel, headers: &HeaderMap) -> Result<Arc<Principal>, OpenAiError> {
-    crate::server::principal_of(kernel, headers).map_err(OpenAiError::from)
+    kernel
+        .principals()
+        .by_bearer(headers)
+        .map_err(OpenAiError::from)
 }
 
 async fn list_models(

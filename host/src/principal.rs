@@ -59,6 +59,29 @@ impl Principals {
             .cloned()
     }
 
+    /// The principal whose token `Authorization: Bearer <token>` carries;
+    /// `unauthenticated` without one or for a token nobody holds.
+    pub fn by_bearer(
+        &self,
+        headers: &http::HeaderMap,
+    ) -> Result<Arc<Principal>, crate::error::CallError> {
+        use crate::error::{CallError, ErrorCode};
+        let value = headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| {
+                CallError::new(
+                    ErrorCode::Unauthenticated,
+                    "missing `Authorization: Bearer` header",
+                )
+            })?;
+        let token = value
+            .strip_prefix("Bearer ")
+            .ok_or_else(|| CallError::new(ErrorCode::Unauthenticated, "expected a Bearer token"))?;
+        self.by_token(token.trim())
+            .ok_or_else(|| CallError::new(ErrorCode::Unauthenticated, "unknown token"))
+    }
+
     /// The principal with this id (for the local CLI, which the operator runs).
     pub fn by_id(&self, id: &str) -> Option<Arc<Principal>> {
         self.by_id.get(id).cloned()

@@ -123,8 +123,8 @@ pub struct ToolEntry {
     pub labels: Vec<String>,
     /// What serves it.
     pub backend: Arc<dyn Backend>,
-    /// The same backend, for a model: what streams its completions.
-    pub(crate) model: Option<Arc<crate::gateway::ModelBackend>>,
+    /// A model's configuration (none for a tool).
+    pub(crate) model: Option<Arc<crate::config::ModelConfig>>,
     /// Schema the arguments must satisfy.
     pub input: Schema,
     /// Schema a successful output must satisfy.
@@ -166,11 +166,11 @@ impl ToolEntry {
     /// checked against `request`, and its outputs completions, against `response`.
     pub(crate) fn model(
         name: &str,
-        backend: Arc<crate::gateway::ModelBackend>,
+        model: Arc<crate::config::ModelConfig>,
+        backend: Arc<dyn Backend>,
         request: Schema,
         response: Schema,
     ) -> ToolEntry {
-        let model = backend.config();
         ToolEntry {
             kind: TargetKind::Model,
             name: name.to_string(),
@@ -178,7 +178,7 @@ impl ToolEntry {
             description: model.description.clone(),
             side_effects: false,
             labels: model.labels.clone(),
-            model: Some(backend.clone()),
+            model: Some(model),
             backend,
             input: request,
             output: response,
@@ -288,8 +288,13 @@ impl Registry {
             }
             registry.upstreams.insert(name.clone(), upstream);
         }
-        registry.models = crate::gateway::load(config, sandbox).await?;
         Ok(registry)
+    }
+
+    /// Adds the gateway's models (`gateway::load`), by name.
+    pub(crate) fn add_models(&mut self, models: impl IntoIterator<Item = Arc<ToolEntry>>) {
+        self.models
+            .extend(models.into_iter().map(|m| (m.name.clone(), m)));
     }
 
     /// The model with this name.

@@ -21,7 +21,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -189,37 +189,15 @@ impl FromRequestParts<Arc<Kernel>> for Authenticated {
         parts: &mut Parts,
         kernel: &Arc<Kernel>,
     ) -> Result<Self, Self::Rejection> {
-        principal_of(kernel, &parts.headers)
+        kernel
+            .principals()
+            .by_bearer(&parts.headers)
             .map(Authenticated)
             .map_err(|error| ApiError {
                 error,
                 call_id: None,
             })
     }
-}
-
-/// The principal whose token `Authorization: Bearer <token>` carries;
-/// `unauthenticated` without one or for a token nobody holds.
-pub(crate) fn principal_of(
-    kernel: &Kernel,
-    headers: &HeaderMap,
-) -> Result<Arc<Principal>, CallError> {
-    let value = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| {
-            CallError::new(
-                ErrorCode::Unauthenticated,
-                "missing `Authorization: Bearer` header",
-            )
-        })?;
-    let token = value
-        .strip_prefix("Bearer ")
-        .ok_or_else(|| CallError::new(ErrorCode::Unauthenticated, "expected a Bearer token"))?;
-    kernel
-        .principals()
-        .by_token(token.trim())
-        .ok_or_else(|| CallError::new(ErrorCode::Unauthenticated, "unknown token"))
 }
 
 async fn list_tools(

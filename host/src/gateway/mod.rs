@@ -53,7 +53,7 @@ struct LoadedAdapter {
 #[derive(Debug)]
 pub(crate) struct ModelBackend {
     adapter: Arc<LoadedAdapter>,
-    model: ModelConfig,
+    model: Arc<ModelConfig>,
     /// The adapter's limits with the model's time limit, concurrency and
     /// answer size: what the kernel bounds the completion by.
     capabilities: Effective,
@@ -62,11 +62,17 @@ pub(crate) struct ModelBackend {
     sandbox: Sandbox,
 }
 
-/// Loads every adapter and builds every model's target, by model name.
-pub(crate) async fn load(
-    config: &Config,
-    sandbox: &Sandbox,
-) -> Result<BTreeMap<String, Arc<ToolEntry>>> {
+/// A model the gateway serves: its target and its backend.
+#[derive(Debug)]
+pub(crate) struct Model {
+    /// What the registry resolves and the pipeline decides on.
+    pub(crate) entry: Arc<ToolEntry>,
+    /// What serves it, streams included.
+    pub(crate) backend: Arc<ModelBackend>,
+}
+
+/// Loads every adapter and builds every model, by model name.
+pub(crate) async fn load(config: &Config, sandbox: &Sandbox) -> Result<BTreeMap<String, Model>> {
     let mut adapters = BTreeMap::new();
     for (name, adapter) in &config.adapters {
         let fail = |message: String| Error::Adapter {
@@ -141,20 +147,27 @@ pub(crate) async fn load(
             output_max_bytes: model.max_response_bytes,
             ..adapter.capabilities.clone()
         };
-        let backend = ModelBackend {
+        let model = Arc::new(model.clone());
+        let backend = Arc::new(ModelBackend {
             adapter: adapter.clone(),
             model: model.clone(),
             slots: Arc::new(tokio::sync::Semaphore::new(model.max_concurrent as usize)),
             capabilities,
             transport: transport.clone(),
             sandbox: sandbox.clone(),
-        };
+        });
         let (request, response) = match model.kind {
             ModelKind::Chat => chat.clone(),
             ModelKind::Embeddings => embeddings.clone(),
         };
-        let entry = ToolEntry::model(name, Arc::new(backend), request, response);
-        models.insert(name.clone(), Arc::new(entry));
+        let entry = ToolEntry::model(name, model, backend.clone(), request, response);
+        models.insert(
+            name.clone(),
+            Model {
+                entry: Arc::new(entry),
+                backend,
+            },
+        );
     }
     Ok(models)
 }
@@ -190,11 +203,6 @@ impl Backend for ModelBackend {
 }
 
 impl ModelBackend {
-    /// The model's configuration.
-    pub(crate) fn config(&self) -> &ModelConfig {
-        &self.model
-    }
-
     /// One completion: translate, send, translate back, in one adapter instance.
     async fn complete(&self, args: &Value) -> std::result::Result<String, CallError> {
         let deadline = tokio::time::Instant::now() + self.model.time_limit;

@@ -100,7 +100,7 @@ impl Kernel {
             .admit_target(request, super::Asked::Model(ModelKind::Chat))
             .await?;
         let tool = admitted.admission.tool.clone();
-        let Some(backend) = &tool.model else {
+        let Some(backend) = self.model_backends.get(&tool.name) else {
             let error = CallError::new(ErrorCode::Internal, "a model without its backend");
             return Err(self.finish(admitted, Err(error)).await);
         };
