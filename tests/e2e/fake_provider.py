@@ -1,7 +1,8 @@
-"""A fake LLM provider for Warden's end-to-end tests: it speaks both the
-OpenAI wire format and the Anthropic Messages wire format, checks the
-credential the way the real services do, and records every request so a test
-can see what Warden actually sent upstream. Standard library only.
+"""A fake LLM provider for Warden's end-to-end tests: it speaks the OpenAI
+wire format, the Anthropic Messages wire format and Ollama's native API,
+checks the credential the way the real services do, and records every
+request so a test can see what Warden actually sent upstream. Standard
+library only.
 
     python fake_provider.py [--key KEY] [--port PORT] [--anthropic-bearer]
 
@@ -25,6 +26,21 @@ Endpoints:
   usage.output_tokens), message_stop). `GET /v1/models` answers in Anthropic's
   shape (and checks Anthropic's credential) when the request carries an
   `anthropic-version` header.
+- Ollama's native API (no credential, as Ollama has none; but when an
+  `authorization` header is present it must be `Bearer KEY`, else 401, so a
+  test can check what the host injected, as a proxy in front of Ollama
+  would): `POST /api/chat` (one JSON object with `stream: false`; otherwise,
+  as Ollama streams by default, `application/x-ndjson`: one line
+  `{model, created_at, message: {role, content}, done: false}` per word, then
+  `{..., message: {role, content: ""}, done: true, done_reason,
+  prompt_eval_count, eval_count, ...durations}`; a tool call is one line
+  whose message has `tool_calls: [{function: {index, name, arguments
+  (an object)}}]` and no `id`, as before Ollama 0.12, and done_reason is
+  `stop` as Ollama says then), `POST /api/embed` (`{model, input: string or
+  [strings], dimensions?}` -> `{model, embeddings: [[...]], total_duration,
+  load_duration, prompt_eval_count}`, the same vectors as /v1/embeddings).
+  `options.num_predict` is the token limit; zero counts are left out, as
+  Ollama's `omitempty` does. Errors are `{"error": "text"}` with the status.
 - `GET /_requests`: every request received so far (the control endpoints
   excepted), as [{method, path, query, headers (lower-case names), body
   (parsed JSON or null)}]; `DELETE /_requests` clears the list.
@@ -35,12 +51,15 @@ What it answers is chosen by markers in the text of the LAST user message
 - none: echo, the answer is `echo: <last user text>`;
 - `[status:N]`: status N (400-599) with the provider's error body; 429 also
   carries `retry-after: 1`;
-- `[malformed]`: streamed, one good chunk then an event whose data is not
-  JSON; otherwise a 200 `application/json` whose body is not JSON;
+- `[malformed]`: streamed, one good chunk then an event (for Ollama: a line)
+  whose data is not JSON; otherwise a 200 `application/json` whose body is
+  not JSON;
 - `[stream-error]`: streamed, one good chunk then the provider's in-stream
-  error (OpenAI `data: {"error": ...}`, Anthropic `event: error`);
+  error (OpenAI `data: {"error": ...}`, Anthropic `event: error`, Ollama a
+  line `{"error": "..."}`);
 - `[tool:NAME]`: one call of function NAME with arguments {"city": "Paris"}
-  (finish_reason tool_calls / stop_reason tool_use);
+  (finish_reason tool_calls / stop_reason tool_use / Ollama done_reason
+  stop with message.tool_calls);
 - `[json]`: the text `{"answer": "42"}` (whatever response_format asked for:
   a test must give a schema that accepts it);
 - `[leak]`: sentences with a made-up AWS key (AKIA6KD7T652I2UBJGG5; the
@@ -52,14 +71,16 @@ What it answers is chosen by markers in the text of the LAST user message
   the answer;
 - `[cached:N]`: N of the prompt tokens are reported as cached (OpenAI
   prompt_tokens_details.cached_tokens; Anthropic cache_read_input_tokens,
-  with input_tokens the uncached rest, as Anthropic counts them).
+  with input_tokens the uncached rest, as Anthropic counts them; Ollama
+  reports no cached count and ignores it).
 
 Usage: prompt tokens are the whitespace-separated words of the text of all
 messages (system included; for Anthropic the top-level `system` too), and
 completion tokens the words of the answer (of the arguments JSON for a tool
-call). A text answer longer than `max_tokens` / `max_completion_tokens` words
-is cut there, with finish_reason length / stop_reason max_tokens. Streamed,
-each word (with its following space) is one chunk.
+call). A text answer longer than `max_tokens` / `max_completion_tokens` /
+Ollama's `options.num_predict` words is cut there, with finish_reason length /
+stop_reason max_tokens / done_reason length. Streamed, each word (with its
+following space) is one chunk.
 """
 
 import argparse
@@ -238,6 +259,20 @@ ANTHROPIC_ERRORS = {
 }
 
 
+OLLAMA_ERRORS = {
+    400: "invalid request",
+    401: "unauthorized",
+    404: "model 'fake' not found, try pulling it first",
+    429: "server busy, please try again.  maximum pending requests exceeded",
+    500: "an error was encountered while running the model: unexpected EOF",
+    503: "server busy, please try again.  maximum pending requests exceeded",
+}
+
+
+def ollama_error(status):
+    return {"error": OLLAMA_ERRORS.get(status, f"error {status}")}
+
+
 def openai_error(status, message=None, code=None):
     kind, default_code, default_message = OPENAI_ERRORS.get(
         status,
@@ -306,9 +341,9 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(payload)
         self.wfile.flush()
 
-    def start_stream(self):
+    def start_stream(self, content_type="text/event-stream; charset=utf-8"):
         self.send_response(200)
-        self.send_header("content-type", "text/event-stream; charset=utf-8")
+        self.send_header("content-type", content_type)
         self.send_header("cache-control", "no-cache")
         self.send_header("transfer-encoding", "chunked")
         self.send_header("x-request-id", new_id("req_"))
@@ -405,6 +440,15 @@ class Handler(BaseHTTPRequestHandler):
             if path == "/v1/embeddings":
                 return self.embeddings(body)
             return self.chat_completions(body)
+        if path in ("/api/chat", "/api/embed"):
+            authorization = headers.get("authorization")
+            if authorization is not None and authorization != f"Bearer {KEY}":
+                return self.send_json(401, {"error": "unauthorized"})
+            if method != "POST":
+                return self.send_json(405, {"error": "method not allowed"})
+            if path == "/api/embed":
+                return self.ollama_embed(body)
+            return self.ollama_chat(body)
         return self.send_json(404, openai_error(404, f"Unknown path {path}.", "unknown_url"))
 
     # -- OpenAI
@@ -778,6 +822,128 @@ class Handler(BaseHTTPRequestHandler):
                 return self.end_stream()
         self.end_stream()
 
+    # -- Ollama (native API)
+
+    def ollama_chat(self, body):
+        if not isinstance(body, dict):
+            return self.send_json(400, {"error": "invalid character in request body"})
+        if not body.get("model"):
+            return self.send_json(400, {"error": "model is required"})
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            return self.send_json(400, {"error": "messages are required"})
+        for message in messages:
+            if not isinstance(message, dict) or not isinstance(message.get("content", ""), str):
+                return self.send_json(
+                    400, {"error": "json: cannot unmarshal into Go struct field of type string"}
+                )
+        options = body.get("options") if isinstance(body.get("options"), dict) else {}
+        answer = Answer({"max_tokens": options.get("num_predict")}, messages)
+        found = answer.found
+        if "status" in found:
+            status = int_marker(found, "status", 500)
+            if not 400 <= status <= 599:
+                status = 500
+            extra = {"retry-after": "1"} if status == 429 else None
+            return self.send_json(status, ollama_error(status), extra)
+        # Ollama streams unless told not to.
+        stream = body.get("stream") is not False
+        if not stream and answer.slow:
+            time.sleep(answer.slow)
+        if not stream and found.get("malformed"):
+            return self.send_raw(
+                200, b'{"model": "broken", "message": { this is not json', "application/json"
+            )
+        model = body["model"]
+
+        def line(content, done=False, tool_calls=None):
+            document = {
+                "model": model,
+                "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "message": {"role": "assistant", "content": content},
+                "done": done,
+            }
+            if tool_calls:
+                document["message"]["tool_calls"] = tool_calls
+            if done:
+                document["done_reason"] = "length" if answer.truncated else "stop"
+                metrics = {
+                    "total_duration": 1200000,
+                    "load_duration": 100000,
+                    "prompt_eval_count": answer.prompt_tokens,
+                    "prompt_eval_duration": 300000,
+                    "eval_count": answer.completion_tokens,
+                    "eval_duration": 800000,
+                }
+                # Ollama's `omitempty`: counts of 0 are left out.
+                document.update({k: v for k, v in metrics.items() if v})
+            return document
+
+        calls = (
+            [{"function": {"index": 0, "name": answer.tool, "arguments": dict(TOOL_ARGUMENTS)}}]
+            if answer.tool
+            else None
+        )
+        if not stream:
+            return self.send_json(
+                200, line("" if answer.tool else answer.text, done=True, tool_calls=calls)
+            )
+
+        if answer.tool:
+            lines = [line("", tool_calls=calls)]
+        else:
+            lines = [line(piece) for piece in answer.pieces]
+        lines.append(line("", done=True))
+        self.start_stream("application/x-ndjson")
+        for n, document in enumerate(lines):
+            if n and answer.slow:
+                time.sleep(answer.slow)
+            self.write_chunk(json.dumps(document) + "\n")
+            if n == 0 and found.get("malformed"):
+                self.write_chunk('{"model": "broken", "message": {this is not json\n')
+                return self.end_stream()
+            if n == 0 and found.get("stream-error"):
+                self.write_chunk(json.dumps(ollama_error(500)) + "\n")
+                return self.end_stream()
+        self.end_stream()
+
+    def ollama_embed(self, body):
+        if not isinstance(body, dict):
+            return self.send_json(400, {"error": "invalid character in request body"})
+        if not body.get("model"):
+            return self.send_json(400, {"error": "model is required"})
+        inputs = body.get("input")
+        if isinstance(inputs, str):
+            inputs = [inputs]
+        if not isinstance(inputs, list) or not all(isinstance(i, str) for i in inputs):
+            return self.send_json(400, {"error": "invalid input type"})
+        found = markers(" ".join(inputs))
+        if "status" in found:
+            status = int_marker(found, "status", 500)
+            if not 400 <= status <= 599:
+                status = 500
+            return self.send_json(
+                status, ollama_error(status), {"retry-after": "1"} if status == 429 else None
+            )
+        if found.get("slow"):
+            time.sleep(int_marker(found, "slow") / 1000.0)
+        if found.get("malformed"):
+            return self.send_raw(
+                200, b'{"model": "m", "embeddings": [ not json', "application/json"
+            )
+        dims = body.get("dimensions") if isinstance(body.get("dimensions"), int) else 0
+        dims = dims if dims > 0 else EMBEDDING_DIMS
+        document = {
+            "model": body["model"],
+            "embeddings": [embed(text, dims) for text in inputs],
+            "total_duration": 14143917,
+            "load_duration": 1019500,
+        }
+        tokens = sum(max(words(t), 1) for t in inputs)
+        if tokens:
+            document["prompt_eval_count"] = tokens
+        self.send_json(200, document)
+
 
 def split_json(text):
     """Tool-call arguments in three pieces, as providers stream them."""
@@ -807,7 +973,9 @@ class Server(ThreadingHTTPServer):
 
 def main():
     global KEY, ACCEPT_BEARER
-    parser = argparse.ArgumentParser(description="A fake OpenAI and Anthropic provider for tests.")
+    parser = argparse.ArgumentParser(
+        description="A fake OpenAI, Anthropic and Ollama provider for tests."
+    )
     parser.add_argument("--key", default="test-key", help="the API key it accepts")
     parser.add_argument(
         "--port", type=int, default=0, help="the port to bind (default: a free one)"

@@ -891,3 +891,75 @@ decision := {"allow": true, "reasons": []} if {
     let verified = host.cli(&["audit", "verify"]);
     assert!(verified.status.success(), "{verified:?}");
 }
+
+#[tokio::test]
+async fn ollama_s_native_api_streams_as_ndjson_through_the_third_adapter() {
+    let provider = FakeProvider::start();
+    let origin = provider.origin.clone();
+    let host = gateway(&provider, Store::Sqlite)
+        .extra_config(&format!(
+            "[adapters.ollama]\nmanifest = {}\n\n\
+             [models.llama]\nadapter = \"ollama\"\nupstream_model = \"llama3.2\"\n\
+             origin = \"{origin}\"\nsecret = \"provider_key\"\n\n\
+             [models.llama-embed]\nkind = \"embeddings\"\nadapter = \"ollama\"\n\
+             upstream_model = \"nomic-embed-text\"\norigin = \"{origin}\"\n",
+            toml_path(&manifest(fixtures::OLLAMA))
+        ))
+        .start()
+        .await;
+    let server = Server::start(&host).await;
+
+    let report = sdk(
+        &server,
+        "bob",
+        "chat",
+        &["--model", "llama", "--prompt", "hello there"],
+    );
+    assert_eq!(report["content"], "echo: hello there", "{report}");
+    assert_eq!(report["usage"]["completion_tokens"], 3, "{report}");
+    // Streamed: NDJSON framed by the host, one word per line.
+    let report = sdk(
+        &server,
+        "bob",
+        "stream",
+        &["--model", "llama", "--prompt", "[words:90]"],
+    );
+    assert!(report.get("error").is_none(), "{report}");
+    assert!(
+        report["content"]
+            .as_str()
+            .unwrap()
+            .ends_with("word89 word90"),
+        "{report}"
+    );
+    assert_eq!(report["finish_reason"], "stop");
+    let report = sdk(&server, "bob", "tools", &["--model", "llama"]);
+    assert_eq!(report["tool_calls"][0]["name"], "get_weather", "{report}");
+    let report = sdk(&server, "bob", "embeddings", &["--model", "llama-embed"]);
+    assert_eq!(report["count"], 2, "{report}");
+    let report = sdk(
+        &server,
+        "bob",
+        "stream",
+        &["--model", "llama", "--prompt", "[malformed]"],
+    );
+    assert_eq!(report["error"]["code"], "provider-error", "{report}");
+    let report = sdk(
+        &server,
+        "bob",
+        "chat",
+        &["--model", "llama", "--prompt", "[status:503]"],
+    );
+    assert_eq!(report["error"]["code"], "provider-unavailable", "{report}");
+
+    let requests = provider.requests().await;
+    let chat = requests.iter().find(|r| r["path"] == "/api/chat").unwrap();
+    assert_eq!(chat["body"]["model"], "llama3.2");
+    assert_eq!(
+        chat["headers"]["authorization"],
+        format!("Bearer {PROVIDER_KEY}")
+    );
+    // No secret configured for the embeddings model: no credential sent.
+    let embed = requests.iter().find(|r| r["path"] == "/api/embed").unwrap();
+    assert!(embed["headers"].get("authorization").is_none(), "{embed}");
+}

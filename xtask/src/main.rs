@@ -158,6 +158,8 @@ fn plugin_tests(root: &Path) -> anyhow::Result<()> {
             "warden-openai",
             "-p",
             "warden-anthropic",
+            "-p",
+            "warden-ollama",
             "--target-dir",
         ])
         .arg(plugins.join("target")))
