@@ -294,7 +294,22 @@ fn stream(
     };
     tokio::spawn(async move {
         let mut gone = false;
-        while let Some(chunks) = kernel.stream_chunks(&mut completion).await {
+        loop {
+            // A client that goes away while the provider is still thinking
+            // stops the stream now, not at the next chunk.
+            let next = tokio::select! {
+                next = kernel.stream_chunks(&mut completion) => next,
+                () = events.closed() => {
+                    gone = true;
+                    None
+                }
+            };
+            let Some(chunks) = next else {
+                if gone {
+                    completion.cancel();
+                }
+                break;
+            };
             for chunk in chunks {
                 if events.send(frame(chunk)).await.is_err() {
                     gone = true;
