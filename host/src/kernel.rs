@@ -829,6 +829,10 @@ impl Kernel {
             // Whatever a verifier found is never stored, whatever policy decided.
             if let Some(args) = stored.get_mut("args") {
                 redact_findings(args, verdicts, &["*".to_string()]);
+                // A prompt is kept only sealed, where policy obliges it.
+                if tool.kind == TargetKind::Model {
+                    *args = json!("[a prompt is kept only sealed, under `keep_text`]");
+                }
             }
             if let Ok(decision) = &verdict {
                 for pointer in &decision.obligations.redact {
@@ -912,10 +916,17 @@ impl Kernel {
         let result = if call.trail.keyed {
             match self.key_completion(&call, &mut record, &result).await {
                 Ok(()) => result,
-                Err(e) => Err(CallError::new(
-                    ErrorCode::AuditUnavailable,
-                    format!("the tenant's audit keys are unavailable, so the call is denied: {e}"),
-                )),
+                Err(e) => {
+                    let error = bounded_error(CallError::new(
+                        ErrorCode::AuditUnavailable,
+                        format!(
+                            "the tenant's audit keys are unavailable, so the call is denied: {e}"
+                        ),
+                    ));
+                    record.outcome = error.code.as_str().to_string();
+                    record.error = Some(error.message.clone());
+                    Err(error)
+                }
             }
         } else {
             result

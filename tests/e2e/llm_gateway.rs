@@ -963,3 +963,28 @@ async fn ollama_s_native_api_streams_as_ndjson_through_the_third_adapter() {
     let embed = requests.iter().find(|r| r["path"] == "/api/embed").unwrap();
     assert!(embed["headers"].get("authorization").is_none(), "{embed}");
 }
+
+#[tokio::test]
+async fn a_stored_policy_input_never_holds_a_prompt() {
+    let provider = FakeProvider::start();
+    let host = gateway(&provider, Store::Sqlite)
+        .audit_settings("store_policy_input = true")
+        .start()
+        .await;
+    let response = host
+        .kernel
+        .complete(warden::CallRequest {
+            principal: host.kernel.principals().by_id("bob").unwrap(),
+            tool: "fast".into(),
+            args: json!({"model": "fast", "messages": [{"role": "user", "content": "private words"}]}),
+            session: None,
+            contract: None,
+            trace: None,
+        })
+        .await;
+    assert!(response.result.is_ok(), "{:?}", response.result);
+    let record = host.record(&response.call_id).await.record;
+    let stored = record.policy_input.expect("stored policy input");
+    assert!(!stored.contains("private words"), "{stored}");
+    assert!(stored.contains("\"completion\""), "{stored}");
+}
