@@ -1,7 +1,8 @@
 //! The OpenAI-compatible face of `warden serve`, so that unmodified OpenAI
 //! SDKs and tools work against Warden by changing only the base URL and key:
 //!
-//! - `GET /v1/models` — the models the caller's policy could allow.
+//! - `GET /v1/models`, `GET /v1/models/{model}` — the models the caller's
+//!   policy could allow.
 //! - `POST /v1/chat/completions` — one completion through [`Kernel::complete`]
 //!   (or, streamed, [`Kernel::stream`]): decided, verified and audited like a
 //!   tool call.
@@ -32,6 +33,7 @@ use crate::principal::Principal;
 pub fn router() -> Router<Arc<Kernel>> {
     Router::new()
         .route("/v1/models", get(list_models))
+        .route("/v1/models/{model}", get(retrieve_model))
         .route("/v1/chat/completions", post(chat_completions))
         .route("/v1/embeddings", post(embeddings))
 }
@@ -117,6 +119,16 @@ fn caller(kernel: &Kernel, headers: &HeaderMap) -> Result<Arc<Principal>, OpenAi
         .map_err(OpenAiError::from)
 }
 
+/// A model as OpenAI lists it.
+fn model_json(model: &crate::registry::ToolEntry) -> Value {
+    json!({
+        "id": model.name,
+        "object": "model",
+        "created": 0,
+        "owned_by": model.provider(),
+    })
+}
+
 async fn list_models(
     State(kernel): State<Arc<Kernel>>,
     headers: HeaderMap,
@@ -124,16 +136,31 @@ async fn list_models(
     let principal = caller(&kernel, &headers)?;
     let models: Vec<Value> = kernel
         .visible_models(&principal)
-        .map(|model| {
-            json!({
-                "id": model.name,
-                "object": "model",
-                "created": 0,
-                "owned_by": model.provider(),
-            })
-        })
+        .map(|model| model_json(model))
         .collect();
     Ok(Json(json!({ "object": "list", "data": models })))
+}
+
+/// One model the caller may see; a model it may not see is as unknown as
+/// one that does not exist.
+async fn retrieve_model(
+    State(kernel): State<Arc<Kernel>>,
+    headers: HeaderMap,
+    model: Result<axum::extract::Path<String>, axum::extract::rejection::PathRejection>,
+) -> Result<Json<Value>, OpenAiError> {
+    let principal = caller(&kernel, &headers)?;
+    let name = model.map(|p| p.0).unwrap_or_default();
+    kernel
+        .visible_models(&principal)
+        .find(|m| m.name == name)
+        .map(|m| Json(model_json(m)))
+        .ok_or_else(|| {
+            CallError::new(
+                ErrorCode::UnknownModel,
+                format!("no model named `{}`", crate::bounds::bounded(&name, 128)),
+            )
+            .into()
+        })
 }
 
 /// The request a face hands the kernel: the caller, the model its JSON body

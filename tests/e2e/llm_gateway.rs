@@ -232,6 +232,27 @@ async fn policy_decides_which_models_a_principal_sees_and_uses() {
     assert_eq!(report["models"], json!(["claude-3.5", "fast"]));
     // alice (analyst) is granted tools but no model.
     assert_eq!(sdk(&server, "alice", "models", &[])["models"], json!([]));
+    let (status, one) = http(
+        &server.addr,
+        "GET",
+        "/v1/models/fast",
+        Some(&token("bob")),
+        "",
+    )
+    .await
+    .unwrap();
+    assert_eq!((status, &one["id"]), (200, &json!("fast")), "{one}");
+    let (status, hidden) = http(
+        &server.addr,
+        "GET",
+        "/v1/models/fast",
+        Some(&token("alice")),
+        "",
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 404, "{hidden}");
+    assert_eq!(hidden["error"]["code"], "model_not_found");
     let denied = sdk(&server, "alice", "chat", &["--model", "fast"]);
     assert_eq!(denied["error"]["status"], 403, "{denied}");
     assert_eq!(denied["error"]["type"], "permission_error");
