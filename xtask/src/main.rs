@@ -7,8 +7,9 @@
 //!   the built-in verifiers' own tests (natively). Needs PostgreSQL (see README).
 //! - `lint`: rustfmt and clippy (`-D warnings`) over the host and the plugins.
 //! - `quickstart`: build everything and run a few governed calls on the embedded store.
-//! - `bench`: the per-stage criterion suite, then the end-to-end benchmark
-//!   (prints figures; criterion keeps its history under `target/criterion`).
+//! - `bench`: the per-stage criterion suite, then the end-to-end benchmarks
+//!   of governed calls and of the LLM gateway (prints figures; criterion keeps
+//!   its history under `target/criterion`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -32,6 +33,7 @@ fn main() -> anyhow::Result<()> {
             plugins(&root)?;
             run(cargo(&root).args([
                 "bench", "-p", "warden", "--locked", "--bench", "stages", "--bench", "call",
+                "--bench", "gateway",
             ]))
         }
         _ => bail!("usage: cargo xtask <plugins|test|lint|quickstart|bench>"),
