@@ -23,8 +23,8 @@ use serde_json::value::RawValue;
 use warden_plugin_sdk::provider::{
     AdapterError, AdapterInfo, ChatRequest, ChatResponse, Choice, Chunk, ContentPart, Credential,
     EmbeddingsRequest, EmbeddingsResponse, FinishReason, Framing, Guest, HttpRequest, HttpResponse,
-    Message, ResponseFormat, Role, StreamEvent, ToolCall, ToolCallDelta, ToolChoice, UpstreamError,
-    Usage, clip, retry_after_ms, snippet,
+    MESSAGE_BYTES, Message, ResponseFormat, Role, StreamEvent, ToolCall, ToolCallDelta, ToolChoice,
+    Usage, clip, count, malformed, retry_after_ms, snippet, upstream,
 };
 
 #[cfg(test)]
@@ -34,10 +34,6 @@ mod tests;
 const API_VERSION: &str = "2023-06-01";
 /// `max_tokens` when the request sets none: Anthropic requires one.
 pub const DEFAULT_MAX_TOKENS: u32 = 4096;
-/// The most bytes of a provider's error message passed on.
-const MESSAGE_BYTES: usize = 1024;
-/// The most bytes of a provider's error type passed on.
-const KIND_BYTES: usize = 128;
 /// The status reported for an error inside an answer whose HTTP status was
 /// a success (a stream's `error` event), unless it is `overloaded_error`.
 const EMBEDDED_ERROR_STATUS: u16 = 502;
@@ -428,24 +424,6 @@ fn encode(request: &ChatRequest) -> Result<HttpRequest, AdapterError> {
 
 // ---------------------------------------------------------------- decoding
 
-fn malformed(what: &str) -> AdapterError {
-    AdapterError::Malformed(clip(what, MESSAGE_BYTES))
-}
-
-/// A JSON number as a `u32`: saturating, 0 for anything that is not a
-/// non-negative number.
-fn count(value: Option<&Value>) -> u32 {
-    match value {
-        Some(Value::Number(n)) => match (n.as_u64(), n.as_f64()) {
-            (Some(v), _) => u32::try_from(v).unwrap_or(u32::MAX),
-            // `as` saturates and maps NaN to 0; negative numbers become 0.
-            (None, Some(v)) => v as u32,
-            (None, None) => 0,
-        },
-        _ => 0,
-    }
-}
-
 fn text_of(value: Option<&Value>) -> Option<&str> {
     value.and_then(Value::as_str)
 }
@@ -507,23 +485,6 @@ fn error_fields(document: &Value) -> Option<(Option<String>, Option<String>)> {
     Some((kind, text_of(error.get("message")).map(str::to_string)))
 }
 
-fn upstream(
-    status: u16,
-    kind: Option<String>,
-    message: String,
-    retry: Option<u32>,
-) -> AdapterError {
-    AdapterError::Upstream(UpstreamError {
-        status,
-        kind: clip(
-            &kind.unwrap_or_else(|| format!("http_{status}")),
-            KIND_BYTES,
-        ),
-        message: clip(&message, MESSAGE_BYTES),
-        retry_after_ms: retry,
-    })
-}
-
 /// The error a non-success answer reports.
 fn upstream_error(response: &HttpResponse) -> AdapterError {
     let status = response.status;
@@ -539,7 +500,12 @@ fn upstream_error(response: &HttpResponse) -> AdapterError {
             )
         }
     });
-    upstream(status, kind, message, retry_after_ms(&response.headers))
+    upstream(
+        status,
+        kind.as_deref(),
+        &message,
+        retry_after_ms(&response.headers),
+    )
 }
 
 /// An error inside an answer whose HTTP status was a success: 529 for
@@ -552,7 +518,7 @@ fn embedded_error(document: &Value) -> AdapterError {
         EMBEDDED_ERROR_STATUS
     };
     let message = message.unwrap_or_else(|| "the provider reported an error".to_string());
-    upstream(status, kind, message, None)
+    upstream(status, kind.as_deref(), &message, None)
 }
 
 fn decode(response: &HttpResponse) -> Result<ChatResponse, AdapterError> {
@@ -678,12 +644,7 @@ fn decode_stream_event(event: &StreamEvent) -> Result<Vec<Chunk>, AdapterError> 
     let document: Value = match serde_json::from_str(data) {
         Ok(document) => document,
         Err(_) if name == Some("error") => {
-            return Err(upstream(
-                EMBEDDED_ERROR_STATUS,
-                None,
-                data.to_string(),
-                None,
-            ));
+            return Err(upstream(EMBEDDED_ERROR_STATUS, None, data, None));
         }
         Err(e) => {
             return Err(malformed(&format!(

@@ -23,17 +23,13 @@ use serde_json::{Map, Value};
 use warden_plugin_sdk::provider::{
     AdapterError, AdapterInfo, ChatRequest, ChatResponse, Choice, Chunk, ContentPart, Credential,
     EmbeddingsRequest, EmbeddingsResponse, FinishReason, Framing, FunctionTool, Guest, HttpRequest,
-    HttpResponse, Message, ResponseFormat, Role, StreamEvent, ToolCall, ToolCallDelta, ToolChoice,
-    UpstreamError, Usage, clip, retry_after_ms, snippet,
+    HttpResponse, MESSAGE_BYTES, Message, ResponseFormat, Role, StreamEvent, ToolCall,
+    ToolCallDelta, ToolChoice, Usage, clip, count, malformed, retry_after_ms, snippet, upstream,
 };
 
 #[cfg(test)]
 mod tests;
 
-/// The most bytes of a provider's error message passed on.
-const MESSAGE_BYTES: usize = 1024;
-/// The most bytes of a provider's error kind passed on.
-const KIND_BYTES: usize = 128;
 /// The status reported for an error Ollama sent inside an answer whose HTTP
 /// status was a success (a stream line `{"error": "..."}`).
 const STREAM_ERROR_STATUS: u16 = 502;
@@ -88,10 +84,6 @@ impl Guest for Ollama {
 
 fn unsupported(message: &str) -> AdapterError {
     AdapterError::Unsupported(clip(message, MESSAGE_BYTES))
-}
-
-fn malformed(what: &str) -> AdapterError {
-    AdapterError::Malformed(clip(what, MESSAGE_BYTES))
 }
 
 fn json_request(path: &str, body: Vec<u8>, stream: bool) -> HttpRequest {
@@ -460,20 +452,6 @@ fn encode(request: &ChatRequest) -> Result<HttpRequest, AdapterError> {
 
 // ---------------------------------------------------------------- decoding
 
-/// A JSON number as a `u32`: saturating, 0 for anything that is not a
-/// non-negative number.
-fn count(value: Option<&Value>) -> u32 {
-    match value {
-        Some(Value::Number(n)) => match (n.as_u64(), n.as_f64()) {
-            (Some(v), _) => u32::try_from(v).unwrap_or(u32::MAX),
-            // `as` saturates and maps NaN to 0; negative numbers become 0.
-            (None, Some(v)) => v as u32,
-            (None, None) => 0,
-        },
-        _ => 0,
-    }
-}
-
 fn text_of(value: Option<&Value>) -> Option<&str> {
     value.and_then(Value::as_str)
 }
@@ -629,22 +607,13 @@ fn error_fields(document: &Value) -> Option<(String, String)> {
     }
 }
 
-fn upstream(status: u16, kind: &str, message: &str, retry: Option<u32>) -> AdapterError {
-    AdapterError::Upstream(UpstreamError {
-        status,
-        kind: clip(kind, KIND_BYTES),
-        message: clip(message, MESSAGE_BYTES),
-        retry_after_ms: retry,
-    })
-}
-
 /// The error a non-success answer reports.
 fn upstream_error(response: &HttpResponse) -> AdapterError {
     let status = response.status;
     let retry = retry_after_ms(&response.headers);
     let document: Option<Value> = serde_json::from_slice(&response.body).ok();
     if let Some((kind, message)) = document.as_ref().and_then(error_fields) {
-        return upstream(status, &kind, &message, retry);
+        return upstream(status, Some(&kind), &message, retry);
     }
     let message = if response.body.is_empty() {
         format!("the provider answered HTTP {status}")
@@ -654,13 +623,13 @@ fn upstream_error(response: &HttpResponse) -> AdapterError {
             snippet(&response.body)
         )
     };
-    upstream(status, &format!("http_{status}"), &message, retry)
+    upstream(status, None, &message, retry)
 }
 
 /// An error reported inside an answer whose HTTP status was a success.
 fn embedded_error(document: &Value) -> Option<AdapterError> {
     let (kind, message) = error_fields(document)?;
-    Some(upstream(STREAM_ERROR_STATUS, &kind, &message, None))
+    Some(upstream(STREAM_ERROR_STATUS, Some(&kind), &message, None))
 }
 
 /// The JSON object of a success, or the error the answer reports.

@@ -20,17 +20,13 @@ use serde_json::value::RawValue;
 use warden_plugin_sdk::provider::{
     AdapterError, AdapterInfo, ChatRequest, ChatResponse, Choice, Chunk, ContentPart, Credential,
     EmbeddingsRequest, EmbeddingsResponse, FinishReason, Framing, FunctionTool, Guest, HttpRequest,
-    HttpResponse, Message, ResponseFormat, Role, StreamEvent, ToolCall, ToolCallDelta, ToolChoice,
-    UpstreamError, Usage, clip, retry_after_ms, snippet,
+    HttpResponse, MESSAGE_BYTES, Message, ResponseFormat, Role, StreamEvent, ToolCall,
+    ToolCallDelta, ToolChoice, Usage, clip, count, malformed, retry_after_ms, snippet, upstream,
 };
 
 #[cfg(test)]
 mod tests;
 
-/// The most bytes of a provider's error message passed on.
-const MESSAGE_BYTES: usize = 1024;
-/// The most bytes of a provider's error type or code passed on.
-const KIND_BYTES: usize = 128;
 /// The status reported for an error the provider sent inside a stream whose
 /// HTTP status was a success, unless the error carries an HTTP status code.
 const STREAM_ERROR_STATUS: u16 = 502;
@@ -448,24 +444,6 @@ fn encode(request: &ChatRequest) -> Result<HttpRequest, AdapterError> {
 
 // ---------------------------------------------------------------- decoding
 
-fn malformed(what: &str) -> AdapterError {
-    AdapterError::Malformed(clip(what, MESSAGE_BYTES))
-}
-
-/// A JSON number as a `u32`: saturating, 0 for anything that is not a
-/// non-negative number.
-fn count(value: Option<&Value>) -> u32 {
-    match value {
-        Some(Value::Number(n)) => match (n.as_u64(), n.as_f64()) {
-            (Some(v), _) => u32::try_from(v).unwrap_or(u32::MAX),
-            // `as` saturates and maps NaN to 0; negative numbers become 0.
-            (None, Some(v)) => v as u32,
-            (None, None) => 0,
-        },
-        _ => 0,
-    }
-}
-
 /// The index a list item carries, or its position.
 fn index_of(item: &Value, position: usize) -> u32 {
     match item.get("index") {
@@ -619,23 +597,6 @@ fn error_fields(document: &Value) -> Option<(Option<String>, Option<String>, Opt
     Some((kind, message, code.and_then(Value::as_i64)))
 }
 
-fn upstream(
-    status: u16,
-    kind: Option<String>,
-    message: String,
-    retry: Option<u32>,
-) -> AdapterError {
-    AdapterError::Upstream(UpstreamError {
-        status,
-        kind: clip(
-            &kind.unwrap_or_else(|| format!("http_{status}")),
-            KIND_BYTES,
-        ),
-        message: clip(&message, MESSAGE_BYTES),
-        retry_after_ms: retry,
-    })
-}
-
 /// The error a non-success answer reports.
 fn upstream_error(response: &HttpResponse) -> AdapterError {
     let status = response.status;
@@ -651,7 +612,12 @@ fn upstream_error(response: &HttpResponse) -> AdapterError {
             )
         }
     });
-    upstream(status, kind, message, retry_after_ms(&response.headers))
+    upstream(
+        status,
+        kind.as_deref(),
+        &message,
+        retry_after_ms(&response.headers),
+    )
 }
 
 /// An error reported inside an answer whose HTTP status was a success: it
@@ -664,7 +630,7 @@ fn embedded_error(document: &Value) -> Option<AdapterError> {
         .filter(|code| (400..=599).contains(code))
         .unwrap_or(STREAM_ERROR_STATUS);
     let message = message.unwrap_or_else(|| "the provider reported an error".to_string());
-    Some(upstream(status, kind, message, None))
+    Some(upstream(status, kind.as_deref(), &message, None))
 }
 
 fn decode(response: &HttpResponse) -> Result<ChatResponse, AdapterError> {
@@ -772,7 +738,7 @@ fn decode_chunk(event: &StreamEvent) -> Result<Vec<Chunk>, AdapterError> {
     let document: Value = match serde_json::from_str(data) {
         Ok(document) => document,
         Err(_) if event.event.as_deref() == Some("error") => {
-            return Err(upstream(STREAM_ERROR_STATUS, None, data.to_string(), None));
+            return Err(upstream(STREAM_ERROR_STATUS, None, data, None));
         }
         Err(e) => {
             return Err(malformed(&format!(

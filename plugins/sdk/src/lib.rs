@@ -261,6 +261,47 @@ pub mod provider {
         out
     }
 
+    /// The most bytes of a provider's error message an adapter passes on.
+    pub const MESSAGE_BYTES: usize = 1024;
+    /// The most bytes of a provider's error type or code an adapter passes on.
+    pub const KIND_BYTES: usize = 128;
+
+    /// A `malformed` error saying `what`, bounded.
+    pub fn malformed(what: &str) -> AdapterError {
+        AdapterError::Malformed(clip(what, MESSAGE_BYTES))
+    }
+
+    /// An `upstream` error: the provider's `kind` (by default `http_<status>`)
+    /// and `message`, bounded.
+    pub fn upstream(
+        status: u16,
+        kind: Option<&str>,
+        message: &str,
+        retry_after_ms: Option<u32>,
+    ) -> AdapterError {
+        let kind = kind.map_or_else(|| format!("http_{status}"), str::to_string);
+        AdapterError::Upstream(UpstreamError {
+            status,
+            kind: clip(&kind, KIND_BYTES),
+            message: clip(message, MESSAGE_BYTES),
+            retry_after_ms,
+        })
+    }
+
+    /// A JSON number as a `u32`: saturating, 0 for anything that is not a
+    /// non-negative number (token counts, indexes).
+    pub fn count(value: Option<&serde_json::Value>) -> u32 {
+        match value {
+            Some(serde_json::Value::Number(n)) => match (n.as_u64(), n.as_f64()) {
+                (Some(v), _) => u32::try_from(v).unwrap_or(u32::MAX),
+                // `as` saturates and maps NaN to 0; negative numbers become 0.
+                (None, Some(v)) => v as u32,
+                (None, None) => 0,
+            },
+            _ => 0,
+        }
+    }
+
     /// The start of a body, for an error message: at most
     /// [`SNIPPET_BYTES`] bytes, invalid UTF-8 replaced, on one line.
     pub fn snippet(body: &[u8]) -> String {
