@@ -73,7 +73,7 @@ fn stages(c: &mut Criterion) {
         },
     };
     let policy = kernel.policy();
-    let input = policy_input(&request, &tool, context.clone(), &[]);
+    let input = policy_input(&request, &tool, context.clone(), &[], &[]);
     let args = request.args.to_string();
     let output = r#"{"text":"BENCHMARK"}"#;
 
@@ -85,7 +85,7 @@ fn stages(c: &mut Criterion) {
         b.iter(|| tool.input.check(black_box(&request.args)))
     });
     group.bench_function("policy input", |b| {
-        b.iter(|| policy_input(black_box(&request), &tool, context.clone(), &[]))
+        b.iter(|| policy_input(black_box(&request), &tool, context.clone(), &[], &[]))
     });
     group.bench_function("policy decision (default bundle, RVM)", |b| {
         b.iter(|| {

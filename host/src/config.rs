@@ -40,6 +40,8 @@ pub struct Config {
     pub adapters: BTreeMap<String, AdapterConfig>,
     /// Models the gateway serves, by the name clients ask for.
     pub models: BTreeMap<String, ModelConfig>,
+    /// Budgets (`[budgets.NAME]`), in name order: written to the ledger at start.
+    pub budgets: Vec<crate::budget::Budget>,
     /// Contracts the operator declared per target (`[contracts."GLOB"]`).
     pub contracts: crate::contract::Contracts,
     /// Host-wide limits and defaults.
@@ -296,8 +298,11 @@ pub struct ModelConfig {
     pub description: String,
     /// Its context window in tokens, when known.
     pub context_window: Option<u32>,
-    /// Prices per million tokens, in US dollars.
-    pub prices: Prices,
+    /// Its prices; none when not configured (a money budget then refuses it).
+    pub prices: Option<Prices>,
+    /// The most tokens one completion may produce: what a reservation
+    /// counts and sends upstream as `max_tokens` when no smaller cap is asked.
+    pub max_output_tokens: u32,
     /// Labels a completion adds to its session.
     pub labels: Vec<String>,
     /// Longest a completion may take, from request to last byte.
@@ -329,19 +334,58 @@ impl ModelKind {
     }
 }
 
-/// Prices of a model per million tokens, in US dollars.
+/// Prices of a model as configured: US dollars per million tokens.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct PricesSection {
+    #[serde(default)]
+    input: f64,
+    cached_input: Option<f64>,
+    #[serde(default)]
+    output: f64,
+}
+
+/// Prices of a model per token, in millionths of a millionth of a US
+/// dollar (so a price of $1 per million tokens is 1,000,000): integers, so
+/// costs are exact.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Prices {
-    /// Per million prompt tokens.
-    #[serde(default)]
-    pub input: f64,
-    /// Per million prompt tokens served from the provider's cache; by
-    /// default the input price.
-    pub cached_input: Option<f64>,
-    /// Per million completion tokens.
-    #[serde(default)]
-    pub output: f64,
+    /// Per prompt token.
+    pub input: u64,
+    /// Per prompt token served from the provider's cache.
+    pub cached_input: u64,
+    /// Per completion token.
+    pub output: u64,
+}
+
+impl PricesSection {
+    /// The integer prices, or why these cannot be.
+    fn prices(self) -> std::result::Result<Prices, String> {
+        let per_token = |dollars_per_million: f64| {
+            let pico = dollars_per_million * 1e6;
+            if !(0.0..=1e12).contains(&pico) {
+                return Err(format!(
+                    "`{dollars_per_million}` must be a price from 0 to 1,000,000 dollars per million tokens"
+                ));
+            }
+            if (pico - pico.round()).abs() > 1e-6 * pico.max(1.0) {
+                return Err(format!(
+                    "`{dollars_per_million}` has more than 6 decimal places"
+                ));
+            }
+            Ok(pico.round() as u64)
+        };
+        let input = per_token(self.input)?;
+        Ok(Prices {
+            input,
+            cached_input: self
+                .cached_input
+                .map(per_token)
+                .transpose()?
+                .unwrap_or(input),
+            output: per_token(self.output)?,
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -356,8 +400,9 @@ struct ModelSection {
     #[serde(default)]
     description: String,
     context_window: Option<u32>,
-    #[serde(default)]
-    prices: Prices,
+    prices: Option<PricesSection>,
+    /// By default 4096.
+    max_output_tokens: Option<u32>,
     #[serde(default)]
     labels: Vec<String>,
     /// By default 120000.
@@ -599,6 +644,8 @@ struct ConfigFile {
     adapters: BTreeMap<String, AdapterSection>,
     #[serde(default)]
     models: BTreeMap<String, ModelSection>,
+    #[serde(default)]
+    budgets: BTreeMap<String, crate::budget::BudgetSection>,
     #[serde(default)]
     contracts: BTreeMap<String, crate::contract::ContractSection>,
     #[serde(default)]
@@ -893,19 +940,16 @@ impl Config {
                 })?),
                 None => None,
             };
-            let prices = section.prices;
-            let price_ok = |p: f64| p.is_finite() && p >= 0.0;
-            if ![
-                prices.input,
-                prices.output,
-                prices.cached_input.unwrap_or(0.0),
-            ]
-            .into_iter()
-            .all(price_ok)
-            {
+            let prices = section
+                .prices
+                .map(PricesSection::prices)
+                .transpose()
+                .map_err(|m| invalid(field("prices"), m))?;
+            let max_output_tokens = section.max_output_tokens.unwrap_or(4096);
+            if max_output_tokens == 0 {
                 return Err(invalid(
-                    field("prices"),
-                    "prices must be finite and not negative".into(),
+                    field("max_output_tokens"),
+                    "must be at least 1".into(),
                 ));
             }
             for (i, label) in section.labels.iter().enumerate() {
@@ -926,12 +970,33 @@ impl Config {
                     description: section.description,
                     context_window: section.context_window,
                     prices,
+                    max_output_tokens,
                     labels: section.labels,
                     time_limit: std::time::Duration::from_millis(time_limit_ms),
                     max_concurrent: section.max_concurrent.unwrap_or(64).max(1),
                     max_response_bytes: section.max_response_bytes.unwrap_or(8 << 20).max(1),
                 },
             );
+        }
+        let mut budgets = Vec::new();
+        for (name, section) in file.budgets {
+            let budget = section.budget(&name).map_err(|(field, message)| {
+                let at = if field.is_empty() {
+                    format!("budgets.{name}")
+                } else {
+                    format!("budgets.{name}.{field}")
+                };
+                invalid(at, message)
+            })?;
+            if let Some(model) = &budget.scope.model
+                && !models.contains_key(model)
+            {
+                return Err(invalid(
+                    format!("budgets.{name}.model"),
+                    format!("no `[models.\"{model}\"]` is defined"),
+                ));
+            }
+            budgets.push(budget);
         }
         let mut contracts = Vec::new();
         for (targets, section) in file.contracts {
@@ -1102,6 +1167,7 @@ impl Config {
             verifiers,
             adapters,
             models,
+            budgets,
             contracts: crate::contract::Contracts::new(contracts),
             limits: file.limits,
             secrets,

@@ -174,6 +174,14 @@ error_codes! {
     /// Policy requires approval before the call may run.
     PendingApproval => "pending-approval", FORBIDDEN, exit 3, mcp INTERNAL_ERROR,
         "policy requires approval before the call may run; `reasons` says why";
+    /// A budget has no room for the call's worst case.
+    BudgetExceeded => "budget-exceeded", TOO_MANY_REQUESTS, exit 3, mcp INTERNAL_ERROR,
+        "a budget has no room for the call's worst case (the message names it); \
+         `retry_after_ms` says when its period ends";
+    /// The spend ledger could not be used, or a money budget applies to a model without prices.
+    BudgetUnavailable => "budget-unavailable", SERVICE_UNAVAILABLE, exit 6, mcp INTERNAL_ERROR,
+        "the spend ledger could not be reached, or a money budget applies to a model without \
+         prices; the call is denied";
     /// The tool rejected its input.
     ToolInvalidInput => "tool-invalid-input", UNPROCESSABLE_ENTITY, exit 5, mcp INTERNAL_ERROR,
         "the tool rejected its input";

@@ -19,6 +19,7 @@
 //! caller gets `audit-unavailable` instead of the result: nothing is returned
 //! that the trail does not hold.
 
+mod spend;
 mod streaming;
 
 use std::borrow::Cow;
@@ -37,8 +38,8 @@ use crate::digest::sha256_hex;
 use crate::error::{CallError, ErrorCode, Result};
 use crate::gateway::CompletionRecord;
 use crate::policy::input::{
-    self, CompletionPart, Input, InputValue, PrincipalPart, SessionPart, TargetPart, TimePart,
-    UsagePart,
+    self, BudgetPart, CompletionPart, Input, InputValue, PrincipalPart, SessionPart, TargetPart,
+    TimePart, UsagePart,
 };
 use crate::policy::{
     BundleFiles, Decision, NarrowedLimits, PolicyBundle, PolicyInput, Stage, json_value,
@@ -49,6 +50,7 @@ use crate::sandbox::Sandbox;
 use crate::session::{CallContext, CallLabels, Source, Usage, check_session_id};
 use crate::verify::{Subject, Verdict, Verifiers, redact_findings};
 
+pub(crate) use spend::BudgetRecord;
 pub use streaming::{HOLD_BYTES, StreamEnd, StreamingCompletion};
 
 /// The policy-enforcement kernel: plugins, policy, sandbox and audit trail.
@@ -73,6 +75,8 @@ pub struct Kernel {
     tenant_keys: crate::audit::TenantKeys,
     /// What serves each model, by name (streams open here).
     model_backends: std::collections::BTreeMap<String, Arc<crate::gateway::ModelBackend>>,
+    /// Budgets, reservations and spend.
+    ledger: crate::budget::Ledger,
 }
 
 /// What a request asks to call: a tool, or a model for chat or embeddings.
@@ -140,6 +144,14 @@ struct Trail {
     keep_text: bool,
     /// For a stopped stream, the text released before it stopped.
     released_text: Option<String>,
+    /// What the completion reserved against its budgets, until it settles.
+    reservation: Option<crate::budget::Reservation>,
+    /// The usage the provider reported, once its answer was read.
+    usage: Option<crate::sandbox::chat::Usage>,
+    /// Whether the backend was asked to run (a completion was sent).
+    dispatched: bool,
+    /// Whether anything of a streamed answer arrived.
+    received: bool,
 }
 
 impl Trail {
@@ -253,6 +265,20 @@ impl Kernel {
             .collect();
         let verifiers = Verifiers::load(config, &sandbox).await?;
         let audit = AuditLog::open(&config.audit_url, &config.audit).await?;
+        // The ledger's own connections commit without waiting for their log
+        // flush: a reservation holds its budget's row lock until it commits,
+        // and a flush under that lock would make every reservation of a
+        // shared budget wait for the one before (about 1,000/s here). An
+        // answer still waits for its audit record's flush, which (the log
+        // being written in order) makes every ledger change before it durable.
+        let ledger_store = crate::audit::AuditStore::connect(
+            &config.audit_url,
+            config.audit.commit_timeout,
+            crate::audit::Durability::Commit,
+        )
+        .await?;
+        let ledger = crate::budget::Ledger::new(ledger_store, config.budgets.clone());
+        ledger.spawn_reclaimer();
         Ok(Kernel {
             registry,
             policy_changes: tokio::sync::watch::Sender::new(policy.hash().to_string()),
@@ -267,6 +293,7 @@ impl Kernel {
             contracts: config.contracts.clone(),
             tenant_keys: crate::audit::TenantKeys::new(audit.store().clone()),
             model_backends,
+            ledger,
             audit,
         })
     }
@@ -299,6 +326,11 @@ impl Kernel {
     /// The audit log.
     pub fn audit(&self) -> &AuditLog {
         &self.audit
+    }
+
+    /// The spend ledger.
+    pub fn ledger(&self) -> &crate::budget::Ledger {
+        &self.ledger
     }
 
     /// The active policy bundle.
@@ -441,7 +473,7 @@ impl Kernel {
                 principal_calls: 0,
             },
         };
-        let input = policy_input(&request, tool, context, &[]);
+        let input = policy_input(&request, tool, context, &[], &[]);
         self.policy()
             .decide(Stage::Call, &input)
             .is_ok_and(|decision| decision.allow)
@@ -508,6 +540,7 @@ impl Kernel {
     /// Returns the output as the backend gave it.
     pub async fn run(&self, admitted: &mut Admitted) -> std::result::Result<String, CallError> {
         let Admitted { call, admission } = admitted;
+        call.trail.dispatched = true;
         self.invoke(
             &admission.tool,
             &admission.capabilities,
@@ -573,7 +606,12 @@ impl Kernel {
         } else {
             Vec::new()
         };
-        let (input, decision) = self.decide_call(call, &tool, context, &verdicts)?;
+        let budgets = if tool.kind == TargetKind::Model {
+            self.budgets_for(call, &tool).await?
+        } else {
+            Vec::new()
+        };
+        let (input, decision) = self.decide_call(call, &tool, context, &verdicts, &budgets)?;
         if !verifying {
             validate(&tool, &call.request.args).await?;
         }
@@ -603,6 +641,11 @@ impl Kernel {
                 (served, Some(args))
             }
             _ => (tool, redacted_args),
+        };
+        let redacted_args = if tool.kind == TargetKind::Model {
+            self.reserve(call, &tool, redacted_args).await?
+        } else {
+            redacted_args
         };
         if tool.side_effects {
             self.record_intent(call, &tool).await?;
@@ -678,6 +721,9 @@ impl Kernel {
         self.context
             .add_labels(principal, session, &decision.obligations.labels)?;
         let mut output = check_output(tool, capabilities, &ran?).await?;
+        if tool.kind == TargetKind::Model {
+            call.trail.usage = spend::reported_usage(&output);
+        }
         let verdicts = if self
             .verifiers
             .any_applies(VerifierStage::Output, &tool.name)
@@ -817,9 +863,10 @@ impl Kernel {
         tool: &ToolEntry,
         context: CallLabels,
         verdicts: &[Verdict],
+        budgets: &[crate::budget::BudgetStatus],
     ) -> std::result::Result<(PolicyInput, Decision), CallError> {
         let request = &call.request;
-        let input = policy_input(request, tool, context, verdicts);
+        let input = policy_input(request, tool, context, verdicts, budgets);
         let verdict = call.policy.decide(Stage::Call, &input);
         if let Some(shadow) = self.shadow_policy() {
             call.trail.shadow = disagreement(&shadow, &input, &verdict);
@@ -885,6 +932,12 @@ impl Kernel {
         result: std::result::Result<Value, CallError>,
     ) -> CallResponse {
         let result = result.map_err(bounded_error);
+        // The ledger takes the charge before the record: an answer the
+        // ledger could not charge is not given.
+        let (budget, result) = match self.settle(&call, &result).await {
+            Ok(budget) => (budget, result),
+            Err(error) => (None, Err(bounded_error(error))),
+        };
         let duration_us = i64::try_from(call.started.elapsed().as_micros()).unwrap_or(i64::MAX);
         let mut record = record(
             &call.request,
@@ -907,6 +960,7 @@ impl Kernel {
                 result.as_ref().ok(),
                 call.trail.released,
             );
+            completion.budget = budget;
             completion.first_chunk_us = call
                 .trail
                 .first_release
@@ -1341,6 +1395,7 @@ pub fn policy_input(
     tool: &ToolEntry,
     context: CallLabels,
     verdicts: &[Verdict],
+    budgets: &[crate::budget::BudgetStatus],
 ) -> PolicyInput {
     let now = chrono::Utc::now();
     let [target, capabilities] = tool.policy_parts.get_or_init(|| {
@@ -1385,6 +1440,7 @@ pub fn policy_input(
                 .as_ref()
                 .map(|model| completion_part(model, &request.args))
                 .into_input(),
+            budget: budgets.iter().map(budget_part).collect(),
         }
         .into_input(),
     )
@@ -1450,6 +1506,24 @@ fn completion_part(model: &crate::config::ModelConfig, args: &Value) -> regorus:
         stream: args.get("stream").and_then(Value::as_bool).unwrap_or(false),
     }
     .into_input()
+}
+
+/// One budget of `input.budget`.
+fn budget_part(status: &crate::budget::BudgetStatus) -> BudgetPart {
+    let budget = &status.budget;
+    BudgetPart {
+        name: budget.name.clone(),
+        unit: budget.unit.as_str(),
+        period: budget.period.as_str(),
+        limit: budget.limit,
+        spent: status.spent,
+        reserved: status.reserved,
+        remaining: status.remaining,
+        period_end: status
+            .period_end
+            .and_then(chrono::DateTime::from_timestamp_millis)
+            .map(|t| t.to_rfc3339()),
+    }
 }
 
 /// `input.principal`: `principal` with these labels.

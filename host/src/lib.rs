@@ -15,6 +15,7 @@
 pub mod audit;
 pub(crate) mod backend;
 pub(crate) mod bounds;
+pub mod budget;
 pub mod capabilities;
 pub mod config;
 pub mod contract;

@@ -104,6 +104,11 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Show, set and trace budgets (the spend ledger in the audit store).
+    Budgets {
+        #[command(subcommand)]
+        command: BudgetsCommand,
+    },
     /// Apply audit store migrations and exit.
     Migrate,
     /// Run one verifier on a document and print its verdict (exit 0 clean,
@@ -227,6 +232,54 @@ impl FilterArgs {
 }
 
 #[derive(Subcommand)]
+enum BudgetsCommand {
+    /// Every budget (or one) with its current period's spend, as JSON lines.
+    Show {
+        /// Only this budget.
+        name: Option<String>,
+    },
+    /// Set a budget's limit now (every replica sees it at once); a new
+    /// budget also needs its period and, optionally, its scope. The change
+    /// is kept in the budget's history, by `--by`.
+    Set {
+        /// The budget.
+        name: String,
+        /// The limit in US dollars.
+        #[arg(long, conflicts_with = "tokens", required_unless_present = "tokens")]
+        usd: Option<f64>,
+        /// The limit in tokens.
+        #[arg(long)]
+        tokens: Option<u64>,
+        /// A new budget's period: daily, monthly or total.
+        #[arg(long, value_parser = ["daily", "monthly", "total"])]
+        period: Option<String>,
+        /// A new budget applies to this principal only.
+        #[arg(long)]
+        principal: Option<String>,
+        /// ... to this tenant only.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// ... to this team only (a principal's `attributes.team`).
+        #[arg(long)]
+        team: Option<String>,
+        /// ... to this model only.
+        #[arg(long)]
+        model: Option<String>,
+        /// Who is making the change, for the history.
+        #[arg(long, default_value = "cli")]
+        by: String,
+    },
+    /// A budget's limit changes and its ledger entries (newest first), as JSON.
+    History {
+        /// The budget.
+        name: String,
+        /// At most this many of each.
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+}
+
+#[derive(Subcommand)]
 enum AuditCommand {
     /// Print the most recent records as JSON lines.
     Tail {
@@ -346,6 +399,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             command: PluginsCommand::Inspect { name },
         } => cli::plugins::inspect(&config, name).await,
         Command::Policy { command } => cli::policy::run(&command),
+        Command::Budgets { command } => cli::budgets::run(&config, command).await,
         Command::Migrate => cli::migrate::run(&config).await,
         Command::Audit { command } => cli::audit::run(&config, command).await,
         Command::Verify {

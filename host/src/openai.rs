@@ -57,6 +57,7 @@ impl From<CallError> for OpenAiError {
 fn error_body(error: &OpenAiError) -> Value {
     let status = error.error.code.http_status();
     let kind = match status.as_u16() {
+        _ if error.error.code == ErrorCode::BudgetExceeded => "insufficient_quota",
         401 => "authentication_error",
         403 => "permission_error",
         429 => "rate_limit_error",

@@ -6,6 +6,9 @@
 //! - `POST /v1/sessions` — mints a session for the caller.
 //! - `GET /v1/audit?since=&until=&principal=&tenant=&tool=&decision=&outcome=&session=&limit=`
 //!   — audit records, for principals with the `auditor` role.
+//! - `GET /v1/budgets`, `PUT /v1/budgets/{name}`, `GET /v1/budgets/{name}/history`
+//!   — the spend ledger ([`crate::budget`]): read by `auditor`s and
+//!   `budget-admin`s, set by `budget-admin`s.
 //! - `/mcp` — MCP over streamable HTTP ([`crate::mcp`]).
 //! - `GET /v1/models`, `POST /v1/chat/completions` — the OpenAI-compatible
 //!   gateway ([`crate::openai`]), with OpenAI's error envelope.
@@ -69,6 +72,9 @@ pub fn router(kernel: Arc<Kernel>, settings: &ServerConfig) -> Router {
         .route("/v1/tools/{name}/invoke", post(invoke))
         .route("/v1/sessions", post(open_session))
         .route("/v1/audit", get(audit_records))
+        .route("/v1/budgets", get(list_budgets))
+        .route("/v1/budgets/{name}", axum::routing::put(set_budget))
+        .route("/v1/budgets/{name}/history", get(budget_history))
         .merge(crate::openai::router())
         .nest_service("/mcp", mcp_router(kernel.clone(), settings))
         .with_state(kernel)
@@ -355,4 +361,101 @@ async fn audit_records(
         )
     })?;
     Ok(Json(json!({ "records": records })))
+}
+
+/// Role that may set budgets over HTTP (and read them, as `auditor` may).
+pub const BUDGET_ADMIN_ROLE: &str = "budget-admin";
+
+/// The caller may read budgets: an `auditor` or a `budget-admin`.
+fn may_read_budgets(principal: &Principal) -> Result<(), ApiError> {
+    if principal
+        .roles
+        .iter()
+        .any(|r| r == AUDITOR_ROLE || r == BUDGET_ADMIN_ROLE)
+    {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        ErrorCode::Forbidden,
+        format!("reading budgets needs the `{AUDITOR_ROLE}` or `{BUDGET_ADMIN_ROLE}` role"),
+    ))
+}
+
+/// The ledger failed: logged, and answered without the store's own message.
+fn ledger_unavailable(e: sqlx::Error) -> ApiError {
+    tracing::error!(error = %e, "the spend ledger is unavailable");
+    ApiError::new(
+        ErrorCode::BudgetUnavailable,
+        "the spend ledger is unavailable",
+    )
+}
+
+/// `GET /v1/budgets`: every budget with its current period's counts.
+async fn list_budgets(
+    State(kernel): State<Arc<Kernel>>,
+    Authenticated(principal): Authenticated,
+) -> Result<Json<Value>, ApiError> {
+    may_read_budgets(&principal)?;
+    let budgets = kernel.ledger().list().await.map_err(ledger_unavailable)?;
+    Ok(Json(json!({ "budgets": budgets })))
+}
+
+/// `PUT /v1/budgets/{name}`: sets a budget's limit, or creates a budget.
+async fn set_budget(
+    State(kernel): State<Arc<Kernel>>,
+    Authenticated(principal): Authenticated,
+    name: Result<Path<String>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    if !principal.roles.iter().any(|r| r == BUDGET_ADMIN_ROLE) {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            format!("setting budgets needs the `{BUDGET_ADMIN_ROLE}` role"),
+        ));
+    }
+    let Path(name) = name.map_err(|e| ApiError::new(ErrorCode::InvalidRequest, e.body_text()))?;
+    let body = body.map_err(|e| ApiError::new(ErrorCode::InvalidRequest, e.body_text()))?;
+    let change: crate::budget::BudgetChange = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::new(ErrorCode::InvalidRequest, format!("request body: {e}")))?;
+    match kernel
+        .ledger()
+        .set(&name, change, &principal.id)
+        .await
+        .map_err(ledger_unavailable)?
+    {
+        Ok(status) => Ok(Json(json!({ "budget": status }))),
+        Err(message) => Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            format!("request body: {message}"),
+        )),
+    }
+}
+
+/// `?limit=` of a history read.
+#[derive(Deserialize)]
+struct HistoryQuery {
+    limit: Option<i64>,
+}
+
+/// `GET /v1/budgets/{name}/history?limit=`: limit changes and ledger entries.
+async fn budget_history(
+    State(kernel): State<Arc<Kernel>>,
+    Authenticated(principal): Authenticated,
+    name: Result<Path<String>, PathRejection>,
+    query: Result<Query<HistoryQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    may_read_budgets(&principal)?;
+    let Path(name) = name.map_err(|e| ApiError::new(ErrorCode::InvalidRequest, e.body_text()))?;
+    let Query(query) = query.map_err(|e| {
+        ApiError::new(
+            ErrorCode::InvalidRequest,
+            format!("query string: {}", e.body_text()),
+        )
+    })?;
+    let history = kernel
+        .ledger()
+        .history(&name, query.limit.unwrap_or(1000))
+        .await
+        .map_err(ledger_unavailable)?;
+    Ok(Json(json!(history)))
 }

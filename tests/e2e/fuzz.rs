@@ -383,7 +383,7 @@ async fn fuzz_policy_input_builder() {
                 principal_calls: u.arbitrary()?,
             },
         };
-        let input = policy_input(&request, &tool, context, &[]);
+        let input = policy_input(&request, &tool, context, &[], &[]);
         assert_eq!(input.to_json()["args"], args);
         let decision = policy.decide(Stage::Call, &input);
         assert!(decision.is_ok(), "the default bundle failed: {decision:?}");

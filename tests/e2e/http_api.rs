@@ -156,6 +156,13 @@ async fn every_route_but_healthz_refuses_requests_without_a_valid_token() {
         ),
         ("POST", "/v1/sessions", "/v1/sessions"),
         ("GET", "/v1/audit", "/v1/audit"),
+        ("GET", "/v1/budgets", "/v1/budgets"),
+        ("PUT", "/v1/budgets/{name}", "/v1/budgets/daily"),
+        (
+            "GET",
+            "/v1/budgets/{name}/history",
+            "/v1/budgets/daily/history",
+        ),
         ("POST", "/mcp", "/mcp"),
     ];
     let source = include_str!("../../host/src/server.rs");

@@ -18,14 +18,14 @@ use crate::mcp::python;
 const PROVIDER_KEY: &str = "provider-secret-key";
 
 /// The fake provider, killed when dropped.
-struct FakeProvider {
+pub(crate) struct FakeProvider {
     child: Child,
-    origin: String,
-    addr: String,
+    pub(crate) origin: String,
+    pub(crate) addr: String,
 }
 
 impl FakeProvider {
-    fn start() -> FakeProvider {
+    pub(crate) fn start() -> FakeProvider {
         let mut child = Command::new("python3")
             .arg(repo().join("tests/e2e/fake_provider.py"))
             .args(["--key", PROVIDER_KEY])
@@ -49,7 +49,7 @@ impl FakeProvider {
     }
 
     /// What the provider received, oldest first.
-    async fn requests(&self) -> Vec<Value> {
+    pub(crate) async fn requests(&self) -> Vec<Value> {
         let (status, body) = http(&self.addr, "GET", "/_requests", None, "")
             .await
             .expect("the fake provider answers");
@@ -67,7 +67,7 @@ impl Drop for FakeProvider {
 
 /// A host serving `fast` (OpenAI format) and `claude` (Anthropic format),
 /// both from `provider`.
-fn gateway(provider: &FakeProvider, store: Store) -> Harness {
+pub(crate) fn gateway(provider: &FakeProvider, store: Store) -> Harness {
     let origin = &provider.origin;
     Harness::new(store)
         .secret("provider_key", PROVIDER_KEY)
@@ -87,7 +87,7 @@ fn gateway(provider: &FakeProvider, store: Store) -> Harness {
 
 /// Runs one scenario of the OpenAI SDK client against `server` as
 /// `principal` and returns its report.
-fn sdk(server: &Server, principal: &str, scenario: &str, args: &[&str]) -> Value {
+pub(crate) fn sdk(server: &Server, principal: &str, scenario: &str, args: &[&str]) -> Value {
     let out = Command::new(python())
         .arg(repo().join("tests/e2e/openai_client.py"))
         .arg(scenario)
@@ -172,8 +172,8 @@ async fn an_openai_sdk_client_gets_completions_from_both_adapters() {
         "the caller's key went upstream"
     );
 
-    // Cost at the configured prices: 2 × 0.15 + 3 × 0.6 micro-dollars for
-    // `fast`; 2 × 3 + 3 × 15 for `claude-3.5`.
+    // Cost at the configured prices, rounded up: 2 × 0.15 + 3 × 0.6 = 2.1
+    // micro-dollars for `fast`; 2 × 3 + 3 × 15 for `claude-3.5`.
     let records = host.records().await;
     let costs: Vec<u64> = records
         .iter()
@@ -184,7 +184,7 @@ async fn an_openai_sdk_client_gets_completions_from_both_adapters() {
                 .unwrap()
         })
         .collect();
-    assert_eq!(costs, vec![2, 51]);
+    assert_eq!(costs, vec![3, 51]);
     let verified = host.cli(&["audit", "verify"]);
     assert!(
         verified.status.success(),

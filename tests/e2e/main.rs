@@ -18,6 +18,7 @@ mod harness;
 mod audit;
 mod audit_faults;
 mod bounds;
+mod budgets;
 mod builtin_verifiers;
 mod calls;
 mod cli;

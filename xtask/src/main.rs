@@ -33,7 +33,7 @@ fn main() -> anyhow::Result<()> {
             plugins(&root)?;
             run(cargo(&root).args([
                 "bench", "-p", "warden", "--locked", "--bench", "stages", "--bench", "call",
-                "--bench", "gateway",
+                "--bench", "gateway", "--bench", "ledger",
             ]))
         }
         _ => bail!("usage: cargo xtask <plugins|test|lint|quickstart|bench>"),

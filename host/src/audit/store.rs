@@ -230,6 +230,11 @@ impl AuditStore {
 
     /// Applies pending migrations.
     pub async fn migrate(&self) -> Result<()> {
+        // The writer, the ledger and the key store each migrate before their
+        // first use; SQLite has no migration lock of its own, so within a
+        // process they take turns.
+        static MIGRATING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+        let _turn = MIGRATING.lock().await;
         let result = match self {
             AuditStore::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await,
             AuditStore::Sqlite(pool) => sqlx::migrate!("./migrations/sqlite").run(pool).await,

@@ -2,6 +2,7 @@
 //! dispatches here.
 
 pub(crate) mod audit;
+pub(crate) mod budgets;
 pub(crate) mod call;
 pub(crate) mod chat;
 pub(crate) mod mcp;

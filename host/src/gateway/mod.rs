@@ -414,6 +414,10 @@ pub(crate) struct CompletionRecord {
     /// included); the record's `duration_us` is the whole.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) first_chunk_us: Option<u64>,
+    /// What it reserved against its budgets and what the ledger charged;
+    /// none when no budget applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) budget: Option<crate::kernel::BudgetRecord>,
 }
 
 impl CompletionRecord {
@@ -443,13 +447,14 @@ impl CompletionRecord {
             prompt_tokens: usage.prompt_tokens.into(),
             cached_prompt_tokens: usage.cached_prompt_tokens.into(),
             completion_tokens: usage.completion_tokens.into(),
-            cost_micro_usd: cost_micro_usd(&model.prices, &usage),
+            cost_micro_usd: cost_micro_usd(model.prices.as_ref(), &usage),
             finish_reason: output
                 .and_then(|o| o.pointer("/choices/0/finish_reason"))
                 .and_then(Value::as_str)
                 .map(str::to_string),
             released_bytes,
             first_chunk_us: None,
+            budget: None,
         }
     }
 }
@@ -458,16 +463,25 @@ fn clamp(count: Option<u64>) -> u32 {
     count.map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX))
 }
 
-/// The cost of `usage` at `prices` (per million tokens, in dollars), in
-/// millionths of a dollar: per token, a price per million is exactly that.
-pub(crate) fn cost_micro_usd(prices: &Prices, usage: &Usage) -> u64 {
-    let cached = u64::from(usage.cached_prompt_tokens.min(usage.prompt_tokens));
-    let fresh = u64::from(usage.prompt_tokens) - cached;
-    let micro = fresh as f64 * prices.input
-        + cached as f64 * prices.cached_input.unwrap_or(prices.input)
-        + f64::from(usage.completion_tokens) * prices.output;
-    // Finite and not negative (the config checks prices); saturating cast.
-    micro.round() as u64
+/// The cost of `usage` at `prices` (per token, in millionths of a
+/// millionth of a dollar), in millionths of a dollar, rounded up; nothing
+/// when the model has no prices.
+pub(crate) fn cost_micro_usd(prices: Option<&Prices>, usage: &Usage) -> u64 {
+    let Some(prices) = prices else {
+        return 0;
+    };
+    let cached = u128::from(usage.cached_prompt_tokens.min(usage.prompt_tokens));
+    let fresh = u128::from(usage.prompt_tokens) - cached;
+    let pico = fresh * u128::from(prices.input)
+        + cached * u128::from(prices.cached_input)
+        + u128::from(usage.completion_tokens) * u128::from(prices.output);
+    micro_from_pico(pico)
+}
+
+/// Millionths of a dollar from millionths of those, rounded up (a charge
+/// is never less than the cost).
+pub(crate) fn micro_from_pico(pico: u128) -> u64 {
+    u64::try_from(pico.div_ceil(1_000_000)).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]
@@ -476,10 +490,11 @@ mod tests {
 
     #[test]
     fn cost_counts_cached_prompt_tokens_at_their_own_price() {
+        // $2.50, $1.25 and $10 per million tokens.
         let prices = Prices {
-            input: 2.5,
-            cached_input: Some(1.25),
-            output: 10.0,
+            input: 2_500_000,
+            cached_input: 1_250_000,
+            output: 10_000_000,
         };
         let usage = Usage {
             prompt_tokens: 1000,
@@ -487,11 +502,24 @@ mod tests {
             completion_tokens: 100,
         };
         // 600 × 2.5 + 400 × 1.25 + 100 × 10 = 1500 + 500 + 1000.
-        assert_eq!(cost_micro_usd(&prices, &usage), 3000);
+        assert_eq!(cost_micro_usd(Some(&prices), &usage), 3000);
         let uncached = Prices {
-            cached_input: None,
+            cached_input: prices.input,
             ..prices
         };
-        assert_eq!(cost_micro_usd(&uncached, &usage), 3500);
+        assert_eq!(cost_micro_usd(Some(&uncached), &usage), 3500);
+        assert_eq!(cost_micro_usd(None, &usage), 0);
+        // $0.15 per million: 7 tokens cost 1.05 millionths, charged as 2.
+        let cheap = Prices {
+            input: 150_000,
+            cached_input: 150_000,
+            output: 0,
+        };
+        let seven = Usage {
+            prompt_tokens: 7,
+            cached_prompt_tokens: 0,
+            completion_tokens: 0,
+        };
+        assert_eq!(cost_micro_usd(Some(&cheap), &seven), 2);
     }
 }

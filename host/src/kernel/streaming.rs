@@ -96,9 +96,10 @@ impl Kernel {
         &self,
         request: CallRequest,
     ) -> std::result::Result<StreamingCompletion, CallResponse> {
-        let admitted = self
+        let mut admitted = self
             .admit_target(request, super::Asked::Model(ModelKind::Chat))
             .await?;
+        admitted.call.trail.dispatched = true;
         let tool = admitted.admission.tool.clone();
         let Some(backend) = self.model_backends.get(&tool.name) else {
             let error = CallError::new(ErrorCode::Internal, "a model without its backend");
@@ -196,6 +197,8 @@ impl Kernel {
             call.trail.released_text = s.text.get(..s.released).map(str::to_string);
         }
         call.trail.first_release = s.first_release;
+        call.trail.usage = s.assembled.usage().cloned();
+        call.trail.received = !s.text.is_empty() || call.trail.usage.is_some();
         let response = self.conclude(call, result).await;
         StreamEnd {
             chunks,

@@ -124,6 +124,28 @@ input_object! {
         time: TimePart,
         /// For a model, what the chat request asks ([`CompletionPart`]); null for a tool.
         completion: regorus::Value,
+        /// For a model, the budgets that apply ([`BudgetPart`]); empty for a tool.
+        budget: Vec<BudgetPart>,
+    }
+
+    /// One budget in `input.budget`, with its current period's counts.
+    pub struct BudgetPart {
+        /// Its name.
+        name: String,
+        /// `usd` (millionths of a dollar) or `tokens`.
+        unit: &'static str,
+        /// `daily`, `monthly` or `total`.
+        period: &'static str,
+        /// The limit.
+        limit: i64,
+        /// Settled this period.
+        spent: i64,
+        /// Held by calls still running.
+        reserved: i64,
+        /// limit − spent − reserved, at least 0.
+        remaining: i64,
+        /// When the period ends (RFC 3339); null for `total`.
+        period_end: Option<String>,
     }
 
     /// `input.completion`: what a chat request asks of a model.

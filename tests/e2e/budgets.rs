@@ -1,0 +1,531 @@
+//! Budgets, end to end: reservations hold a budget as a hard limit across
+//! concurrent requests and two `warden serve` processes sharing one
+//! PostgreSQL; settlement charges what the provider reported; a host killed
+//! mid-stream leaves a reservation that is reclaimed; policy sees budgets.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use warden::audit::{AuditStore, Durability};
+use warden::budget::{Amounts, Budget, Ledger, Period, Refusal, Scope, Settlement, Unit, Who};
+
+use crate::harness::{ALLOW_ALL, Host, Server, Store, TestDb, http, token};
+use crate::llm_gateway::{FakeProvider, gateway};
+
+/// A principal that may set budgets (`budget-admin`), in tenant `acme`.
+const BUDGET_ADMIN: &str = "[[principals]]\nid = \"treasurer\"\ntoken = \"treasurer-test-token\"\n\
+     roles = [\"budget-admin\"]\ntenant = \"acme\"\n";
+
+/// A chat request to `fast` with `max_tokens` 100, answered with 20 words.
+fn request(extra: &str) -> String {
+    json!({
+        "model": "fast",
+        "messages": [{"role": "user", "content": format!("hello [words:20] {extra}")}],
+        "max_tokens": 100,
+    })
+    .to_string()
+}
+
+/// `POST /v1/chat/completions` as `principal`.
+async fn complete(server: &str, principal: &str, body: &str) -> (u16, Value) {
+    http(
+        server,
+        "POST",
+        "/v1/chat/completions",
+        Some(&token(principal)),
+        body,
+    )
+    .await
+    .expect("warden answers")
+}
+
+/// The budget `name` as `GET /v1/budgets` shows it.
+async fn budget(server: &str, name: &str) -> Value {
+    let (status, body) = http(server, "GET", "/v1/budgets", Some(&token("audra")), "")
+        .await
+        .expect("warden answers");
+    assert_eq!(status, 200, "{body}");
+    body["budgets"]
+        .as_array()
+        .and_then(|all| all.iter().find(|b| b["name"] == name))
+        .cloned()
+        .unwrap_or_else(|| panic!("no budget `{name}` in {body}"))
+}
+
+/// What the audit trail says the ledger charged, in millionths of a dollar.
+async fn charged_in_the_trail(host: &Host) -> u64 {
+    host.records()
+        .await
+        .iter()
+        .filter_map(|r| r.record.completion.as_deref())
+        .map(|c| serde_json::from_str::<Value>(c).unwrap())
+        .filter_map(|c| {
+            c.pointer("/budget/charged/micro_usd")
+                .and_then(Value::as_u64)
+        })
+        .sum()
+}
+
+#[tokio::test]
+async fn a_budget_is_a_hard_limit_across_500_concurrent_requests_on_two_hosts() {
+    let provider = FakeProvider::start();
+    let host = gateway(&provider, Store::Postgres)
+        .policy(ALLOW_ALL)
+        .extra_config(&format!(
+            "{BUDGET_ADMIN}\n[budgets.acme-daily]\ntenant = \"acme\"\nlimit_usd = 1000\nperiod = \"daily\"\n"
+        ))
+        .start()
+        .await;
+    let (one, two) = (Server::start(&host).await, Server::start(&host).await);
+
+    // One request shows the worst case a request reserves and what it costs.
+    let slow = request("[slow:100]");
+    let (status, answer) = complete(&one.addr, "alice", &slow).await;
+    assert_eq!(status, 200, "{answer}");
+    let call_id = answer["id"]
+        .as_str()
+        .unwrap()
+        .strip_prefix("chatcmpl-")
+        .unwrap();
+    let record = host.record(call_id).await.record;
+    let completion: Value = serde_json::from_str(record.completion.as_deref().unwrap()).unwrap();
+    let worst = completion["budget"]["reserved"]["micro_usd"]
+        .as_u64()
+        .unwrap();
+    let cost = completion["budget"]["charged"]["micro_usd"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(cost, completion["cost_micro_usd"].as_u64().unwrap());
+    assert!(
+        cost > 0 && cost < worst,
+        "charged {cost} of {worst} reserved"
+    );
+    // The provider was asked for no more than was reserved.
+    let sent = provider.requests().await;
+    assert_eq!(sent.last().unwrap()["body"]["max_tokens"], 100);
+
+    // The budget, set at run time, now has room for 50 more worst cases.
+    let limit = cost + 50 * worst;
+    let (status, body) = http(
+        &two.addr,
+        "PUT",
+        "/v1/budgets/acme-daily",
+        Some("treasurer-test-token"),
+        &json!({ "limit_usd": limit as f64 / 1e6 }).to_string(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["budget"]["limit"], limit);
+    // Only a budget-admin may set it.
+    let (status, _) = http(
+        &two.addr,
+        "PUT",
+        "/v1/budgets/acme-daily",
+        Some(&token("audra")),
+        r#"{"limit_usd": 1000}"#,
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 403);
+
+    // 500 requests at once, half on each host, each slowed so they overlap.
+    let tasks: Vec<_> = (0..500)
+        .map(|i| {
+            let server = if i % 2 == 0 {
+                one.addr.clone()
+            } else {
+                two.addr.clone()
+            };
+            let body = slow.clone();
+            tokio::spawn(async move { complete(&server, "alice", &body).await })
+        })
+        .collect();
+    let (mut served, mut refused) = (0, 0);
+    for task in tasks {
+        let (status, body) = task.await.unwrap();
+        match status {
+            200 => served += 1,
+            429 => {
+                assert_eq!(body["error"]["code"], "budget-exceeded", "{body}");
+                assert_eq!(body["error"]["type"], "insufficient_quota");
+                refused += 1;
+            }
+            other => panic!("neither served nor refused for its budget: {other} {body}"),
+        }
+    }
+    assert_eq!(served + refused, 500);
+    assert!(
+        served >= 50,
+        "the budget had room for 50 worst cases; served {served}"
+    );
+    assert!(refused > 0, "the budget cannot hold 500 requests");
+
+    // Overshoot exactly 0; nothing left reserved; the ledger is the trail's sum.
+    let status = budget(&one.addr, "acme-daily").await;
+    let spent = status["spent"].as_u64().unwrap();
+    assert!(spent <= limit, "spent {spent} of a {limit} budget");
+    assert_eq!(status["reserved"], 0, "{status}");
+    assert_eq!(spent, charged_in_the_trail(&host).await);
+    assert_eq!(
+        spent,
+        (served + 1) * cost,
+        "every served request costs the same"
+    );
+}
+
+#[tokio::test]
+async fn a_host_killed_mid_stream_leaves_a_reservation_that_is_reclaimed() {
+    let provider = FakeProvider::start();
+    let host = gateway(&provider, Store::Postgres)
+        .policy(ALLOW_ALL)
+        .extra_config(&format!(
+            "[models.brief]\nadapter = \"openai\"\nupstream_model = \"x\"\norigin = \"{}\"\nsecret = \"provider_key\"\n\
+             time_limit_ms = 3000\n\n\
+             [budgets.tokens]\nprincipal = \"bob\"\nlimit_tokens = 100000\nperiod = \"monthly\"\n",
+            provider.origin
+        ))
+        .start()
+        .await;
+    let mut doomed = Server::start(&host).await;
+    // A stream of 20 words, half a second apart: the host dies in the middle.
+    let body = json!({
+        "model": "brief",
+        "stream": true,
+        "messages": [{"role": "user", "content": "[words:20] [slow:500]"}],
+    })
+    .to_string();
+    let addr = doomed.addr.clone();
+    let streaming = tokio::spawn(async move { complete(&addr, "bob", &body).await });
+    let survivor = Server::start(&host).await;
+    let mut held = Value::Null;
+    for _ in 0..100 {
+        held = budget(&survivor.addr, "tokens").await;
+        if held["reserved"].as_u64() > Some(0) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(held["reserved"].as_u64() > Some(0), "{held}");
+    doomed.child.kill().unwrap();
+    doomed.child.wait().unwrap();
+    let _ = streaming.await;
+
+    // The survivor reclaims it once it expires (the model's 3 s time limit
+    // plus a grace period), and the ledger balances.
+    let mut status = Value::Null;
+    for _ in 0..300 {
+        status = budget(&survivor.addr, "tokens").await;
+        if status["reserved"] == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status["reserved"], 0, "never reclaimed: {status}");
+    assert_eq!(status["spent"], 0, "{status}");
+    let (code, history) = http(
+        &survivor.addr,
+        "GET",
+        "/v1/budgets/tokens/history",
+        Some(&token("audra")),
+        "",
+    )
+    .await
+    .unwrap();
+    assert_eq!(code, 200, "{history}");
+    assert_eq!(history["entries"][0]["state"], "reclaimed", "{history}");
+}
+
+#[tokio::test]
+async fn policy_sees_budgets_and_the_cli_sets_them() {
+    let provider = FakeProvider::start();
+    // Deny when less than 1000 tokens are left; otherwise allow.
+    let policy = r#"package warden.authz
+
+default decision := {"allow": true, "reasons": []}
+
+decision := {"allow": false, "reasons": [sprintf("budget %s is nearly spent", [b.name])]} if {
+	some b in input.budget
+	b.unit == "tokens"
+	b.remaining < 1000
+}
+"#;
+    let host = gateway(&provider, Store::Sqlite)
+        .policy(policy)
+        .extra_config(&format!(
+            "[models.unpriced]\nadapter = \"openai\"\nupstream_model = \"x\"\norigin = \"{}\"\n\n\
+             [budgets.bob-tokens]\nprincipal = \"bob\"\nlimit_tokens = 4000\nperiod = \"total\"\n\n\
+             [budgets.money]\nprincipal = \"bob\"\nmodel = \"unpriced\"\nlimit_usd = 5\nperiod = \"daily\"\n",
+            provider.origin
+        ))
+        .start()
+        .await;
+    let server = Server::start(&host).await;
+    let (status, body) = complete(&server.addr, "bob", &request("")).await;
+    assert_eq!(status, 200, "{body}");
+    // With no `max_tokens`, the model's `max_output_tokens` (4096) is
+    // reserved and sent, and it does not fit what is left.
+    let (status, body) = complete(
+        &server.addr,
+        "bob",
+        r#"{"model": "fast", "messages": [{"role": "user", "content": "hi"}]}"#,
+    )
+    .await;
+    assert_eq!(status, 429, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("budget `bob-tokens`"),
+        "{body}"
+    );
+    // A money budget on a model without prices refuses it.
+    let (status, body) = complete(
+        &server.addr,
+        "bob",
+        r#"{"model": "unpriced", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}"#,
+    )
+    .await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "budget-unavailable");
+
+    // The CLI lowers the limit; policy now sees less than 1000 left.
+    let out = host.cli(&[
+        "budgets",
+        "set",
+        "bob-tokens",
+        "--tokens",
+        "1000",
+        "--by",
+        "ops",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (status, body) = complete(&server.addr, "bob", &request("")).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nearly spent")
+    );
+    // Other principals are not in its scope.
+    let (status, body) = complete(&server.addr, "alice", &request("")).await;
+    assert_eq!(status, 200, "{body}");
+
+    let out = host.cli(&["budgets", "show", "bob-tokens"]);
+    assert!(out.status.success());
+    let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["limit"], 1000);
+    assert_eq!(shown["reserved"], 0);
+    let out = host.cli(&["budgets", "history", "bob-tokens"]);
+    let history: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(history["changes"][0]["by"], "ops");
+    assert_eq!(history["changes"][0]["previous"], 4000);
+    let states: Vec<_> = history["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["settled"], "refused requests reserve nothing");
+    let out = host.cli(&["budgets", "show", "nothing"]);
+    assert_eq!(out.status.code(), Some(4));
+}
+
+#[tokio::test]
+async fn a_ledger_that_cannot_be_reached_denies_the_completion() {
+    let provider = FakeProvider::start();
+    let spool = tempfile::tempdir().unwrap();
+    let host = gateway(&provider, Store::Postgres)
+        .policy(ALLOW_ALL)
+        .audit_settings(&format!(
+            "spool = {}",
+            crate::harness::toml_path(&spool.path().join("audit.spool"))
+        ))
+        .extra_config("[budgets.daily]\ntenant = \"acme\"\nlimit_usd = 100\nperiod = \"daily\"\n")
+        .start()
+        .await;
+    let server = Server::start(&host).await;
+    let (status, body) = complete(&server.addr, "alice", &request("")).await;
+    assert_eq!(status, 200, "{body}");
+    let before = provider.requests().await.len();
+
+    // The database goes away: the audit record can be spooled, the spend
+    // cannot be reserved, so nothing is sent and the caller is refused.
+    host.db.as_ref().unwrap().drop_database().await;
+    let (status, body) = complete(&server.addr, "alice", &request("")).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "budget-unavailable", "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        !message.contains("postgres"),
+        "the store's own error leaked: {message}"
+    );
+    assert_eq!(
+        provider.requests().await.len(),
+        before,
+        "nothing went upstream"
+    );
+}
+
+/// The ledger's own rules, on `store`: all or nothing across budgets,
+/// settling once, releasing, reclaiming, and refusing a model without prices.
+async fn ledger_rules(store: AuditStore) {
+    let tokens = |name: &str, scope: Scope, limit| Budget {
+        name: name.into(),
+        scope,
+        unit: Unit::Tokens,
+        period: Period::Daily,
+        limit,
+    };
+    let ledger = Ledger::new(
+        store,
+        vec![
+            tokens(
+                "a-tenant",
+                Scope {
+                    tenant: Some("acme".into()),
+                    ..Scope::default()
+                },
+                100,
+            ),
+            tokens(
+                "b-alice",
+                Scope {
+                    principal: Some("alice".into()),
+                    ..Scope::default()
+                },
+                50,
+            ),
+            Budget {
+                unit: Unit::Usd,
+                ..tokens(
+                    "c-money",
+                    Scope {
+                        model: Some("unpriced".into()),
+                        ..Scope::default()
+                    },
+                    1_000_000,
+                )
+            },
+        ],
+    );
+    let who = |principal| Who {
+        principal,
+        tenant: "acme",
+        team: None,
+        model: "fast",
+    };
+    let worst = |tokens| Amounts {
+        micro_usd: 0,
+        tokens,
+    };
+    let hour = Duration::from_secs(3600);
+    let counts = |ledger: &Ledger| {
+        let ledger = ledger.clone();
+        async move {
+            ledger
+                .list()
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|s| (s.budget.name, s.spent, s.reserved))
+                .collect::<Vec<_>>()
+        }
+    };
+    let held = ledger
+        .reserve("c1", who("alice"), worst(40), true, hour)
+        .await;
+    assert_eq!(held.unwrap().unwrap().budgets, ["a-tenant", "b-alice"]);
+    // `b-alice` refuses: `a-tenant` keeps nothing of it.
+    let refused = ledger
+        .reserve("c2", who("alice"), worst(20), true, hour)
+        .await;
+    assert!(
+        matches!(&refused, Err(Refusal::Exceeded { budget, used: 40, asked: 20, limit: 50, .. }) if budget == "b-alice"),
+        "{refused:?}"
+    );
+    let held = ledger
+        .reserve("c3", who("bob"), worst(60), true, hour)
+        .await;
+    assert_eq!(held.unwrap().unwrap().budgets, ["a-tenant"]);
+    let refused = ledger.reserve("c4", who("bob"), worst(1), true, hour).await;
+    assert!(
+        matches!(refused, Err(Refusal::Exceeded { used: 100, .. })),
+        "{refused:?}"
+    );
+    ledger
+        .settle("c1", 2, Settlement::Charged(worst(10)))
+        .await
+        .unwrap();
+    ledger
+        .settle("c1", 2, Settlement::Charged(worst(10)))
+        .await
+        .unwrap();
+    ledger.settle("c3", 1, Settlement::Released).await.unwrap();
+    assert_eq!(
+        counts(&ledger).await,
+        [
+            ("a-tenant".into(), 10, 0),
+            ("b-alice".into(), 10, 0),
+            ("c-money".into(), 0, 0)
+        ]
+    );
+    // Expired, reclaimed, then settled late: still charged.
+    let held = ledger
+        .reserve("c5", who("alice"), worst(30), true, Duration::ZERO)
+        .await;
+    assert_eq!(held.unwrap().unwrap().budgets.len(), 2);
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert_eq!(ledger.reclaim().await.unwrap(), 2);
+    assert_eq!(counts(&ledger).await[0], ("a-tenant".into(), 10, 0));
+    ledger
+        .settle("c5", 2, Settlement::Charged(worst(5)))
+        .await
+        .unwrap();
+    assert_eq!(
+        counts(&ledger).await,
+        [
+            ("a-tenant".into(), 15, 0),
+            ("b-alice".into(), 15, 0),
+            ("c-money".into(), 0, 0)
+        ]
+    );
+    // A money budget refuses a model without prices, before reserving anything.
+    let unpriced = Who {
+        model: "unpriced",
+        ..who("bob")
+    };
+    let refused = ledger.reserve("c6", unpriced, worst(1), false, hour).await;
+    assert_eq!(
+        refused,
+        Err(Refusal::Unpriced {
+            budget: "c-money".into()
+        })
+    );
+    assert_eq!(counts(&ledger).await[0], ("a-tenant".into(), 15, 0));
+}
+
+#[tokio::test]
+async fn the_ledger_keeps_its_rules_on_postgres_and_sqlite() {
+    let db = TestDb::create().await;
+    let connect = |url: String| async move {
+        AuditStore::connect(&url, Duration::from_secs(5), Durability::Commit)
+            .await
+            .unwrap()
+    };
+    ledger_rules(connect(db.url.clone()).await).await;
+    let dir = tempfile::tempdir().unwrap();
+    ledger_rules(
+        connect(format!(
+            "sqlite://{}",
+            dir.path().join("audit.db").display()
+        ))
+        .await,
+    )
+    .await;
+}
