@@ -10,6 +10,8 @@
 //!    (it has an output decision, so text is held back until checked) and
 //!    with a bundle that allows everything (no output decision), for a
 //!    stream sent all at once and for one paced at 5 ms per chunk;
+//!    With "one budget", every completion also reserves and settles against
+//!    one shared budget (PostgreSQL): what budgets add, at their worst;
 //! 4. the resident memory of the `warden serve` process after its
 //!    throughput run;
 //! 5. the same through a LiteLLM proxy (a pinned, hash-checked release in a
@@ -837,14 +839,21 @@ fn usage(pid: u32) -> Option<Usage> {
 // ---- the gateways ----------------------------------------------------------
 
 /// A Warden host serving `fast` from the fake upstream through the openai adapter.
-fn gateway(upstream: &Upstream, store: Store, allow_all: bool) -> Harness {
+fn gateway(upstream: &Upstream, store: Store, allow_all: bool, budget: bool) -> Harness {
+    // One budget every request is held against: each completion reserves
+    // and settles on the same row (the contention case).
+    let budget = if budget {
+        "[budgets.acme]\ntenant = \"acme\"\nlimit_usd = 1000000000\nperiod = \"total\"\n"
+    } else {
+        ""
+    };
     let harness = Harness::new(store)
         .secret("provider_key", PROVIDER_KEY)
         .extra_config(&format!(
             "[adapters.openai]\nmanifest = {openai}\n\n\
              [models.fast]\nadapter = \"openai\"\nupstream_model = \"gpt-4o-mini\"\n\
              origin = \"{origin}\"\nsecret = \"provider_key\"\ncontext_window = 128000\n\
-             prices = {{ input = 0.15, cached_input = 0.075, output = 0.6 }}\n",
+             prices = {{ input = 0.15, cached_input = 0.075, output = 0.6 }}\n\n{budget}",
             openai = harness::toml_path(&harness::manifest(fixtures::OPENAI)),
             origin = upstream.origin(),
         ));
@@ -1116,15 +1125,21 @@ async fn bench(counts: Counts) {
     }];
 
     let mut hosts: Vec<(Host, Server)> = Vec::new();
-    for (name, store, allow_all) in [
-        ("Warden (SQLite)", Store::Sqlite, false),
-        ("Warden (PostgreSQL)", Store::Postgres, false),
-        ("Warden (SQLite, allow-all)", Store::Sqlite, true),
+    for (name, store, allow_all, budget) in [
+        ("Warden (SQLite)", Store::Sqlite, false, false),
+        ("Warden (PostgreSQL)", Store::Postgres, false, false),
+        (
+            "Warden (PostgreSQL, one budget)",
+            Store::Postgres,
+            false,
+            true,
+        ),
+        ("Warden (SQLite, allow-all)", Store::Sqlite, true, false),
     ] {
         if !wanted(name) {
             continue;
         }
-        let host = gateway(&upstream, store, allow_all).start().await;
+        let host = gateway(&upstream, store, allow_all, budget).start().await;
         let server = Server::start(&host).await;
         targets.push(Target {
             name: name.into(),
