@@ -33,10 +33,12 @@ const CALLERS: usize = 64;
 const WORST: Amounts = Amounts {
     micro_usd: 100,
     tokens: 200,
+    requests: 1,
 };
 const COST: Amounts = Amounts {
     micro_usd: 10,
     tokens: 20,
+    requests: 1,
 };
 
 fn main() {

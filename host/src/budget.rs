@@ -22,6 +22,10 @@ use crate::audit::{AuditStore, on_pool};
 
 /// How often a host reclaims reservations left by hosts that died.
 const RECLAIM_EVERY: Duration = Duration::from_secs(5);
+/// Every how many reclaims past rate-limit minutes are pruned (a minute).
+const PRUNE_EVERY_TICKS: u64 = 12;
+/// How long the counts and entries of a rate-limit minute are kept.
+const MINUTES_KEPT_MS: i64 = 3_600_000;
 /// Most entries one history read returns.
 pub const HISTORY_MAX: i64 = 10_000;
 
@@ -33,6 +37,8 @@ pub enum Unit {
     Usd,
     /// Tokens, prompt and completion.
     Tokens,
+    /// Requests (a rate limit).
+    Requests,
 }
 
 /// The period a budget's spend is counted over; it starts again at the next one.
@@ -45,14 +51,17 @@ pub enum Period {
     Monthly,
     /// Never starts again.
     Total,
+    /// From the start of the minute (a rate limit).
+    Minute,
 }
 
 impl Unit {
-    /// `usd` or `tokens`.
+    /// `usd`, `tokens` or `requests`.
     pub fn as_str(self) -> &'static str {
         match self {
             Unit::Usd => "usd",
             Unit::Tokens => "tokens",
+            Unit::Requests => "requests",
         }
     }
 
@@ -60,18 +69,20 @@ impl Unit {
         match text {
             "usd" => Some(Unit::Usd),
             "tokens" => Some(Unit::Tokens),
+            "requests" => Some(Unit::Requests),
             _ => None,
         }
     }
 }
 
 impl Period {
-    /// `daily`, `monthly` or `total`.
+    /// `daily`, `monthly`, `total` or `minute`.
     pub fn as_str(self) -> &'static str {
         match self {
             Period::Daily => "daily",
             Period::Monthly => "monthly",
             Period::Total => "total",
+            Period::Minute => "minute",
         }
     }
 
@@ -80,6 +91,7 @@ impl Period {
             "daily" => Some(Period::Daily),
             "monthly" => Some(Period::Monthly),
             "total" => Some(Period::Total),
+            "minute" => Some(Period::Minute),
             _ => None,
         }
     }
@@ -109,8 +121,18 @@ impl Period {
                 )
             }
             Period::Total => (0, None),
+            Period::Minute => {
+                let start = now.timestamp_millis().div_euclid(60_000) * 60_000;
+                (start, Some(start + 60_000))
+            }
         }
     }
+}
+
+/// The start of every period holding `now`, in the order the queries
+/// bind them: daily, monthly, minute.
+fn starts(now: DateTime<Utc>) -> [i64; 3] {
+    [Period::Daily, Period::Monthly, Period::Minute].map(|p| p.bounds(now).0)
 }
 
 /// Whom a budget applies to: every call matching all the fields given
@@ -125,6 +147,84 @@ pub struct Scope {
     pub team: Option<String>,
     /// A model, by the name clients ask for.
     pub model: Option<String>,
+}
+
+impl Scope {
+    /// The scope of these fields, or the field that is wrong and why.
+    fn checked(
+        principal: Option<String>,
+        tenant: Option<String>,
+        team: Option<String>,
+        model: Option<String>,
+    ) -> Result<Scope, (String, String)> {
+        let scope = Scope {
+            principal,
+            tenant,
+            team,
+            model,
+        };
+        for (field, value) in [
+            ("principal", &scope.principal),
+            ("tenant", &scope.tenant),
+            ("team", &scope.team),
+            ("model", &scope.model),
+        ] {
+            if value
+                .as_deref()
+                .is_some_and(|v| v.is_empty() || v.len() > 256 || v.chars().any(char::is_control))
+            {
+                return Err((
+                    field.into(),
+                    "must be 1 to 256 characters without control characters".into(),
+                ));
+            }
+        }
+        Ok(scope)
+    }
+}
+
+/// `[rate_limits.NAME]` in the config: a budget of requests or tokens over
+/// a minute, kept in the same ledger.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSection {
+    principal: Option<String>,
+    tenant: Option<String>,
+    team: Option<String>,
+    model: Option<String>,
+    /// Requests sent upstream per minute.
+    requests_per_minute: Option<u64>,
+    /// Tokens (prompt and completion) per minute.
+    tokens_per_minute: Option<u64>,
+}
+
+impl RateLimitSection {
+    /// The rate limit `name` this section declares, as a budget over a
+    /// minute, or the field that is wrong and why.
+    pub fn budget(self, name: &str) -> Result<Budget, (String, String)> {
+        crate::manifest::validate_name(name).map_err(|m| (String::new(), m))?;
+        let (unit, field, limit) = match (self.requests_per_minute, self.tokens_per_minute) {
+            (Some(n), None) => (Unit::Requests, "requests_per_minute", n),
+            (None, Some(n)) => (Unit::Tokens, "tokens_per_minute", n),
+            _ => {
+                return Err((
+                    String::new(),
+                    "set exactly one of `requests_per_minute` or `tokens_per_minute`".into(),
+                ));
+            }
+        };
+        let limit = i64::try_from(limit)
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| (field.to_string(), "must be from 1 to 2^63 - 1".to_string()))?;
+        Ok(Budget {
+            name: name.to_string(),
+            scope: Scope::checked(self.principal, self.tenant, self.team, self.model)?,
+            unit,
+            period: Period::Minute,
+            limit,
+        })
+    }
 }
 
 /// `[budgets.NAME]` in the config.
@@ -179,28 +279,7 @@ impl BudgetSection {
                 ));
             }
         };
-        let scope = Scope {
-            principal: self.principal,
-            tenant: self.tenant,
-            team: self.team,
-            model: self.model,
-        };
-        for (field, value) in [
-            ("principal", &scope.principal),
-            ("tenant", &scope.tenant),
-            ("team", &scope.team),
-            ("model", &scope.model),
-        ] {
-            if value
-                .as_deref()
-                .is_some_and(|v| v.is_empty() || v.len() > 256 || v.chars().any(char::is_control))
-            {
-                return Err((
-                    field.into(),
-                    "must be 1 to 256 characters without control characters".into(),
-                ));
-            }
-        }
+        let scope = Scope::checked(self.principal, self.tenant, self.team, self.model)?;
         Ok(Budget {
             name: name.to_string(),
             scope,
@@ -263,6 +342,9 @@ pub struct Amounts {
     pub micro_usd: u64,
     /// Tokens.
     pub tokens: u64,
+    /// Requests: 1 for a call that was sent, 0 for one that was not.
+    #[serde(default)]
+    pub requests: u64,
 }
 
 impl Amounts {
@@ -270,6 +352,7 @@ impl Amounts {
         let amount = match unit {
             Unit::Usd => self.micro_usd,
             Unit::Tokens => self.tokens,
+            Unit::Requests => self.requests,
         };
         i64::try_from(amount).unwrap_or(i64::MAX)
     }
@@ -284,6 +367,8 @@ pub enum Refusal {
         budget: String,
         /// Its unit.
         unit: Unit,
+        /// Its period (`minute`: a rate limit).
+        period: Period,
         /// Its limit.
         limit: i64,
         /// Spent and reserved in its period when refused.
@@ -383,6 +468,9 @@ pub struct BudgetChange {
     pub limit_usd: Option<f64>,
     /// The limit in tokens.
     pub limit_tokens: Option<u64>,
+    /// The limit in requests (a rate limit: its period is `minute`).
+    #[serde(default)]
+    pub limit_requests: Option<u64>,
     /// A new budget's period.
     pub period: Option<Period>,
 }
@@ -404,7 +492,7 @@ fn now_ms() -> i64 {
 const APPLICABLE: &str = "SELECT b.name, b.principal, b.tenant, b.team, b.model, b.unit, \
      b.period, b.amount, COALESCE(p.spent, 0), COALESCE(p.reserved, 0) \
      FROM budgets b LEFT JOIN budget_periods p ON p.budget = b.name AND p.period_start = \
-     CASE b.period WHEN 'daily' THEN $5 WHEN 'monthly' THEN $6 ELSE 0 END \
+     CASE b.period WHEN 'daily' THEN $5 WHEN 'monthly' THEN $6 WHEN 'minute' THEN $7 ELSE 0 END \
      WHERE (b.principal IS NULL OR b.principal = $1) AND (b.tenant IS NULL OR b.tenant = $2) \
      AND (b.team IS NULL OR b.team = $3) AND (b.model IS NULL OR b.model = $4) \
      ORDER BY b.name";
@@ -413,7 +501,7 @@ const APPLICABLE: &str = "SELECT b.name, b.principal, b.tenant, b.team, b.model,
 const ALL: &str = "SELECT b.name, b.principal, b.tenant, b.team, b.model, b.unit, \
      b.period, b.amount, COALESCE(p.spent, 0), COALESCE(p.reserved, 0) \
      FROM budgets b LEFT JOIN budget_periods p ON p.budget = b.name AND p.period_start = \
-     CASE b.period WHEN 'daily' THEN $1 WHEN 'monthly' THEN $2 ELSE 0 END \
+     CASE b.period WHEN 'daily' THEN $1 WHEN 'monthly' THEN $2 WHEN 'minute' THEN $3 ELSE 0 END \
      ORDER BY b.name";
 
 /// Decodes a row of [`APPLICABLE`] or [`ALL`].
@@ -533,8 +621,13 @@ impl Ledger {
         let ledger = self.clone();
         tokio::spawn(async move {
             let mut every = tokio::time::interval(RECLAIM_EVERY);
-            loop {
+            for tick in 0u64.. {
                 every.tick().await;
+                if tick % PRUNE_EVERY_TICKS == PRUNE_EVERY_TICKS - 1
+                    && let Err(e) = ledger.prune().await
+                {
+                    tracing::debug!(error = %e, "pruning past rate-limit minutes failed");
+                }
                 // Not `ready`: a store no ledger used yet (its tables perhaps
                 // not even created) has nothing to reclaim.
                 match ledger.reclaim().await {
@@ -618,8 +711,7 @@ impl Ledger {
     pub async fn applicable(&self, who: Who<'_>) -> Result<Vec<BudgetStatus>, sqlx::Error> {
         self.ready().await?;
         let now = Utc::now();
-        let (day, _) = Period::Daily.bounds(now);
-        let (month, _) = Period::Monthly.bounds(now);
+        let [day, month, minute] = starts(now);
         let rows = on_pool!(&self.store, pool => {
             let rows = sqlx::query(APPLICABLE)
                 .bind(who.principal)
@@ -628,6 +720,7 @@ impl Ledger {
                 .bind(who.model)
                 .bind(day)
                 .bind(month)
+                .bind(minute)
                 .fetch_all(pool)
                 .await?;
             rows.into_iter().map(|row| Ok(status_row!(row, now))).collect::<Result<Vec<_>, sqlx::Error>>()?
@@ -639,10 +732,9 @@ impl Ledger {
     pub async fn list(&self) -> Result<Vec<BudgetStatus>, sqlx::Error> {
         self.ready().await?;
         let now = Utc::now();
-        let (day, _) = Period::Daily.bounds(now);
-        let (month, _) = Period::Monthly.bounds(now);
+        let [day, month, minute] = starts(now);
         let rows = on_pool!(&self.store, pool => {
-            let rows = sqlx::query(ALL).bind(day).bind(month).fetch_all(pool).await?;
+            let rows = sqlx::query(ALL).bind(day).bind(month).bind(minute).fetch_all(pool).await?;
             rows.into_iter().map(|row| Ok(status_row!(row, now))).collect::<Result<Vec<_>, sqlx::Error>>()?
         });
         Ok(rows)
@@ -702,15 +794,20 @@ impl Ledger {
             Settlement::Charged(amounts) => ("settled", amounts),
             Settlement::Released => ("released", Amounts::default()),
         };
-        let (usd, tokens) = (amounts.of(Unit::Usd), amounts.of(Unit::Tokens));
+        let (usd, tokens, requests) = (
+            amounts.of(Unit::Usd),
+            amounts.of(Unit::Tokens),
+            amounts.of(Unit::Requests),
+        );
         let now = now_ms();
         match &self.store {
             AuditStore::Postgres(pool) => {
-                sqlx::query("SELECT warden_settle($1, $2, $3, $4, $5)")
+                sqlx::query("SELECT warden_settle($1, $2, $3, $4, $5, $6)")
                     .bind(call_id)
                     .bind(state)
                     .bind(usd)
                     .bind(tokens)
+                    .bind(requests)
                     .bind(now)
                     .execute(pool)
                     .await?;
@@ -725,7 +822,7 @@ impl Ledger {
                     }
                     let ended: Vec<(String, i64, i64, i64)> = sqlx::query_as(
                         "UPDATE budget_charges SET state = $2, settled_at = $3, \
-                         charged = CASE unit WHEN 'usd' THEN $4 ELSE $5 END \
+                         charged = CASE unit WHEN 'usd' THEN $4 WHEN 'requests' THEN $7 ELSE $5 END \
                          WHERE call_id = $1 AND state = $6 \
                          RETURNING budget, period_start, reserved, charged",
                     )
@@ -735,6 +832,7 @@ impl Ledger {
                     .bind(usd)
                     .bind(tokens)
                     .bind(from)
+                    .bind(requests)
                     .fetch_all(&mut *tx)
                     .await?;
                     settled += ended.len();
@@ -807,6 +905,29 @@ impl Ledger {
         .await)
     }
 
+    /// Deletes the counts and settled entries of rate-limit minutes older
+    /// than an hour: a rate limit keeps no history beyond that.
+    pub async fn prune(&self) -> Result<(), sqlx::Error> {
+        let before = now_ms() - MINUTES_KEPT_MS;
+        on_pool!(&self.store, pool => {
+            sqlx::query(
+                "DELETE FROM budget_periods WHERE period_start < $1 \
+                 AND budget IN (SELECT name FROM budgets WHERE period = 'minute')",
+            )
+            .bind(before)
+            .execute(pool)
+            .await?;
+            sqlx::query(
+                "DELETE FROM budget_charges WHERE reserved_at < $1 AND state <> 'reserved' \
+                 AND budget IN (SELECT name FROM budgets WHERE period = 'minute')",
+            )
+            .bind(before)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
     /// Sets a budget's limit at run time, or creates a budget (then its
     /// period is required); `by` is who asked. The change is kept in the
     /// budget's history.
@@ -817,20 +938,21 @@ impl Ledger {
         by: &str,
     ) -> Result<Result<BudgetStatus, String>, sqlx::Error> {
         self.ready().await?;
-        let (unit, limit) = match (change.limit_usd, change.limit_tokens) {
-            (Some(usd), None) => match micro_usd(usd) {
-                Ok(limit) => (Unit::Usd, limit),
-                Err(m) => return Ok(Err(format!("limit_usd: {m}"))),
-            },
-            (None, Some(tokens)) => match i64::try_from(tokens) {
-                Ok(limit) => (Unit::Tokens, limit),
-                Err(_) => return Ok(Err("limit_tokens: is too large".into())),
-            },
-            _ => {
-                return Ok(Err(
-                    "set exactly one of `limit_usd` or `limit_tokens`".into()
-                ));
+        let count =
+            |field: &str, n: u64| i64::try_from(n).map_err(|_| format!("{field}: is too large"));
+        let limit = match (change.limit_usd, change.limit_tokens, change.limit_requests) {
+            (Some(usd), None, None) => micro_usd(usd)
+                .map(|limit| (Unit::Usd, limit))
+                .map_err(|m| format!("limit_usd: {m}")),
+            (None, Some(n), None) => count("limit_tokens", n).map(|limit| (Unit::Tokens, limit)),
+            (None, None, Some(n)) => {
+                count("limit_requests", n).map(|limit| (Unit::Requests, limit))
             }
+            _ => Err("set exactly one of `limit_usd`, `limit_tokens` or `limit_requests`".into()),
+        };
+        let (unit, limit) = match limit {
+            Ok(limit) => limit,
+            Err(message) => return Ok(Err(message)),
         };
         let now = now_ms();
         let outcome = in_transaction!(&self.store, tx => async {
@@ -868,23 +990,26 @@ impl Ledger {
                     record_change!(&mut *tx, name, now, by, Some(limit), Some(previous))?;
                 }
                 None => {
-                    let section = BudgetSection {
-                        principal: change.principal.clone(),
-                        tenant: change.tenant.clone(),
-                        team: change.team.clone(),
-                        model: change.model.clone(),
-                        limit_usd: change.limit_usd,
-                        limit_tokens: change.limit_tokens,
-                        period: match change.period {
-                            Some(period) => period,
-                            None => return Ok(Err(format!(
-                                "budget `{name}` is new: give its `period` (daily, monthly or total)"
-                            ))),
-                        },
+                    let Some(period) = change.period else {
+                        return Ok(Err(format!(
+                            "budget `{name}` is new: give its `period` (daily, monthly, total, \
+                             or minute for a rate limit)"
+                        )));
                     };
-                    let budget = match section.budget(name) {
-                        Ok(budget) => budget,
-                        Err((field, message)) if field.is_empty() => return Ok(Err(message)),
+                    if unit == Unit::Requests && period != Period::Minute {
+                        return Ok(Err("a limit of requests is a rate limit: its period is `minute`".into()));
+                    }
+                    if let Err(m) = crate::manifest::validate_name(name) {
+                        return Ok(Err(m));
+                    }
+                    let scope = Scope::checked(
+                        change.principal.clone(),
+                        change.tenant.clone(),
+                        change.team.clone(),
+                        change.model.clone(),
+                    );
+                    let budget = match scope {
+                        Ok(scope) => Budget { name: name.to_string(), scope, unit, period, limit },
                         Err((field, message)) => return Ok(Err(format!("{field}: {message}"))),
                     };
                     sqlx::query(
@@ -978,8 +1103,7 @@ struct Ask<'a> {
 /// A reservation on PostgreSQL: one statement (`warden_reserve`, migration
 /// 0017), so a budget's row is locked for no round trip. The budgets held.
 async fn reserve_on_postgres(pool: &sqlx::PgPool, ask: &Ask<'_>) -> Result<Vec<String>, Refusal> {
-    let (day, _) = Period::Daily.bounds(ask.now);
-    let (month, _) = Period::Monthly.bounds(ask.now);
+    let [day, month, minute] = starts(ask.now);
     #[allow(clippy::type_complexity, reason = "one row's columns")]
     let rows: Vec<(
         String,
@@ -991,7 +1115,7 @@ async fn reserve_on_postgres(pool: &sqlx::PgPool, ask: &Ask<'_>) -> Result<Vec<S
         i64,
     )> = sqlx::query_as(
         "SELECT o_budget, o_refusal, o_period, o_unit, o_limit, o_used, o_asked \
-             FROM warden_reserve($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+             FROM warden_reserve($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
     )
     .bind(ask.call_id)
     .bind(ask.who.principal)
@@ -1000,9 +1124,11 @@ async fn reserve_on_postgres(pool: &sqlx::PgPool, ask: &Ask<'_>) -> Result<Vec<S
     .bind(ask.who.model)
     .bind(ask.worst.of(Unit::Usd))
     .bind(ask.worst.of(Unit::Tokens))
+    .bind(ask.worst.of(Unit::Requests))
     .bind(ask.priced)
     .bind(day)
     .bind(month)
+    .bind(minute)
     .bind(ask.now.timestamp_millis())
     .bind(ask.expires_at)
     .fetch_all(pool)
@@ -1014,14 +1140,18 @@ async fn reserve_on_postgres(pool: &sqlx::PgPool, ask: &Ask<'_>) -> Result<Vec<S
                 budget: budget.clone(),
             });
         }
-        let period = period.as_deref().and_then(Period::parse);
+        let period = period
+            .as_deref()
+            .and_then(Period::parse)
+            .unwrap_or(Period::Total);
         return Err(Refusal::Exceeded {
             budget: budget.clone(),
             unit: Unit::parse(unit).unwrap_or(Unit::Tokens),
+            period,
             limit: limit.unwrap_or(0),
             used: used.unwrap_or(0),
             asked: *asked,
-            period_end: period.and_then(|p| p.bounds(ask.now).1),
+            period_end: period.bounds(ask.now).1,
         });
     }
     Ok(rows.into_iter().map(|row| row.0).collect())
@@ -1035,8 +1165,7 @@ async fn reserve_in(
     ask: &Ask<'_>,
 ) -> Result<Vec<String>, Refusal> {
     let now = ask.now;
-    let (day, _) = Period::Daily.bounds(now);
-    let (month, _) = Period::Monthly.bounds(now);
+    let [day, month, minute] = starts(now);
     let rows = sqlx::query(APPLICABLE)
         .bind(ask.who.principal)
         .bind(ask.who.tenant)
@@ -1044,6 +1173,7 @@ async fn reserve_in(
         .bind(ask.who.model)
         .bind(day)
         .bind(month)
+        .bind(minute)
         .fetch_all(&mut *tx)
         .await?;
     let budgets = rows
@@ -1064,6 +1194,7 @@ async fn reserve_in(
         let exceeded = |used: i64| Refusal::Exceeded {
             budget: budget.name.clone(),
             unit: budget.unit,
+            period: budget.period,
             limit: budget.limit,
             used,
             asked,
@@ -1147,6 +1278,7 @@ mod tests {
         Amounts {
             micro_usd: 0,
             tokens,
+            requests: 1,
         }
     }
 
@@ -1256,6 +1388,7 @@ mod tests {
             model: None,
             limit_usd: None,
             limit_tokens: Some(500),
+            limit_requests: None,
             period: None,
         };
         let set = ledger
@@ -1336,6 +1469,31 @@ mod tests {
             )
         );
         assert_eq!(Period::Total.bounds(t), (0, None));
+        let (minute, minute_end) = Period::Minute.bounds(t);
+        assert_eq!(
+            minute,
+            Utc.with_ymd_and_hms(2026, 12, 31, 23, 59, 0)
+                .unwrap()
+                .timestamp_millis()
+        );
+        assert_eq!(minute_end, Some(minute + 60_000));
+    }
+
+    #[test]
+    fn a_rate_limit_is_a_budget_over_a_minute() {
+        let section: RateLimitSection =
+            toml::from_str("tenant = \"acme\"\nrequests_per_minute = 60").unwrap();
+        let limit = section.budget("acme-rpm").unwrap();
+        assert_eq!(
+            (limit.unit, limit.period, limit.limit),
+            (Unit::Requests, Period::Minute, 60)
+        );
+        let both: RateLimitSection =
+            toml::from_str("requests_per_minute = 1\ntokens_per_minute = 1").unwrap();
+        assert!(both.budget("x").unwrap_err().1.contains("exactly one"));
+        let zero: RateLimitSection = toml::from_str("tokens_per_minute = 0").unwrap();
+        assert_eq!(zero.budget("x").unwrap_err().0, "tokens_per_minute");
+        assert!(toml::from_str::<RateLimitSection>("per_minute = 1").is_err());
     }
 
     #[test]

@@ -40,7 +40,8 @@ pub struct Config {
     pub adapters: BTreeMap<String, AdapterConfig>,
     /// Models the gateway serves, by the name clients ask for.
     pub models: BTreeMap<String, ModelConfig>,
-    /// Budgets (`[budgets.NAME]`), in name order: written to the ledger at start.
+    /// Budgets (`[budgets.NAME]`, then `[rate_limits.NAME]`: budgets over a
+    /// minute), in name order: written to the ledger at start.
     pub budgets: Vec<crate::budget::Budget>,
     /// Contracts the operator declared per target (`[contracts."GLOB"]`).
     pub contracts: crate::contract::Contracts,
@@ -647,6 +648,8 @@ struct ConfigFile {
     #[serde(default)]
     budgets: BTreeMap<String, crate::budget::BudgetSection>,
     #[serde(default)]
+    rate_limits: BTreeMap<String, crate::budget::RateLimitSection>,
+    #[serde(default)]
     contracts: BTreeMap<String, crate::contract::ContractSection>,
     #[serde(default)]
     limits: Limits,
@@ -978,21 +981,36 @@ impl Config {
                 },
             );
         }
-        let mut budgets = Vec::new();
-        for (name, section) in file.budgets {
-            let budget = section.budget(&name).map_err(|(field, message)| {
+        let mut budgets: Vec<crate::budget::Budget> = Vec::new();
+        let declared = file
+            .budgets
+            .into_iter()
+            .map(|(name, section)| ("budgets", section.budget(&name), name))
+            .chain(
+                file.rate_limits
+                    .into_iter()
+                    .map(|(name, section)| ("rate_limits", section.budget(&name), name)),
+            );
+        for (table, budget, name) in declared {
+            let budget = budget.map_err(|(field, message)| {
                 let at = if field.is_empty() {
-                    format!("budgets.{name}")
+                    format!("{table}.{name}")
                 } else {
-                    format!("budgets.{name}.{field}")
+                    format!("{table}.{name}.{field}")
                 };
                 invalid(at, message)
             })?;
+            if budgets.iter().any(|b| b.name == name) {
+                return Err(invalid(
+                    format!("{table}.{name}"),
+                    "a budget and a rate limit share one namespace: this name is taken".into(),
+                ));
+            }
             if let Some(model) = &budget.scope.model
                 && !models.contains_key(model)
             {
                 return Err(invalid(
-                    format!("budgets.{name}.model"),
+                    format!("{table}.{name}.model"),
                     format!("no `[models.\"{model}\"]` is defined"),
                 ));
             }

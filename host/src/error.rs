@@ -178,6 +178,10 @@ error_codes! {
     BudgetExceeded => "budget-exceeded", TOO_MANY_REQUESTS, exit 3, mcp INTERNAL_ERROR,
         "a budget has no room for the call's worst case (the message names it); \
          `retry_after_ms` says when its period ends";
+    /// A rate limit has no room for the call this minute.
+    RateLimited => "rate-limited", TOO_MANY_REQUESTS, exit 3, mcp INTERNAL_ERROR,
+        "a rate limit (requests or tokens per minute) has no room for the call; retry after \
+         `retry_after_ms` (the next minute)";
     /// The spend ledger could not be used, or a money budget applies to a model without prices.
     BudgetUnavailable => "budget-unavailable", SERVICE_UNAVAILABLE, exit 6, mcp INTERNAL_ERROR,
         "the spend ledger could not be reached, or a money budget applies to a model without \

@@ -104,7 +104,7 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
-    /// Show, set and trace budgets (the spend ledger in the audit store).
+    /// Show, set and trace budgets and rate limits (the spend ledger in the audit store).
     Budgets {
         #[command(subcommand)]
         command: BudgetsCommand,
@@ -245,13 +245,20 @@ enum BudgetsCommand {
         /// The budget.
         name: String,
         /// The limit in US dollars.
-        #[arg(long, conflicts_with = "tokens", required_unless_present = "tokens")]
+        #[arg(
+            long,
+            conflicts_with_all = ["tokens", "requests"],
+            required_unless_present_any = ["tokens", "requests"]
+        )]
         usd: Option<f64>,
         /// The limit in tokens.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "requests")]
         tokens: Option<u64>,
-        /// A new budget's period: daily, monthly or total.
-        #[arg(long, value_parser = ["daily", "monthly", "total"])]
+        /// The limit in requests (a rate limit, `--period minute`).
+        #[arg(long)]
+        requests: Option<u64>,
+        /// A new budget's period: daily, monthly, total, or minute (a rate limit).
+        #[arg(long, value_parser = ["daily", "monthly", "total", "minute"])]
         period: Option<String>,
         /// A new budget applies to this principal only.
         #[arg(long)]

@@ -423,6 +423,7 @@ async fn ledger_rules(store: AuditStore) {
     let worst = |tokens| Amounts {
         micro_usd: 0,
         tokens,
+        requests: 1,
     };
     let hour = Duration::from_secs(3600);
     let counts = |ledger: &Ledger| {
@@ -528,4 +529,82 @@ async fn the_ledger_keeps_its_rules_on_postgres_and_sqlite() {
         .await,
     )
     .await;
+}
+
+#[tokio::test]
+async fn rate_limits_refuse_past_their_minute_with_retry_after() {
+    let provider = FakeProvider::start();
+    let host = gateway(&provider, Store::Sqlite)
+        .policy(ALLOW_ALL)
+        .extra_config(
+            "[rate_limits.bob-rpm]\nprincipal = \"bob\"\nrequests_per_minute = 3\n\n\
+             [rate_limits.fast-tpm]\nmodel = \"fast\"\ntokens_per_minute = 100000\n",
+        )
+        .start()
+        .await;
+    let server = Server::start(&host).await;
+    // The minute must not turn over between the requests and the check.
+    let second = chrono::Utc::now().timestamp() % 60;
+    if second > 50 {
+        tokio::time::sleep(Duration::from_secs((61 - second) as u64)).await;
+    }
+    for _ in 0..3 {
+        let (status, body) = complete(&server.addr, "bob", &request("")).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let response = crate::harness::post_with_headers(
+        &server.addr,
+        "/v1/chat/completions",
+        "bob",
+        "",
+        &request(""),
+    )
+    .await;
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 429"), "{response}");
+    let body: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(body["error"]["code"], "rate-limited", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("bob-rpm")
+    );
+    let retry: u64 = head
+        .lines()
+        .find_map(|l| l.strip_prefix("retry-after: "))
+        .expect("a Retry-After header")
+        .trim()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "retry after {retry} s");
+    // Others are not held to bob's limit; the tokens-per-minute limit counts
+    // every request to `fast`, settled to the tokens used.
+    let (status, _) = complete(&server.addr, "alice", &request("")).await;
+    assert_eq!(status, 200);
+    let (_, listed) = http(
+        &server.addr,
+        "GET",
+        "/v1/budgets",
+        Some(&token("audra")),
+        "",
+    )
+    .await
+    .unwrap();
+    let limits: Vec<_> = listed["budgets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["name"].as_str().unwrap(),
+                b["unit"].as_str().unwrap(),
+                b["spent"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        limits,
+        [("bob-rpm", "requests", 3), ("fast-tpm", "tokens", 4 * 22)]
+    );
 }

@@ -1,6 +1,7 @@
 -- The spend ledger (budget.rs). Amounts are integers: millionths of a US
--- dollar for `usd` budgets, tokens for `tokens` budgets. Times are Unix
--- milliseconds, periods start at UTC midnight or the first of the month.
+-- dollar for `usd` budgets, tokens or requests for `tokens` and `requests`
+-- ones (rate limits are budgets over a minute). Times are Unix milliseconds;
+-- periods start at UTC midnight, the first of the month or the minute.
 
 -- Budgets, from config (`config_amount`: the limit config last set, so an
 -- unchanged config keeps a limit changed at run time) or set at run time.
@@ -63,8 +64,8 @@ CREATE TABLE budget_changes (
 -- refused (`o_refusal` 'exceeded' or 'unpriced'), having reserved nothing.
 CREATE FUNCTION warden_reserve(
     p_call TEXT, p_principal TEXT, p_tenant TEXT, p_team TEXT, p_model TEXT,
-    p_usd BIGINT, p_tokens BIGINT, p_priced BOOLEAN,
-    p_day BIGINT, p_month BIGINT, p_now BIGINT, p_expires BIGINT
+    p_usd BIGINT, p_tokens BIGINT, p_requests BIGINT, p_priced BOOLEAN,
+    p_day BIGINT, p_month BIGINT, p_minute BIGINT, p_now BIGINT, p_expires BIGINT
 ) RETURNS TABLE (
     o_budget TEXT, o_refusal TEXT, o_period TEXT, o_unit TEXT,
     o_limit BIGINT, o_used BIGINT, o_asked BIGINT
@@ -100,8 +101,9 @@ BEGIN
           AND (g.model IS NULL OR g.model = p_model)
         ORDER BY g.name
     LOOP
-        v_start := CASE b.period WHEN 'daily' THEN p_day WHEN 'monthly' THEN p_month ELSE 0 END;
-        v_asked := CASE b.unit WHEN 'usd' THEN p_usd ELSE p_tokens END;
+        v_start := CASE b.period WHEN 'daily' THEN p_day WHEN 'monthly' THEN p_month
+            WHEN 'minute' THEN p_minute ELSE 0 END;
+        v_asked := CASE b.unit WHEN 'usd' THEN p_usd WHEN 'requests' THEN p_requests ELSE p_tokens END;
         IF v_asked <= b.amount THEN
             INSERT INTO budget_periods AS p (budget, period_start, spent, reserved)
             VALUES (b.name, v_start, 0, v_asked)
@@ -137,7 +139,7 @@ END $$;
 -- host reclaimed meanwhile (then only the charge moves); period rows in
 -- budget name order. Returns how many reservations ended.
 CREATE FUNCTION warden_settle(
-    p_call TEXT, p_state TEXT, p_usd BIGINT, p_tokens BIGINT, p_now BIGINT
+    p_call TEXT, p_state TEXT, p_usd BIGINT, p_tokens BIGINT, p_requests BIGINT, p_now BIGINT
 ) RETURNS BIGINT LANGUAGE plpgsql AS $$
 DECLARE
     c RECORD;
@@ -150,7 +152,7 @@ BEGIN
         ORDER BY h.budget
         FOR UPDATE
     LOOP
-        v_charged := CASE c.unit WHEN 'usd' THEN p_usd ELSE p_tokens END;
+        v_charged := CASE c.unit WHEN 'usd' THEN p_usd WHEN 'requests' THEN p_requests ELSE p_tokens END;
         UPDATE budget_charges h SET state = p_state, settled_at = p_now, charged = v_charged
         WHERE h.call_id = p_call AND h.budget = c.budget;
         UPDATE budget_periods p

@@ -1,6 +1,7 @@
 -- The spend ledger (budget.rs). Amounts are integers: millionths of a US
--- dollar for `usd` budgets, tokens for `tokens` budgets. Times are Unix
--- milliseconds, periods start at UTC midnight or the first of the month.
+-- dollar for `usd` budgets, tokens or requests for `tokens` and `requests`
+-- ones (rate limits are budgets over a minute). Times are Unix milliseconds;
+-- periods start at UTC midnight, the first of the month or the minute.
 
 -- Budgets, from config (`config_amount`: the limit config last set, so an
 -- unchanged config keeps a limit changed at run time) or set at run time.

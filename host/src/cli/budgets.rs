@@ -30,6 +30,7 @@ pub(crate) async fn run(config: &Config, command: BudgetsCommand) -> anyhow::Res
             name,
             usd,
             tokens,
+            requests,
             period,
             principal,
             tenant,
@@ -44,9 +45,11 @@ pub(crate) async fn run(config: &Config, command: BudgetsCommand) -> anyhow::Res
                 model,
                 limit_usd: usd,
                 limit_tokens: tokens,
+                limit_requests: requests,
                 period: period.as_deref().map(|p| match p {
                     "daily" => Period::Daily,
                     "monthly" => Period::Monthly,
+                    "minute" => Period::Minute,
                     _ => Period::Total,
                 }),
             };

@@ -120,6 +120,7 @@ impl Kernel {
             (Some(usage), _) if usage.prompt_tokens > 0 => Settlement::Charged(Amounts {
                 micro_usd: cost_micro_usd(prices, usage),
                 tokens: u64::from(usage.prompt_tokens) + u64::from(usage.completion_tokens),
+                requests: 1,
             }),
             (_, Err(_)) if !call.trail.dispatched => Settlement::Released,
             (_, Err(e)) if NOTHING_BILLED.contains(&e.code) && !call.trail.received => {
@@ -205,6 +206,7 @@ pub(crate) fn worst_case(model: &ModelConfig, args: &Value) -> (Amounts, Option<
         Amounts {
             micro_usd,
             tokens: prompt + completion,
+            requests: 1,
         },
         max_tokens,
     )
@@ -242,6 +244,7 @@ fn refused(refusal: Refusal, model: &str) -> CallError {
         Refusal::Exceeded {
             budget,
             unit,
+            period,
             limit,
             used,
             asked,
@@ -254,7 +257,23 @@ fn refused(refusal: Refusal, model: &str) -> CallError {
             let amount = |n: i64| match unit {
                 crate::budget::Unit::Usd => format!("${}.{:06}", n / 1_000_000, n % 1_000_000),
                 crate::budget::Unit::Tokens => format!("{n} tokens"),
+                crate::budget::Unit::Requests => format!("{n} requests"),
             };
+            if period == crate::budget::Period::Minute {
+                return CallError {
+                    retry_after_ms,
+                    ..CallError::new(
+                        ErrorCode::RateLimited,
+                        format!(
+                            "rate limit `{budget}` allows {} a minute and has {} left; this \
+                             request to `{model}` needs {}",
+                            amount(limit),
+                            amount((limit - used).max(0)),
+                            amount(asked)
+                        ),
+                    )
+                };
+            }
             CallError {
                 retry_after_ms,
                 ..CallError::new(

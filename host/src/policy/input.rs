@@ -132,9 +132,9 @@ input_object! {
     pub struct BudgetPart {
         /// Its name.
         name: String,
-        /// `usd` (millionths of a dollar) or `tokens`.
+        /// `usd` (millionths of a dollar), `tokens` or `requests`.
         unit: &'static str,
-        /// `daily`, `monthly` or `total`.
+        /// `daily`, `monthly`, `total` or `minute` (a rate limit).
         period: &'static str,
         /// The limit.
         limit: i64,
