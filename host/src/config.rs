@@ -54,6 +54,30 @@ pub struct Config {
     pub secrets: BTreeMap<String, SecretValue>,
     /// How sessions and labels are kept (`[sessions]`).
     pub sessions: SessionSettings,
+    /// The gateway's response cache (`[response_cache]`); none when off.
+    pub response_cache: Option<CacheSettings>,
+}
+
+/// `[response_cache]`: off unless configured.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheSettings {
+    /// How long an entry answers, in seconds. By default 300.
+    pub ttl_s: u64,
+    /// Entries one tenant may hold; the oldest go first. By default 10000.
+    pub max_entries_per_tenant: u64,
+    /// Largest completion kept, in bytes. By default 1 MiB.
+    pub max_entry_bytes: usize,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        CacheSettings {
+            ttl_s: 300,
+            max_entries_per_tenant: 10_000,
+            max_entry_bytes: 1 << 20,
+        }
+    }
 }
 
 /// Policy bundle settings (`[policy]`).
@@ -659,6 +683,7 @@ struct ConfigFile {
     cache: CacheSection,
     #[serde(default)]
     sessions: SessionsSection,
+    response_cache: Option<CacheSettings>,
 }
 
 /// `[sessions]`: how long labels stick to a principal, which always do, and
@@ -1148,7 +1173,18 @@ impl Config {
             },
             source_bytes: file.sessions.source_bytes.unwrap_or(defaults.source_bytes),
         };
+        if let Some(cache) = &file.response_cache
+            && (cache.ttl_s == 0 || cache.max_entries_per_tenant == 0 || cache.max_entry_bytes == 0)
+        {
+            return Err(invalid(
+                "response_cache".into(),
+                "`ttl_s`, `max_entries_per_tenant` and `max_entry_bytes` must be at least 1 \
+                 (leave the section out to turn the cache off)"
+                    .into(),
+            ));
+        }
         Ok(Config {
+            response_cache: file.response_cache,
             path: path.to_path_buf(),
             server: file.server,
             policy: PolicySettings {

@@ -19,6 +19,7 @@
 //! caller gets `audit-unavailable` instead of the result: nothing is returned
 //! that the trail does not hold.
 
+mod cached;
 mod spend;
 mod streaming;
 
@@ -77,6 +78,8 @@ pub struct Kernel {
     model_backends: std::collections::BTreeMap<String, Arc<crate::gateway::ModelBackend>>,
     /// Budgets, reservations and spend.
     ledger: crate::budget::Ledger,
+    /// Completions of deterministic requests, per tenant, when configured.
+    response_cache: Option<crate::gateway::cache::ResponseCache>,
 }
 
 /// What a request asks to call: a tool, or a model for chat or embeddings.
@@ -152,6 +155,12 @@ struct Trail {
     dispatched: bool,
     /// Whether anything of a streamed answer arrived.
     received: bool,
+    /// The response cache's part: `hit` (answered from it) or `stored`.
+    cache: Option<&'static str>,
+    /// Where a completion that missed the cache is kept.
+    cache_key: Option<String>,
+    /// That completion, as the provider answered it, until it is kept.
+    cache_output: Option<String>,
 }
 
 impl Trail {
@@ -218,6 +227,8 @@ struct Admission {
     decision: Decision,
     /// The tool's capabilities, narrowed by the decision's limits.
     capabilities: Effective,
+    /// A completion the response cache answers with, instead of the backend.
+    cached: Option<String>,
 }
 
 /// A call the before-run half admitted: resolved, allowed, valid, its intent
@@ -279,6 +290,14 @@ impl Kernel {
         .await?;
         let ledger = crate::budget::Ledger::new(ledger_store, config.budgets.clone());
         ledger.spawn_reclaimer();
+        let tenant_keys = crate::audit::TenantKeys::new(audit.store().clone());
+        let response_cache = config.response_cache.clone().map(|settings| {
+            crate::gateway::cache::ResponseCache::new(
+                audit.store().clone(),
+                tenant_keys.clone(),
+                settings,
+            )
+        });
         Ok(Kernel {
             registry,
             policy_changes: tokio::sync::watch::Sender::new(policy.hash().to_string()),
@@ -291,9 +310,10 @@ impl Kernel {
             principals: Principals::new(&config.principals),
             verifiers,
             contracts: config.contracts.clone(),
-            tenant_keys: crate::audit::TenantKeys::new(audit.store().clone()),
+            tenant_keys,
             model_backends,
             ledger,
+            response_cache,
             audit,
         })
     }
@@ -540,6 +560,9 @@ impl Kernel {
     /// Returns the output as the backend gave it.
     pub async fn run(&self, admitted: &mut Admitted) -> std::result::Result<String, CallError> {
         let Admitted { call, admission } = admitted;
+        if let Some(output) = admission.cached.take() {
+            return Ok(output);
+        }
         call.trail.dispatched = true;
         self.invoke(
             &admission.tool,
@@ -642,7 +665,13 @@ impl Kernel {
             }
             _ => (tool, redacted_args),
         };
-        let redacted_args = if tool.kind == TargetKind::Model {
+        let cached = if tool.kind == TargetKind::Model {
+            self.look_up(call, &tool, redacted_args.as_ref()).await
+        } else {
+            None
+        };
+        // A cached answer costs nothing: nothing is reserved for it.
+        let redacted_args = if tool.kind == TargetKind::Model && cached.is_none() {
             self.reserve(call, &tool, redacted_args).await?
         } else {
             redacted_args
@@ -657,6 +686,7 @@ impl Kernel {
             input,
             decision,
             capabilities,
+            cached,
         })
     }
 
@@ -723,6 +753,9 @@ impl Kernel {
         let mut output = check_output(tool, capabilities, &ran?).await?;
         if tool.kind == TargetKind::Model {
             call.trail.usage = spend::reported_usage(&output);
+            if call.trail.cache_key.is_some() {
+                call.trail.cache_output = Some(output.to_string());
+            }
         }
         let verdicts = if self
             .verifiers
@@ -928,7 +961,7 @@ impl Kernel {
     /// committed, the answer is `audit-unavailable`.
     async fn conclude(
         &self,
-        call: OpenCall,
+        mut call: OpenCall,
         result: std::result::Result<Value, CallError>,
     ) -> CallResponse {
         let result = result.map_err(bounded_error);
@@ -938,6 +971,9 @@ impl Kernel {
             Ok(budget) => (budget, result),
             Err(error) => (None, Err(bounded_error(error))),
         };
+        if result.is_ok() {
+            self.keep(&mut call).await;
+        }
         let duration_us = i64::try_from(call.started.elapsed().as_micros()).unwrap_or(i64::MAX);
         let mut record = record(
             &call.request,
@@ -961,6 +997,11 @@ impl Kernel {
                 call.trail.released,
             );
             completion.budget = budget;
+            completion.cache = call.trail.cache.map(str::to_string);
+            if call.trail.cache == Some("hit") {
+                // Answered from the cache: the provider billed nothing.
+                completion.cost_micro_usd = 0;
+            }
             completion.first_chunk_us = call
                 .trail
                 .first_release

@@ -608,3 +608,85 @@ async fn rate_limits_refuse_past_their_minute_with_retry_after() {
         [("bob-rpm", "requests", 3), ("fast-tpm", "tokens", 4 * 22)]
     );
 }
+
+#[tokio::test]
+async fn a_cached_answer_costs_nothing_and_never_crosses_tenants() {
+    let provider = FakeProvider::start();
+    let host = gateway(&provider, Store::Postgres)
+        .policy(ALLOW_ALL)
+        .extra_config(
+            "[[principals]]\nid = \"gus\"\ntoken = \"gus-test-token\"\nroles = []\n\
+             tenant = \"globex\"\n\n\
+             [response_cache]\nttl_s = 60\n\n\
+             [budgets.acme]\ntenant = \"acme\"\nlimit_usd = 10\nperiod = \"daily\"\n",
+        )
+        .start()
+        .await;
+    let server = Server::start(&host).await;
+    let deterministic = json!({
+        "model": "fast",
+        "temperature": 0,
+        "messages": [{"role": "user", "content": "hello [words:5]"}],
+        "max_tokens": 50,
+    })
+    .to_string();
+    let record = |answer: &Value| {
+        let call_id = answer["id"]
+            .as_str()
+            .unwrap()
+            .strip_prefix("chatcmpl-")
+            .unwrap()
+            .to_string();
+        let host = &host;
+        async move {
+            let record = host.record(&call_id).await.record;
+            serde_json::from_str::<Value>(record.completion.as_deref().unwrap()).unwrap()
+        }
+    };
+
+    let (status, first) = complete(&server.addr, "alice", &deterministic).await;
+    assert_eq!(status, 200, "{first}");
+    let stored = record(&first).await;
+    assert_eq!(stored["cache"], "stored", "{stored}");
+    assert_eq!(provider.requests().await.len(), 1);
+
+    // The same request again, by another principal of the tenant: one
+    // upstream call in all, two records, one charge.
+    let (status, second) = complete(&server.addr, "bob", &deterministic).await;
+    assert_eq!(status, 200, "{second}");
+    assert_eq!(second["choices"], first["choices"]);
+    assert_ne!(second["id"], first["id"]);
+    assert_eq!(
+        provider.requests().await.len(),
+        1,
+        "answered from the cache"
+    );
+    let hit = record(&second).await;
+    assert_eq!(hit["cache"], "hit", "{hit}");
+    assert_eq!(hit["cost_micro_usd"], 0);
+    assert!(
+        hit.get("budget").is_none(),
+        "nothing reserved for a hit: {hit}"
+    );
+    let spent = budget(&server.addr, "acme").await["spent"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(spent, stored["cost_micro_usd"].as_u64().unwrap());
+
+    // Another tenant's identical request misses; a request that is not
+    // deterministic is never answered from the cache.
+    let (status, _) = complete(&server.addr, "gus", &deterministic).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        provider.requests().await.len(),
+        2,
+        "tenants never share entries"
+    );
+    let warm = deterministic.replace("\"temperature\":0", "\"temperature\":0.7");
+    for _ in 0..2 {
+        let (status, answer) = complete(&server.addr, "alice", &warm).await;
+        assert_eq!(status, 200, "{answer}");
+        assert!(record(&answer).await.get("cache").is_none());
+    }
+    assert_eq!(provider.requests().await.len(), 4);
+}

@@ -6,6 +6,7 @@
 //! adapter instance to translate the answer. The adapter never sees the
 //! network or the credential.
 
+pub(crate) mod cache;
 pub(crate) mod chat;
 mod stream;
 mod transport;
@@ -418,6 +419,10 @@ pub(crate) struct CompletionRecord {
     /// none when no budget applied.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) budget: Option<crate::kernel::BudgetRecord>,
+    /// The response cache's part: `hit` (answered from it, at no cost) or
+    /// `stored` (kept for the next identical request); none otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) cache: Option<String>,
 }
 
 impl CompletionRecord {
@@ -455,6 +460,7 @@ impl CompletionRecord {
             released_bytes,
             first_chunk_us: None,
             budget: None,
+            cache: None,
         }
     }
 }
