@@ -336,6 +336,29 @@ pub struct ModelConfig {
     pub max_concurrent: u32,
     /// Largest answer accepted from the provider, in bytes.
     pub max_response_bytes: usize,
+    /// Models of the same kind tried in order when this one is rate
+    /// limited, unavailable or too slow (each must be configured).
+    pub fallbacks: Vec<String>,
+    /// How long a model that failed that way is passed over for its fallbacks.
+    pub cooldown: std::time::Duration,
+    /// In which order it and its fallbacks are tried.
+    pub choose: Choose,
+}
+
+/// In which order a model and its fallbacks are tried (`choose`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Choose {
+    /// The model, then its fallbacks as listed.
+    #[default]
+    Ordered,
+    /// By price: input plus output per token, the lowest first (a model
+    /// without prices last).
+    Cheapest,
+    /// By latency measured on this host (a mean of its recent non-streamed
+    /// completions), the lowest first; a model not yet measured first, so
+    /// it is measured.
+    Fastest,
 }
 
 /// What a model does.
@@ -436,6 +459,12 @@ struct ModelSection {
     max_concurrent: Option<u32>,
     /// By default 8 MiB (an adapter decodes it within its memory limit).
     max_response_bytes: Option<usize>,
+    #[serde(default)]
+    fallbacks: Vec<String>,
+    /// By default 30.
+    cooldown_s: Option<u64>,
+    #[serde(default)]
+    choose: Choose,
 }
 
 /// Model names: what clients send as `model`.
@@ -1003,8 +1032,31 @@ impl Config {
                     time_limit: std::time::Duration::from_millis(time_limit_ms),
                     max_concurrent: section.max_concurrent.unwrap_or(64).max(1),
                     max_response_bytes: section.max_response_bytes.unwrap_or(8 << 20).max(1),
+                    fallbacks: section.fallbacks,
+                    cooldown: std::time::Duration::from_secs(section.cooldown_s.unwrap_or(30)),
+                    choose: section.choose,
                 },
             );
+        }
+        for (name, model) in &models {
+            for (i, fallback) in model.fallbacks.iter().enumerate() {
+                let field = format!("models.\"{name}\".fallbacks[{i}]");
+                match models.get(fallback) {
+                    None => {
+                        return Err(invalid(
+                            field,
+                            format!("no `[models.\"{fallback}\"]` is defined"),
+                        ));
+                    }
+                    Some(other) if other.kind != model.kind || fallback == name => {
+                        return Err(invalid(
+                            field,
+                            format!("`{fallback}` must be another {} model", model.kind.name()),
+                        ));
+                    }
+                    Some(_) => {}
+                }
+            }
         }
         let mut budgets: Vec<crate::budget::Budget> = Vec::new();
         let declared = file

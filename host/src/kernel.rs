@@ -20,6 +20,7 @@
 //! that the trail does not hold.
 
 mod cached;
+mod fallback;
 mod spend;
 mod streaming;
 
@@ -51,6 +52,7 @@ use crate::sandbox::Sandbox;
 use crate::session::{CallContext, CallLabels, Source, Usage, check_session_id};
 use crate::verify::{Subject, Verdict, Verifiers, redact_findings};
 
+pub(crate) use fallback::Hop;
 pub(crate) use spend::BudgetRecord;
 pub use streaming::{HOLD_BYTES, StreamEnd, StreamingCompletion};
 
@@ -80,6 +82,8 @@ pub struct Kernel {
     ledger: crate::budget::Ledger,
     /// Completions of deterministic requests, per tenant, when configured.
     response_cache: Option<crate::gateway::cache::ResponseCache>,
+    /// Each model's cooldown and measured latency, on this host.
+    health: fallback::Health,
 }
 
 /// What a request asks to call: a tool, or a model for chat or embeddings.
@@ -161,6 +165,8 @@ struct Trail {
     cache_key: Option<String>,
     /// That completion, as the provider answered it, until it is kept.
     cache_output: Option<String>,
+    /// Models that did not serve the completion before the one that did.
+    hops: Vec<fallback::Hop>,
 }
 
 impl Trail {
@@ -314,6 +320,7 @@ impl Kernel {
             model_backends,
             ledger,
             response_cache,
+            health: fallback::Health::default(),
             audit,
         })
     }
@@ -564,6 +571,9 @@ impl Kernel {
             return Ok(output);
         }
         call.trail.dispatched = true;
+        if admission.tool.kind == TargetKind::Model {
+            return self.run_model(call, admission).await;
+        }
         self.invoke(
             &admission.tool,
             &admission.capabilities,
@@ -576,6 +586,59 @@ impl Kernel {
             &mut call.trail.refusals,
         )
         .await
+    }
+
+    /// Runs a completion on its model, or on the fallbacks the plan leaves
+    /// when it is rate limited, unavailable or too slow; the model that
+    /// answers becomes the call's.
+    async fn run_model(
+        &self,
+        call: &mut OpenCall,
+        admission: &mut Admission,
+    ) -> std::result::Result<String, CallError> {
+        let plan = self.plan(call, &admission.tool);
+        let args = admission
+            .redacted_args
+            .clone()
+            .unwrap_or_else(|| call.request.args.clone());
+        let mut outcome = Err(CallError::new(
+            ErrorCode::ProviderUnavailable,
+            format!(
+                "every model that may serve `{}` is cooling down",
+                admission.tool.name
+            ),
+        ));
+        for (i, model) in plan.iter().enumerate() {
+            let capabilities =
+                narrowed(model.capabilities(), &admission.decision.obligations.limits).into_owned();
+            let started = std::time::Instant::now();
+            let ran = self
+                .invoke(
+                    model,
+                    &capabilities,
+                    &call.request,
+                    &args,
+                    admission.decision.obligations.retries,
+                    &mut call.trail.refusals,
+                )
+                .await;
+            if let Err(error) = &ran
+                && self.falls_back(call, &plan, model, error, i + 1 < plan.len())
+            {
+                outcome = ran;
+                continue;
+            }
+            if ran.is_ok() {
+                self.health.answered(&model.name, started.elapsed());
+            }
+            if model.name != admission.tool.name {
+                call.trail.resolved(model);
+                admission.tool = model.clone();
+                admission.capabilities = capabilities;
+            }
+            return ran;
+        }
+        outcome
     }
 
     /// The after-run half: mark the session with what the tool read, check
@@ -998,6 +1061,7 @@ impl Kernel {
             );
             completion.budget = budget;
             completion.cache = call.trail.cache.map(str::to_string);
+            completion.hops = call.trail.hops.clone();
             if call.trail.cache == Some("hit") {
                 // Answered from the cache: the provider billed nothing.
                 completion.cost_micro_usd = 0;

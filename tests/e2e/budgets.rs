@@ -181,7 +181,7 @@ async fn a_host_killed_mid_stream_leaves_a_reservation_that_is_reclaimed() {
         .policy(ALLOW_ALL)
         .extra_config(&format!(
             "[models.brief]\nadapter = \"openai\"\nupstream_model = \"x\"\norigin = \"{}\"\nsecret = \"provider_key\"\n\
-             time_limit_ms = 3000\n\n\
+             time_limit_ms = 6000\n\n\
              [budgets.tokens]\nprincipal = \"bob\"\nlimit_tokens = 100000\nperiod = \"monthly\"\n",
             provider.origin
         ))
@@ -199,7 +199,7 @@ async fn a_host_killed_mid_stream_leaves_a_reservation_that_is_reclaimed() {
     let streaming = tokio::spawn(async move { complete(&addr, "bob", &body).await });
     let survivor = Server::start(&host).await;
     let mut held = Value::Null;
-    for _ in 0..100 {
+    for _ in 0..400 {
         held = budget(&survivor.addr, "tokens").await;
         if held["reserved"].as_u64() > Some(0) {
             break;
@@ -211,10 +211,10 @@ async fn a_host_killed_mid_stream_leaves_a_reservation_that_is_reclaimed() {
     doomed.child.wait().unwrap();
     let _ = streaming.await;
 
-    // The survivor reclaims it once it expires (the model's 3 s time limit
+    // The survivor reclaims it once it expires (the model's 6 s time limit
     // plus a grace period), and the ledger balances.
     let mut status = Value::Null;
-    for _ in 0..300 {
+    for _ in 0..400 {
         status = budget(&survivor.addr, "tokens").await;
         if status["reserved"] == 0 {
             break;
@@ -689,4 +689,104 @@ async fn a_cached_answer_costs_nothing_and_never_crosses_tenants() {
         assert!(record(&answer).await.get("cache").is_none());
     }
     assert_eq!(provider.requests().await.len(), 4);
+}
+
+#[tokio::test]
+async fn a_failing_model_falls_back_cools_down_and_is_priced_at_its_dearest_fallback() {
+    let provider = FakeProvider::start();
+    // Nothing listens on port 9 here: `down` cannot be reached.
+    let host = gateway(&provider, Store::Sqlite)
+        .policy(ALLOW_ALL)
+        .extra_config(&format!(
+            "[models.down]\nadapter = \"openai\"\nupstream_model = \"cheap\"\n\
+             origin = \"http://127.0.0.1:9\"\nsecret = \"provider_key\"\n\
+             prices = {{ input = 0.01, output = 0.01 }}\nfallbacks = [\"fast\"]\ncooldown_s = 1\n\n\
+             [models.sluggish]\nadapter = \"openai\"\nupstream_model = \"slow\"\n\
+             origin = \"{0}\"\nsecret = \"provider_key\"\nprices = {{ input = 0.01, output = 0.01 }}\n\
+             time_limit_ms = 300\nfallbacks = [\"fast\"]\n\n\
+             [models.pricey]\nadapter = \"openai\"\nupstream_model = \"big\"\n\
+             origin = \"{0}\"\nsecret = \"provider_key\"\nprices = {{ input = 10, output = 10 }}\n\
+             fallbacks = [\"fast\"]\nchoose = \"cheapest\"\n\n\
+             [budgets.acme]\ntenant = \"acme\"\nlimit_usd = 10\nperiod = \"daily\"\n",
+            provider.origin
+        ))
+        .start()
+        .await;
+    let server = Server::start(&host).await;
+    let ask = |model: &str, prompt: &str| {
+        json!({
+            "model": model,
+            "messages": [{"role": "user", "content": prompt}],
+            "max_tokens": 100,
+        })
+        .to_string()
+    };
+    let completion = |answer: Value| {
+        let host = &host;
+        async move {
+            let call_id = answer["id"]
+                .as_str()
+                .expect("an answer")
+                .strip_prefix("chatcmpl-")
+                .unwrap()
+                .to_string();
+            let record = host.record(&call_id).await.record;
+            (
+                record.tool,
+                serde_json::from_str::<Value>(record.completion.as_deref().unwrap()).unwrap(),
+            )
+        }
+    };
+
+    // `down` cannot be reached: `fast` serves, and the record says both.
+    let (status, answer) = complete(&server.addr, "alice", &ask("down", "hi")).await;
+    assert_eq!(status, 200, "{answer}");
+    let (asked, served) = completion(answer).await;
+    assert_eq!(asked, "down");
+    assert_eq!(served["model"], "fast");
+    assert_eq!(
+        served["hops"],
+        json!([{"model": "down", "error": "provider-unavailable"}])
+    );
+    // Reserved at `fast`'s prices, the dearer: as much as asking `fast` itself.
+    let (_, direct) = complete(&server.addr, "alice", &ask("fast", "hi")).await;
+    let (_, direct) = completion(direct).await;
+    assert_eq!(served["budget"]["reserved"], direct["budget"]["reserved"]);
+    assert_eq!(served["cost_micro_usd"], direct["cost_micro_usd"]);
+
+    // Cooling down, `down` is passed over; once its second is over, it is
+    // tried again.
+    let (_, answer) = complete(&server.addr, "alice", &ask("down", "hi")).await;
+    let (_, served) = completion(answer).await;
+    assert_eq!(
+        served["hops"],
+        json!([{"model": "down", "error": "cooling-down"}])
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (_, answer) = complete(&server.addr, "alice", &ask("down", "hi")).await;
+    let (_, served) = completion(answer).await;
+    assert_eq!(
+        served["hops"],
+        json!([{"model": "down", "error": "provider-unavailable"}])
+    );
+
+    // Too slow for its 300 ms: `fast` (with its own time limit) answers.
+    let (status, answer) = complete(&server.addr, "alice", &ask("sluggish", "[slow:600] hi")).await;
+    assert_eq!(status, 200, "{answer}");
+    let (_, served) = completion(answer).await;
+    assert_eq!(served["model"], "fast");
+    assert_eq!(
+        served["hops"],
+        json!([{"model": "sluggish", "error": "timeout"}])
+    );
+
+    // `choose = "cheapest"`: `fast` first, though `pricey` was asked for.
+    let (status, answer) = complete(&server.addr, "alice", &ask("pricey", "hi")).await;
+    assert_eq!(status, 200, "{answer}");
+    let (asked, served) = completion(answer).await;
+    assert_eq!(
+        (asked.as_str(), &served["model"]),
+        ("pricey", &json!("fast"))
+    );
+    assert!(served.get("hops").is_none(), "{served}");
 }

@@ -423,6 +423,10 @@ pub(crate) struct CompletionRecord {
     /// `stored` (kept for the next identical request); none otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) cache: Option<String>,
+    /// The models that did not serve it before the one that did (`model`),
+    /// each with why: fallbacks taken.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) hops: Vec<crate::kernel::Hop>,
 }
 
 impl CompletionRecord {
@@ -461,6 +465,7 @@ impl CompletionRecord {
             first_chunk_us: None,
             budget: None,
             cache: None,
+            hops: Vec::new(),
         }
     }
 }

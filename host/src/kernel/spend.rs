@@ -70,7 +70,31 @@ impl Kernel {
         let Some(config) = &model.model else {
             return Ok(args);
         };
-        let (worst, max_tokens) = worst_case(config, args.as_ref().unwrap_or(&call.request.args));
+        // Priced at the most expensive model it may fall back to, for no
+        // more tokens than the smallest of them produces.
+        let fallbacks: Vec<_> = config
+            .fallbacks
+            .iter()
+            .filter_map(|name| self.registry.model(name).cloned())
+            .collect();
+        let chain: Vec<&ModelConfig> = std::iter::once(&**config)
+            .chain(fallbacks.iter().filter_map(|m| m.model.as_deref()))
+            .collect();
+        let cap = chain
+            .iter()
+            .map(|m| m.max_output_tokens)
+            .min()
+            .unwrap_or(config.max_output_tokens);
+        let asked = args.as_ref().unwrap_or(&call.request.args);
+        let max_tokens = max_tokens(config.kind, asked, cap);
+        let mut worst = Amounts::default();
+        for model in &chain {
+            let amounts = worst_case(model, asked, max_tokens);
+            worst.micro_usd = worst.micro_usd.max(amounts.micro_usd);
+            worst.tokens = worst.tokens.max(amounts.tokens);
+            worst.requests = worst.requests.max(amounts.requests);
+        }
+        let priced = chain.iter().all(|m| m.prices.is_some());
         let expires_in = config.time_limit + RESERVATION_GRACE;
         let reserved = self
             .ledger
@@ -78,7 +102,7 @@ impl Kernel {
                 &call.call_id,
                 who(call, &model.name),
                 worst,
-                config.prices.is_some(),
+                priced,
                 expires_in,
             )
             .await
@@ -154,21 +178,32 @@ fn who<'a>(call: &'a OpenCall, model: &'a str) -> Who<'a> {
     }
 }
 
-/// The most a completion of `args` can cost, and, for a chat, the
-/// `max_tokens` that bound holds for.
+/// The `max_tokens` a chat request `args` is sent with when a budget
+/// holds it: what it asks, at most `cap` (the smallest `max_output_tokens`
+/// of the models that may serve it), or `cap`. None for embeddings.
+fn max_tokens(kind: ModelKind, args: &Value, cap: u32) -> Option<u32> {
+    (kind == ModelKind::Chat).then(|| {
+        args.get("max_completion_tokens")
+            .or_else(|| args.get("max_tokens"))
+            .and_then(Value::as_u64)
+            .map_or(cap, |n| u32::try_from(n).unwrap_or(u32::MAX).min(cap))
+    })
+}
+
+/// The most a completion of `args` by `model` can cost, sent with
+/// `max_tokens`.
 ///
 /// Prompt tokens are bounded, not estimated: a byte-level BPE tokenizer
 /// makes at most one token per UTF-8 byte, and the prompt's JSON (messages
 /// and tools) has more bytes than its text; images count [`IMAGE_TOKENS`]
-/// each. Completion tokens are bounded by `max_tokens`, which is the
-/// smaller of what the request asks and the model's `max_output_tokens`.
-pub(crate) fn worst_case(model: &ModelConfig, args: &Value) -> (Amounts, Option<u32>) {
+/// each. Completion tokens are bounded by `max_tokens`.
+pub(crate) fn worst_case(model: &ModelConfig, args: &Value, max_tokens: Option<u32>) -> Amounts {
     let bytes = |key: &str| {
         args.get(key)
             .filter(|v| !v.is_null())
             .map_or(0, |v| v.to_string().len() as u64)
     };
-    let (prompt, max_tokens) = match model.kind {
+    let prompt = match model.kind {
         ModelKind::Chat => {
             let images = args
                 .get("messages")
@@ -179,21 +214,13 @@ pub(crate) fn worst_case(model: &ModelConfig, args: &Value) -> (Amounts, Option<
                 .flatten()
                 .filter(|part| part.get("type").and_then(Value::as_str) == Some("image_url"))
                 .count() as u64;
-            let asked = args
-                .get("max_completion_tokens")
-                .or_else(|| args.get("max_tokens"))
-                .and_then(Value::as_u64)
-                .map(|n| u32::try_from(n).unwrap_or(u32::MAX));
-            let max_tokens =
-                asked.map_or(model.max_output_tokens, |n| n.min(model.max_output_tokens));
-            let prompt = bytes("messages")
+            bytes("messages")
                 + bytes("tools")
                 + bytes("response_format")
                 + images * IMAGE_TOKENS
-                + PROMPT_OVERHEAD_TOKENS;
-            (prompt, Some(max_tokens))
+                + PROMPT_OVERHEAD_TOKENS
         }
-        ModelKind::Embeddings => (bytes("input") + PROMPT_OVERHEAD_TOKENS, None),
+        ModelKind::Embeddings => bytes("input") + PROMPT_OVERHEAD_TOKENS,
     };
     let completion = u64::from(max_tokens.unwrap_or(0));
     let micro_usd = model.prices.map_or(0, |prices| {
@@ -202,14 +229,11 @@ pub(crate) fn worst_case(model: &ModelConfig, args: &Value) -> (Amounts, Option<
                 + u128::from(completion) * u128::from(prices.output),
         )
     });
-    (
-        Amounts {
-            micro_usd,
-            tokens: prompt + completion,
-            requests: 1,
-        },
-        max_tokens,
-    )
+    Amounts {
+        micro_usd,
+        tokens: prompt + completion,
+        requests: 1,
+    }
 }
 
 /// The usage a completion's output reports, if it reports any.

@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 
 use serde_json::Value;
 
-use super::{Admitted, Kernel, OpenCall, judge};
+use super::{Admitted, Kernel, OpenCall, judge, narrowed};
 use crate::config::ModelKind;
 use crate::config::VerifierStage;
 use crate::error::{CallError, ErrorCode};
@@ -100,20 +100,11 @@ impl Kernel {
             .admit_target(request, super::Asked::Model(ModelKind::Chat))
             .await?;
         admitted.call.trail.dispatched = true;
-        let tool = admitted.admission.tool.clone();
-        let Some(backend) = self.model_backends.get(&tool.name) else {
-            let error = CallError::new(ErrorCode::Internal, "a model without its backend");
-            return Err(self.finish(admitted, Err(error)).await);
-        };
-        let args = admitted
-            .admission
-            .redacted_args
-            .as_ref()
-            .unwrap_or(&admitted.call.request.args);
-        let stream = match backend.open_stream(args).await {
+        let stream = match self.open_stream(&mut admitted).await {
             Ok(stream) => stream,
             Err(error) => return Err(self.finish(admitted, Err(error)).await),
         };
+        let tool = admitted.admission.tool.clone();
         let checked = self
             .verifiers
             .any_applies(VerifierStage::Output, &tool.name)
@@ -130,6 +121,52 @@ impl Kernel {
             failure: None,
             first_release: None,
         })
+    }
+
+    /// Opens the provider's stream of the admitted completion's model, or
+    /// of the fallbacks the plan leaves when it is rate limited, unavailable
+    /// or too slow to answer; the model that answers becomes the call's.
+    async fn open_stream(
+        &self,
+        admitted: &mut Admitted,
+    ) -> std::result::Result<CompletionStream, CallError> {
+        let Admitted { call, admission } = admitted;
+        let plan = self.plan(call, &admission.tool);
+        let args = admission
+            .redacted_args
+            .clone()
+            .unwrap_or_else(|| call.request.args.clone());
+        let mut outcome = Err(CallError::new(
+            ErrorCode::ProviderUnavailable,
+            format!(
+                "every model that may serve `{}` is cooling down",
+                admission.tool.name
+            ),
+        ));
+        for (i, model) in plan.iter().enumerate() {
+            let Some(backend) = self.model_backends.get(&model.name) else {
+                return Err(CallError::new(
+                    ErrorCode::Internal,
+                    "a model without its backend",
+                ));
+            };
+            let opened = backend.open_stream(&args).await;
+            if let Err(error) = &opened
+                && self.falls_back(call, &plan, model, error, i + 1 < plan.len())
+            {
+                outcome = opened;
+                continue;
+            }
+            if model.name != admission.tool.name {
+                call.trail.resolved(model);
+                admission.tool = model.clone();
+                admission.capabilities =
+                    narrowed(model.capabilities(), &admission.decision.obligations.limits)
+                        .into_owned();
+            }
+            return opened;
+        }
+        outcome
     }
 
     /// The next chunks the caller may have, in OpenAI's chunk form; `None`
