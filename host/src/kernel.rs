@@ -52,8 +52,6 @@ use crate::sandbox::Sandbox;
 use crate::session::{CallContext, CallLabels, Source, Usage, check_session_id};
 use crate::verify::{Subject, Verdict, Verifiers, redact_findings};
 
-pub(crate) use fallback::Hop;
-pub(crate) use spend::BudgetRecord;
 pub use streaming::{HOLD_BYTES, StreamEnd, StreamingCompletion};
 
 /// The policy-enforcement kernel: plugins, policy, sandbox and audit trail.
@@ -166,7 +164,7 @@ struct Trail {
     /// That completion, as the provider answered it, until it is kept.
     cache_output: Option<String>,
     /// Models that did not serve the completion before the one that did.
-    hops: Vec<fallback::Hop>,
+    hops: Vec<crate::gateway::Hop>,
 }
 
 impl Trail {

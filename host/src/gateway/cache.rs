@@ -59,7 +59,9 @@ impl ResponseCache {
                 object.remove(*field);
             }
         }
-        let text = format!("{model}\n{}", crate::kernel::canonical_json(&normalized));
+        // serde_json keeps object keys sorted here: the text is canonical
+        // (`kernel::canonical_json` is the same).
+        let text = format!("{model}\n{normalized}");
         self.keys.digest(tenant, text.as_bytes()).await.map(Some)
     }
 

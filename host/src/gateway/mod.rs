@@ -418,7 +418,7 @@ pub(crate) struct CompletionRecord {
     /// What it reserved against its budgets and what the ledger charged;
     /// none when no budget applied.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) budget: Option<crate::kernel::BudgetRecord>,
+    pub(crate) budget: Option<BudgetRecord>,
     /// The response cache's part: `hit` (answered from it, at no cost) or
     /// `stored` (kept for the next identical request); none otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -426,7 +426,7 @@ pub(crate) struct CompletionRecord {
     /// The models that did not serve it before the one that did (`model`),
     /// each with why: fallbacks taken.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub(crate) hops: Vec<crate::kernel::Hop>,
+    pub(crate) hops: Vec<Hop>,
 }
 
 impl CompletionRecord {
@@ -468,6 +468,26 @@ impl CompletionRecord {
             hops: Vec::new(),
         }
     }
+}
+
+/// What a completion's record says about its budgets.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct BudgetRecord {
+    /// The budgets its reservation held.
+    pub(crate) budgets: Vec<String>,
+    /// Its worst case, reserved.
+    pub(crate) reserved: crate::budget::Amounts,
+    /// What the ledger charged (all zero when released).
+    pub(crate) charged: crate::budget::Amounts,
+}
+
+/// One model a completion was not served by, and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Hop {
+    /// The model.
+    pub(crate) model: String,
+    /// Its error code, or `cooling-down` when it was passed over.
+    pub(crate) error: String,
 }
 
 fn clamp(count: Option<u64>) -> u32 {

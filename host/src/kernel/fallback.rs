@@ -12,6 +12,7 @@ use std::time::Instant;
 use super::{Kernel, OpenCall, policy_input};
 use crate::config::Choose;
 use crate::error::{CallError, ErrorCode};
+use crate::gateway::Hop;
 use crate::policy::Stage;
 use crate::registry::ToolEntry;
 use crate::session::{CallLabels, Usage};
@@ -90,15 +91,6 @@ fn order(
         }),
     }
     order
-}
-
-/// One model a completion was not served by, and why.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub(crate) struct Hop {
-    /// The model.
-    pub(crate) model: String,
-    /// Its error code, or `cooling-down` when it was passed over.
-    pub(crate) error: String,
 }
 
 impl Kernel {

@@ -8,7 +8,7 @@ use super::{Kernel, OpenCall};
 use crate::budget::{Amounts, BudgetStatus, Refusal, Settlement, Who};
 use crate::config::{ModelConfig, ModelKind};
 use crate::error::{CallError, ErrorCode};
-use crate::gateway::{cost_micro_usd, micro_from_pico};
+use crate::gateway::{BudgetRecord, cost_micro_usd, micro_from_pico};
 use crate::registry::ToolEntry;
 use crate::sandbox::chat::Usage;
 
@@ -30,17 +30,6 @@ const NOTHING_BILLED: &[ErrorCode] = &[
     ErrorCode::ProviderRateLimited,
     ErrorCode::ProviderUnavailable,
 ];
-
-/// What a completion's record says about its budgets.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub(crate) struct BudgetRecord {
-    /// The budgets its reservation held.
-    pub(crate) budgets: Vec<String>,
-    /// Its worst case, reserved.
-    pub(crate) reserved: Amounts,
-    /// What the ledger charged (all zero when released).
-    pub(crate) charged: Amounts,
-}
 
 impl Kernel {
     /// The budgets that apply to a completion of `model` for the caller,
