@@ -49,7 +49,7 @@ use crate::policy::{
 use crate::principal::{Principal, Principals};
 use crate::registry::{Registry, TargetKind, ToolEntry};
 use crate::sandbox::Sandbox;
-use crate::session::{CallContext, CallLabels, Source, Usage, check_session_id};
+use crate::session::{CallContext, CallLabels, Source, check_session_id};
 use crate::verify::{Subject, Verdict, Verifiers, redact_findings};
 
 pub use streaming::{HOLD_BYTES, StreamEnd, StreamingCompletion};
@@ -490,14 +490,7 @@ impl Kernel {
             contract: None,
             trace: None,
         };
-        let context = CallLabels {
-            session: Vec::new(),
-            principal: Vec::new(),
-            usage: Usage {
-                tenant_calls: 0,
-                principal_calls: 0,
-            },
-        };
+        let context = CallLabels::default();
         let input = policy_input(&request, tool, context, &[], &[]);
         self.policy()
             .decide(Stage::Call, &input)

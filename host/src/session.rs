@@ -79,7 +79,7 @@ struct PrincipalState {
 }
 
 /// Calls seen by this host, including the current one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Usage {
     /// Calls by the principal's tenant.
     pub tenant_calls: u64,
@@ -105,7 +105,7 @@ pub struct Source {
 }
 
 /// What policy sees of a call's context.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CallLabels {
     /// `input.session.labels`: the session's own labels and the principal's.
     pub session: Vec<String>,

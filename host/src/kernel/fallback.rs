@@ -15,7 +15,7 @@ use crate::error::{CallError, ErrorCode};
 use crate::gateway::Hop;
 use crate::policy::Stage;
 use crate::registry::ToolEntry;
-use crate::session::{CallLabels, Usage};
+use crate::session::CallLabels;
 
 /// Errors after which the next model is tried.
 const FALL_BACK_ON: &[ErrorCode] = &[
@@ -170,14 +170,7 @@ impl Kernel {
 
     /// Whether policy allows this request on the fallback `model`.
     fn allows(&self, call: &OpenCall, model: &ToolEntry) -> bool {
-        let context = CallLabels {
-            session: Vec::new(),
-            principal: Vec::new(),
-            usage: Usage {
-                tenant_calls: 0,
-                principal_calls: 0,
-            },
-        };
+        let context = CallLabels::default();
         let input = policy_input(&call.request, model, context, &[], &[]);
         call.policy
             .decide(Stage::Call, &input)
