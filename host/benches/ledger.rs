@@ -133,7 +133,7 @@ async fn run(ledger: &Arc<Ledger>, callers: usize, duration: Duration) -> (usize
                     principal: &principal,
                     tenant: "acme",
                     team: None,
-                    model: "fast",
+                    model: Some("fast"),
                 };
                 let once = || async {
                     let call_id = uuid::Uuid::new_v4().to_string();

@@ -209,5 +209,29 @@ fn verifiers(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, stages, verifiers);
+/// A completion's prompt tokens bounded for its reservation: counted with
+/// OpenAI's `o200k_base`, and bounded by JSON bytes (a model Warden has no
+/// tokenizer for), for chat prompts of 1 KB, 10 KB and 100 KB.
+fn prompt_tokens(c: &mut Criterion) {
+    use warden::config::ModelKind;
+    use warden::tokens::Tokenizer;
+    Tokenizer::O200kBase.load();
+    let mut group = c.benchmark_group("stage/prompt tokens");
+    for (size, bytes) in [("1 KB", 1024), ("10 KB", 10 * 1024), ("100 KB", 100 * 1024)] {
+        let args = json!({
+            "messages": [
+                {"role": "system", "content": "You are terse."},
+                {"role": "user", "content": harness::mixed_text(bytes)},
+            ],
+        });
+        for tokenizer in [Tokenizer::O200kBase, Tokenizer::Bytes] {
+            group.bench_function(format!("{}, {size}", tokenizer.as_str()), |b| {
+                b.iter(|| black_box(tokenizer.prompt_bound(ModelKind::Chat, black_box(&args))))
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, stages, verifiers, prompt_tokens);
 criterion_main!(benches);

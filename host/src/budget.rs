@@ -11,6 +11,11 @@
 //! in, the call **settles** to what it cost, or **releases** what it did not
 //! spend; a reservation whose host died is **reclaimed** once it expires.
 //! Amounts are integers: millionths of a US dollar, or tokens.
+//!
+//! A tool call with a price (`[tool_prices]`) goes through the same ledger:
+//! it reserves its price against the money budgets in its scope (those
+//! naming no model), and is charged it once the tool ran. A budget a call
+//! asks nothing of (a token budget, for a tool call) is not held by it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -313,8 +318,9 @@ pub struct Who<'a> {
     pub tenant: &'a str,
     /// Its team, when it has one.
     pub team: Option<&'a str>,
-    /// The model asked for (after routing, the one that serves).
-    pub model: &'a str,
+    /// The model asked for (after routing, the one that serves); none for
+    /// a tool call, which only budgets naming no model apply to.
+    pub model: Option<&'a str>,
 }
 
 /// A budget with what its current period has spent and holds reserved.
@@ -400,6 +406,54 @@ pub struct Reservation {
     pub worst: Amounts,
     /// The budgets it holds, by name.
     pub budgets: Vec<String>,
+}
+
+/// What a call's audit record says of its spend (`spend`): the budgets
+/// its reservation held, its worst case and what the ledger charged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Spend {
+    /// The budgets its reservation held.
+    pub budgets: Vec<String>,
+    /// Its worst case, reserved.
+    pub reserved: Amounts,
+    /// What the ledger charged (all zero when released).
+    pub charged: Amounts,
+}
+
+/// `[tool_prices]`: what a call of a tool costs, in millionths of a dollar,
+/// by target glob (`"search.*" = 0.002`, in dollars per call).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ToolPrices(Vec<(String, u64)>);
+
+impl ToolPrices {
+    /// Prices from `[tool_prices]` (glob → dollars per call), or the glob
+    /// whose price is wrong and why.
+    pub fn new(
+        prices: impl IntoIterator<Item = (String, f64)>,
+    ) -> Result<ToolPrices, (String, String)> {
+        prices
+            .into_iter()
+            .map(|(glob, dollars)| {
+                if glob.is_empty() || glob.len() > 256 || glob.chars().any(char::is_control) {
+                    return Err((glob, "must be a target glob of 1 to 256 characters".into()));
+                }
+                let micro = micro_usd(dollars).map_err(|m| (glob.clone(), m))?;
+                Ok((glob, u64::try_from(micro).unwrap_or(0)))
+            })
+            .collect::<Result<_, _>>()
+            .map(ToolPrices)
+    }
+
+    /// The price of one call of `tool`: the highest of the globs that match
+    /// it (a tool two globs price is never charged the lesser), none when no
+    /// glob does.
+    pub fn of(&self, tool: &str) -> Option<u64> {
+        self.0
+            .iter()
+            .filter(|(glob, _)| crate::glob::glob_matches(glob, tool))
+            .map(|(_, price)| *price)
+            .max()
+    }
 }
 
 /// How a call's reservation ends.
@@ -1100,8 +1154,8 @@ struct Ask<'a> {
     expires_at: i64,
 }
 
-/// A reservation on PostgreSQL: one statement (`warden_reserve`, migration
-/// 0017), so a budget's row is locked for no round trip. The budgets held.
+/// A reservation on PostgreSQL: one statement (`warden_reserve`, migrations
+/// 0017 and 0019), so a budget's row is locked for no round trip. The budgets held.
 async fn reserve_on_postgres(pool: &sqlx::PgPool, ask: &Ask<'_>) -> Result<Vec<String>, Refusal> {
     let [day, month, minute] = starts(ask.now);
     #[allow(clippy::type_complexity, reason = "one row's columns")]
@@ -1191,6 +1245,9 @@ async fn reserve_in(
     for status in &budgets {
         let budget = &status.budget;
         let asked = ask.worst.of(budget.unit);
+        if asked == 0 {
+            continue;
+        }
         let exceeded = |used: i64| Refusal::Exceeded {
             budget: budget.name.clone(),
             unit: budget.unit,
@@ -1234,7 +1291,11 @@ async fn reserve_in(
         .execute(&mut *tx)
         .await?;
     }
-    Ok(budgets.into_iter().map(|s| s.budget.name).collect())
+    Ok(budgets
+        .into_iter()
+        .filter(|s| ask.worst.of(s.budget.unit) > 0)
+        .map(|s| s.budget.name)
+        .collect())
 }
 
 #[cfg(test)]
@@ -1271,7 +1332,7 @@ mod tests {
         principal: "alice",
         tenant: "acme",
         team: None,
-        model: "fast",
+        model: Some("fast"),
     };
 
     fn worst(tokens: u64) -> Amounts {
@@ -1376,6 +1437,71 @@ mod tests {
                 budget: "money".into()
             })
         );
+    }
+
+    #[tokio::test]
+    async fn a_tool_call_holds_only_the_money_budgets_that_name_no_model() {
+        let usd = |name: &str, model: Option<&str>| Budget {
+            unit: Unit::Usd,
+            scope: Scope {
+                model: model.map(str::to_string),
+                ..Scope::default()
+            },
+            ..tokens(name, 1_000)
+        };
+        let (ledger, _dir) = ledger(vec![
+            usd("all-money", None),
+            usd("model-money", Some("fast")),
+            tokens("all-tokens", 10),
+        ])
+        .await;
+        let tool = Who { model: None, ..WHO };
+        let price = Amounts {
+            micro_usd: 400,
+            ..Amounts::default()
+        };
+        let held = ledger
+            .reserve("t1", tool, price, true, Duration::from_secs(60))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(held.budgets, ["all-money"]);
+        ledger
+            .reserve("t2", tool, price, true, Duration::from_secs(60))
+            .await
+            .unwrap();
+        let third = ledger
+            .reserve("t3", tool, price, true, Duration::from_secs(60))
+            .await;
+        assert!(
+            matches!(&third, Err(Refusal::Exceeded { budget, used: 800, asked: 400, .. }) if budget == "all-money"),
+            "{third:?}"
+        );
+        ledger
+            .settle("t1", 1, Settlement::Charged(price))
+            .await
+            .unwrap();
+        let statuses = ledger.applicable(tool).await.unwrap();
+        let names: Vec<_> = statuses.iter().map(|s| s.budget.name.as_str()).collect();
+        assert_eq!(names, ["all-money", "all-tokens"]);
+        assert_eq!((statuses[0].spent, statuses[0].reserved), (400, 400));
+        assert_eq!((statuses[1].spent, statuses[1].reserved), (0, 0));
+    }
+
+    #[test]
+    fn a_tool_pays_the_highest_price_of_the_globs_that_match_it() {
+        let prices = ToolPrices::new([
+            ("search.*".to_string(), 0.002),
+            ("search.deep".to_string(), 0.05),
+            ("*".to_string(), 0.0001),
+        ])
+        .unwrap();
+        assert_eq!(prices.of("search.deep"), Some(50_000));
+        assert_eq!(prices.of("search.web"), Some(2_000));
+        assert_eq!(prices.of("files.read"), Some(100));
+        assert_eq!(ToolPrices::default().of("files.read"), None);
+        assert!(ToolPrices::new([("x.*".to_string(), -1.0)]).is_err());
+        assert!(ToolPrices::new([("x.*".to_string(), 0.0000001)]).is_err());
     }
 
     #[tokio::test]

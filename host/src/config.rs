@@ -43,6 +43,8 @@ pub struct Config {
     /// Budgets (`[budgets.NAME]`, then `[rate_limits.NAME]`: budgets over a
     /// minute), in name order: written to the ledger at start.
     pub budgets: Vec<crate::budget::Budget>,
+    /// What a call of a tool costs, by target glob (`[tool_prices]`).
+    pub tool_prices: crate::budget::ToolPrices,
     /// Contracts the operator declared per target (`[contracts."GLOB"]`).
     pub contracts: crate::contract::Contracts,
     /// Host-wide limits and defaults.
@@ -325,6 +327,8 @@ pub struct ModelConfig {
     pub context_window: Option<u32>,
     /// Its prices; none when not configured (a money budget then refuses it).
     pub prices: Option<Prices>,
+    /// How its prompt tokens are counted for a reservation.
+    pub tokenizer: crate::tokens::Tokenizer,
     /// The most tokens one completion may produce: what a reservation
     /// counts and sends upstream as `max_tokens` when no smaller cap is asked.
     pub max_output_tokens: u32,
@@ -449,6 +453,8 @@ struct ModelSection {
     description: String,
     context_window: Option<u32>,
     prices: Option<PricesSection>,
+    /// By default the upstream model's, when Warden has it; else `bytes`.
+    tokenizer: Option<crate::tokens::Tokenizer>,
     /// By default 4096.
     max_output_tokens: Option<u32>,
     #[serde(default)]
@@ -702,6 +708,8 @@ struct ConfigFile {
     budgets: BTreeMap<String, crate::budget::BudgetSection>,
     #[serde(default)]
     rate_limits: BTreeMap<String, crate::budget::RateLimitSection>,
+    #[serde(default)]
+    tool_prices: BTreeMap<String, f64>,
     #[serde(default)]
     contracts: BTreeMap<String, crate::contract::ContractSection>,
     #[serde(default)]
@@ -1012,6 +1020,9 @@ impl Config {
             for (i, label) in section.labels.iter().enumerate() {
                 validate_name(label).map_err(|m| invalid(field(&format!("labels[{i}]")), m))?;
             }
+            let tokenizer = section
+                .tokenizer
+                .unwrap_or_else(|| crate::tokens::Tokenizer::for_model(&section.upstream_model));
             let time_limit_ms = section.time_limit_ms.unwrap_or(120_000);
             if time_limit_ms == 0 {
                 return Err(invalid(field("time_limit_ms"), "must be at least 1".into()));
@@ -1027,6 +1038,7 @@ impl Config {
                     description: section.description,
                     context_window: section.context_window,
                     prices,
+                    tokenizer,
                     max_output_tokens,
                     labels: section.labels,
                     time_limit: std::time::Duration::from_millis(time_limit_ms),
@@ -1093,6 +1105,8 @@ impl Config {
             }
             budgets.push(budget);
         }
+        let tool_prices = crate::budget::ToolPrices::new(file.tool_prices)
+            .map_err(|(glob, message)| invalid(format!("tool_prices.\"{glob}\""), message))?;
         let mut contracts = Vec::new();
         for (targets, section) in file.contracts {
             let field = |f: &str| format!("contracts.\"{targets}\".{f}");
@@ -1274,6 +1288,7 @@ impl Config {
             adapters,
             models,
             budgets,
+            tool_prices,
             contracts: crate::contract::Contracts::new(contracts),
             limits: file.limits,
             secrets,

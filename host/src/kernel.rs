@@ -50,6 +50,7 @@ use crate::principal::{Principal, Principals};
 use crate::registry::{Registry, TargetKind, ToolEntry};
 use crate::sandbox::Sandbox;
 use crate::session::{CallContext, CallLabels, Source, check_session_id};
+use crate::tokens::Tokenizer;
 use crate::verify::{Subject, Verdict, Verifiers, redact_findings};
 
 pub use streaming::{HOLD_BYTES, StreamEnd, StreamingCompletion};
@@ -78,6 +79,8 @@ pub struct Kernel {
     model_backends: std::collections::BTreeMap<String, Arc<crate::gateway::ModelBackend>>,
     /// Budgets, reservations and spend.
     ledger: crate::budget::Ledger,
+    /// What a call of a tool costs (`[tool_prices]`).
+    tool_prices: crate::budget::ToolPrices,
     /// Completions of deterministic requests, per tenant, when configured.
     response_cache: Option<crate::gateway::cache::ResponseCache>,
     /// Each model's cooldown and measured latency, on this host.
@@ -294,6 +297,11 @@ impl Kernel {
         .await?;
         let ledger = crate::budget::Ledger::new(ledger_store, config.budgets.clone());
         ledger.spawn_reclaimer();
+        // The models' encodings load off the async workers now, not at
+        // their first completion.
+        let tokenizers: std::collections::BTreeSet<_> =
+            config.models.values().map(|m| m.tokenizer).collect();
+        tokio::task::spawn_blocking(move || tokenizers.into_iter().for_each(Tokenizer::load));
         let tenant_keys = crate::audit::TenantKeys::new(audit.store().clone());
         let response_cache = config.response_cache.clone().map(|settings| {
             crate::gateway::cache::ResponseCache::new(
@@ -317,6 +325,7 @@ impl Kernel {
             tenant_keys,
             model_backends,
             ledger,
+            tool_prices: config.tool_prices.clone(),
             response_cache,
             health: fallback::Health::default(),
             audit,
@@ -683,11 +692,7 @@ impl Kernel {
         } else {
             Vec::new()
         };
-        let budgets = if tool.kind == TargetKind::Model {
-            self.budgets_for(call, &tool).await?
-        } else {
-            Vec::new()
-        };
+        let budgets = self.budgets_for(call, &tool).await?;
         let (input, decision) = self.decide_call(call, &tool, context, &verdicts, &budgets)?;
         if !verifying {
             validate(&tool, &call.request.args).await?;
@@ -725,8 +730,9 @@ impl Kernel {
             None
         };
         // A cached answer costs nothing: nothing is reserved for it.
-        let redacted_args = if tool.kind == TargetKind::Model && cached.is_none() {
-            self.reserve(call, &tool, redacted_args).await?
+        let redacted_args = if cached.is_none() {
+            self.reserve(call, &tool, redacted_args, decision.obligations.retries)
+                .await?
         } else {
             redacted_args
         };
@@ -1021,8 +1027,8 @@ impl Kernel {
         let result = result.map_err(bounded_error);
         // The ledger takes the charge before the record: an answer the
         // ledger could not charge is not given.
-        let (budget, result) = match self.settle(&call, &result).await {
-            Ok(budget) => (budget, result),
+        let (spend, result) = match self.settle(&call, &result).await {
+            Ok(spend) => (spend, result),
             Err(error) => (None, Err(bounded_error(error))),
         };
         if result.is_ok() {
@@ -1040,6 +1046,7 @@ impl Kernel {
         if let Ok(output) = &result {
             record.output_digest = Some(sha256_hex(canonical_json(output).as_bytes()));
         }
+        record.spend = spend.and_then(|spend| serde_json::to_string(&spend).ok());
         if let Some(entry) = &call.trail.model
             && let Some(model) = &entry.model
         {
@@ -1050,7 +1057,6 @@ impl Kernel {
                 result.as_ref().ok(),
                 call.trail.released,
             );
-            completion.budget = budget;
             completion.cache = call.trail.cache.map(str::to_string);
             completion.hops = call.trail.hops.clone();
             if call.trail.cache == Some("hit") {
@@ -1266,6 +1272,7 @@ fn record(
         verdicts: trail.verdicts.clone(),
         completion: None,
         sealed_text: None,
+        spend: None,
     }
 }
 

@@ -34,6 +34,7 @@ pub(crate) mod sandbox;
 pub(crate) mod schema;
 pub mod server;
 pub mod session;
+pub mod tokens;
 pub mod trace;
 pub(crate) mod upstream;
 pub mod verify;

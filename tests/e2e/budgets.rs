@@ -57,12 +57,9 @@ async fn charged_in_the_trail(host: &Host) -> u64 {
     host.records()
         .await
         .iter()
-        .filter_map(|r| r.record.completion.as_deref())
+        .filter_map(|r| r.record.spend.as_deref())
         .map(|c| serde_json::from_str::<Value>(c).unwrap())
-        .filter_map(|c| {
-            c.pointer("/budget/charged/micro_usd")
-                .and_then(Value::as_u64)
-        })
+        .filter_map(|c| c.pointer("/charged/micro_usd").and_then(Value::as_u64))
         .sum()
 }
 
@@ -89,12 +86,9 @@ async fn a_budget_is_a_hard_limit_across_500_concurrent_requests_on_two_hosts() 
         .unwrap();
     let record = host.record(call_id).await.record;
     let completion: Value = serde_json::from_str(record.completion.as_deref().unwrap()).unwrap();
-    let worst = completion["budget"]["reserved"]["micro_usd"]
-        .as_u64()
-        .unwrap();
-    let cost = completion["budget"]["charged"]["micro_usd"]
-        .as_u64()
-        .unwrap();
+    let spend: Value = serde_json::from_str(record.spend.as_deref().unwrap()).unwrap();
+    let worst = spend["reserved"]["micro_usd"].as_u64().unwrap();
+    let cost = spend["charged"]["micro_usd"].as_u64().unwrap();
     assert_eq!(cost, completion["cost_micro_usd"].as_u64().unwrap());
     assert!(
         cost > 0 && cost < worst,
@@ -418,7 +412,7 @@ async fn ledger_rules(store: AuditStore) {
         principal,
         tenant: "acme",
         team: None,
-        model: "fast",
+        model: Some("fast"),
     };
     let worst = |tokens| Amounts {
         micro_usd: 0,
@@ -498,7 +492,7 @@ async fn ledger_rules(store: AuditStore) {
     );
     // A money budget refuses a model without prices, before reserving anything.
     let unpriced = Who {
-        model: "unpriced",
+        model: Some("unpriced"),
         ..who("bob")
     };
     let refused = ledger.reserve("c6", unpriced, worst(1), false, hour).await;
@@ -699,6 +693,7 @@ async fn a_failing_model_falls_back_cools_down_and_is_priced_at_its_dearest_fall
         .policy(ALLOW_ALL)
         .extra_config(&format!(
             "[models.down]\nadapter = \"openai\"\nupstream_model = \"cheap\"\n\
+             tokenizer = \"o200k_base\"\n\
              origin = \"http://127.0.0.1:9\"\nsecret = \"provider_key\"\n\
              prices = {{ input = 0.01, output = 0.01 }}\nfallbacks = [\"fast\"]\ncooldown_s = 1\n\n\
              [models.sluggish]\nadapter = \"openai\"\nupstream_model = \"slow\"\n\
@@ -731,10 +726,11 @@ async fn a_failing_model_falls_back_cools_down_and_is_priced_at_its_dearest_fall
                 .unwrap()
                 .to_string();
             let record = host.record(&call_id).await.record;
-            (
-                record.tool,
-                serde_json::from_str::<Value>(record.completion.as_deref().unwrap()).unwrap(),
-            )
+            let mut completion =
+                serde_json::from_str::<Value>(record.completion.as_deref().unwrap()).unwrap();
+            // What the ledger reserved and charged, beside the completion.
+            completion["spend"] = serde_json::from_str(record.spend.as_deref().unwrap()).unwrap();
+            (record.tool, completion)
         }
     };
 
@@ -751,7 +747,7 @@ async fn a_failing_model_falls_back_cools_down_and_is_priced_at_its_dearest_fall
     // Reserved at `fast`'s prices, the dearer: as much as asking `fast` itself.
     let (_, direct) = complete(&server.addr, "alice", &ask("fast", "hi")).await;
     let (_, direct) = completion(direct).await;
-    assert_eq!(served["budget"]["reserved"], direct["budget"]["reserved"]);
+    assert_eq!(served["spend"]["reserved"], direct["spend"]["reserved"]);
     assert_eq!(served["cost_micro_usd"], direct["cost_micro_usd"]);
 
     // Cooling down, `down` is passed over; once its second is over, it is
@@ -789,4 +785,199 @@ async fn a_failing_model_falls_back_cools_down_and_is_priced_at_its_dearest_fall
         ("pricey", &json!("fast"))
     );
     assert!(served.get("hops").is_none(), "{served}");
+}
+
+/// A tool priced at a quarter of a dollar a call, a money budget of one
+/// dollar and a token budget (which tool calls never hold), for tenant
+/// `acme`. Policy withholds the output of `reverse` (the tool has run) and
+/// denies `trim` while showing what `input.budget` holds.
+fn priced_tools(store: Store) -> crate::harness::Harness {
+    let policy = r#"package warden.authz
+
+default decision := {"allow": true, "reasons": []}
+
+decision := {"allow": false, "reasons": [sprintf("budgets %v", [[sprintf("%s:%s:%d", [b.name, b.unit, b.remaining]) | some b in input.budget]])]} if {
+	input.args.op == "trim"
+}
+
+default output_decision := {"allow": true, "reasons": []}
+
+output_decision := {"allow": false, "reasons": ["reversed text is withheld"]} if {
+	input.args.op == "reverse"
+}
+"#;
+    crate::harness::Harness::new(store)
+        .plugin(crate::fixtures::TEXT, "{}")
+        .policy(policy)
+        .extra_config(
+            "[tool_prices]\n\"text.*\" = 0.25\n\"text.stats\" = 0.5\n\n\
+             [budgets.alice-tools]\nprincipal = \"alice\"\nlimit_usd = 1\nperiod = \"daily\"\n\n\
+             [budgets.acme-tokens]\ntenant = \"acme\"\nlimit_tokens = 10\nperiod = \"daily\"\n",
+        )
+}
+
+/// What the audit trail says the ledger charged for each call, by call id.
+async fn spend_of(host: &Host, call_id: &str) -> Option<Value> {
+    host.record(call_id)
+        .await
+        .record
+        .spend
+        .map(|s| serde_json::from_str(&s).unwrap())
+}
+
+async fn a_priced_tool_call_is_reserved_and_charged_through_the_ledger(store: Store) {
+    use warden::ErrorCode;
+    let host = priced_tools(store).start().await;
+    let transform = |op: &str| json!({"text": "Hello", "op": op});
+
+    // Policy sees the money budget only, before anything is reserved.
+    let denied = host
+        .call("alice", "text.transform", transform("trim"))
+        .await;
+    let error = crate::harness::error(&denied, ErrorCode::PolicyDenied);
+    assert_eq!(error.reasons, ["budgets [\"alice-tools:usd:1000000\"]"]);
+    assert_eq!(spend_of(&host, &denied.call_id).await, None);
+    // Arguments the tool refuses are refused before a reservation.
+    let invalid = host
+        .call(
+            "alice",
+            "text.transform",
+            json!({"text": "x", "op": "rot13"}),
+        )
+        .await;
+    crate::harness::error(&invalid, ErrorCode::InvalidArgs);
+    assert_eq!(spend_of(&host, &invalid.call_id).await, None);
+
+    // Allowed: charged the price.
+    let served = host
+        .call("alice", "text.transform", transform("upper"))
+        .await;
+    crate::harness::output(&served);
+    let spend = spend_of(&host, &served.call_id).await.unwrap();
+    assert_eq!(spend["budgets"], json!(["alice-tools"]));
+    assert_eq!(spend["reserved"]["micro_usd"], 250_000);
+    assert_eq!(spend["charged"]["micro_usd"], 250_000);
+    assert_eq!(spend["charged"]["tokens"], 0);
+    // The tool ran and policy withheld its output: still charged.
+    let withheld = host
+        .call("alice", "text.transform", transform("reverse"))
+        .await;
+    crate::harness::error(&withheld, ErrorCode::PolicyDenied);
+    let spend = spend_of(&host, &withheld.call_id).await.unwrap();
+    assert_eq!(spend["charged"]["micro_usd"], 250_000);
+    // The dearer glob prices `stats`: $0.50 of the $0.50 left.
+    let stats = host
+        .call("alice", "text.stats", json!({"text": "a b"}))
+        .await;
+    crate::harness::output(&stats);
+    assert_eq!(
+        spend_of(&host, &stats.call_id).await.unwrap()["charged"]["micro_usd"],
+        500_000
+    );
+
+    // The dollar is spent: the next call is refused before it runs.
+    let refused = host
+        .call("alice", "text.transform", transform("upper"))
+        .await;
+    let error = crate::harness::error(&refused, ErrorCode::BudgetExceeded);
+    assert!(
+        error
+            .message
+            .contains("budget `alice-tools` has $0.000000 of $1.000000 left")
+            && error.message.contains("its price per call"),
+        "{}",
+        error.message
+    );
+    assert_eq!(spend_of(&host, &refused.call_id).await, None);
+    // Another principal's budget is not this one.
+    crate::harness::output(&host.call("bob", "text.transform", transform("upper")).await);
+
+    let statuses = host.kernel.ledger().list().await.unwrap();
+    let tools = statuses
+        .iter()
+        .find(|s| s.budget.name == "alice-tools")
+        .unwrap();
+    assert_eq!((tools.spent, tools.reserved), (1_000_000, 0));
+    let tokens = statuses
+        .iter()
+        .find(|s| s.budget.name == "acme-tokens")
+        .unwrap();
+    assert_eq!((tokens.spent, tokens.reserved), (0, 0));
+    assert_eq!(charged_in_the_trail(&host).await, 1_000_000);
+}
+
+#[tokio::test]
+async fn a_priced_tool_call_is_reserved_and_charged_through_the_ledger_sqlite() {
+    a_priced_tool_call_is_reserved_and_charged_through_the_ledger(Store::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_priced_tool_call_is_reserved_and_charged_through_the_ledger_postgres() {
+    a_priced_tool_call_is_reserved_and_charged_through_the_ledger(Store::Postgres).await;
+}
+
+#[tokio::test]
+async fn concurrent_priced_tool_calls_never_pass_their_budget() {
+    let host = priced_tools(Store::Postgres).start().await;
+    let calls = (0..40).map(|i| {
+        host.call(
+            "alice",
+            "text.transform",
+            json!({"text": format!("call {i}"), "op": "upper"}),
+        )
+    });
+    let answers = crate::exhaustion::join_all(calls.collect()).await;
+    let served = answers.iter().filter(|a| a.result.is_ok()).count();
+    for answer in answers.iter().filter_map(|a| a.result.as_ref().err()) {
+        assert_eq!(answer.code, warden::ErrorCode::BudgetExceeded, "{answer}");
+    }
+    assert_eq!(served, 4, "a dollar holds four calls at $0.25");
+    assert_eq!(charged_in_the_trail(&host).await, 1_000_000);
+}
+
+#[tokio::test]
+async fn an_openai_model_reserves_its_prompt_counted_by_its_own_tokenizer() {
+    let provider = FakeProvider::start();
+    // `fast` is `gpt-4o-mini` (o200k_base); `bytewise` the same model
+    // counted one token per JSON byte.
+    let host = gateway(&provider, Store::Sqlite)
+        .policy(ALLOW_ALL)
+        .extra_config(&format!(
+            "[models.bytewise]\nadapter = \"openai\"\nupstream_model = \"gpt-4o-mini\"\n\
+             origin = \"{}\"\nsecret = \"provider_key\"\ntokenizer = \"bytes\"\n\n\
+             [budgets.bob-tokens]\nprincipal = \"bob\"\nlimit_tokens = 1000\nperiod = \"total\"\n",
+            provider.origin
+        ))
+        .start()
+        .await;
+    let server = Server::start(&host).await;
+    // 3,000 bytes of text, 501 tokens in o200k_base.
+    let ask = |model: &str| {
+        json!({
+            "model": model,
+            "messages": [{"role": "user", "content": "hello ".repeat(500)}],
+            "max_tokens": 100,
+        })
+        .to_string()
+    };
+    let (status, body) = complete(&server.addr, "bob", &ask("bytewise")).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["error"]["code"], "budget-exceeded");
+
+    let (status, answer) = complete(&server.addr, "bob", &ask("fast")).await;
+    assert_eq!(status, 200, "{answer}");
+    let call_id = answer["id"]
+        .as_str()
+        .unwrap()
+        .strip_prefix("chatcmpl-")
+        .unwrap();
+    let spend: Value =
+        serde_json::from_str(host.record(call_id).await.record.spend.as_deref().unwrap()).unwrap();
+    let reserved = spend["reserved"]["tokens"].as_u64().unwrap();
+    // 501 tokens of text, the message's framing and role, the format's
+    // overhead, and `max_tokens`.
+    assert!(
+        (601..=700).contains(&reserved),
+        "reserved {reserved} tokens for 501 of prompt and 100 of completion"
+    );
 }

@@ -340,7 +340,7 @@ pub(crate) async fn two_plugins_at_full_concurrency_leave_the_pool_to_others() {
 }
 
 /// Awaits every future (the test crate has no `futures` dependency).
-async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+pub(crate) async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
     let mut pinned: Vec<_> = futures.into_iter().map(Box::pin).collect();
     let mut outputs: Vec<Option<F::Output>> = (0..pinned.len()).map(|_| None).collect();
     std::future::poll_fn(|cx| {

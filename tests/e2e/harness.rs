@@ -431,6 +431,7 @@ pub fn sample_record(call_id: String) -> warden::audit::AuditRecord {
         verdicts: Vec::new(),
         completion: None,
         sealed_text: None,
+        spend: None,
     }
 }
 

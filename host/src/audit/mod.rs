@@ -118,6 +118,12 @@ pub struct AuditRecord {
     /// otherwise, and then left out of the hash, so older chains verify.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sealed_text: Option<String>,
+    /// What the call reserved against its budgets and what the ledger
+    /// charged (JSON, [`crate::budget::Spend`]): a completion, or a tool
+    /// call with a price. None when no budget applied, and then left out of
+    /// the hash, so older chains verify.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spend: Option<String>,
 }
 
 /// One verifier's verdict on one stage of a call, as recorded and as policy
@@ -665,6 +671,7 @@ pub(crate) mod tests {
             }],
             completion: Some(v()),
             sealed_text: Some(v()),
+            spend: Some(v()),
         }
     }
 }

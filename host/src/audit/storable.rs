@@ -61,6 +61,7 @@ pub(super) fn make_storable(record: &mut AuditRecord) -> bool {
         &mut record.policy_input,
         &mut record.completion,
         &mut record.sealed_text,
+        &mut record.spend,
     ]
     .into_iter()
     .flatten()

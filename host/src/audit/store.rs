@@ -105,6 +105,7 @@ macro_rules! inserted_columns {
             verdicts: (!$r.verdicts.is_empty()).then_some(Json(&$r.verdicts)),
             completion: &$r.completion,
             sealed_text: &$r.sealed_text,
+            spend: &$r.spend,
         }
     };
 }

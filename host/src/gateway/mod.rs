@@ -415,10 +415,6 @@ pub(crate) struct CompletionRecord {
     /// included); the record's `duration_us` is the whole.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) first_chunk_us: Option<u64>,
-    /// What it reserved against its budgets and what the ledger charged;
-    /// none when no budget applied.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) budget: Option<BudgetRecord>,
     /// The response cache's part: `hit` (answered from it, at no cost) or
     /// `stored` (kept for the next identical request); none otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -463,22 +459,10 @@ impl CompletionRecord {
                 .map(str::to_string),
             released_bytes,
             first_chunk_us: None,
-            budget: None,
             cache: None,
             hops: Vec::new(),
         }
     }
-}
-
-/// What a completion's record says about its budgets.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub(crate) struct BudgetRecord {
-    /// The budgets its reservation held.
-    pub(crate) budgets: Vec<String>,
-    /// Its worst case, reserved.
-    pub(crate) reserved: crate::budget::Amounts,
-    /// What the ledger charged (all zero when released).
-    pub(crate) charged: crate::budget::Amounts,
 }
 
 /// One model a completion was not served by, and why.

@@ -1,22 +1,22 @@
-//! Spend: a completion's budgets shown to policy, its worst case reserved
-//! after the decision, and the reservation settled when it is recorded
-//! ([`crate::budget`] keeps the ledger).
+//! Spend: the budgets a call would charge shown to policy, its worst case
+//! reserved after the decision, and the reservation settled when it is
+//! recorded ([`crate::budget`] keeps the ledger). A completion's worst case
+//! is its prompt and `max_tokens` at its model's prices; a tool call's is
+//! its price (`[tool_prices]`).
+
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 
 use super::{Kernel, OpenCall};
-use crate::budget::{Amounts, BudgetStatus, Refusal, Settlement, Who};
+use crate::budget::{Amounts, BudgetStatus, Refusal, Settlement, Spend, Unit, Who};
 use crate::config::{ModelConfig, ModelKind};
 use crate::error::{CallError, ErrorCode};
-use crate::gateway::{BudgetRecord, cost_micro_usd, micro_from_pico};
-use crate::registry::ToolEntry;
+use crate::gateway::{cost_micro_usd, micro_from_pico};
+use crate::registry::{TargetKind, ToolEntry};
 use crate::sandbox::chat::Usage;
+use crate::tokens::Tokenizer;
 
-/// Tokens a prompt is reserved beyond its JSON bytes: the chat format's own.
-const PROMPT_OVERHEAD_TOKENS: u64 = 64;
-/// Tokens reserved per image in a prompt: more than any provider counts
-/// for one image (OpenAI's largest tiling is about 1,100).
-const IMAGE_TOKENS: u64 = 2_000;
 /// How long after its model's time limit a reservation outlives its host
 /// (the time its settlement may take; one that comes later still charges).
 const RESERVATION_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
@@ -32,42 +32,71 @@ const NOTHING_BILLED: &[ErrorCode] = &[
 ];
 
 impl Kernel {
-    /// The budgets that apply to a completion of `model` for the caller,
-    /// for `input.budget`. A ledger that cannot be read denies the call.
+    /// The budgets a call of `target` would charge, for `input.budget`:
+    /// those in the caller's scope for a completion; for a tool call with a
+    /// price the money budgets among them that name no model; none for a
+    /// tool without a price. A ledger that cannot be read denies the call.
     pub(super) async fn budgets_for(
         &self,
         call: &OpenCall,
-        model: &ToolEntry,
+        target: &ToolEntry,
     ) -> Result<Vec<BudgetStatus>, CallError> {
-        self.ledger
-            .applicable(who(call, &model.name))
+        let model = match target.kind {
+            TargetKind::Model => Some(target.name.as_str()),
+            TargetKind::Tool if self.tool_prices.of(&target.name).is_some() => None,
+            TargetKind::Tool => return Ok(Vec::new()),
+        };
+        let mut budgets = self
+            .ledger
+            .applicable(who(call, model))
             .await
-            .map_err(|e| unavailable(&e.to_string()))
+            .map_err(|e| unavailable(&e.to_string()))?;
+        if model.is_none() {
+            budgets.retain(|status| status.budget.unit == Unit::Usd);
+        }
+        Ok(budgets)
     }
 
-    /// Reserves the worst case of the completion of `model` (asked with
-    /// `args`, or the caller's arguments when none) against every budget
-    /// that applies, or refuses it. When a budget applies, the request
-    /// sent upstream asks for no more tokens than were reserved: the
-    /// arguments it returns say so.
+    /// Reserves the worst case of a call of `target` against every budget
+    /// that applies, or refuses it: a tool's price, or the completion of a
+    /// model asked with `args` (the caller's arguments when none). When a
+    /// budget holds a completion, the request sent upstream asks for no
+    /// more tokens than were reserved: the arguments it returns say so.
+    /// `retries` is how often policy lets a failing call be tried again.
     pub(super) async fn reserve(
         &self,
         call: &mut OpenCall,
-        model: &ToolEntry,
+        target: &ToolEntry,
         args: Option<Value>,
+        retries: u8,
     ) -> Result<Option<Value>, CallError> {
-        let Some(config) = &model.model else {
+        let attempts = u32::from(retries) + 1;
+        let Some(config) = &target.model else {
+            let Some(price) = self.tool_prices.of(&target.name) else {
+                return Ok(args);
+            };
+            let worst = Amounts {
+                micro_usd: price,
+                ..Amounts::default()
+            };
+            let expires_in = target.capabilities().time_limit * attempts + RESERVATION_GRACE;
+            call.trail.reservation = self
+                .ledger
+                .reserve(&call.call_id, who(call, None), worst, true, expires_in)
+                .await
+                .map_err(|refusal| refused(refusal, &target.name, "its price per call"))?;
             return Ok(args);
         };
+        let model = target;
         // Priced at the most expensive model it may fall back to, for no
         // more tokens than the smallest of them produces.
-        let fallbacks: Vec<_> = config
-            .fallbacks
-            .iter()
-            .filter_map(|name| self.registry.model(name).cloned())
-            .collect();
-        let chain: Vec<&ModelConfig> = std::iter::once(&**config)
-            .chain(fallbacks.iter().filter_map(|m| m.model.as_deref()))
+        let chain: Vec<Arc<ModelConfig>> = std::iter::once(config.clone())
+            .chain(
+                config
+                    .fallbacks
+                    .iter()
+                    .filter_map(|name| self.registry.model(name)?.model.clone()),
+            )
             .collect();
         let cap = chain
             .iter()
@@ -76,26 +105,41 @@ impl Kernel {
             .unwrap_or(config.max_output_tokens);
         let asked = args.as_ref().unwrap_or(&call.request.args);
         let max_tokens = max_tokens(config.kind, asked, cap);
-        let mut worst = Amounts::default();
-        for model in &chain {
-            let amounts = worst_case(model, asked, max_tokens);
-            worst.micro_usd = worst.micro_usd.max(amounts.micro_usd);
-            worst.tokens = worst.tokens.max(amounts.tokens);
-            worst.requests = worst.requests.max(amounts.requests);
-        }
+        let worst = if chain.iter().all(|m| m.tokenizer == Tokenizer::Bytes) {
+            chain_worst_case(&chain, asked, max_tokens)
+        } else {
+            // Counting with a real tokenizer takes about 0.4 ms per 10 kB
+            // of prompt: off the async workers.
+            let (chain, asked) = (chain.clone(), asked.clone());
+            tokio::task::spawn_blocking(move || chain_worst_case(&chain, &asked, max_tokens))
+                .await
+                .map_err(|e| {
+                    CallError::new(
+                        ErrorCode::Internal,
+                        format!("counting the prompt's tokens failed: {e}"),
+                    )
+                })?
+        };
         let priced = chain.iter().all(|m| m.prices.is_some());
-        let expires_in = config.time_limit + RESERVATION_GRACE;
+        // Every model of the chain may be tried, each as often as policy
+        // allows, before the call settles.
+        let expires_in = chain
+            .iter()
+            .map(|m| m.time_limit)
+            .sum::<std::time::Duration>()
+            * attempts
+            + RESERVATION_GRACE;
         let reserved = self
             .ledger
             .reserve(
                 &call.call_id,
-                who(call, &model.name),
+                who(call, Some(&model.name)),
                 worst,
                 priced,
                 expires_in,
             )
             .await
-            .map_err(|refusal| refused(refusal, &model.name))?;
+            .map_err(|refusal| refused(refusal, &model.name, "its prompt and `max_tokens`"))?;
         let (Some(reservation), Some(max_tokens)) = (reserved.clone(), max_tokens) else {
             call.trail.reservation = reserved;
             return Ok(args);
@@ -114,12 +158,13 @@ impl Kernel {
     /// Settles the call's reservation, if it holds one: charged what the
     /// provider reported, released when the provider billed nothing, or
     /// charged the whole reservation when what it billed is unknown.
+    /// A tool call is charged its price once the tool was asked to run.
     /// Returns what the record keeps, or why the ledger could not take it.
     pub(super) async fn settle(
         &self,
         call: &OpenCall,
         result: &Result<Value, CallError>,
-    ) -> Result<Option<BudgetRecord>, CallError> {
+    ) -> Result<Option<Spend>, CallError> {
         let Some(reservation) = &call.trail.reservation else {
             return Ok(None);
         };
@@ -145,7 +190,7 @@ impl Kernel {
             .settle(&call.call_id, reservation.budgets.len(), settlement)
             .await
             .map_err(|e| unavailable(&e.to_string()))?;
-        Ok(Some(BudgetRecord {
+        Ok(Some(Spend {
             budgets: reservation.budgets.clone(),
             reserved: reservation.worst,
             charged: match settlement {
@@ -156,8 +201,8 @@ impl Kernel {
     }
 }
 
-/// The caller and model, as budgets' scopes see them.
-fn who<'a>(call: &'a OpenCall, model: &'a str) -> Who<'a> {
+/// The caller and model (none for a tool call), as budgets' scopes see them.
+fn who<'a>(call: &'a OpenCall, model: Option<&'a str>) -> Who<'a> {
     let principal = &call.request.principal;
     Who {
         principal: &principal.id,
@@ -179,38 +224,25 @@ fn max_tokens(kind: ModelKind, args: &Value, cap: u32) -> Option<u32> {
     })
 }
 
+/// The most a completion of `args` can cost on any model of `chain`, in
+/// each unit, sent with `max_tokens`.
+fn chain_worst_case(chain: &[Arc<ModelConfig>], args: &Value, max_tokens: Option<u32>) -> Amounts {
+    chain
+        .iter()
+        .map(|model| worst_case(model, args, max_tokens))
+        .fold(Amounts::default(), |worst, amounts| Amounts {
+            micro_usd: worst.micro_usd.max(amounts.micro_usd),
+            tokens: worst.tokens.max(amounts.tokens),
+            requests: worst.requests.max(amounts.requests),
+        })
+}
+
 /// The most a completion of `args` by `model` can cost, sent with
-/// `max_tokens`.
-///
-/// Prompt tokens are bounded, not estimated: a byte-level BPE tokenizer
-/// makes at most one token per UTF-8 byte, and the prompt's JSON (messages
-/// and tools) has more bytes than its text; images count [`IMAGE_TOKENS`]
-/// each. Completion tokens are bounded by `max_tokens`.
-pub(crate) fn worst_case(model: &ModelConfig, args: &Value, max_tokens: Option<u32>) -> Amounts {
-    let bytes = |key: &str| {
-        args.get(key)
-            .filter(|v| !v.is_null())
-            .map_or(0, |v| v.to_string().len() as u64)
-    };
-    let prompt = match model.kind {
-        ModelKind::Chat => {
-            let images = args
-                .get("messages")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(|m| m.get("content").and_then(Value::as_array))
-                .flatten()
-                .filter(|part| part.get("type").and_then(Value::as_str) == Some("image_url"))
-                .count() as u64;
-            bytes("messages")
-                + bytes("tools")
-                + bytes("response_format")
-                + images * IMAGE_TOKENS
-                + PROMPT_OVERHEAD_TOKENS
-        }
-        ModelKind::Embeddings => bytes("input") + PROMPT_OVERHEAD_TOKENS,
-    };
+/// `max_tokens`: its prompt tokens bounded by the model's tokenizer
+/// ([`crate::tokens`]: exact where Warden has it, else one per JSON byte),
+/// its completion tokens by `max_tokens`.
+fn worst_case(model: &ModelConfig, args: &Value, max_tokens: Option<u32>) -> Amounts {
+    let prompt = model.tokenizer.prompt_bound(model.kind, args);
     let completion = u64::from(max_tokens.unwrap_or(0));
     let micro_usd = model.prices.map_or(0, |prices| {
         micro_from_pico(
@@ -251,8 +283,9 @@ fn unavailable(cause: &str) -> CallError {
     )
 }
 
-/// Why a reservation was refused, for the caller.
-fn refused(refusal: Refusal, model: &str) -> CallError {
+/// Why a reservation for a call of `target` was refused, for the caller;
+/// `worst` says what its worst case is made of.
+fn refused(refusal: Refusal, target: &str, worst: &str) -> CallError {
     match refusal {
         Refusal::Exceeded {
             budget,
@@ -279,7 +312,7 @@ fn refused(refusal: Refusal, model: &str) -> CallError {
                         ErrorCode::RateLimited,
                         format!(
                             "rate limit `{budget}` allows {} a minute and has {} left; this \
-                             request to `{model}` needs {}",
+                             request to `{target}` needs {}",
                             amount(limit),
                             amount((limit - used).max(0)),
                             amount(asked)
@@ -292,8 +325,8 @@ fn refused(refusal: Refusal, model: &str) -> CallError {
                 ..CallError::new(
                     ErrorCode::BudgetExceeded,
                     format!(
-                        "budget `{budget}` has {} of {} left; this request to `{model}` \
-                         may cost up to {} (its prompt and `max_tokens`)",
+                        "budget `{budget}` has {} of {} left; this request to `{target}` \
+                         may cost up to {} ({worst})",
                         amount((limit - used).max(0)),
                         amount(limit),
                         amount(asked)
@@ -304,7 +337,7 @@ fn refused(refusal: Refusal, model: &str) -> CallError {
         Refusal::Unpriced { budget } => CallError::new(
             ErrorCode::BudgetUnavailable,
             format!(
-                "budget `{budget}` counts dollars and model `{model}` has no `prices`, so its \
+                "budget `{budget}` counts dollars and model `{target}` has no `prices`, so its \
                  cost cannot be bounded; the call is denied"
             ),
         ),

@@ -124,7 +124,9 @@ input_object! {
         time: TimePart,
         /// For a model, what the chat request asks ([`CompletionPart`]); null for a tool.
         completion: regorus::Value,
-        /// For a model, the budgets that apply ([`BudgetPart`]); empty for a tool.
+        /// The budgets the call would charge ([`BudgetPart`]): for a model
+        /// those that apply, for a priced tool the money budgets naming no
+        /// model; empty for an unpriced tool.
         budget: Vec<BudgetPart>,
     }
 
