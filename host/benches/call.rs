@@ -484,17 +484,25 @@ fn main() {
             verified_calls(1024 * 1024, 20).await;
         }
         // Each store with `audit.durability` at its default (`flush`) and at
-        // `commit` (the log flush left to the database).
-        for (store, name, durability) in [
-            (Store::Sqlite, "SQLite", "flush"),
-            (Store::Postgres, "PostgreSQL", "flush"),
-            (Store::Sqlite, "SQLite (commit)", "commit"),
-            (Store::Postgres, "PostgreSQL (commit)", "commit"),
+        // `commit` (the log flush left to the database); on PostgreSQL the
+        // call context is in the database by default, and once in memory.
+        for (store, name, durability, sessions) in [
+            (Store::Sqlite, "SQLite", "flush", ""),
+            (Store::Postgres, "PostgreSQL", "flush", ""),
+            (
+                Store::Postgres,
+                "PostgreSQL (sessions in memory)",
+                "flush",
+                "[sessions]\nstore = \"memory\"\n",
+            ),
+            (Store::Sqlite, "SQLite (commit)", "commit", ""),
+            (Store::Postgres, "PostgreSQL (commit)", "commit", ""),
         ] {
             let host = Arc::new(
                 Harness::new(store)
                     .plugin(fixtures::TEXT, "{}")
                     .audit_settings(&format!("durability = \"{durability}\""))
+                    .extra_config(sessions)
                     .start()
                     .await,
             );

@@ -143,6 +143,8 @@ impl Default for ServerConfig {
 /// `[sessions]` settings, validated.
 #[derive(Debug, Clone)]
 pub struct SessionSettings {
+    /// Where sessions, labels and usage counters live.
+    pub store: SessionStore,
     /// How long labels stay on a principal. By default one hour.
     pub label_ttl: std::time::Duration,
     /// Labels that stick to the principal from every call, in a session or
@@ -156,9 +158,27 @@ pub struct SessionSettings {
     pub source_bytes: usize,
 }
 
+impl SessionSettings {
+    /// Whether `label` sticks to the principal from every call.
+    pub fn is_sticky(&self, label: &str) -> bool {
+        self.sticky_labels.iter().any(|s| s == label)
+    }
+}
+
+/// `[sessions] store`: where the call context lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionStore {
+    /// In this process: replicas do not share it, a restart forgets it.
+    Memory,
+    /// In the PostgreSQL audit database, shared by every replica.
+    Database,
+}
+
 impl Default for SessionSettings {
     fn default() -> Self {
         SessionSettings {
+            store: SessionStore::Memory,
             label_ttl: std::time::Duration::from_secs(3600),
             sticky_labels: vec![
                 "untrusted-content".to_string(),
@@ -723,11 +743,14 @@ struct ConfigFile {
     response_cache: Option<CacheSettings>,
 }
 
-/// `[sessions]`: how long labels stick to a principal, which always do, and
-/// how many sessions one principal may hold.
+/// `[sessions]`: where the call context lives, how long labels stick to a
+/// principal, which always do, and how many sessions one principal may hold.
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct SessionsSection {
+    /// By default `database` with a PostgreSQL audit store and no spool,
+    /// else `memory`.
+    store: Option<SessionStore>,
     /// By default 3600.
     label_ttl_s: Option<u64>,
     /// By default `["untrusted-content", "prompt-injection"]`.
@@ -1218,7 +1241,25 @@ impl Config {
         }
 
         let defaults = SessionSettings::default();
+        // With a spool the audit keeps answering through a database outage;
+        // context kept in the database would not, so a spool keeps it here
+        // unless the operator asks for it to be shared.
+        let shared_by_default = audit_url.starts_with("postgres") && file.audit.spool.is_none();
+        let on_postgres = audit_url.starts_with("postgres");
         let sessions = SessionSettings {
+            store: match file.sessions.store {
+                Some(SessionStore::Database) if !on_postgres => {
+                    return Err(invalid(
+                        "sessions.store".into(),
+                        "`database` keeps sessions in a PostgreSQL audit store; with this \
+                         `audit.url` use `memory`"
+                            .into(),
+                    ));
+                }
+                Some(store) => store,
+                None if shared_by_default => SessionStore::Database,
+                None => SessionStore::Memory,
+            },
             label_ttl: file
                 .sessions
                 .label_ttl_s

@@ -258,9 +258,11 @@ error_codes! {
     Cancelled => "cancelled", BAD_REQUEST, exit 5, mcp INTERNAL_ERROR,
         "the caller closed the connection before a streamed answer was complete; recorded, \
          never sent";
-    /// The audit record could not be written; the call is denied.
+    /// The audit record could not be written, or the session context kept in the audit
+    /// database could not be read; the call is denied.
     AuditUnavailable => "audit-unavailable", SERVICE_UNAVAILABLE, exit 6, mcp INTERNAL_ERROR,
-        "the audit record could not be committed; result withheld";
+        "the audit record could not be committed, or the session context kept in the audit \
+         database could not be read; result withheld";
     /// An unexpected host failure.
     Internal => "internal", INTERNAL_SERVER_ERROR, exit 2, mcp INTERNAL_ERROR,
         "unexpected host failure";

@@ -295,6 +295,8 @@ impl Kernel {
             crate::audit::Durability::Commit,
         )
         .await?;
+        // Sessions kept in the database share the ledger's connections.
+        let context = CallContext::new(config.sessions.clone(), &ledger_store)?;
         let ledger = crate::budget::Ledger::new(ledger_store, config.budgets.clone());
         ledger.spawn_reclaimer();
         // The models' encodings load off the async workers now, not at
@@ -317,7 +319,7 @@ impl Kernel {
             shadow: RwLock::new(shadow),
             policy_settings: config.policy.clone(),
             store_policy_input: config.audit_store_policy_input,
-            context: CallContext::new(config.sessions.clone()),
+            context,
             sandbox,
             principals: Principals::new(&config.principals),
             verifiers,
@@ -669,7 +671,8 @@ impl Kernel {
         let request = &call.request;
         let context = self
             .context
-            .begin_call(&request.principal, request.session.as_deref())?;
+            .begin_call(&request.principal, request.session.as_deref())
+            .await?;
         // Verdicts are inputs to the decision, so a call whose arguments a
         // verifier examines is validated and verified first. Any other call
         // is decided first: a principal whom policy denies the tool costs no
@@ -678,7 +681,9 @@ impl Kernel {
         let verdicts = if verifying {
             validate(&tool, &request.args).await?;
             let contracts = self.contracts.on_input(&tool.name);
-            let sources = self.sources_for(VerifierStage::Input, &tool.name, request)?;
+            let sources = self
+                .sources_for(VerifierStage::Input, &tool.name, request)
+                .await?;
             let subject = Subject {
                 stage: VerifierStage::Input,
                 target: &tool.name,
@@ -807,9 +812,12 @@ impl Kernel {
         } = admission;
         // The tool ran, or tried to: whatever it read now marks the session.
         let (principal, session) = (&call.request.principal, call.request.session.as_deref());
-        self.context.add_labels(principal, session, &tool.labels)?;
         self.context
-            .add_labels(principal, session, &decision.obligations.labels)?;
+            .add_labels(principal, session, &tool.labels)
+            .await?;
+        self.context
+            .add_labels(principal, session, &decision.obligations.labels)
+            .await?;
         let mut output = check_output(tool, capabilities, &ran?).await?;
         if tool.kind == TargetKind::Model {
             call.trail.usage = spend::reported_usage(&output);
@@ -821,11 +829,13 @@ impl Kernel {
             .verifiers
             .any_applies(VerifierStage::Output, &tool.name)
         {
-            let session_labels = self.context.session_labels(principal, session)?;
+            let session_labels = self.context.session_labels(principal, session).await?;
             let contracts = self
                 .contracts
                 .on_output(&tool.name, call.request.contract.as_ref());
-            let sources = self.sources_for(VerifierStage::Output, &tool.name, &call.request)?;
+            let sources = self
+                .sources_for(VerifierStage::Output, &tool.name, &call.request)
+                .await?;
             let subject = Subject {
                 stage: VerifierStage::Output,
                 target: &tool.name,
@@ -862,7 +872,8 @@ impl Kernel {
                 .trail
                 .decided(judge(verdict, Stage::Output, tool, principal))?;
             self.context
-                .add_labels(principal, session, &after.obligations.labels)?;
+                .add_labels(principal, session, &after.obligations.labels)
+                .await?;
             redactions.extend(after.obligations.redact);
             redact_findings(&mut output, &verdicts, &after.obligations.redact_findings);
         }
@@ -888,14 +899,14 @@ impl Kernel {
                 digest: sha256_hex(text.as_bytes()),
                 content: Some(text.into()),
             };
-            self.context.add_source(principal, session, source)?;
+            self.context.add_source(principal, session, source).await?;
         }
         Ok(output)
     }
 
     /// The session's earlier outputs, when a verifier that sees them
     /// examines `stage` of `target`.
-    fn sources_for(
+    async fn sources_for(
         &self,
         stage: VerifierStage,
         target: &str,
@@ -906,6 +917,7 @@ impl Kernel {
         }
         self.context
             .sources(&request.principal, request.session.as_deref())
+            .await
     }
 
     /// Verify: the verdicts of the verifiers that examine `subject`, each

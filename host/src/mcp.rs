@@ -18,7 +18,7 @@
 //! principal's by sending its `mcp-session-id`.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, ListToolsResult,
@@ -41,7 +41,7 @@ pub struct McpServer {
     /// The principal for stdio, where there is no token; HTTP requests carry theirs.
     principal: Option<Arc<Principal>>,
     /// The kernel session of each principal on this connection.
-    sessions: Arc<Mutex<HashMap<String, String>>>,
+    sessions: Arc<tokio::sync::Mutex<HashMap<String, String>>>,
     /// Dropped with the connection's last handle, which ends its
     /// list-changed notifier ([`McpServer::on_initialized`]).
     alive: Arc<tokio::sync::watch::Sender<()>>,
@@ -76,18 +76,16 @@ impl McpServer {
 
     /// The principal's session on this connection, opened at its first call
     /// (and again if the kernel closed it; its labels then stick to the principal).
-    fn session(&self, principal: &Principal) -> Result<String, ErrorData> {
-        let mut sessions = self.sessions.lock().map_err(|_| {
-            rpc_error(&CallError::new(
-                ErrorCode::Internal,
-                "session state is unusable",
-            ))
-        })?;
+    async fn session(&self, principal: &Principal) -> Result<String, ErrorData> {
+        // Held across the lookup: two first calls on one connection share
+        // one session.
+        let mut sessions = self.sessions.lock().await;
         let current = sessions.get(&principal.id).map(String::as_str);
         let session = self
             .kernel
             .sessions()
             .resume_or_open(principal, current)
+            .await
             .map_err(|e| rpc_error(&e))?;
         sessions.insert(principal.id.clone(), session.clone());
         Ok(session)
@@ -188,7 +186,7 @@ impl ServerHandler for McpServer {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let principal = self.principal(&context)?;
-        let session = self.session(&principal)?;
+        let session = self.session(&principal).await?;
         // A contract the client declares for the output: `_meta."warden/contract"`
         // (rmcp moves a request's `_meta` into its context).
         let contract = context

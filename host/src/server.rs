@@ -322,6 +322,7 @@ async fn open_session(
     let session = kernel
         .sessions()
         .open(&principal)
+        .await
         .map_err(|error| ApiError {
             error,
             call_id: None,

@@ -17,7 +17,7 @@ async fn query_export_and_the_http_endpoint_filter_the_trail() {
         .plugin(fixtures::TEXT, "{}")
         .start()
         .await;
-    let session = host.open_session("alice");
+    let session = host.open_session("alice").await;
     for (principal, op) in [("alice", "upper"), ("bob", "lower"), ("alice", "reverse")] {
         let session = (principal == "alice").then_some(session.as_str());
         output(

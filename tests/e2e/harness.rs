@@ -313,7 +313,7 @@ impl Host {
     }
 
     /// Opens a session for `principal`.
-    pub fn open_session(&self, principal: &str) -> String {
+    pub async fn open_session(&self, principal: &str) -> String {
         let principal = self
             .kernel
             .principals()
@@ -322,6 +322,7 @@ impl Host {
         self.kernel
             .sessions()
             .open(&principal)
+            .await
             .expect("open a session")
     }
 

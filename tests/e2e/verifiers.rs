@@ -193,7 +193,7 @@ async fn a_verifier_sees_the_subject_and_reaches_nothing_it_was_not_granted() {
     )
     .start()
     .await;
-    let session = host.open_session("alice");
+    let session = host.open_session("alice").await;
     let labelled = host
         .call_in(
             "alice",
@@ -218,12 +218,22 @@ async fn a_verifier_sees_the_subject_and_reaches_nothing_it_was_not_granted() {
 /// both, and only on the stage they were declared for.
 #[tokio::test]
 async fn sources_reach_only_the_verifier_granted_them() {
+    sources_reach_only_the_verifier_granted_them_on(Store::Sqlite).await;
+}
+
+/// The same with the session's sources in PostgreSQL.
+#[tokio::test]
+async fn sources_kept_in_the_database_reach_only_the_verifier_granted_them() {
+    sources_reach_only_the_verifier_granted_them_on(Store::Postgres).await;
+}
+
+async fn sources_reach_only_the_verifier_granted_them_on(store: Store) {
     let contracts = tempfile::tempdir().unwrap();
     let contract = contracts.path().join("any.json");
     std::fs::write(&contract, r#"{"rules": []}"#).unwrap();
     let host = hostile_verifier(
         hostile_verifier(
-            Harness::new(Store::Sqlite)
+            Harness::new(store)
                 .plugin(fixtures::TEXT, "{}")
                 .policy(ALLOW_ALL)
                 .extra_config(&format!(
@@ -238,8 +248,8 @@ async fn sources_reach_only_the_verifier_granted_them() {
     )
     .start()
     .await;
-    let session = host.open_session("alice");
-    let other = host.open_session("alice");
+    let session = host.open_session("alice").await;
+    let other = host.open_session("alice").await;
     let call = async |session: &str, text: &str| {
         host.call_in(
             "alice",

@@ -255,9 +255,12 @@ impl Kernel {
         let Admitted { call, admission } = &s.admitted;
         let tool = &admission.tool;
         let (principal, session) = (&call.request.principal, call.request.session.as_deref());
-        self.context.add_labels(principal, session, &tool.labels)?;
         self.context
-            .add_labels(principal, session, &admission.decision.obligations.labels)?;
+            .add_labels(principal, session, &tool.labels)
+            .await?;
+        self.context
+            .add_labels(principal, session, &admission.decision.obligations.labels)
+            .await?;
         let text = s.assembled.completion(&tool.local_name).to_string();
         check_output(tool, &admission.capabilities, &text).await
     }
@@ -290,7 +293,7 @@ impl Kernel {
             .any_applies(VerifierStage::Output, &tool.name)
         {
             let session = call.request.session.as_deref();
-            let session_labels = self.context.session_labels(principal, session)?;
+            let session_labels = self.context.session_labels(principal, session).await?;
             let contracts = self.contracts.on_output(&tool.name, None);
             let subject = Subject {
                 stage: VerifierStage::Output,
@@ -355,7 +358,8 @@ impl Kernel {
         let decision = fate?;
         let session = call.request.session.as_deref();
         self.context
-            .add_labels(principal, session, &decision.obligations.labels)?;
+            .add_labels(principal, session, &decision.obligations.labels)
+            .await?;
         Ok(())
     }
 }
