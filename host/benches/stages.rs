@@ -213,7 +213,6 @@ fn verifiers(c: &mut Criterion) {
 /// OpenAI's `o200k_base`, and bounded by JSON bytes (a model Warden has no
 /// tokenizer for), for chat prompts of 1 KB, 10 KB and 100 KB.
 fn prompt_tokens(c: &mut Criterion) {
-    use warden::config::ModelKind;
     use warden::tokens::Tokenizer;
     Tokenizer::O200kBase.load();
     let mut group = c.benchmark_group("stage/prompt tokens");
@@ -226,7 +225,7 @@ fn prompt_tokens(c: &mut Criterion) {
         });
         for tokenizer in [Tokenizer::O200kBase, Tokenizer::Bytes] {
             group.bench_function(format!("{}, {size}", tokenizer.as_str()), |b| {
-                b.iter(|| black_box(tokenizer.prompt_bound(ModelKind::Chat, black_box(&args))))
+                b.iter(|| black_box(tokenizer.chat_prompt_bound(black_box(&args))))
             });
         }
     }

@@ -13,8 +13,6 @@ use serde::Deserialize;
 use serde_json::Value;
 use tiktoken_rs::CoreBPE;
 
-use crate::config::ModelKind;
-
 /// Tokens a prompt is counted beyond its messages: the chat format's own
 /// (reply priming, the tools preamble).
 const PROMPT_OVERHEAD_TOKENS: u64 = 64;
@@ -74,32 +72,32 @@ impl Tokenizer {
     }
 
     /// At least as many tokens as the provider counts for the prompt of a
-    /// request `args` to a model of `kind`.
-    pub fn prompt_bound(self, kind: ModelKind, args: &Value) -> u64 {
-        let bpe = self.bpe();
-        let prompt = match kind {
-            ModelKind::Chat => {
-                let messages = args.get("messages").and_then(Value::as_array);
-                let counted = match (bpe, messages) {
-                    (Some(bpe), Some(messages)) => {
-                        messages.iter().map(|m| message_tokens(bpe, m)).sum()
-                    }
-                    _ => {
-                        json_bytes(args.get("messages"))
-                            + images(messages.into_iter().flatten()) * IMAGE_TOKENS
-                    }
-                };
-                counted
-                    + json_bytes(args.get("tools"))
-                    + json_bytes(args.get("tool_choice"))
-                    + json_bytes(args.get("response_format"))
+    /// chat request `args` (its messages, tools, tool choice and response
+    /// format).
+    pub fn chat_prompt_bound(self, args: &Value) -> u64 {
+        let messages = args.get("messages").and_then(Value::as_array);
+        let counted = match (self.bpe(), messages) {
+            (Some(bpe), Some(messages)) => messages.iter().map(|m| message_tokens(bpe, m)).sum(),
+            _ => {
+                json_bytes(args.get("messages"))
+                    + images(messages.into_iter().flatten()) * IMAGE_TOKENS
             }
-            ModelKind::Embeddings => match bpe {
-                Some(bpe) => input_tokens(bpe, args.get("input")),
-                None => json_bytes(args.get("input")),
-            },
         };
-        prompt + PROMPT_OVERHEAD_TOKENS
+        counted
+            + json_bytes(args.get("tools"))
+            + json_bytes(args.get("tool_choice"))
+            + json_bytes(args.get("response_format"))
+            + PROMPT_OVERHEAD_TOKENS
+    }
+
+    /// At least as many tokens as the provider counts for the `input` of an
+    /// embeddings request `args`.
+    pub fn embeddings_input_bound(self, args: &Value) -> u64 {
+        let input = match self.bpe() {
+            Some(bpe) => input_tokens(bpe, args.get("input")),
+            None => json_bytes(args.get("input")),
+        };
+        input + PROMPT_OVERHEAD_TOKENS
     }
 }
 
@@ -195,8 +193,8 @@ mod tests {
                 {"role": "user", "content": [{"type": "text", "text": "and?"}]},
             ],
         });
-        let exact = Tokenizer::O200kBase.prompt_bound(ModelKind::Chat, &args);
-        let bytes = Tokenizer::Bytes.prompt_bound(ModelKind::Chat, &args);
+        let exact = Tokenizer::O200kBase.chat_prompt_bound(&args);
+        let bytes = Tokenizer::Bytes.chat_prompt_bound(&args);
         // OpenAI's cookbook count (what the API bills for these messages).
         let messages: Vec<tiktoken_rs::ChatCompletionRequestMessage> = [
             ("system", None, "You are terse."),
@@ -233,21 +231,21 @@ mod tests {
             ],
             "tools": tools,
         });
-        let bound = Tokenizer::O200kBase.prompt_bound(ModelKind::Chat, &args);
+        let bound = Tokenizer::O200kBase.chat_prompt_bound(&args);
         let floor = IMAGE_TOKENS
             + call.to_string().len() as u64
             + tools.to_string().len() as u64
             + PROMPT_OVERHEAD_TOKENS;
         assert!(bound >= floor, "{bound} < {floor}");
         // Bytes: the image counts as an image, not as its base64.
-        let bytes = Tokenizer::Bytes.prompt_bound(ModelKind::Chat, &args);
+        let bytes = Tokenizer::Bytes.chat_prompt_bound(&args);
         assert!(bytes >= IMAGE_TOKENS + tools.to_string().len() as u64);
     }
 
     #[test]
     fn embeddings_inputs_are_counted_as_texts_or_token_ids() {
         let count = |input: Value| {
-            Tokenizer::Cl100kBase.prompt_bound(ModelKind::Embeddings, &json!({"input": input}))
+            Tokenizer::Cl100kBase.embeddings_input_bound(&json!({"input": input}))
                 - PROMPT_OVERHEAD_TOKENS
         };
         assert_eq!(count(json!("hello world")), 2);

@@ -242,7 +242,10 @@ fn chain_worst_case(chain: &[Arc<ModelConfig>], args: &Value, max_tokens: Option
 /// ([`crate::tokens`]: exact where Warden has it, else one per JSON byte),
 /// its completion tokens by `max_tokens`.
 fn worst_case(model: &ModelConfig, args: &Value, max_tokens: Option<u32>) -> Amounts {
-    let prompt = model.tokenizer.prompt_bound(model.kind, args);
+    let prompt = match model.kind {
+        ModelKind::Chat => model.tokenizer.chat_prompt_bound(args),
+        ModelKind::Embeddings => model.tokenizer.embeddings_input_bound(args),
+    };
     let completion = u64::from(max_tokens.unwrap_or(0));
     let micro_usd = model.prices.map_or(0, |prices| {
         micro_from_pico(
