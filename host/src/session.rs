@@ -331,7 +331,12 @@ fn unknown_session(id: &str) -> CallError {
 /// A context in the audit database that cannot be read or written denies
 /// the call, as an audit record that cannot be written does.
 fn unavailable(cause: sqlx::Error) -> CallError {
-    tracing::error!(error = %cause, "the session store is unavailable");
+    // An unreachable store is logged once, when it goes down.
+    if matches!(cause, sqlx::Error::PoolTimedOut) {
+        tracing::debug!(error = %cause, "the session store is unavailable");
+    } else {
+        tracing::error!(error = %cause, "the session store failed");
+    }
     CallError::new(
         ErrorCode::AuditUnavailable,
         "the session store (in the audit database) is unavailable, so the call is denied",

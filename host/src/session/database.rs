@@ -79,8 +79,9 @@ impl Database {
         }
     }
 
-    /// A connection, unless the store is down (then an error at once, and
-    /// a probe in the background when one is due).
+    /// A connection, unless the store is down (then `PoolTimedOut` at
+    /// once, and a probe in the background when one is due). Going down
+    /// and coming back are logged here, once each.
     async fn connection(&self) -> Result<PoolConnection<Postgres>, sqlx::Error> {
         {
             let mut health = self.health.lock().unwrap_or_else(|e| e.into_inner());
@@ -93,6 +94,7 @@ impl Database {
                         let mut health = shared.lock().unwrap_or_else(|e| e.into_inner());
                         health.probing = false;
                         if answered {
+                            tracing::info!("the session store answers again");
                             *health = Health::default();
                         } else {
                             health.backoff = (health.backoff * 2).min(BACKOFF_MAX);
@@ -104,9 +106,10 @@ impl Database {
             }
         }
         let acquired = self.pool.acquire().await;
-        if acquired.is_err() {
+        if let Err(cause) = &acquired {
             let mut health = self.health.lock().unwrap_or_else(|e| e.into_inner());
             if health.next_probe.is_none() {
+                tracing::error!(error = %cause, "the session store is unavailable; calls are denied");
                 health.backoff = BACKOFF_MIN;
                 health.next_probe = Some(Instant::now() + BACKOFF_MIN);
             }
