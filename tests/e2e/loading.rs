@@ -259,3 +259,34 @@ async fn precompiled_components_are_cached_and_a_bad_cache_file_is_ignored() {
         assert_eq!(mode & 0o022, 0, "the cache is not writable by others");
     }
 }
+
+/// Where the call context lives: in the PostgreSQL audit database unless a
+/// spool (which keeps answering through an outage) or SQLite says memory;
+/// the operator may choose, except the database with SQLite.
+#[test]
+fn the_session_store_follows_the_audit_store_unless_chosen() {
+    use warden::config::{Config, SessionStore};
+    let path = Path::new("/etc/warden/warden.toml");
+    let store = |audit: &str, sessions: &str| {
+        let text = format!("[policy]\ndir = \"p\"\n[audit]\n{audit}\n{sessions}");
+        Config::parse(&text, path).map(|c| c.sessions.store)
+    };
+    let pg = "url = \"postgres://warden@db/warden\"";
+    let spooled = format!("{pg}\nspool = \"audit.spool\"");
+    let sqlite = "url = \"sqlite://a.db\"";
+    assert_eq!(store(pg, "").unwrap(), SessionStore::Database);
+    assert_eq!(store(&spooled, "").unwrap(), SessionStore::Memory);
+    assert_eq!(store(sqlite, "").unwrap(), SessionStore::Memory);
+    let database = "[sessions]\nstore = \"database\"\n";
+    assert_eq!(store(&spooled, database).unwrap(), SessionStore::Database);
+    let memory = "[sessions]\nstore = \"memory\"\n";
+    assert_eq!(store(pg, memory).unwrap(), SessionStore::Memory);
+    let refused = store(sqlite, database).unwrap_err().to_string();
+    assert!(refused.contains("field `sessions.store`"), "{refused}");
+    assert!(
+        config_error(&format!(
+            "[policy]\ndir = \"p\"\n[audit]\n{sqlite}\n[sessions]\nstore = \"redis\"\n"
+        ))
+        .contains("unknown variant `redis`")
+    );
+}
