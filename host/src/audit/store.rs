@@ -168,6 +168,10 @@ pub enum Durability {
     Commit,
 }
 
+/// A pooled PostgreSQL connection idle longer than this is checked before
+/// it is used again.
+const PING_IF_IDLE_FOR: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl AuditStore {
     /// Opens a pool for `postgres://…` or `sqlite://…` (the SQLite file is
     /// created if missing, in WAL mode), its commits as durable as
@@ -191,6 +195,20 @@ impl AuditStore {
             let pool = PgPoolOptions::new()
                 .max_connections(8)
                 .acquire_timeout(acquire_timeout)
+                // sqlx pings every connection it hands out: a round trip
+                // before each statement. Only one idle for a while is
+                // pinged (as HikariCP does); one in steady use that broke
+                // fails its statement, which the caller treats as the
+                // store being unavailable.
+                .test_before_acquire(false)
+                .before_acquire(|connection, meta| {
+                    Box::pin(async move {
+                        if meta.idle_for > PING_IF_IDLE_FOR {
+                            sqlx::Connection::ping(connection).await?;
+                        }
+                        Ok(true)
+                    })
+                })
                 .connect_lazy_with(options);
             Ok(AuditStore::Postgres(pool))
         } else {
