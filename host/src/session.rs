@@ -63,6 +63,7 @@ enum Store {
     Database(database::Database),
 }
 
+#[cfg(test)]
 impl Default for CallContext {
     fn default() -> Self {
         CallContext::in_memory(SessionSettings::default())
@@ -108,7 +109,8 @@ pub struct CallLabels {
 
 impl CallContext {
     /// A context kept in this process.
-    pub fn in_memory(settings: SessionSettings) -> CallContext {
+    #[cfg(test)]
+    fn in_memory(settings: SessionSettings) -> CallContext {
         CallContext {
             settings,
             store: Store::Memory(memory::Memory::default()),

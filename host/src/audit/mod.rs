@@ -19,6 +19,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 
 pub use sealing::TenantKeys;
+pub(crate) use storable::escape_nul;
 pub(crate) use store::on_pool;
 pub use store::{AuditFilter, AuditStore, Durability};
 

@@ -108,7 +108,7 @@ pub(super) fn make_storable(record: &mut AuditRecord) -> bool {
 }
 
 /// Escapes NULs in `value`; returns whether it changed.
-fn escape_nul(value: &mut String) -> bool {
+pub(crate) fn escape_nul(value: &mut String) -> bool {
     if !value.contains('\0') {
         return false;
     }

@@ -87,8 +87,8 @@ const BEGIN_CALL: &str = "
 #[derive(sqlx::FromRow)]
 struct Begun {
     live: bool,
-    session_labels: Option<Vec<String>>,
-    principal_labels: Option<Vec<String>>,
+    session_labels: Vec<String>,
+    principal_labels: Vec<String>,
     tenant_calls: Option<i64>,
     principal_calls: Option<i64>,
 }
@@ -235,12 +235,8 @@ impl Database {
         if !begun.live {
             return Ok(None);
         }
-        let principal = begun.principal_labels.unwrap_or_default();
-        let mut all: BTreeSet<String> = begun
-            .session_labels
-            .unwrap_or_default()
-            .into_iter()
-            .collect();
+        let principal = begun.principal_labels;
+        let mut all: BTreeSet<String> = begun.session_labels.into_iter().collect();
         all.extend(principal.iter().cloned());
         Ok(Some(CallLabels {
             session: all.into_iter().collect(),
@@ -483,10 +479,7 @@ fn count(value: Option<i64>) -> u64 {
 
 /// PostgreSQL `text` refuses NUL: it is kept as the six characters `\u0000`,
 /// as in the audit trail.
-fn storable(value: String) -> String {
-    if value.contains('\0') {
-        value.replace('\0', "\\u0000")
-    } else {
-        value
-    }
+fn storable(mut value: String) -> String {
+    crate::audit::escape_nul(&mut value);
+    value
 }
