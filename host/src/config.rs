@@ -124,10 +124,18 @@ pub struct ServerConfig {
     /// requests carrying an `Origin` header are refused.
     #[serde(default)]
     pub mcp_allowed_origins: Vec<String>,
+    /// How long `warden serve` waits, after SIGTERM or Ctrl-C, for the calls
+    /// it took to be answered and their records to be flushed. By default 30 s.
+    #[serde(default = "default_drain_timeout_ms")]
+    pub drain_timeout_ms: u64,
 }
 
 fn default_listen() -> String {
     "127.0.0.1:8080".to_string()
+}
+
+fn default_drain_timeout_ms() -> u64 {
+    30_000
 }
 
 impl Default for ServerConfig {
@@ -136,6 +144,7 @@ impl Default for ServerConfig {
             listen: default_listen(),
             mcp_allowed_hosts: Vec::new(),
             mcp_allowed_origins: Vec::new(),
+            drain_timeout_ms: default_drain_timeout_ms(),
         }
     }
 }

@@ -21,6 +21,7 @@
 
 mod cached;
 mod fallback;
+mod lifecycle;
 mod spend;
 mod streaming;
 
@@ -53,6 +54,7 @@ use crate::session::{CallContext, CallLabels, Source, check_session_id};
 use crate::tokens::Tokenizer;
 use crate::verify::{Subject, Verdict, Verifiers, redact_findings};
 
+pub use lifecycle::Readiness;
 pub use streaming::{HOLD_BYTES, StreamEnd, StreamingCompletion};
 
 /// The policy-enforcement kernel: plugins, policy, sandbox and audit trail.
@@ -85,6 +87,8 @@ pub struct Kernel {
     response_cache: Option<crate::gateway::cache::ResponseCache>,
     /// Each model's cooldown and measured latency, on this host.
     health: fallback::Health,
+    /// Calls between admission and record, and whether the kernel drains.
+    in_flight: Arc<lifecycle::InFlight>,
 }
 
 /// What a request asks to call: a tool, or a model for chat or embeddings.
@@ -206,11 +210,18 @@ struct OpenCall {
     /// The bundle that decides every stage of this call, even across a reload.
     policy: Arc<PolicyBundle>,
     trail: Trail,
+    /// Counts the call as in flight until it is dropped, after its record.
+    _in_flight: lifecycle::InFlightCall,
 }
 
 impl OpenCall {
-    fn new(request: CallRequest, policy: Arc<PolicyBundle>) -> OpenCall {
+    fn new(
+        request: CallRequest,
+        policy: Arc<PolicyBundle>,
+        in_flight: lifecycle::InFlightCall,
+    ) -> OpenCall {
         OpenCall {
+            _in_flight: in_flight,
             request,
             call_id: uuid::Uuid::new_v4().to_string(),
             started: Instant::now(),
@@ -330,6 +341,7 @@ impl Kernel {
             tool_prices: config.tool_prices.clone(),
             response_cache,
             health: fallback::Health::default(),
+            in_flight: Arc::default(),
             audit,
         })
     }
@@ -556,7 +568,7 @@ impl Kernel {
         request: CallRequest,
         kind: Asked,
     ) -> std::result::Result<Admitted, CallResponse> {
-        let mut call = OpenCall::new(request, self.policy());
+        let mut call = OpenCall::new(request, self.policy(), self.in_flight.enter());
         call.trail.keyed = matches!(kind, Asked::Model(_));
         match self.before_run(&mut call, kind).await {
             Ok(admission) => Ok(Admitted { call, admission }),

@@ -1,6 +1,9 @@
 //! The HTTP JSON API.
 //!
 //! - `GET /healthz` — liveness, no authentication.
+//! - `GET /readyz` — readiness ([`crate::kernel::Readiness`]): 200 when calls
+//!   may be sent here, 503 when audit records cannot reach the trail; no
+//!   authentication.
 //! - `GET /v1/tools` — the tools the caller may see (as MCP `tools/list`).
 //! - `POST /v1/tools/{name}/invoke` — body `{"args": {...}, "session": "optional"}`.
 //! - `POST /v1/sessions` — mints a session for the caller.
@@ -13,11 +16,12 @@
 //! - `GET /v1/models`, `POST /v1/chat/completions` — the OpenAI-compatible
 //!   gateway ([`crate::openai`]), with OpenAI's error envelope.
 //!
-//! Every route but `/healthz` needs `Authorization: Bearer <token>`: `/v1`
+//! Every route but `/healthz` and `/readyz` needs `Authorization: Bearer <token>`: `/v1`
 //! handlers take an `Authenticated` argument, and `/mcp` runs the same
 //! extractor in front of MCP. Errors are
 //! `{"error": {"code", "message", "reasons"?}, "call_id"?}` with one HTTP status per code.
 
+use std::future::IntoFuture;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -30,6 +34,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
 
 use crate::config::ServerConfig;
 use crate::error::{CallError, ErrorCode};
@@ -63,11 +68,21 @@ impl IntoResponse for ApiError {
 
 /// Builds the router over a started kernel, with MCP at `/mcp`.
 pub fn router(kernel: Arc<Kernel>, settings: &ServerConfig) -> Router {
+    router_until(kernel, settings, CancellationToken::new())
+}
+
+/// [`router`], whose MCP sessions end when `mcp_stop` is cancelled.
+fn router_until(
+    kernel: Arc<Kernel>,
+    settings: &ServerConfig,
+    mcp_stop: CancellationToken,
+) -> Router {
     Router::new()
         .route(
             "/healthz",
             get(|| async { Json(json!({ "status": "ok" })) }),
         )
+        .route("/readyz", get(readiness))
         .route("/v1/tools", get(list_tools))
         .route("/v1/tools/{name}/invoke", post(invoke))
         .route("/v1/sessions", post(open_session))
@@ -76,20 +91,31 @@ pub fn router(kernel: Arc<Kernel>, settings: &ServerConfig) -> Router {
         .route("/v1/budgets/{name}", axum::routing::put(set_budget))
         .route("/v1/budgets/{name}/history", get(budget_history))
         .merge(crate::openai::router())
-        .nest_service("/mcp", mcp_router(kernel.clone(), settings))
+        .nest_service("/mcp", mcp_router(kernel.clone(), settings, mcp_stop))
         .with_state(kernel)
+}
+
+async fn readiness(State(kernel): State<Arc<Kernel>>) -> Response {
+    let readiness = kernel.readiness().await;
+    let status = if readiness.ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(readiness)).into_response()
 }
 
 /// MCP over streamable HTTP, behind bearer authentication; rmcp validates
 /// `Host` and `Origin` and bounds request bodies.
-fn mcp_router(kernel: Arc<Kernel>, settings: &ServerConfig) -> Router {
+fn mcp_router(kernel: Arc<Kernel>, settings: &ServerConfig, stop: CancellationToken) -> Router {
     use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
     use rmcp::transport::streamable_http_server::{
         StreamableHttpServerConfig, StreamableHttpService,
     };
     let mut config = StreamableHttpServerConfig::default()
         .with_allowed_origins(settings.mcp_allowed_origins.clone())
-        .enforce_origin_validation();
+        .enforce_origin_validation()
+        .with_cancellation_token(stop);
     if !settings.mcp_allowed_hosts.is_empty() {
         config = config.with_allowed_hosts(settings.mcp_allowed_hosts.clone());
     }
@@ -125,7 +151,7 @@ async fn mcp_authenticate(
     }
 }
 
-/// Serves the API on `listen` until Ctrl-C or SIGTERM.
+/// Serves the API on `listen` until Ctrl-C or SIGTERM, then drains: see [`drain`].
 pub async fn serve(
     kernel: Arc<Kernel>,
     settings: &ServerConfig,
@@ -147,9 +173,76 @@ pub async fn serve(
             tracing::debug!(error = %e, "could not set TCP_NODELAY");
         }
     });
-    axum::serve(listener, router(kernel, &settings))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
+    let stop = CancellationToken::new();
+    let mcp_stop = CancellationToken::new();
+    let app = router_until(kernel.clone(), &settings, mcp_stop.clone());
+    let server = axum::serve(listener, app)
+        .with_graceful_shutdown(stop.clone().cancelled_owned())
+        .into_future();
+    let mut server = std::pin::pin!(server);
+    tokio::select! {
+        served = &mut server => return served,
+        () = shutdown_signal() => {}
+    }
+    let bound = std::time::Duration::from_millis(settings.drain_timeout_ms);
+    drain(&kernel, server, stop, mcp_stop, bound).await;
+    Ok(())
+}
+
+/// After SIGTERM or Ctrl-C, within `bound`: no connection is accepted
+/// (an orchestrator's endpoints follow within seconds: docs/deploy.md); the calls already taken run to their answers
+/// (their records committed); MCP sessions then end (after a short grace,
+/// so the last answers are written), the server waits for its connections
+/// to close, and the audit writer for every record it was handed. What
+/// `bound` leaves unfinished is logged; the process still exits 0, and a
+/// call cut off that way was never answered.
+async fn drain(
+    kernel: &Kernel,
+    server: std::pin::Pin<&mut impl std::future::Future<Output = std::io::Result<()>>>,
+    stop: CancellationToken,
+    mcp_stop: CancellationToken,
+    bound: std::time::Duration,
+) {
+    /// How long MCP streams get to carry the last answers out.
+    const MCP_GRACE: std::time::Duration = std::time::Duration::from_millis(250);
+    let deadline = tokio::time::Instant::now() + bound;
+    tracing::info!(
+        in_flight = kernel.in_flight(),
+        bound_ms = bound.as_millis() as u64,
+        "draining"
+    );
+    stop.cancel();
+    let mut server = server;
+    let finished = async {
+        kernel.settle_in_flight(bound).await;
+        // Plain HTTP connections close once answered; MCP streams stay
+        // open until their sessions end.
+        if tokio::time::timeout(MCP_GRACE, server.as_mut())
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        mcp_stop.cancel();
+        let _ = server.as_mut().await;
+    };
+    if tokio::time::timeout_at(deadline, finished).await.is_err() {
+        tracing::warn!(
+            in_flight = kernel.in_flight(),
+            "drain deadline passed with calls in flight; they are cut off unanswered"
+        );
+    }
+    let flush = deadline
+        .saturating_duration_since(tokio::time::Instant::now())
+        .max(std::time::Duration::from_secs(1));
+    let unwritten = kernel.audit().flush(flush).await;
+    if unwritten > 0 {
+        tracing::warn!(
+            records = unwritten,
+            "audit records still unwritten at exit; their calls were not answered"
+        );
+    }
+    tracing::info!("drained");
 }
 
 /// The origins naming this server's own port on the loopback host

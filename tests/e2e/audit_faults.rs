@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use warden::{CallRequest, CallResponse, ErrorCode, Kernel};
 
-use crate::harness::{Harness, Host, Server, Store, TestDb, http, output, sample_record, token};
+use crate::harness::{
+    Harness, Host, Relay, Server, Store, TestDb, http, output, sample_record, token,
+};
 
 /// Calls as `principal` with this session.
 async fn call_in(
@@ -777,98 +779,6 @@ async fn a_locked_table_without_a_spool_denies_within_the_commit_timeout() {
 }
 
 // ------------------------------------------------------------- 6. outages
-
-/// A TCP relay to PostgreSQL that a test can cut (connections reset, port
-/// closed) and restore on the same port, to stand for a server outage.
-struct Relay {
-    port: u16,
-    task: Option<tokio::task::JoinHandle<()>>,
-    forward: Arc<AtomicBool>,
-    cut: Arc<tokio::sync::Notify>,
-}
-
-impl Relay {
-    async fn new() -> Relay {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        Relay {
-            port,
-            task: None,
-            forward: Arc::new(AtomicBool::new(true)),
-            cut: Arc::new(tokio::sync::Notify::new()),
-        }
-    }
-
-    /// Relays again (binding the port if it was closed).
-    async fn up(&mut self) {
-        self.forward.store(true, Ordering::SeqCst);
-        if self.task.is_some() {
-            return;
-        }
-        // The port is free again once the closed relay's sockets are gone.
-        let mut attempts = 0;
-        let listener = loop {
-            match tokio::net::TcpListener::bind(("127.0.0.1", self.port)).await {
-                Ok(listener) => break listener,
-                Err(e) if attempts < 100 => {
-                    attempts += 1;
-                    let _ = e;
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-                Err(e) => panic!("relay port {}: {e}", self.port),
-            }
-        };
-        let (forward, cut) = (self.forward.clone(), self.cut.clone());
-        self.task = Some(tokio::spawn(async move {
-            let mut connections = tokio::task::JoinSet::new();
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                if !forward.load(Ordering::SeqCst) {
-                    continue; // dropped: closed at once
-                }
-                let cut = cut.clone();
-                connections.spawn(async move {
-                    if let Ok(mut outbound) = tokio::net::TcpStream::connect("127.0.0.1:5432").await
-                    {
-                        tokio::select! {
-                            _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
-                            () = cut.notified() => {}
-                        }
-                    }
-                });
-            }
-        }));
-    }
-
-    /// Cuts every relayed connection and then accepts and closes each new
-    /// one at once: the store fails fast, as after a reset, instead of a
-    /// refused port's connect retries.
-    fn refuse(&mut self) {
-        self.forward.store(false, Ordering::SeqCst);
-        self.cut.notify_waiters();
-    }
-
-    /// Closes the port and every relayed connection.
-    fn down(&mut self) {
-        self.cut.notify_waiters();
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
-    }
-
-    /// `url` with its host and port replaced by the relay's.
-    fn url(&self, url: &str) -> String {
-        url.replace("127.0.0.1:5432", &format!("127.0.0.1:{}", self.port))
-    }
-}
-
-impl Drop for Relay {
-    fn drop(&mut self) {
-        self.down();
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_host_starts_with_postgres_unreachable_when_it_has_a_spool() {

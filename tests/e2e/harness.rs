@@ -842,3 +842,95 @@ impl StdioSession {
         self.response().await
     }
 }
+
+/// A TCP relay to PostgreSQL that a test can cut (connections reset, port
+/// closed) and restore on the same port, to stand for a server outage.
+pub struct Relay {
+    port: u16,
+    task: Option<tokio::task::JoinHandle<()>>,
+    forward: Arc<std::sync::atomic::AtomicBool>,
+    cut: Arc<tokio::sync::Notify>,
+}
+
+impl Relay {
+    pub async fn new() -> Relay {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        Relay {
+            port,
+            task: None,
+            forward: Arc::new(std::sync::atomic::AtomicBool::new(true)),
+            cut: Arc::new(tokio::sync::Notify::new()),
+        }
+    }
+
+    /// Relays again (binding the port if it was closed).
+    pub async fn up(&mut self) {
+        self.forward.store(true, Ordering::SeqCst);
+        if self.task.is_some() {
+            return;
+        }
+        // The port is free again once the closed relay's sockets are gone.
+        let mut attempts = 0;
+        let listener = loop {
+            match tokio::net::TcpListener::bind(("127.0.0.1", self.port)).await {
+                Ok(listener) => break listener,
+                Err(e) if attempts < 100 => {
+                    attempts += 1;
+                    let _ = e;
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                Err(e) => panic!("relay port {}: {e}", self.port),
+            }
+        };
+        let (forward, cut) = (self.forward.clone(), self.cut.clone());
+        self.task = Some(tokio::spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if !forward.load(Ordering::SeqCst) {
+                    continue; // dropped: closed at once
+                }
+                let cut = cut.clone();
+                connections.spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect("127.0.0.1:5432").await
+                    {
+                        tokio::select! {
+                            _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                            () = cut.notified() => {}
+                        }
+                    }
+                });
+            }
+        }));
+    }
+
+    /// Cuts every relayed connection and then accepts and closes each new
+    /// one at once: the store fails fast, as after a reset, instead of a
+    /// refused port's connect retries.
+    pub fn refuse(&mut self) {
+        self.forward.store(false, Ordering::SeqCst);
+        self.cut.notify_waiters();
+    }
+
+    /// Closes the port and every relayed connection.
+    pub fn down(&mut self) {
+        self.cut.notify_waiters();
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+
+    /// `url` with its host and port replaced by the relay's.
+    pub fn url(&self, url: &str) -> String {
+        url.replace("127.0.0.1:5432", &format!("127.0.0.1:{}", self.port))
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.down();
+    }
+}

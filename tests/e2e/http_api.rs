@@ -136,11 +136,11 @@ async fn http_api_serves_governed_calls_with_stable_errors() {
     assert!(body["call_id"].is_string());
 }
 
-/// Every route but `/healthz` answers 401 `unauthenticated` without a valid
+/// Every route but the probes (`/healthz`, `/readyz`) answers 401 `unauthenticated` without a valid
 /// bearer token, and this list must name every route `server.rs` declares, so
 /// a new route cannot forget its `Authenticated` argument unnoticed.
 #[tokio::test]
-async fn every_route_but_healthz_refuses_requests_without_a_valid_token() {
+async fn every_route_but_the_probes_refuses_requests_without_a_valid_token() {
     let host = Harness::new(Store::Sqlite)
         .plugin(fixtures::TEXT, "{}")
         .start()
@@ -171,7 +171,8 @@ async fn every_route_but_healthz_refuses_requests_without_a_valid_token() {
             let rest = &source[at + prefix.len()..];
             let path = &rest[..rest.find('"').unwrap()];
             assert!(
-                path == "/healthz" || routes.iter().any(|(_, declared, _)| *declared == path),
+                ["/healthz", "/readyz"].contains(&path)
+                    || routes.iter().any(|(_, declared, _)| *declared == path),
                 "server.rs routes `{path}`: add it to this test"
             );
         }

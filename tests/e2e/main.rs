@@ -33,6 +33,7 @@ mod hostile_cases;
 mod http_api;
 mod kv;
 mod languages;
+mod lifecycle;
 mod llm_gateway;
 mod loading;
 mod mcp;

@@ -16,6 +16,8 @@ mod writer;
 use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::sync::atomic::Ordering;
+
 use tokio::sync::{mpsc, oneshot};
 
 pub use sealing::TenantKeys;
@@ -275,6 +277,11 @@ impl Default for AuditOptions {
 pub struct AuditLog {
     queue: mpsc::Sender<writer::Pending>,
     store: AuditStore,
+    status: std::sync::Arc<writer::Status>,
+    spooled: bool,
+    /// The last reachability check of the store, shared so that readiness
+    /// probes reach the store at most once a second.
+    last_check: std::sync::Arc<tokio::sync::Mutex<Option<(std::time::Instant, bool)>>>,
     /// Background tasks (checkpoints) stop when the last handle is gone.
     _alive: std::sync::Arc<()>,
 }
@@ -332,6 +339,8 @@ impl AuditLog {
         };
         let chain_id = uuid::Uuid::new_v4().to_string();
         let (queue, receiver) = mpsc::channel(QUEUE_DEPTH);
+        let status = std::sync::Arc::new(writer::Status::default());
+        let spooled = spool.is_some();
         let writer = writer::Writer::new(
             store.clone(),
             chain_id,
@@ -339,6 +348,7 @@ impl AuditLog {
             spool,
             options.commit_timeout,
             migrated,
+            status.clone(),
         );
         tokio::spawn(writer.run(receiver));
         let alive = std::sync::Arc::new(());
@@ -353,6 +363,9 @@ impl AuditLog {
         Ok(AuditLog {
             queue,
             store,
+            status,
+            spooled,
+            last_check: Default::default(),
             _alive: alive,
         })
     }
@@ -372,17 +385,75 @@ impl AuditLog {
             tracing::debug!(call_id = %record.call_id, "audit record escaped to be storable");
         }
         let (done, committed) = oneshot::channel();
-        self.queue
+        self.status.outstanding.fetch_add(1, Ordering::Relaxed);
+        if self
+            .queue
             .send(writer::Pending { record, done })
             .await
-            .map_err(|_| "audit writer has stopped".to_string())?;
+            .is_err()
+        {
+            self.status.outstanding.fetch_sub(1, Ordering::Relaxed);
+            return Err("audit writer has stopped".to_string());
+        }
         Ok(Commit(committed))
+    }
+
+    /// Records handed to the writer and not yet committed, spooled or refused.
+    pub fn outstanding(&self) -> usize {
+        self.status.outstanding.load(Ordering::Relaxed)
+    }
+
+    /// Waits until every record handed to the writer so far has its answer,
+    /// or `bound` has passed; returns how many are still outstanding.
+    pub async fn flush(&self, bound: std::time::Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + bound;
+        while self.outstanding() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        self.outstanding()
+    }
+
+    /// Whether a record handed over now would reach the trail: committed to
+    /// the store, or spooled while the store is away. The store is asked at
+    /// most once a second (a check takes at most a second).
+    pub async fn health(&self) -> AuditHealth {
+        let spool_usable = self.spooled && !self.status.spool_failing.load(Ordering::Relaxed);
+        let mut last = self.last_check.lock().await;
+        let reachable = match *last {
+            Some((at, reachable)) if at.elapsed() < std::time::Duration::from_secs(1) => reachable,
+            _ => {
+                let bound = std::time::Duration::from_secs(1);
+                let reachable = matches!(
+                    tokio::time::timeout(bound, self.store.ping()).await,
+                    Ok(Ok(()))
+                );
+                *last = Some((std::time::Instant::now(), reachable));
+                reachable
+            }
+        };
+        match (reachable, spool_usable) {
+            (true, _) => AuditHealth::Committing,
+            (false, true) => AuditHealth::Spooling,
+            (false, false) => AuditHealth::Unavailable,
+        }
     }
 
     /// The underlying store, for queries and verification.
     pub fn store(&self) -> &AuditStore {
         &self.store
     }
+}
+
+/// Where records handed to the writer now would go, from [`AuditLog::health`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AuditHealth {
+    /// The store answers: records are committed.
+    Committing,
+    /// The store does not answer; records go to the local spool.
+    Spooling,
+    /// Neither the store nor a spool takes records: calls are denied.
+    Unavailable,
 }
 
 /// A queued record's commit, from [`AuditLog::enqueue`].

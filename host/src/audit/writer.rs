@@ -17,6 +17,8 @@
 //! - Callers are told `the audit store is unavailable` or `the audit record
 //!   could not be stored`; the store's own error is logged, never returned.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
@@ -39,6 +41,16 @@ const BACKOFF_MAX: Duration = Duration::from_secs(5);
 const PROBE_POLL: Duration = Duration::from_millis(20);
 /// How often a writer with an idle, empty spool looks for files left by dead processes.
 const ADOPT_INTERVAL: Duration = Duration::from_secs(30);
+
+/// What the writer shares with its handles: how much waits for an answer
+/// and whether records can be written.
+#[derive(Debug, Default)]
+pub(super) struct Status {
+    /// Records handed over and not yet answered.
+    pub(super) outstanding: AtomicUsize,
+    /// The last attempt to spool records failed.
+    pub(super) spool_failing: AtomicBool,
+}
 
 pub(super) struct Pending {
     pub(super) record: AuditRecord,
@@ -93,6 +105,7 @@ pub(super) struct Writer {
     head_unknown: bool,
     /// The answer of a probe of a failing store, while it runs.
     probe: Option<oneshot::Receiver<Reply>>,
+    status: Arc<Status>,
 }
 
 impl Writer {
@@ -103,6 +116,7 @@ impl Writer {
         spool: Option<Spool>,
         commit_timeout: Duration,
         migrated: bool,
+        status: Arc<Status>,
     ) -> Writer {
         Writer {
             store,
@@ -119,6 +133,7 @@ impl Writer {
             backoff: BACKOFF_MIN,
             head_unknown: false,
             probe: None,
+            status,
         }
     }
 
@@ -144,6 +159,11 @@ impl Writer {
                     match tokio::time::timeout(wait, queue.recv_many(&mut batch, MAX_BATCH)).await {
                         Ok(n) => n,
                         Err(_) => {
+                            // Idle with a failing store: probe it anyway, so
+                            // the first call after it is back is not denied.
+                            if self.retry_at.is_some() {
+                                self.store_ready();
+                            }
                             if Instant::now() >= next_adopt {
                                 next_adopt = Instant::now() + ADOPT_INTERVAL;
                                 self.adopt();
@@ -162,6 +182,9 @@ impl Writer {
                 // The caller may have gone away; its record is committed regardless.
                 let _ = pending.done.send(reply);
             }
+            self.status
+                .outstanding
+                .fetch_sub(received, Ordering::Relaxed);
         }
     }
 
@@ -441,9 +464,11 @@ impl Writer {
                     tracing::warn!(%error, "audit store unavailable; spooling records locally");
                 }
                 self.advance(&rows);
+                self.status.spool_failing.store(false, Ordering::Relaxed);
                 Ok(())
             }
             Err(io) => {
+                self.status.spool_failing.store(true, Ordering::Relaxed);
                 tracing::error!(store = %error, spool = %io, "audit records could be neither committed nor spooled; their calls are denied");
                 Err(UNAVAILABLE.to_string())
             }
