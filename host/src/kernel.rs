@@ -40,6 +40,7 @@ use crate::contract::Contracts;
 use crate::digest::sha256_hex;
 use crate::error::{CallError, ErrorCode, Result};
 use crate::gateway::CompletionRecord;
+use crate::metrics::{Metrics, Stage as MetricStage};
 use crate::policy::input::{
     self, BudgetPart, CompletionPart, Input, InputValue, PrincipalPart, SessionPart, TargetPart,
     TimePart, UsagePart,
@@ -87,8 +88,10 @@ pub struct Kernel {
     response_cache: Option<crate::gateway::cache::ResponseCache>,
     /// Each model's cooldown and measured latency, on this host.
     health: fallback::Health,
-    /// Calls between admission and record, and whether the kernel drains.
+    /// Calls between admission and record.
     in_flight: Arc<lifecycle::InFlight>,
+    /// What `/metrics` serves.
+    metrics: Metrics,
 }
 
 /// What a request asks to call: a tool, or a model for chat or embeddings.
@@ -342,6 +345,7 @@ impl Kernel {
             response_cache,
             health: fallback::Health::default(),
             in_flight: Arc::default(),
+            metrics: Metrics::new(audit.metrics()),
             audit,
         })
     }
@@ -472,8 +476,18 @@ impl Kernel {
                 let Some(kernel) = kernel.upgrade() else {
                     return;
                 };
-                log_reload("policy", kernel.reload_policy(), &mut active_error);
-                log_reload("shadow", kernel.reload_shadow(), &mut shadow_error);
+                let active = kernel.reload_policy();
+                kernel
+                    .metrics
+                    .policy_reload("policy", reload_result(&active));
+                log_reload("policy", active, &mut active_error);
+                if kernel.policy_settings.shadow_dir.is_some() {
+                    let shadow = kernel.reload_shadow();
+                    kernel
+                        .metrics
+                        .policy_reload("shadow", reload_result(&shadow));
+                    log_reload("shadow", shadow, &mut shadow_error);
+                }
             }
         });
     }
@@ -681,10 +695,12 @@ impl Kernel {
         let tool = self.resolve(&call.request.tool, kind)?;
         call.trail.resolved(&tool);
         let request = &call.request;
+        let timer = self.metrics.time(MetricStage::Context);
         let context = self
             .context
             .begin_call(&request.principal, request.session.as_deref())
             .await?;
+        drop(timer);
         // Verdicts are inputs to the decision, so a call whose arguments a
         // verifier examines is validated and verified first. Any other call
         // is decided first: a principal whom policy denies the tool costs no
@@ -868,6 +884,7 @@ impl Kernel {
         let mut redactions = decision.obligations.redact.clone();
         if call.policy.has_output_decision() || !verdicts.is_empty() {
             let verdict = if call.policy.has_output_decision() {
+                let _timer = self.metrics.time(MetricStage::Decide);
                 call.policy.decide_output(
                     input,
                     &output,
@@ -935,7 +952,9 @@ impl Kernel {
     /// Verify: the verdicts of the verifiers that examine `subject`, each
     /// also noted in the call's trail.
     async fn verify(&self, subject: Subject<'_>, trail: &mut Trail) -> Vec<Verdict> {
+        let timer = self.metrics.time(MetricStage::Verify);
         let verdicts = self.verifiers.verify(&subject).await;
+        drop(timer);
         trail
             .verdicts
             .extend(verdicts.iter().map(|v| v.record.clone()));
@@ -982,6 +1001,7 @@ impl Kernel {
         verdicts: &[Verdict],
         budgets: &[crate::budget::BudgetStatus],
     ) -> std::result::Result<(PolicyInput, Decision), CallError> {
+        let _timer = self.metrics.time(MetricStage::Decide);
         let request = &call.request;
         let input = policy_input(request, tool, context, verdicts, budgets);
         let verdict = call.policy.decide(Stage::Call, &input);
@@ -1029,6 +1049,7 @@ impl Kernel {
                 0,
             )
         };
+        let _timer = self.metrics.time(MetricStage::Record);
         self.audit.append(intent).await.map_err(|e| {
             CallError::new(
                 ErrorCode::AuditUnavailable,
@@ -1111,13 +1132,28 @@ impl Kernel {
         } else {
             result
         };
-        let result = match self.audit.append(record).await {
+        let recorded = self.metrics.time(MetricStage::Record);
+        let appended = self.audit.append(record).await;
+        drop(recorded);
+        let result = match appended {
             Ok(()) => result,
             Err(e) => Err(CallError::new(
                 ErrorCode::AuditUnavailable,
                 format!("the call's audit record could not be committed, so it is denied: {e}"),
             )),
         };
+        // Only a target that exists is a label: callers cannot add labels.
+        let target = call
+            .trail
+            .plugin
+            .is_some()
+            .then_some(call.request.tool.as_str());
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(e) => e.code.as_str(),
+        };
+        self.metrics
+            .call_recorded(target, call.trail.decision, outcome, call.started);
         CallResponse {
             call_id: call.call_id,
             result,
@@ -1193,6 +1229,7 @@ impl Kernel {
                 ),
             )
         };
+        let _timer = self.metrics.time(MetricStage::Run);
         let _slot = tokio::time::timeout(capabilities.time_limit, tool.slots().acquire())
             .await
             .map_err(|_| busy())?
@@ -1345,6 +1382,13 @@ const MAX_RETRIES: u8 = 5;
 
 /// Logs the outcome of one reload of the `which` bundle; a refusal is logged
 /// once until its message changes.
+fn reload_result(outcome: &Result<Option<String>>) -> std::result::Result<bool, ()> {
+    match outcome {
+        Ok(applied) => Ok(applied.is_some()),
+        Err(_) => Err(()),
+    }
+}
+
 fn log_reload(which: &str, outcome: Result<Option<String>>, last_error: &mut String) {
     match outcome {
         Ok(Some(hash)) => {

@@ -26,6 +26,7 @@ pub mod glob;
 pub mod kernel;
 pub mod manifest;
 pub mod mcp;
+pub mod metrics;
 pub mod openai;
 pub mod policy;
 pub(crate) mod principal;

@@ -9,6 +9,8 @@
 //! - `POST /v1/sessions` — mints a session for the caller.
 //! - `GET /v1/audit?since=&until=&principal=&tenant=&tool=&decision=&outcome=&session=&limit=`
 //!   — audit records, for principals with the `auditor` role.
+//! - `GET /metrics` — Prometheus metrics ([`crate::metrics`]), for principals
+//!   with the `metrics` or `auditor` role.
 //! - `GET /v1/budgets`, `PUT /v1/budgets/{name}`, `GET /v1/budgets/{name}/history`
 //!   — the spend ledger ([`crate::budget`]): read by `auditor`s and
 //!   `budget-admin`s, set by `budget-admin`s.
@@ -83,6 +85,7 @@ fn router_until(
             get(|| async { Json(json!({ "status": "ok" })) }),
         )
         .route("/readyz", get(readiness))
+        .route("/metrics", get(metrics))
         .route("/v1/tools", get(list_tools))
         .route("/v1/tools/{name}/invoke", post(invoke))
         .route("/v1/sessions", post(open_session))
@@ -421,6 +424,33 @@ async fn open_session(
             call_id: None,
         })?;
     Ok(Json(json!({ "session": session })))
+}
+
+/// Role that may read `/metrics` (a Prometheus scraper's principal).
+pub const METRICS_ROLE: &str = "metrics";
+
+/// Prometheus metrics ([`crate::metrics`]), for principals with the
+/// `metrics` or `auditor` role.
+async fn metrics(
+    State(kernel): State<Arc<Kernel>>,
+    Authenticated(principal): Authenticated,
+) -> Result<Response, ApiError> {
+    if !principal
+        .roles
+        .iter()
+        .any(|r| r == METRICS_ROLE || r == AUDITOR_ROLE)
+    {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            format!("reading metrics needs the `{METRICS_ROLE}` or `{AUDITOR_ROLE}` role"),
+        ));
+    }
+    let content_type = "text/plain; version=0.0.4; charset=utf-8";
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, content_type)],
+        kernel.metrics_text(),
+    )
+        .into_response())
 }
 
 /// Role that may read the audit trail over HTTP.

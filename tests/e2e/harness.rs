@@ -44,6 +44,7 @@ pub const PRINCIPALS: &[(&str, &[&str])] = &[
     ("bob", &["researcher"]),
     ("root", &["admin"]),
     ("audra", &["auditor"]),
+    ("prom", &["metrics"]),
     ("nobody", &[]),
 ];
 

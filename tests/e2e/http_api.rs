@@ -164,6 +164,7 @@ async fn every_route_but_the_probes_refuses_requests_without_a_valid_token() {
             "/v1/budgets/daily/history",
         ),
         ("POST", "/mcp", "/mcp"),
+        ("GET", "/metrics", "/metrics"),
     ];
     let source = include_str!("../../host/src/server.rs");
     for prefix in [".route(\"", ".nest_service(\""] {

@@ -37,6 +37,7 @@ mod lifecycle;
 mod llm_gateway;
 mod loading;
 mod mcp;
+mod observability;
 mod policy;
 mod refusals;
 mod secrets;

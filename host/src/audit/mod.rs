@@ -398,6 +398,11 @@ impl AuditLog {
         Ok(Commit(committed))
     }
 
+    /// What the writer measures (batch sizes, commit times, spooled records).
+    pub fn metrics(&self) -> &crate::metrics::AuditMetrics {
+        &self.status.metrics
+    }
+
     /// Records handed to the writer and not yet committed, spooled or refused.
     pub fn outstanding(&self) -> usize {
         self.status.outstanding.load(Ordering::Relaxed)

@@ -50,6 +50,7 @@ pub(super) struct Status {
     pub(super) outstanding: AtomicUsize,
     /// The last attempt to spool records failed.
     pub(super) spool_failing: AtomicBool,
+    pub(super) metrics: crate::metrics::AuditMetrics,
 }
 
 pub(super) struct Pending {
@@ -398,6 +399,7 @@ impl Writer {
                 .await
                 .map_err(|e| Failure::from_sqlx(&e))
         };
+        let timer = std::time::Instant::now();
         let result = match tokio::time::timeout(self.commit_timeout, attempt).await {
             Ok(result) => result,
             Err(_) => Err(Failure::Unavailable(format!(
@@ -407,6 +409,11 @@ impl Writer {
         };
         match &result {
             Ok(()) => {
+                let metrics = &self.status.metrics;
+                metrics
+                    .commit_seconds
+                    .observe(timer.elapsed().as_secs_f64());
+                metrics.batch_size.observe(rows.len() as f64);
                 self.migrated = true;
                 self.registered = true;
                 self.advance(&rows);
@@ -465,6 +472,7 @@ impl Writer {
                 }
                 self.advance(&rows);
                 self.status.spool_failing.store(false, Ordering::Relaxed);
+                self.status.metrics.spooled.inc_by(rows.len() as u64);
                 Ok(())
             }
             Err(io) => {

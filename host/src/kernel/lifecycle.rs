@@ -58,6 +58,14 @@ impl Kernel {
         self.in_flight.calls.load(Ordering::Relaxed)
     }
 
+    /// The metrics in Prometheus' text format (`GET /metrics`).
+    pub fn metrics_text(&self) -> String {
+        self.metrics.encode(crate::metrics::Snapshot {
+            in_flight: self.in_flight(),
+            audit_outstanding: self.audit.outstanding(),
+        })
+    }
+
     /// Waits until no call is in flight, or `bound` has passed; returns how
     /// many still are.
     pub async fn settle_in_flight(&self, bound: Duration) -> usize {
