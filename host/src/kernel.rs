@@ -30,6 +30,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use serde_json::{Value, json};
+use tracing::Instrument;
 
 use crate::audit::{AuditLog, AuditRecord, StageDecision, VerdictRecord};
 use crate::backend::{Invocation, OutputForm};
@@ -215,6 +216,8 @@ struct OpenCall {
     trail: Trail,
     /// Counts the call as in flight until it is dropped, after its record.
     _in_flight: lifecycle::InFlightCall,
+    /// Every log line while the call runs carries its id.
+    span: tracing::Span,
 }
 
 impl OpenCall {
@@ -223,10 +226,12 @@ impl OpenCall {
         policy: Arc<PolicyBundle>,
         in_flight: lifecycle::InFlightCall,
     ) -> OpenCall {
+        let call_id = uuid::Uuid::new_v4().to_string();
         OpenCall {
             _in_flight: in_flight,
+            span: tracing::info_span!("call", call_id = %call_id),
             request,
-            call_id: uuid::Uuid::new_v4().to_string(),
+            call_id,
             started: Instant::now(),
             policy,
             trail: Trail {
@@ -584,35 +589,45 @@ impl Kernel {
     ) -> std::result::Result<Admitted, CallResponse> {
         let mut call = OpenCall::new(request, self.policy(), self.in_flight.enter());
         call.trail.keyed = matches!(kind, Asked::Model(_));
-        match self.before_run(&mut call, kind).await {
-            Ok(admission) => Ok(Admitted { call, admission }),
-            Err(error) => Err(self.conclude(call, Err(error)).await),
+        let span = call.span.clone();
+        async move {
+            match self.before_run(&mut call, kind).await {
+                Ok(admission) => Ok(Admitted { call, admission }),
+                Err(error) => Err(self.conclude(call, Err(error)).await),
+            }
         }
+        .instrument(span)
+        .await
     }
 
     /// Runs an admitted call's backend within its provider's concurrency
     /// limit, retrying `tool-transient` failures as often as policy allows.
     /// Returns the output as the backend gave it.
     pub async fn run(&self, admitted: &mut Admitted) -> std::result::Result<String, CallError> {
-        let Admitted { call, admission } = admitted;
-        if let Some(output) = admission.cached.take() {
-            return Ok(output);
+        let span = admitted.call.span.clone();
+        async move {
+            let Admitted { call, admission } = admitted;
+            if let Some(output) = admission.cached.take() {
+                return Ok(output);
+            }
+            call.trail.dispatched = true;
+            if admission.tool.kind == TargetKind::Model {
+                return self.run_model(call, admission).await;
+            }
+            self.invoke(
+                &admission.tool,
+                &admission.capabilities,
+                &call.request,
+                admission
+                    .redacted_args
+                    .as_ref()
+                    .unwrap_or(&call.request.args),
+                admission.decision.obligations.retries,
+                &mut call.trail.refusals,
+            )
+            .await
         }
-        call.trail.dispatched = true;
-        if admission.tool.kind == TargetKind::Model {
-            return self.run_model(call, admission).await;
-        }
-        self.invoke(
-            &admission.tool,
-            &admission.capabilities,
-            &call.request,
-            admission
-                .redacted_args
-                .as_ref()
-                .unwrap_or(&call.request.args),
-            admission.decision.obligations.retries,
-            &mut call.trail.refusals,
-        )
+        .instrument(span)
         .await
     }
 
@@ -676,12 +691,17 @@ impl Kernel {
         admitted: Admitted,
         ran: std::result::Result<String, CallError>,
     ) -> CallResponse {
-        let Admitted {
-            mut call,
-            admission,
-        } = admitted;
-        let result = self.after_run(&mut call, &admission, ran).await;
-        self.conclude(call, result).await
+        let span = admitted.call.span.clone();
+        async move {
+            let Admitted {
+                mut call,
+                admission,
+            } = admitted;
+            let result = self.after_run(&mut call, &admission, ran).await;
+            self.conclude(call, result).await
+        }
+        .instrument(span)
+        .await
     }
 
     /// Resolve → context → (validate → verify, when a verifier examines

@@ -3,7 +3,7 @@
 //! messages cannot forge host log lines.
 
 use crate::fixtures;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::harness::{ALLOW_ALL, Harness, Host, Store, TestServer, manifest, output, toml_path};
 
@@ -165,6 +165,60 @@ pub(crate) async fn plugin_log_messages_cannot_forge_host_log_lines() {
     }
     assert!(log.contains(r"ok\n2020-01-01"), "{log}");
     assert!(log.contains("[truncated]"), "{log}");
+}
+
+/// With `--log-format json` every line is one JSON object; what a plugin
+/// logs is one field of it, whatever it contains, and carries the id of the
+/// call that logged it.
+#[tokio::test]
+async fn json_logs_carry_the_call_id_and_keep_plugin_messages_in_their_field() {
+    let server = TestServer::start("granted").await;
+    let host = host(Store::Sqlite, &server).await;
+    let forged =
+        r#"{"timestamp":"2020-01-01T00:00:00Z","level":"INFO","fields":{"message":"FORGED"}}"#;
+    let messages = [
+        format!("ok\n{forged}"),
+        format!("\"}}}}\n{forged}"),
+        format!("ok\r\n{forged}"),
+    ];
+    let args = json!({ "messages": messages }).to_string();
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
+        .arg("--config")
+        .arg(&host.config_path)
+        .args(["--log-format", "json"])
+        .args(["call", "hostile-egress.log", &args, "--as", "root"])
+        .env("WARDEN_LOG", "info")
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{run:?}");
+    let log = String::from_utf8(run.stderr).unwrap();
+    let lines: Vec<Value> = log
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let call_id = log
+        .lines()
+        .find_map(|l| l.strip_prefix("call ")?.strip_suffix(": ok"))
+        .unwrap_or_else(|| panic!("no call id printed: {log}"));
+    let plugin_lines: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["fields"]["plugin_message"].is_string())
+        .collect();
+    assert_eq!(plugin_lines.len(), messages.len(), "{log}");
+    for line in &plugin_lines {
+        assert_eq!(line["span"]["call_id"], call_id, "{line}");
+        assert_eq!(line["fields"]["plugin"], "hostile-egress", "{line}");
+        assert!(
+            !line["fields"]["plugin_message"]
+                .as_str()
+                .unwrap()
+                .contains('\n')
+        );
+    }
+    for line in &lines {
+        assert_ne!(line["timestamp"], "2020-01-01T00:00:00Z", "forged: {line}");
+    }
 }
 
 /// An upstream MCP server's stderr reaches the host log escaped too.

@@ -10,6 +10,7 @@
 use std::collections::VecDeque;
 
 use serde_json::Value;
+use tracing::Instrument;
 
 use super::{Admitted, Kernel, OpenCall, judge, narrowed};
 use crate::config::ModelKind;
@@ -100,7 +101,8 @@ impl Kernel {
             .admit_target(request, super::Asked::Model(ModelKind::Chat))
             .await?;
         admitted.call.trail.dispatched = true;
-        let stream = match self.open_stream(&mut admitted).await {
+        let span = admitted.call.span.clone();
+        let stream = match self.open_stream(&mut admitted).instrument(span).await {
             Ok(stream) => stream,
             Err(error) => return Err(self.finish(admitted, Err(error)).await),
         };
@@ -172,76 +174,86 @@ impl Kernel {
     /// The next chunks the caller may have, in OpenAI's chunk form; `None`
     /// once the stream ended or stopped ([`Kernel::end_stream`] says how).
     pub async fn stream_chunks(&self, s: &mut StreamingCompletion) -> Option<Vec<Value>> {
-        loop {
-            if s.failure.is_some() {
-                return None;
-            }
-            let chunks = match s.stream.next().await {
-                Some(Ok(chunks)) => chunks,
-                Some(Err(error)) => {
+        let span = s.admitted.call.span.clone();
+        async move {
+            loop {
+                if s.failure.is_some() {
+                    return None;
+                }
+                let chunks = match s.stream.next().await {
+                    Some(Ok(chunks)) => chunks,
+                    Some(Err(error)) => {
+                        s.failure = Some(error);
+                        return None;
+                    }
+                    None => return None,
+                };
+                for chunk in chunks {
+                    s.assembled.add(&chunk);
+                    let before = s.text.len();
+                    s.text.push_str(&chunk.content);
+                    for call in &chunk.tool_calls {
+                        s.text.push_str(&call.arguments);
+                    }
+                    s.pending.push_back((chunk, s.text.len() - before));
+                }
+                if !s.checked {
+                    let all = s.text.len();
+                    return Some(release(s, all));
+                }
+                if s.text.len() - s.checked_to < CHECK_EVERY_BYTES {
+                    continue;
+                }
+                if let Err(error) = self.check_stream(s, false).await {
                     s.failure = Some(error);
                     return None;
                 }
-                None => return None,
-            };
-            for chunk in chunks {
-                s.assembled.add(&chunk);
-                let before = s.text.len();
-                s.text.push_str(&chunk.content);
-                for call in &chunk.tool_calls {
-                    s.text.push_str(&call.arguments);
+                let limit = s.text.len().saturating_sub(HOLD_BYTES);
+                let released = release(s, limit);
+                if !released.is_empty() {
+                    return Some(released);
                 }
-                s.pending.push_back((chunk, s.text.len() - before));
-            }
-            if !s.checked {
-                let all = s.text.len();
-                return Some(release(s, all));
-            }
-            if s.text.len() - s.checked_to < CHECK_EVERY_BYTES {
-                continue;
-            }
-            if let Err(error) = self.check_stream(s, false).await {
-                s.failure = Some(error);
-                return None;
-            }
-            let limit = s.text.len().saturating_sub(HOLD_BYTES);
-            let released = release(s, limit);
-            if !released.is_empty() {
-                return Some(released);
             }
         }
+        .instrument(span)
+        .await
     }
 
     /// Ends a stream: a last check of what is held back, then the record.
     pub async fn end_stream(&self, mut s: StreamingCompletion) -> StreamEnd {
-        let outcome = match s.failure.take() {
-            Some(error) => Err(error),
-            None => self.complete_stream(&mut s).await,
-        };
-        let usage = s.assembled.usage().map(crate::gateway::chat::usage);
-        let (chunks, result) = match outcome {
-            Ok(output) => {
-                let all = s.text.len();
-                (release(&mut s, all), Ok(output))
+        let span = s.admitted.call.span.clone();
+        async move {
+            let outcome = match s.failure.take() {
+                Some(error) => Err(error),
+                None => self.complete_stream(&mut s).await,
+            };
+            let usage = s.assembled.usage().map(crate::gateway::chat::usage);
+            let (chunks, result) = match outcome {
+                Ok(output) => {
+                    let all = s.text.len();
+                    (release(&mut s, all), Ok(output))
+                }
+                Err(error) => (Vec::new(), Err(error)),
+            };
+            // The provider's connection and the model's slot go before the record.
+            drop(s.stream);
+            let mut call = s.admitted.call;
+            call.trail.released = Some(s.released as u64);
+            if result.is_err() && call.trail.keep_text {
+                call.trail.released_text = s.text.get(..s.released).map(str::to_string);
             }
-            Err(error) => (Vec::new(), Err(error)),
-        };
-        // The provider's connection and the model's slot go before the record.
-        drop(s.stream);
-        let mut call = s.admitted.call;
-        call.trail.released = Some(s.released as u64);
-        if result.is_err() && call.trail.keep_text {
-            call.trail.released_text = s.text.get(..s.released).map(str::to_string);
+            call.trail.first_release = s.first_release;
+            call.trail.usage = s.assembled.usage().cloned();
+            call.trail.received = !s.text.is_empty() || call.trail.usage.is_some();
+            let response = self.conclude(call, result).await;
+            StreamEnd {
+                chunks,
+                response,
+                usage,
+            }
         }
-        call.trail.first_release = s.first_release;
-        call.trail.usage = s.assembled.usage().cloned();
-        call.trail.received = !s.text.is_empty() || call.trail.usage.is_some();
-        let response = self.conclude(call, result).await;
-        StreamEnd {
-            chunks,
-            response,
-            usage,
-        }
+        .instrument(span)
+        .await
     }
 
     /// The whole completion, once its last text passed the checks.
