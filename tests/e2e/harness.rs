@@ -675,17 +675,22 @@ pub struct Server {
 }
 
 impl Server {
-    #[expect(
-        clippy::zombie_processes,
-        reason = "Server::drop kills and waits for the child"
-    )]
     pub async fn start(host: &Host) -> Server {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        let addr = format!("127.0.0.1:{port}");
+        Server::start_on(host, &format!("127.0.0.1:{port}")).await
+    }
+
+    /// Starts `warden serve` on `addr` (a replica restarted where it was).
+    #[expect(
+        clippy::zombie_processes,
+        reason = "Server::drop kills and waits for the child"
+    )]
+    pub async fn start_on(host: &Host, addr: &str) -> Server {
+        let addr = addr.to_string();
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
             .arg("--config")
             .arg(&host.config_path)

@@ -11,10 +11,16 @@ use serde_json::{Value, json};
 
 use crate::harness::{Harness, Host, Server, StdioSession, Store, http, repo, token};
 
-/// The Python SDKs the tests use: MCP's, and OpenAI's for the gateway.
-const PYTHON_SDKS: &[&str] = &["mcp==2.3.0", "openai==3.57.0"];
+/// The Python packages the tests use: the MCP SDK, the OpenAI SDK for the
+/// gateway, and a Kubernetes schema validator for deploy/kubernetes.
+const PYTHON_SDKS: &[&str] = &[
+    "mcp==2.3.0",
+    "openai==3.57.0",
+    "kubernetes-validate==1.37.0",
+];
 
-/// A virtualenv with the MCP and OpenAI Python SDKs, made once (under the cargo target
+/// A virtualenv with the MCP and OpenAI Python SDKs (and the Kubernetes
+/// schema validator, for docs/deploy.md's manifests), made once (under the cargo target
 /// directory, so it survives between runs).
 pub(crate) fn python() -> PathBuf {
     static VENV: Mutex<Option<PathBuf>> = Mutex::new(None);
@@ -28,7 +34,7 @@ pub(crate) fn python() -> PathBuf {
     let dir = target.join("mcp-python");
     let python = dir.join("bin/python");
     let ready = Command::new(&python)
-        .args(["-c", "import mcp, httpx2, openai"])
+        .args(["-c", "import mcp, httpx2, openai, kubernetes_validate"])
         .status()
         .is_ok_and(|s| s.success());
     if !ready {
