@@ -227,9 +227,11 @@ impl OpenCall {
         in_flight: lifecycle::InFlightCall,
     ) -> OpenCall {
         let call_id = uuid::Uuid::new_v4().to_string();
+        let span = tracing::info_span!("call", call_id = %call_id);
+        crate::telemetry::adopt(&span, request.trace.as_ref());
         OpenCall {
             _in_flight: in_flight,
-            span: tracing::info_span!("call", call_id = %call_id),
+            span,
             request,
             call_id,
             started: Instant::now(),
@@ -1249,7 +1251,8 @@ impl Kernel {
                 ),
             )
         };
-        let _timer = self.metrics.time(MetricStage::Run);
+        let timer = self.metrics.time(MetricStage::Run);
+        let trace = crate::telemetry::outgoing(timer.span(), request.trace.as_ref());
         let _slot = tokio::time::timeout(capabilities.time_limit, tool.slots().acquire())
             .await
             .map_err(|_| busy())?
@@ -1260,7 +1263,7 @@ impl Kernel {
             capabilities,
             principal: &request.principal,
             store: self.audit.store(),
-            trace: request.trace.as_ref(),
+            trace: trace.as_ref(),
         };
         let mut attempt = 0;
         loop {

@@ -35,6 +35,7 @@ pub(crate) mod sandbox;
 pub(crate) mod schema;
 pub mod server;
 pub mod session;
+pub mod telemetry;
 pub mod tokens;
 pub mod trace;
 pub(crate) mod upstream;

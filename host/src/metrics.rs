@@ -234,6 +234,7 @@ impl Metrics {
         StageTimer {
             histogram: &self.stages[stage as usize],
             started: Instant::now(),
+            span: tracing::debug_span!("stage", otel.name = stage.name()),
         }
     }
 
@@ -277,11 +278,21 @@ impl Metrics {
     }
 }
 
-/// Records a stage's time when dropped, so early returns are counted too.
+/// Records a stage's time when dropped, so early returns are counted too;
+/// its span closes then.
 #[derive(Debug)]
 pub struct StageTimer<'a> {
     histogram: &'a Histogram,
     started: Instant,
+    /// The stage's span (exported as a trace span when traces are on).
+    span: tracing::Span,
+}
+
+impl StageTimer<'_> {
+    /// The stage's span.
+    pub fn span(&self) -> &tracing::Span {
+        &self.span
+    }
 }
 
 impl Drop for StageTimer<'_> {

@@ -543,3 +543,153 @@ async fn the_callers_trace_context_reaches_upstreams_only_when_well_formed() {
         "{malformed}"
     );
 }
+
+/// A fake OpenTelemetry collector: OTLP/HTTP with protobuf on 127.0.0.1,
+/// keeping every span it receives.
+struct Collector {
+    addr: std::net::SocketAddr,
+    spans: std::sync::Arc<std::sync::Mutex<Vec<opentelemetry_proto::tonic::trace::v1::Span>>>,
+    services: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Collector {
+    async fn start() -> Collector {
+        use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+        use prost::Message;
+        let spans = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let services = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (kept, named) = (spans.clone(), services.clone());
+        let app = axum::Router::new().route(
+            "/v1/traces",
+            axum::routing::post(move |body: axum::body::Bytes| {
+                let (kept, named) = (kept.clone(), named.clone());
+                async move {
+                    let request = ExportTraceServiceRequest::decode(body).unwrap();
+                    for resource in request.resource_spans {
+                        for attribute in resource.resource.into_iter().flat_map(|r| r.attributes) {
+                            if attribute.key == "service.name" {
+                                named.lock().unwrap().push(format!("{:?}", attribute.value));
+                            }
+                        }
+                        for scope in resource.scope_spans {
+                            kept.lock().unwrap().extend(scope.spans);
+                        }
+                    }
+                    (
+                        [("content-type", "application/x-protobuf")],
+                        Vec::<u8>::new(),
+                    )
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Collector {
+            addr,
+            spans,
+            services,
+        }
+    }
+}
+
+/// With an OTLP endpoint in the environment, a call is a `call` span under
+/// the caller's `traceparent`, each stage a span under it, and the upstream
+/// server continues the trace from the `run` stage: its `traceparent` names
+/// Warden's span, not the caller's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_traces_on_a_call_is_a_span_under_the_callers_and_upstreams_continue_it() {
+    const TRACE_ID: &str = "0af7651916cd43dd8448eb211c80319c";
+    const CALLER_SPAN: &str = "00f067aa0ba902b7";
+    let collector = Collector::start().await;
+    let (host, _logs) = stdio_host(Store::Sqlite, "").await;
+    let endpoint = format!("http://{}", collector.addr);
+    let mut server = crate::harness::Server::start_with_env(
+        &host,
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+            ("OTEL_BSP_SCHEDULE_DELAY", "50"),
+        ],
+    )
+    .await;
+    let header = format!("traceparent: 00-{TRACE_ID}-{CALLER_SPAN}-01\r\n");
+    let path = "/v1/tools/notes.trace/invoke";
+    let response =
+        crate::harness::post_with_headers(&server.addr, path, "alice", &header, r#"{"args": {}}"#)
+            .await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let body: Value = serde_json::from_str(response.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    let call_id = body["call_id"].as_str().unwrap().to_string();
+    // What the upstream received: the caller's trace, Warden's span.
+    let passed_on = format!("00-{TRACE_ID}-");
+    let at = response
+        .find(&passed_on)
+        .expect("the upstream got the trace");
+    let upstream_parent = &response[at + passed_on.len()..at + passed_on.len() + 16];
+    assert_ne!(upstream_parent, CALLER_SPAN);
+
+    // SIGTERM flushes what the exporter still holds.
+    std::process::Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    for _ in 0..300 {
+        if server.child.try_wait().unwrap().is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(
+        server
+            .child
+            .try_wait()
+            .unwrap()
+            .is_some_and(|s| s.success())
+    );
+
+    let spans = collector.spans.lock().unwrap().clone();
+    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let names: Vec<_> = spans.iter().map(|s| s.name.as_str()).collect();
+    let call = spans
+        .iter()
+        .find(|s| s.name == "call")
+        .unwrap_or_else(|| panic!("no call span in {names:?}"));
+    assert_eq!(hex(&call.trace_id), TRACE_ID);
+    assert_eq!(hex(&call.parent_span_id), CALLER_SPAN);
+    let attribute = |key: &str| {
+        call.attributes
+            .iter()
+            .find(|a| a.key == key)
+            .and_then(|a| a.value.clone())
+            .map(|v| format!("{v:?}"))
+            .unwrap_or_default()
+    };
+    assert!(
+        attribute("call_id").contains(&call_id),
+        "{:?}",
+        call.attributes
+    );
+    for stage in ["context", "decide", "run", "record"] {
+        let span = spans
+            .iter()
+            .find(|s| s.name == stage)
+            .unwrap_or_else(|| panic!("no {stage} span in {names:?}"));
+        assert_eq!(hex(&span.trace_id), TRACE_ID, "{stage}");
+        assert_eq!(
+            span.parent_span_id, call.span_id,
+            "{stage} is under the call"
+        );
+        assert!(span.end_time_unix_nano >= span.start_time_unix_nano);
+    }
+    let run = spans.iter().find(|s| s.name == "run").unwrap();
+    assert_eq!(
+        hex(&run.span_id),
+        upstream_parent,
+        "the upstream continues from run"
+    );
+    let services = collector.services.lock().unwrap().clone();
+    assert!(
+        services.iter().all(|s| s.contains("\"warden\"")),
+        "{services:?}"
+    );
+}

@@ -685,16 +685,31 @@ impl Server {
     }
 
     /// Starts `warden serve` on `addr` (a replica restarted where it was).
+    pub async fn start_on(host: &Host, addr: &str) -> Server {
+        Server::spawn(host, addr, &[]).await
+    }
+
+    /// Starts `warden serve` with these environment variables set.
+    pub async fn start_with_env(host: &Host, env: &[(&str, &str)]) -> Server {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        Server::spawn(host, &format!("127.0.0.1:{port}"), env).await
+    }
+
     #[expect(
         clippy::zombie_processes,
         reason = "Server::drop kills and waits for the child"
     )]
-    pub async fn start_on(host: &Host, addr: &str) -> Server {
+    async fn spawn(host: &Host, addr: &str, env: &[(&str, &str)]) -> Server {
         let addr = addr.to_string();
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
             .arg("--config")
             .arg(&host.config_path)
             .args(["serve", "--listen", &addr])
+            .envs(env.iter().copied())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()

@@ -1009,3 +1009,46 @@ async fn a_stored_policy_input_never_holds_a_prompt() {
     assert!(!stored.contains("private words"), "{stored}");
     assert!(stored.contains("\"completion\""), "{stored}");
 }
+
+/// A completion passes the caller's W3C `traceparent` on to the provider
+/// (with traces off, unchanged), for a plain and a streamed answer; without
+/// one, the provider gets none.
+#[tokio::test]
+async fn the_callers_trace_context_reaches_the_provider() {
+    const TRACEPARENT: &str = "00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-01";
+    let provider = FakeProvider::start();
+    let host = gateway(&provider, Store::Sqlite).start().await;
+    let principal = host.kernel.principals().by_id("bob").unwrap();
+    let ask = |trace: Option<&str>, stream: bool| warden::CallRequest {
+        principal: principal.clone(),
+        tool: "fast".into(),
+        args: json!({"model": "fast", "stream": stream,
+                     "messages": [{"role": "user", "content": "hello"}]}),
+        session: None,
+        contract: None,
+        trace: trace.and_then(warden::trace::TraceParent::parse),
+    };
+    crate::harness::output(&host.kernel.complete(ask(Some(TRACEPARENT), false)).await);
+    let mut stream = host
+        .kernel
+        .stream(ask(Some(TRACEPARENT), true))
+        .await
+        .unwrap();
+    while host.kernel.stream_chunks(&mut stream).await.is_some() {}
+    crate::harness::output(&host.kernel.end_stream(stream).await.response);
+    crate::harness::output(&host.kernel.complete(ask(None, false)).await);
+    let received: Vec<Option<String>> = provider
+        .requests()
+        .await
+        .iter()
+        .map(|r| r["headers"]["traceparent"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(
+        received,
+        [
+            Some(TRACEPARENT.to_string()),
+            Some(TRACEPARENT.to_string()),
+            None
+        ]
+    );
+}

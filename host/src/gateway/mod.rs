@@ -25,6 +25,7 @@ use crate::registry::{LoadedComponent, ToolEntry, load_component};
 use crate::sandbox::chat::{AdapterError, AdapterInfo, ChatRequest, Credential, Usage};
 use crate::sandbox::{AdapterInstance, Prepared, Sandbox};
 use crate::schema::Schema;
+use crate::trace::TraceParent;
 use stream::Framer;
 pub(crate) use stream::{Assembled, CompletionStream, chunk_json};
 use transport::{Route, Transport};
@@ -194,8 +195,8 @@ impl Backend for ModelBackend {
         Box::pin(async move {
             Ran {
                 output: match self.model.kind {
-                    ModelKind::Chat => self.complete(call.args).await,
-                    ModelKind::Embeddings => self.embed(call.args).await,
+                    ModelKind::Chat => self.complete(call.args, call.trace).await,
+                    ModelKind::Embeddings => self.embed(call.args, call.trace).await,
                 },
                 refusals: Vec::new(),
             }
@@ -205,7 +206,11 @@ impl Backend for ModelBackend {
 
 impl ModelBackend {
     /// One completion: translate, send, translate back, in one adapter instance.
-    async fn complete(&self, args: &Value) -> std::result::Result<String, CallError> {
+    async fn complete(
+        &self,
+        args: &Value,
+        trace: Option<&TraceParent>,
+    ) -> std::result::Result<String, CallError> {
         let deadline = tokio::time::Instant::now() + self.model.time_limit;
         let request = self.request(args)?;
         if request.stream {
@@ -219,7 +224,7 @@ impl ModelBackend {
             .encode(&request)
             .await?
             .map_err(|e| self.adapter_error(e))?;
-        let route = self.route(deadline);
+        let route = self.route(deadline, trace);
         let answer = self.transport.exchange(&route, encoded).await?;
         let decoded = instance
             .decode(&answer)
@@ -229,7 +234,11 @@ impl ModelBackend {
     }
 
     /// Embeddings: translate, send, translate back, in one adapter instance.
-    async fn embed(&self, args: &Value) -> std::result::Result<String, CallError> {
+    async fn embed(
+        &self,
+        args: &Value,
+        trace: Option<&TraceParent>,
+    ) -> std::result::Result<String, CallError> {
         let deadline = tokio::time::Instant::now() + self.model.time_limit;
         let request = chat::embeddings_request(args, &self.model.upstream_model)
             .map_err(|m| CallError::new(ErrorCode::UnsupportedRequest, m))?;
@@ -238,7 +247,7 @@ impl ModelBackend {
             .encode_embeddings(&request)
             .await?
             .map_err(|e| self.adapter_error(e))?;
-        let route = self.route(deadline);
+        let route = self.route(deadline, trace);
         let answer = self.transport.exchange(&route, encoded).await?;
         let decoded = instance
             .decode_embeddings(&answer)
@@ -264,6 +273,7 @@ impl ModelBackend {
     pub(crate) async fn open_stream(
         &self,
         args: &Value,
+        trace: Option<&TraceParent>,
     ) -> std::result::Result<CompletionStream, CallError> {
         let deadline = tokio::time::Instant::now() + self.model.time_limit;
         let busy = || {
@@ -285,7 +295,7 @@ impl ModelBackend {
             .encode(&request)
             .await?
             .map_err(|e| self.adapter_error(e))?;
-        let route = self.route(deadline);
+        let route = self.route(deadline, trace);
         let response = self.transport.open(&route, encoded).await?;
         if !response.status().is_success() {
             let answer = transport::answer(&route, response).await?;
@@ -326,8 +336,13 @@ impl ModelBackend {
             .await
     }
 
-    fn route(&self, deadline: tokio::time::Instant) -> Route<'_> {
+    fn route<'a>(
+        &'a self,
+        deadline: tokio::time::Instant,
+        trace: Option<&'a TraceParent>,
+    ) -> Route<'a> {
         Route {
+            trace,
             origin: &self.model.origin,
             secret: self.model.secret.as_ref(),
             credential: &self.adapter.info.credential,

@@ -44,6 +44,8 @@ const RESERVED_HEADERS: &[&str] = &[
     "forwarded",
     "x-forwarded-for",
     "x-forwarded-host",
+    "traceparent",
+    "tracestate",
 ];
 
 /// The HTTP client every model shares; it pools connections per origin.
@@ -60,6 +62,8 @@ pub(crate) struct Route<'a> {
     pub(crate) credential: &'a Credential,
     pub(crate) deadline: tokio::time::Instant,
     pub(crate) max_response_bytes: usize,
+    /// The trace context to pass on ([`crate::telemetry::outgoing`]).
+    pub(crate) trace: Option<&'a crate::trace::TraceParent>,
 }
 
 impl Transport {
@@ -166,6 +170,11 @@ impl Transport {
             })?;
             value.set_sensitive(true);
             headers.insert(name, value);
+        }
+        if let Some(trace) = route.trace
+            && let Ok(value) = HeaderValue::from_str(trace.as_str())
+        {
+            headers.insert(HeaderName::from_static("traceparent"), value);
         }
         self.client
             .request(method, url)

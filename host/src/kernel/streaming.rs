@@ -152,7 +152,10 @@ impl Kernel {
                     "a model without its backend",
                 ));
             };
-            let opened = backend.open_stream(&args).await;
+            let run = self.metrics.time(crate::metrics::Stage::Run);
+            let trace = crate::telemetry::outgoing(run.span(), call.request.trace.as_ref());
+            let opened = backend.open_stream(&args, trace.as_ref()).await;
+            drop(run);
             if let Err(error) = &opened
                 && self.falls_back(call, &plan, model, error, i + 1 < plan.len())
             {
