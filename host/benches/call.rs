@@ -367,9 +367,17 @@ async fn mcp_http(host: &Host, label: &str) {
 /// The HTTP API under load: `HTTP_CONNECTIONS` keep-alive clients posting
 /// `text.transform` invocations to a `warden serve` process; each response
 /// follows its committed audit record.
-async fn http_api(host: &Host, label: &str) {
-    let server = harness::Server::start(host).await;
-    let url = format!("http://{}/v1/tools/text.transform/invoke", server.addr);
+/// The HTTP API under load from 64 connections, spread over `replicas`
+/// `warden serve` processes on the host's database.
+async fn http_api(host: &Host, label: &str, replicas: usize) {
+    let mut servers = Vec::with_capacity(replicas);
+    for _ in 0..replicas {
+        servers.push(harness::Server::start(host).await);
+    }
+    let urls: Vec<String> = servers
+        .iter()
+        .map(|s| format!("http://{}/v1/tools/text.transform/invoke", s.addr))
+        .collect();
     let body = json!({"args": {"text": "benchmark", "op": "upper"}}).to_string();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(HTTP_CONNECTIONS)
@@ -389,14 +397,15 @@ async fn http_api(host: &Host, label: &str) {
         response.bytes().await.expect("HTTP body");
         started.elapsed()
     };
-    for _ in 0..WARMUP {
-        call(client.clone(), url.clone(), body.clone()).await;
+    for i in 0..WARMUP {
+        call(client.clone(), urls[i % replicas].clone(), body.clone()).await;
     }
     let per_connection = CONCURRENT_CALLS / HTTP_CONNECTIONS;
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..HTTP_CONNECTIONS {
-        let (client, url, body) = (client.clone(), url.clone(), body.clone());
+    for connection in 0..HTTP_CONNECTIONS {
+        let url = urls[connection % replicas].clone();
+        let (client, body) = (client.clone(), body.clone());
         tasks.spawn(async move {
             let mut latencies = Vec::with_capacity(per_connection);
             for _ in 0..per_connection {
@@ -409,7 +418,7 @@ async fn http_api(host: &Host, label: &str) {
     let elapsed = started.elapsed();
     latencies.sort();
     println!(
-        "{label:<44} {:>8.0} calls/s   median {:>8.1} µs   p99 {:>8.1} µs   ({HTTP_CONNECTIONS} connections)",
+        "{label:<44} {:>8.0} calls/s   median {:>8.1} µs   p99 {:>8.1} µs   ({HTTP_CONNECTIONS} connections, {replicas} replica(s))",
         latencies.len() as f64 / elapsed.as_secs_f64(),
         percentile(&latencies, 0.5).as_secs_f64() * 1e6,
         percentile(&latencies, 0.99).as_secs_f64() * 1e6,
@@ -520,7 +529,11 @@ fn main() {
             }
             let label = format!("HTTP API invoke, audit in {name}");
             if selected(&label) {
-                http_api(&host, &label).await;
+                http_api(&host, &label, 1).await;
+            }
+            let label = format!("HTTP API on 3 replicas, audit in {name}");
+            if store == Store::Postgres && selected(&label) {
+                http_api(&host, &label, 3).await;
             }
             let label = format!("text.transform, audit in {name}, sequential");
             if selected(&label) {

@@ -533,6 +533,8 @@ pub struct BudgetChange {
 #[derive(Debug, Clone)]
 pub struct Ledger {
     store: AuditStore,
+    /// Denies at once while the database cannot be reached.
+    breaker: crate::audit::Breaker,
     /// The budgets the config declares, written to the store once it answers.
     configured: Arc<[Budget]>,
     ready: Arc<tokio::sync::OnceCell<()>>,
@@ -646,6 +648,7 @@ impl Ledger {
     /// The ledger over `store`, with the budgets the config declares.
     pub fn new(store: AuditStore, configured: Vec<Budget>) -> Ledger {
         Ledger {
+            breaker: crate::audit::Breaker::new("the spend ledger", &store),
             store,
             configured: configured.into(),
             ready: Arc::default(),
@@ -655,7 +658,9 @@ impl Ledger {
     /// Migrates the store, writes the configured budgets and reclaims
     /// expired reservations, once; until that succeeds, every use retries it.
     async fn ready(&self) -> Result<(), sqlx::Error> {
-        self.ready
+        self.breaker.check()?;
+        let ready = self
+            .ready
             .get_or_try_init(|| async {
                 self.store
                     .migrate()
@@ -666,7 +671,8 @@ impl Ledger {
                 Ok(())
             })
             .await
-            .map(|_| ())
+            .map(|_| ());
+        self.breaker.observe(ready)
     }
 
     /// Starts reclaiming expired reservations every few seconds, for as
@@ -764,6 +770,10 @@ impl Ledger {
     /// The budgets that apply to `who`, with their current counts.
     pub async fn applicable(&self, who: Who<'_>) -> Result<Vec<BudgetStatus>, sqlx::Error> {
         self.ready().await?;
+        self.breaker.observe(self.applicable_now(who).await)
+    }
+
+    async fn applicable_now(&self, who: Who<'_>) -> Result<Vec<BudgetStatus>, sqlx::Error> {
         let now = Utc::now();
         let [day, month, minute] = starts(now);
         let rows = on_pool!(&self.store, pool => {
@@ -820,7 +830,10 @@ impl Ledger {
             expires_at,
         };
         let held = match &self.store {
-            AuditStore::Postgres(pool) => reserve_on_postgres(pool, &ask).await?,
+            AuditStore::Postgres(pool) => {
+                let mut connection = self.breaker.observe(pool.acquire().await)?;
+                reserve_on_postgres(&mut connection, &ask).await?
+            }
             AuditStore::Sqlite(pool) => {
                 let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
                 let held = reserve_in(&mut tx, &ask).await?;
@@ -856,6 +869,7 @@ impl Ledger {
         let now = now_ms();
         match &self.store {
             AuditStore::Postgres(pool) => {
+                let mut connection = self.breaker.observe(pool.acquire().await)?;
                 sqlx::query("SELECT warden_settle($1, $2, $3, $4, $5, $6)")
                     .bind(call_id)
                     .bind(state)
@@ -863,7 +877,7 @@ impl Ledger {
                     .bind(tokens)
                     .bind(requests)
                     .bind(now)
-                    .execute(pool)
+                    .execute(&mut *connection)
                     .await?;
             }
             AuditStore::Sqlite(pool) => {
@@ -1156,7 +1170,10 @@ struct Ask<'a> {
 
 /// A reservation on PostgreSQL: one statement (`warden_reserve`, migrations
 /// 0017 and 0019), so a budget's row is locked for no round trip. The budgets held.
-async fn reserve_on_postgres(pool: &sqlx::PgPool, ask: &Ask<'_>) -> Result<Vec<String>, Refusal> {
+async fn reserve_on_postgres(
+    connection: &mut sqlx::PgConnection,
+    ask: &Ask<'_>,
+) -> Result<Vec<String>, Refusal> {
     let [day, month, minute] = starts(ask.now);
     #[allow(clippy::type_complexity, reason = "one row's columns")]
     let rows: Vec<(
@@ -1185,7 +1202,7 @@ async fn reserve_on_postgres(pool: &sqlx::PgPool, ask: &Ask<'_>) -> Result<Vec<S
     .bind(minute)
     .bind(ask.now.timestamp_millis())
     .bind(ask.expires_at)
-    .fetch_all(pool)
+    .fetch_all(connection)
     .await?;
     let refused = rows.iter().find(|row| row.1.is_some());
     if let Some((budget, Some(refusal), period, unit, limit, used, asked)) = refused {

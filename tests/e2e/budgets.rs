@@ -366,6 +366,78 @@ async fn a_ledger_that_cannot_be_reached_denies_the_completion() {
     );
 }
 
+/// A ledger whose database stops answering (packets dropped, not refused)
+/// denies completions at once rather than each waiting out the connection
+/// time-out, and serves again once the database is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ledger_that_stops_answering_denies_fast_and_recovers() {
+    let provider = FakeProvider::start();
+    let spool = tempfile::tempdir().unwrap();
+    let mut relay = crate::harness::Relay::new().await;
+    relay.up().await;
+    let mut db = crate::harness::TestDb::create().await;
+    db.url = relay.url(&db.url);
+    let host = gateway(&provider, Store::Postgres)
+        .database(db)
+        .policy(ALLOW_ALL)
+        .audit_settings(&format!(
+            "spool = {}\ncommit_timeout_ms = 2000",
+            crate::harness::toml_path(&spool.path().join("audit.spool"))
+        ))
+        .extra_config(
+            "[sessions]\nstore = \"memory\"\n\
+             [budgets.daily]\ntenant = \"acme\"\nlimit_usd = 100\nperiod = \"daily\"\n",
+        )
+        .start()
+        .await;
+    let principal = host.kernel.principals().by_id("alice").unwrap();
+    let ask = || warden::CallRequest {
+        principal: principal.clone(),
+        tool: "fast".into(),
+        args: serde_json::from_str(&request("")).unwrap(),
+        session: None,
+        contract: None,
+        trace: None,
+    };
+    crate::harness::output(&host.kernel.complete(ask()).await);
+
+    relay.stall();
+    let mut denials = Vec::new();
+    let started = std::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_secs(5) {
+        let t = std::time::Instant::now();
+        let response = host.kernel.complete(ask()).await;
+        crate::harness::error(&response, warden::ErrorCode::BudgetUnavailable);
+        denials.push(t.elapsed());
+    }
+    denials.sort();
+    let median = denials[denials.len() / 2];
+    assert!(
+        denials.len() >= 20,
+        "only {} denials in 5 s: {denials:?}",
+        denials.len()
+    );
+    assert!(
+        median < std::time::Duration::from_millis(100),
+        "median denial {median:?}"
+    );
+
+    relay.up().await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let response = host.kernel.complete(ask()).await;
+        if response.result.is_ok() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{:?}",
+            response.result
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 /// The ledger's own rules, on `store`: all or nothing across budgets,
 /// settling once, releasing, reclaiming, and refusing a model without prices.
 async fn ledger_rules(store: AuditStore) {

@@ -870,6 +870,9 @@ pub struct Relay {
     port: u16,
     task: Option<tokio::task::JoinHandle<()>>,
     forward: Arc<std::sync::atomic::AtomicBool>,
+    /// New connections are accepted and never answered (a network that
+    /// drops packets, not one that refuses them).
+    stalled: Arc<std::sync::atomic::AtomicBool>,
     cut: Arc<tokio::sync::Notify>,
 }
 
@@ -884,6 +887,7 @@ impl Relay {
             port,
             task: None,
             forward: Arc::new(std::sync::atomic::AtomicBool::new(true)),
+            stalled: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             cut: Arc::new(tokio::sync::Notify::new()),
         }
     }
@@ -891,6 +895,7 @@ impl Relay {
     /// Relays again (binding the port if it was closed).
     pub async fn up(&mut self) {
         self.forward.store(true, Ordering::SeqCst);
+        self.stalled.store(false, Ordering::SeqCst);
         if self.task.is_some() {
             return;
         }
@@ -908,9 +913,15 @@ impl Relay {
             }
         };
         let (forward, cut) = (self.forward.clone(), self.cut.clone());
+        let stalled = self.stalled.clone();
         self.task = Some(tokio::spawn(async move {
             let mut connections = tokio::task::JoinSet::new();
+            let mut held = Vec::new();
             while let Ok((mut inbound, _)) = listener.accept().await {
+                if stalled.load(Ordering::SeqCst) {
+                    held.push(inbound); // open, never answered
+                    continue;
+                }
                 if !forward.load(Ordering::SeqCst) {
                     continue; // dropped: closed at once
                 }
@@ -933,6 +944,13 @@ impl Relay {
     /// refused port's connect retries.
     pub fn refuse(&mut self) {
         self.forward.store(false, Ordering::SeqCst);
+        self.cut.notify_waiters();
+    }
+
+    /// Cuts every relayed connection; new ones connect and then hang, as
+    /// when the database's network drops packets.
+    pub fn stall(&mut self) {
+        self.stalled.store(true, Ordering::SeqCst);
         self.cut.notify_waiters();
     }
 

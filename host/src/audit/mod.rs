@@ -6,6 +6,7 @@
 //! Each host process writes its own chain, so replicas can share a database.
 //! [`verify`] recomputes every chain and names the first record that does not match.
 
+mod breaker;
 pub mod checkpoint;
 pub mod sealing;
 mod spool;
@@ -20,6 +21,7 @@ use std::sync::atomic::Ordering;
 
 use tokio::sync::{mpsc, oneshot};
 
+pub(crate) use breaker::Breaker;
 pub use sealing::TenantKeys;
 pub(crate) use storable::escape_nul;
 pub(crate) use store::on_pool;

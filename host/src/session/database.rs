@@ -17,37 +17,21 @@
 //! by the flush of the call's audit record).
 //!
 //! A database that cannot be reached denies calls at once, not after each
-//! waits out the connection time-out: after a failed connection the store
-//! counts as down, and one probe at a time, in the background and backing
-//! off from 100 ms to 5 s, finds out when it is back.
+//! waits out the connection time-out ([`Breaker`]).
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use sqlx::pool::PoolConnection;
 use sqlx::{Connection, PgPool, Postgres, Transaction};
 
 use super::{CallLabels, LABELS_MAX, Owner, SOURCES_MAX, Source, Usage, insert_bounded};
+use crate::audit::{AuditStore, Breaker};
 use crate::config::SessionSettings;
 
 #[derive(Debug)]
 pub(super) struct Database {
     pool: PgPool,
-    health: Arc<Mutex<Health>>,
-}
-
-/// First and longest wait before probing a store that could not be reached.
-const BACKOFF_MIN: Duration = Duration::from_millis(100);
-const BACKOFF_MAX: Duration = Duration::from_secs(5);
-
-/// Whether the store answered its last connection.
-#[derive(Debug, Default)]
-struct Health {
-    /// Set while the store is down: when the next probe may start.
-    next_probe: Option<Instant>,
-    backoff: Duration,
-    probing: bool,
+    breaker: Breaker,
 }
 
 /// A call's start in one statement, for (tenant $1, principal $2) in
@@ -105,48 +89,15 @@ struct SourceRow {
 
 impl Database {
     pub(super) fn new(pool: PgPool) -> Database {
-        Database {
-            pool,
-            health: Arc::default(),
-        }
+        let breaker = Breaker::new("the session store", &AuditStore::Postgres(pool.clone()));
+        Database { pool, breaker }
     }
 
     /// A connection, unless the store is down (then `PoolTimedOut` at
-    /// once, and a probe in the background when one is due). Going down
-    /// and coming back are logged here, once each.
+    /// once: [`Breaker`]).
     async fn connection(&self) -> Result<PoolConnection<Postgres>, sqlx::Error> {
-        {
-            let mut health = self.health.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(next_probe) = health.next_probe {
-                if !health.probing && Instant::now() >= next_probe {
-                    health.probing = true;
-                    let (pool, shared) = (self.pool.clone(), self.health.clone());
-                    tokio::spawn(async move {
-                        let answered = pool.acquire().await.is_ok();
-                        let mut health = shared.lock().unwrap_or_else(|e| e.into_inner());
-                        health.probing = false;
-                        if answered {
-                            tracing::info!("the session store answers again");
-                            *health = Health::default();
-                        } else {
-                            health.backoff = (health.backoff * 2).min(BACKOFF_MAX);
-                            health.next_probe = Some(Instant::now() + health.backoff);
-                        }
-                    });
-                }
-                return Err(sqlx::Error::PoolTimedOut);
-            }
-        }
-        let acquired = self.pool.acquire().await;
-        if let Err(cause) = &acquired {
-            let mut health = self.health.lock().unwrap_or_else(|e| e.into_inner());
-            if health.next_probe.is_none() {
-                tracing::error!(error = %cause, "the session store is unavailable; calls are denied");
-                health.backoff = BACKOFF_MIN;
-                health.next_probe = Some(Instant::now() + BACKOFF_MIN);
-            }
-        }
-        acquired
+        self.breaker.check()?;
+        self.breaker.observe(self.pool.acquire().await)
     }
 
     pub(super) async fn open(
