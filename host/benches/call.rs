@@ -477,6 +477,8 @@ async fn verified_calls(bytes: usize, calls: usize) {
 }
 
 fn main() {
+    // reqwest (the HTTP load's client) builds a TLS stack even for http://.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
