@@ -105,30 +105,6 @@ async fn assert_verifies(host: &Host) {
     assert_eq!(report.failure, None, "{report:?}");
 }
 
-/// Every answered call has exactly one final record.
-async fn assert_recorded(host: &Host, answered: &[String]) {
-    let records = host.records().await;
-    let mut recorded: Vec<_> = records
-        .iter()
-        .filter(|r| !r.record.intent)
-        .map(|r| r.record.call_id.clone())
-        .collect();
-    let total = recorded.len();
-    recorded.sort();
-    recorded.dedup();
-    assert_eq!(recorded.len(), total, "no duplicate records");
-    let missing: Vec<_> = answered
-        .iter()
-        .filter(|id| recorded.binary_search(id).is_err())
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "{} answered calls have no record: {:?}",
-        missing.len(),
-        &missing[..missing.len().min(5)]
-    );
-}
-
 // ---------------------------------------------------------------- 1. poison
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -394,7 +370,7 @@ async fn a_record_the_store_refuses_fails_alone_and_the_rest_of_its_batch_commit
         }
     }
     assert_eq!(answered.len(), 297);
-    assert_recorded(&host, &answered).await;
+    crate::harness::assert_recorded(&host, &answered).await;
     assert_eq!(host.records().await.len(), 297);
     assert_verifies(&host).await;
 }
@@ -440,7 +416,7 @@ async fn a_spooled_record_the_store_refuses_is_set_aside_and_never_blocks_the_dr
         0,
         "the spool drained past the refused record"
     );
-    assert_recorded(&host, &answered).await;
+    crate::harness::assert_recorded(&host, &answered).await;
     let rejected = std::fs::read_to_string(dir.path().join("audit.spool.rejected")).unwrap();
     assert_eq!(rejected.lines().count(), 1, "{rejected}");
     assert!(rejected.contains("poisoned record"), "{rejected}");
@@ -525,7 +501,7 @@ async fn a_torn_spool_line_and_a_restart_lose_no_acknowledged_record() {
     let third = Kernel::start(&config).await.unwrap();
     output(&call_in(&third, "alice", "text.transform", transform("c"), None).await);
     assert_eq!(spooled_bytes(dir.path()), 0);
-    assert_recorded(&host, &answered).await;
+    crate::harness::assert_recorded(&host, &answered).await;
     assert_verifies(&host).await;
 }
 
@@ -643,7 +619,7 @@ async fn processes_sharing_a_spool_path_never_drain_each_others_records() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(spooled_bytes(dir.path()), 0);
-    assert_recorded(&host, &answered).await;
+    crate::harness::assert_recorded(&host, &answered).await;
     assert_verifies(&host).await;
 }
 
@@ -742,7 +718,7 @@ async fn a_locked_table_is_bounded_by_the_commit_timeout_and_spooled() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(spooled_bytes(dir.path()), 0);
-    assert_recorded(&host, &answered).await;
+    crate::harness::assert_recorded(&host, &answered).await;
     assert_verifies(&host).await;
 }
 
@@ -853,7 +829,7 @@ async fn the_host_starts_with_postgres_unreachable_when_it_has_a_spool() {
         0,
         "migrated and drained once reachable"
     );
-    assert_recorded(&host, &answered).await;
+    crate::harness::assert_recorded(&host, &answered).await;
     assert_verifies(&host).await;
 }
 
@@ -968,7 +944,7 @@ async fn an_unreachable_store_with_a_spool_keeps_answering_at_speed() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(spooled_bytes(dir.path()), 0);
-    assert_recorded(&host, &answered).await;
+    crate::harness::assert_recorded(&host, &answered).await;
     assert_verifies(&host).await;
 }
 

@@ -668,6 +668,16 @@ impl TestServer {
     }
 }
 
+/// `127.0.0.1:PORT` with a port free now.
+fn free_addr() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    format!("127.0.0.1:{port}")
+}
+
 /// A `warden serve` process on a free port.
 pub struct Server {
     pub child: std::process::Child,
@@ -676,12 +686,7 @@ pub struct Server {
 
 impl Server {
     pub async fn start(host: &Host) -> Server {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        Server::start_on(host, &format!("127.0.0.1:{port}")).await
+        Server::spawn(host, &free_addr(), &[]).await
     }
 
     /// Starts `warden serve` on `addr` (a replica restarted where it was).
@@ -691,12 +696,7 @@ impl Server {
 
     /// Starts `warden serve` with these environment variables set.
     pub async fn start_with_env(host: &Host, env: &[(&str, &str)]) -> Server {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        Server::spawn(host, &format!("127.0.0.1:{port}"), env).await
+        Server::spawn(host, &free_addr(), env).await
     }
 
     #[expect(
@@ -972,4 +972,28 @@ impl Drop for Relay {
     fn drop(&mut self) {
         self.down();
     }
+}
+
+/// Every answered call has exactly one final record.
+pub async fn assert_recorded(host: &Host, answered: &[String]) {
+    let records = host.records().await;
+    let mut recorded: Vec<_> = records
+        .iter()
+        .filter(|r| !r.record.intent)
+        .map(|r| r.record.call_id.clone())
+        .collect();
+    let total = recorded.len();
+    recorded.sort();
+    recorded.dedup();
+    assert_eq!(recorded.len(), total, "no duplicate records");
+    let missing: Vec<_> = answered
+        .iter()
+        .filter(|id| recorded.binary_search(id).is_err())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} answered calls have no record: {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
 }

@@ -186,22 +186,6 @@ async fn exited(server: &mut Server, bound: Duration) -> std::process::ExitStatu
     }
 }
 
-/// The final records' call ids, checking that none is recorded twice.
-async fn recorded_once(host: &Host) -> Vec<String> {
-    let mut recorded: Vec<_> = host
-        .records()
-        .await
-        .into_iter()
-        .filter(|r| !r.record.intent)
-        .map(|r| r.record.call_id)
-        .collect();
-    let total = recorded.len();
-    recorded.sort();
-    recorded.dedup();
-    assert_eq!(recorded.len(), total, "a call recorded twice");
-    recorded
-}
-
 /// Opens an MCP session and its event stream (`GET /mcp`), which stays
 /// open until the server ends the session; the stream's socket.
 async fn open_mcp_event_stream(addr: &str) -> tokio::net::TcpStream {
@@ -292,18 +276,7 @@ async fn sigterm_under_load_answers_and_records_every_call_taken_and_exits_zero(
         "only {} calls answered",
         answered.len()
     );
-    let recorded = recorded_once(&host).await;
-    let missing: Vec<_> = answered
-        .iter()
-        .filter(|id| recorded.binary_search(id).is_err())
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "{} of {} answered calls are not in the trail: {:?}",
-        missing.len(),
-        answered.len(),
-        &missing[..missing.len().min(5)]
-    );
+    crate::harness::assert_recorded(&host, &answered).await;
     // Nothing was left half done: no intent without its final record.
     let incomplete = host.cli(&["audit", "query", "--incomplete"]);
     assert_eq!(String::from_utf8_lossy(&incomplete.stdout).trim(), "");
@@ -347,8 +320,7 @@ async fn a_call_longer_than_the_drain_deadline_is_cut_off_unanswered_and_left_in
         "the cut-off call got no answer"
     );
     assert!(!rw.path().join("late.txt").exists());
-    let recorded = recorded_once(&host).await;
-    assert!(recorded.contains(&body["call_id"].as_str().unwrap().to_string()));
+    crate::harness::assert_recorded(&host, &[body["call_id"].as_str().unwrap().to_string()]).await;
     // Its intent is in the trail, with no final record: the operator sees
     // a side effect that may or may not have happened.
     let incomplete = host.cli(&["audit", "query", "--incomplete"]);

@@ -132,22 +132,7 @@ async fn three_replicas_answer_through_a_kill_and_share_one_truth() {
     assert_eq!(answered.len(), total);
 
     // Every answered call is in the trail, once; every chain verifies.
-    let mut recorded: Vec<String> = host
-        .records()
-        .await
-        .into_iter()
-        .filter(|r| !r.record.intent)
-        .map(|r| r.record.call_id)
-        .collect();
-    let rows = recorded.len();
-    recorded.sort();
-    recorded.dedup();
-    assert_eq!(recorded.len(), rows, "a call recorded twice");
-    let missing = answered
-        .iter()
-        .filter(|id| recorded.binary_search(id).is_err())
-        .count();
-    assert_eq!(missing, 0, "answered calls missing from the trail");
+    crate::harness::assert_recorded(&host, &answered).await;
     let report = warden::audit::verify(host.kernel.audit().store())
         .await
         .unwrap();
