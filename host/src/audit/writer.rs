@@ -179,13 +179,15 @@ impl Writer {
                 return;
             }
             let replies = self.write(&batch).await;
+            // No longer outstanding before anyone is answered: a caller who
+            // has its answer never finds its record still counted.
+            self.status
+                .outstanding
+                .fetch_sub(received, Ordering::Relaxed);
             for (pending, reply) in batch.drain(..).zip(replies) {
                 // The caller may have gone away; its record is committed regardless.
                 let _ = pending.done.send(reply);
             }
-            self.status
-                .outstanding
-                .fetch_sub(received, Ordering::Relaxed);
         }
     }
 
