@@ -333,6 +333,25 @@ enum AuditCommand {
         /// key of `audit.checkpoint_key`).
         #[arg(long, requires = "against")]
         public_key: Option<String>,
+        /// Verify these archive files (from `warden audit archive`) instead
+        /// of the database, oldest first: each on its own, and each
+        /// continuing the chains of the ones before it.
+        #[arg(long, value_name = "FILE", num_args = 1.., conflicts_with_all = ["since", "until", "against"])]
+        archive: Vec<PathBuf>,
+    },
+    /// Export every month that ended on or before a date to compressed JSON
+    /// Lines (one verifiable file per month, with its chain heads), then
+    /// drop it from the database.
+    Archive {
+        /// Archive the months that end on or before this day (UTC, YYYY-MM-DD).
+        #[arg(long)]
+        before: chrono::NaiveDate,
+        /// Directory the archives are written to.
+        #[arg(long, value_name = "DIR", required_unless_present = "dry_run")]
+        to: Option<PathBuf>,
+        /// Only say what would be archived.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Print the latest signed checkpoint of every chain head as JSON, to keep
     /// somewhere the database's writers cannot reach.

@@ -42,6 +42,7 @@ mod observability;
 mod policy;
 mod refusals;
 mod replicas;
+mod retention;
 mod secrets;
 mod sessions;
 mod side_effects;

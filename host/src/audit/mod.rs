@@ -6,8 +6,10 @@
 //! Each host process writes its own chain, so replicas can share a database.
 //! [`verify`] recomputes every chain and names the first record that does not match.
 
+pub mod archive;
 mod breaker;
 pub mod checkpoint;
+pub mod partitions;
 pub mod sealing;
 mod spool;
 mod storable;
@@ -328,6 +330,11 @@ impl AuditLog {
                 false
             }
         };
+        // The months ahead exist before the first record is written.
+        let partitioned = migrated
+            && tokio::time::timeout(bound, partitions::ensure(&store, Utc::now()))
+                .await
+                .is_ok_and(|created| created.is_ok());
         let spool =
             match &options.spool {
                 Some(path) => Some(spool::Spool::open(path).map_err(|e| {
@@ -354,6 +361,13 @@ impl AuditLog {
         );
         tokio::spawn(writer.run(receiver));
         let alive = std::sync::Arc::new(());
+        if let AuditStore::Postgres(_) = store {
+            tokio::spawn(partitions::maintain(
+                store.clone(),
+                partitioned,
+                std::sync::Arc::downgrade(&alive),
+            ));
+        }
         if let Some(key) = signing_key {
             tokio::spawn(checkpoints(
                 store.clone(),
@@ -570,7 +584,7 @@ pub async fn verify_range(store: &AuditStore, range: VerifyRange) -> Result<Veri
     };
     for chain in &chains {
         let mut check = ChainCheck::new(chain, range);
-        let mut after = -1;
+        let mut after = chain.archived_seq;
         loop {
             let page = store
                 .chain_records(&chain.chain_id, after, chain.head_seq, VERIFY_PAGE)
@@ -618,6 +632,10 @@ pub struct ChainHead {
     pub head_seq: i64,
     /// Hash of the last committed record.
     pub head_hash: String,
+    /// Seq of the last record archived out of the database (-1: none).
+    pub archived_seq: i64,
+    /// Hash of the last record archived (the genesis hash: none).
+    pub archived_hash: String,
 }
 
 /// Checks one chain's records as they are read, in seq order.
@@ -642,7 +660,10 @@ impl<'a> ChainCheck<'a> {
             Some(expected) => expected,
             // A range starting later trusts its first record's link.
             None if self.range.since.is_some() => (r.seq, r.prev_hash.clone()),
-            None => (0, GENESIS_HASH.to_string()),
+            None => (
+                self.chain.archived_seq + 1,
+                self.chain.archived_hash.clone(),
+            ),
         };
         let name = format!(
             "record id {} (chain {}, seq {}, call {})",
@@ -673,9 +694,12 @@ impl<'a> ChainCheck<'a> {
         if self.range.until.is_some() || (ranged && self.expected.is_none()) {
             return None;
         }
-        let (next, prev) = self
-            .expected
-            .unwrap_or_else(|| (0, GENESIS_HASH.to_string()));
+        let (next, prev) = self.expected.unwrap_or_else(|| {
+            (
+                self.chain.archived_seq + 1,
+                self.chain.archived_hash.clone(),
+            )
+        });
         if next - 1 != self.chain.head_seq || prev != self.chain.head_hash {
             return Some(format!(
                 "chain {} ({}): head says seq {} but the last record is seq {}; records were deleted from its end",

@@ -137,7 +137,9 @@ macro_rules! push_rows {
             inserted_columns!(bind_values, row, r, b);
         });
         if $idempotent {
-            $query.push(" ON CONFLICT (chain_id, seq) DO NOTHING");
+            // Any unique key: on PostgreSQL `(chain_id, seq)` is unique per
+            // `recorded_at` (migration 0021), on SQLite by itself.
+            $query.push(" ON CONFLICT DO NOTHING");
         }
     };
 }
@@ -233,12 +235,14 @@ impl AuditStore {
 
     /// Whether the store would take records now: on PostgreSQL, whether the
     /// lock an insert needs is free (`NOWAIT`: a table locked by someone else
-    /// fails the probe at once instead of stalling it).
+    /// fails the probe at once instead of stalling it). Only the audit table
+    /// itself: a month's partition being made or dropped is locked for a
+    /// moment without stopping inserts into the current month.
     pub(super) async fn ping(&self) -> Result<(), sqlx::Error> {
         match self {
             AuditStore::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
-                sqlx::query("LOCK TABLE audit_records IN ROW EXCLUSIVE MODE NOWAIT")
+                sqlx::query("LOCK TABLE ONLY audit_records IN ROW EXCLUSIVE MODE NOWAIT")
                     .execute(&mut *tx)
                     .await?;
                 tx.rollback().await
@@ -345,21 +349,26 @@ impl AuditStore {
 
     /// Every registered chain with its head.
     pub async fn chains(&self) -> Result<Vec<ChainHead>> {
-        let rows: Vec<(String, String, i64, String)> = on_pool!(self, pool => {
+        let rows: Vec<(String, String, i64, String, i64, String)> = on_pool!(self, pool => {
             sqlx::query_as(
-                "SELECT chain_id, host, head_seq, head_hash FROM audit_chains ORDER BY started_at, chain_id",
+                "SELECT chain_id, host, head_seq, head_hash, archived_seq, archived_hash \
+                 FROM audit_chains ORDER BY started_at, chain_id",
             )
             .fetch_all(pool)
             .await?
         });
         Ok(rows
             .into_iter()
-            .map(|(chain_id, host, head_seq, head_hash)| ChainHead {
-                chain_id,
-                host,
-                head_seq,
-                head_hash,
-            })
+            .map(
+                |(chain_id, host, head_seq, head_hash, archived_seq, archived_hash)| ChainHead {
+                    chain_id,
+                    host,
+                    head_seq,
+                    head_hash,
+                    archived_seq,
+                    archived_hash,
+                },
+            )
             .collect())
     }
 

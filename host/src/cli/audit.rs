@@ -126,7 +126,24 @@ pub(crate) async fn run(config: &Config, command: AuditCommand) -> anyhow::Resul
             until,
             against,
             public_key,
+            archive,
         } => {
+            if !archive.is_empty() {
+                let report = warden::audit::archive::verify_archives(&archive)?;
+                return Ok(match report.failure {
+                    None => {
+                        println!(
+                            "ok: {} records in {} archives verified",
+                            report.records, report.archives
+                        );
+                        ExitCode::SUCCESS
+                    }
+                    Some(failure) => {
+                        println!("FAILED: {failure}");
+                        ExitCode::from(1)
+                    }
+                });
+            }
             let report = match against {
                 Some(path) => {
                     let key = checkpoint_public_key(config, public_key.as_deref())?;
@@ -155,6 +172,26 @@ pub(crate) async fn run(config: &Config, command: AuditCommand) -> anyhow::Resul
                     Ok(ExitCode::from(1))
                 }
             }
+        }
+        AuditCommand::Archive {
+            before,
+            to,
+            dry_run,
+        } => {
+            let before = before.and_time(chrono::NaiveTime::MIN).and_utc();
+            let dir = to.unwrap_or_default();
+            if !dry_run {
+                std::fs::create_dir_all(&dir)
+                    .with_context(|| format!("cannot create {}", dir.display()))?;
+            }
+            let archived = warden::audit::archive::archive(&store, before, &dir, dry_run).await?;
+            for segment in &archived {
+                println!("{}", serde_json::to_string(segment)?);
+            }
+            if archived.is_empty() {
+                eprintln!("nothing ends on or before {}", before.format("%Y-%m-%d"));
+            }
+            Ok(ExitCode::SUCCESS)
         }
         AuditCommand::Checkpoint { new } => {
             let checkpoint = if new {
